@@ -1,0 +1,156 @@
+"""The application factory: ``create_app(settings, *, clock=None, store=None)``.
+
+A factory rather than a module-level app, so every test gets its own state. It installs the
+error handlers that render every failure in Together's body (a ``{"detail": ...}`` breaks the
+1.5.x SDK) and serves the pinned spec at ``/openapi.json`` and ``/docs``, with ``servers`` pointed
+at this server, instead of FastAPI's generated schema.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from mock_server import __version__
+from mock_server.backend import Backend
+from mock_server.clock import Clock, ManualClock, SystemClock
+from mock_server.errors import TogetherError, error_body
+from mock_server.ids import IdSource
+from mock_server.jobs import Timeline
+from mock_server.routes import control, files, fine_tunes, inference, models
+from mock_server.settings import ClockMode, Settings
+from mock_server.store import SqliteStore, Store
+
+__all__ = ["create_app"]
+
+log = logging.getLogger("together_sim")
+
+_STATUS_TYPES = {
+    400: "invalid_request_error",
+    401: "invalid_api_key",
+    403: "permission_denied",
+    404: "invalid_request_error",
+    405: "invalid_request_error",
+    409: "invalid_request_error",
+    413: "invalid_request_error",
+    415: "invalid_request_error",
+    422: "invalid_request_error",
+    429: "rate_limit_exceeded",
+}
+
+
+def _param(loc: tuple[Any, ...]) -> str | None:
+    """pydantic's ``("body", "training_type", "lora_r")`` becomes ``training_type.lora_r``."""
+    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
+    return ".".join(parts) or None
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(TogetherError)
+    async def together_error(request: Request, exc: TogetherError) -> JSONResponse:
+        return JSONResponse(exc.body(), status_code=exc.status, headers=exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "Invalid request"}
+        param = _param(tuple(first.get("loc", ())))
+        where = f"{param}: " if param else ""
+        message = f"{where}{first.get('msg', 'Invalid request')}"
+        if first.get("type") == "json_invalid":
+            message = "The request body is not valid JSON"
+        return JSONResponse(error_body(message, "invalid_request_error", param), status_code=400)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        message = str(exc.detail)
+        if exc.status_code == 404:
+            message = f"No route for {request.method} {request.url.path}"
+        elif exc.status_code == 405:
+            message = f"Method {request.method} is not allowed on {request.url.path}"
+        return JSONResponse(
+            error_body(message, _STATUS_TYPES.get(exc.status_code, "server_error")),
+            status_code=exc.status_code,
+            headers=getattr(exc, "headers", None),
+        )
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return JSONResponse(
+            error_body(
+                f"Internal error in together-sim: {type(exc).__name__}: {exc}", "server_error"
+            ),
+            status_code=500,
+        )
+
+
+def _install_spec(app: FastAPI, settings: Settings) -> None:
+    from openapi import spec as pinned
+
+    def served(request: Request) -> dict[str, Any]:
+        path = settings.spec or pinned.find_spec_path(allow_download=False)
+        return pinned.spec_for_server(str(request.base_url), pinned.load_spec(path))
+
+    @app.get("/openapi.json", include_in_schema=False)
+    async def openapi_json(request: Request) -> JSONResponse:
+        return JSONResponse(served(request))
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs() -> HTMLResponse:
+        return get_swagger_ui_html(openapi_url="/openapi.json", title="together-sim")
+
+
+def _clock(settings: Settings, store: Store) -> Clock:
+    offset = float(store.get_meta("clock_offset") or 0.0)
+    if settings.clock is ClockMode.manual:
+        return ManualClock(offset=offset)
+    return SystemClock(offset=offset)
+
+
+def create_app(
+    settings: Settings | None = None, *, clock: Clock | None = None, store: Store | None = None
+) -> FastAPI:
+    settings = settings or Settings()
+    store = store or SqliteStore(settings.data_dir)
+    clock = clock or _clock(settings, store)
+    generation = int(store.get_meta("generation") or 0) + 1
+    store.set_meta("generation", str(generation))
+    timeline = (
+        Timeline.instant()
+        if settings.clock is ClockMode.instant
+        else Timeline(speed=settings.speed)
+    )
+    app = FastAPI(
+        title="together-sim", version=__version__, openapi_url=None, docs_url=None, redoc_url=None
+    )
+    app.state.settings = settings
+    app.state.backend = Backend(
+        store=store,
+        clock=clock,
+        ids=IdSource(settings.seed, generation),
+        timeline=timeline,
+        account=settings.account,
+    )
+    _install_error_handlers(app)
+    _install_spec(app, settings)
+    for module in (files, fine_tunes, inference, models, control):
+        app.include_router(module.router)
+    app.include_router(files.upload_router)
+
+    @app.get("/", include_in_schema=False)
+    async def root() -> dict[str, Any]:
+        return {
+            "service": "together-sim",
+            "version": __version__,
+            "api": "/v1",
+            "docs": "/docs",
+            "controls": "/_sim",
+        }
+
+    return app

@@ -1,0 +1,538 @@
+"""Downloadable output of a simulated fine-tuning job: a real ``tar.zst`` of real safetensors.
+
+``GET /v1/finetune/download?ft_id=..&checkpoint=adapter|merged|model_output_path`` hands back what
+Together hands back: a zstandard-compressed tar with flat members. The clients save the bytes as
+they come, so what matters is that the file is a genuine archive whose contents a user (or peft /
+transformers) can open:
+
+* ``adapter`` (LoRA jobs, ``checkpoint=adapter``): ``README.md``, ``adapter_config.json`` (a peft
+  ``LoraConfig``) and ``adapter_model.safetensors`` with tensors named as peft saves them,
+  ``base_model.model.model.layers.{i}.self_attn.q_proj.lora_A.weight`` ``[r, in]`` and
+  ``...lora_B.weight`` ``[out, r]`` for each target module of each layer.
+* ``merged`` (LoRA jobs, ``checkpoint=merged``) and ``full`` (Full jobs,
+  ``checkpoint=model_output_path``): ``README.md``, ``config.json`` (a ``LlamaConfig``),
+  ``generation_config.json`` and ``model.safetensors`` holding a full Llama state dict.
+
+Why a stand-in architecture: the catalogue models are 8B to 405B parameters, which would mean
+gigabytes per download. The tensors therefore belong to a small :class:`StandIn` Llama with the same
+layout (same tensor names, same shape relations, grouped-query attention) but hidden size 64, two
+layers and a 512-token vocabulary. What comes from the job is kept: the LoRA rank ``r`` and
+``lora_alpha`` shape and scale the adapter, the target modules pick which tensors exist, and the
+real base model name goes into ``base_model_name_or_path`` and into a ``together_sim`` block of the
+JSON configs. A full archive is well under 2 MB.
+
+Values are float32, deterministic and independent of iteration order: each tensor gets its own
+numpy ``Generator`` seeded by sha256 of a key (never Python's salted ``hash()``):
+
+* base weights: ``(base model name, tensor name)``; RMSNorm weights are ones, everything else
+  ``normal * 0.02`` as at Llama initialisation;
+* LoRA factors: ``(job seed, job id, step, tensor name)``. Both factors are ``normal * 0.02``,
+  so ``lora_B`` is not zero (a trained adapter's is not). ``adapter`` and ``merged`` archives of the
+  same job and step share the factors on purpose, so that the merged model really is
+  ``base + (lora_alpha / r) * B @ A`` for every targeted module, and the other modules are the base;
+* full fine-tuning: ``base + normal * 0.002`` from ``(job seed, job id, step, tensor name)``.
+
+The safetensors format is written by hand (8-byte little-endian header length, JSON header padded
+with spaces to a multiple of 8, raw little-endian data) because the ``safetensors`` package is only
+a test dependency. Tensors are generated one at a time while the tar streams into the zstd
+compressor, so memory stays at about one tensor plus the writers. The tar is deterministic (USTAR,
+sorted members, fixed mtime/uid/gid/mode, empty owner names), so identical specs give
+byte-identical archives; callers cache them under :func:`archive_name`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import tarfile
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass
+from functools import partial
+from pathlib import Path
+from typing import BinaryIO, Final, Literal
+
+import numpy as np
+import zstandard
+from numpy.typing import NDArray
+
+__all__ = [
+    "ALL_LINEAR_MODULES",
+    "STAND_IN",
+    "ArtifactSpec",
+    "StandIn",
+    "archive_name",
+    "base_tensor",
+    "build_archive",
+    "resolve_target_modules",
+]
+
+ArtifactKind = Literal["adapter", "merged", "full"]
+F32 = NDArray[np.float32]
+
+#: Bump when the archive contents change, so cached archives under old names are not reused.
+FORMAT_VERSION: Final = 1
+
+ATTENTION_MODULES: Final = ("q_proj", "k_proj", "v_proj", "o_proj")
+MLP_MODULES: Final = ("gate_proj", "up_proj", "down_proj")
+#: What ``target_modules="all-linear"`` expands to, in the order peft users usually list them.
+ALL_LINEAR_MODULES: Final = ATTENTION_MODULES + MLP_MODULES
+
+_KINDS: Final = ("adapter", "merged", "full")
+_MTIME: Final = 1_700_000_000  # fixed, so that archives are reproducible
+_ZSTD_LEVEL: Final = 3
+_INIT_STD: Final = 0.02
+_FULL_DELTA_STD: Final = 0.002
+_TRANSFORMERS_VERSION: Final = "4.45.0"
+_BOS_ID: Final = 1
+_EOS_ID: Final = 2
+
+
+@dataclass(frozen=True)
+class StandIn:
+    """The small Llama whose tensors every archive holds, in place of the real base model's."""
+
+    hidden_size: int = 64
+    intermediate_size: int = 172
+    num_hidden_layers: int = 2
+    num_attention_heads: int = 4
+    num_key_value_heads: int = 2
+    vocab_size: int = 512
+    max_position_embeddings: int = 2048
+    rms_norm_eps: float = 1e-5
+    rope_theta: float = 10000.0
+    tie_word_embeddings: bool = False
+
+    def __post_init__(self) -> None:
+        if self.hidden_size % self.num_attention_heads:
+            raise ValueError("hidden_size must be a multiple of num_attention_heads")
+        if self.num_attention_heads % self.num_key_value_heads:
+            raise ValueError("num_attention_heads must be a multiple of num_key_value_heads")
+
+    @property
+    def head_dim(self) -> int:
+        return self.hidden_size // self.num_attention_heads
+
+    def linear_shape(self, module: str) -> tuple[int, int]:
+        """``(out_features, in_features)`` of one linear module, as in ``nn.Linear.weight``."""
+        h, kv = self.hidden_size, self.num_key_value_heads * self.head_dim
+        shapes = {
+            "q_proj": (self.num_attention_heads * self.head_dim, h),
+            "k_proj": (kv, h),
+            "v_proj": (kv, h),
+            "o_proj": (h, self.num_attention_heads * self.head_dim),
+            "gate_proj": (self.intermediate_size, h),
+            "up_proj": (self.intermediate_size, h),
+            "down_proj": (h, self.intermediate_size),
+        }
+        return shapes[module]
+
+
+STAND_IN: Final = StandIn()
+
+
+def resolve_target_modules(target_modules: str | list[str]) -> tuple[str, ...]:
+    """Normalise Together's ``target_modules`` ("all-linear", "q_proj,v_proj" or a list).
+
+    Returns the modules in :data:`ALL_LINEAR_MODULES` order; unknown names raise ValueError.
+    """
+    if isinstance(target_modules, str):
+        if target_modules.strip() == "all-linear":
+            return ALL_LINEAR_MODULES
+        names = [n for n in re.split(r"[,\s]+", target_modules) if n]
+    else:
+        names = list(target_modules)
+    if "all-linear" in names:
+        return ALL_LINEAR_MODULES
+    unknown = sorted(set(names) - set(ALL_LINEAR_MODULES))
+    if unknown:
+        raise ValueError(
+            f"unknown target modules {unknown}; choose from {list(ALL_LINEAR_MODULES)}"
+        )
+    if not names:
+        raise ValueError("target_modules is empty")
+    return tuple(m for m in ALL_LINEAR_MODULES if m in names)
+
+
+@dataclass(frozen=True)
+class ArtifactSpec:
+    """Everything that determines an archive's bytes.
+
+    ``kind`` "full" ignores the LoRA fields (they still enter :func:`archive_name`). ``step`` None
+    means the final model.
+    """
+
+    kind: ArtifactKind
+    base_model: str
+    job_id: str
+    step: int | None
+    lora_r: int
+    lora_alpha: int
+    lora_dropout: float
+    target_modules: str | list[str]
+    seed: int
+
+    def __post_init__(self) -> None:
+        if self.kind not in _KINDS:
+            raise ValueError(f"kind must be one of {list(_KINDS)}, not {self.kind!r}")
+        if self.step is not None and self.step < 0:
+            raise ValueError("step must be >= 0")
+        if self.kind != "full":
+            if self.lora_r < 1:
+                raise ValueError("lora_r must be >= 1")
+            if self.lora_alpha <= 0:
+                raise ValueError("lora_alpha must be > 0")
+            if not 0.0 <= self.lora_dropout <= 1.0:
+                raise ValueError("lora_dropout must be in [0, 1]")
+            resolve_target_modules(self.target_modules)
+
+
+def archive_name(spec: ArtifactSpec) -> str:
+    """A file-system-safe cache name that changes whenever any spec field does."""
+    payload = {
+        "format": FORMAT_VERSION,
+        "stand_in": asdict(STAND_IN),
+        "spec": asdict(spec),
+    }
+    digest = hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:20]
+    job = re.sub(r"[^A-Za-z0-9.-]+", "-", spec.job_id).strip("-.")[:64] or "job"
+    step = "final" if spec.step is None else f"step{spec.step}"
+    return f"{spec.kind}-{job}-{step}-{digest}.tar.zst"
+
+
+# --------------------------------------------------------------------------------------------------
+# deterministic tensors
+
+
+def _rng(*key: object) -> np.random.Generator:
+    digest = hashlib.sha256(json.dumps(key, separators=(",", ":")).encode()).digest()
+    return np.random.Generator(np.random.PCG64(int.from_bytes(digest[:16], "little")))
+
+
+def _normal(shape: tuple[int, ...], std: float, *key: object) -> F32:
+    out = _rng(*key).standard_normal(shape, dtype=np.float32)
+    out *= np.float32(std)
+    return out
+
+
+def _module_path(layer: int, module: str) -> str:
+    block = "self_attn" if module in ATTENTION_MODULES else "mlp"
+    return f"model.layers.{layer}.{block}.{module}"
+
+
+def _model_shapes(si: StandIn) -> dict[str, tuple[int, ...]]:
+    shapes: dict[str, tuple[int, ...]] = {
+        "model.embed_tokens.weight": (si.vocab_size, si.hidden_size),
+        "model.norm.weight": (si.hidden_size,),
+    }
+    if not si.tie_word_embeddings:
+        shapes["lm_head.weight"] = (si.vocab_size, si.hidden_size)
+    for i in range(si.num_hidden_layers):
+        shapes[f"model.layers.{i}.input_layernorm.weight"] = (si.hidden_size,)
+        shapes[f"model.layers.{i}.post_attention_layernorm.weight"] = (si.hidden_size,)
+        for m in ALL_LINEAR_MODULES:
+            shapes[f"{_module_path(i, m)}.weight"] = si.linear_shape(m)
+    return shapes
+
+
+def base_tensor(base_model: str, name: str, stand_in: StandIn = STAND_IN) -> F32:
+    """The stand-in base model's tensor ``name`` (a Llama state-dict key) for ``base_model``."""
+    shape = _model_shapes(stand_in)[name]
+    if name.endswith("norm.weight"):
+        return np.ones(shape, dtype=np.float32)
+    return _normal(shape, _INIT_STD, "base", base_model, name)
+
+
+def _lora_factor(spec: ArtifactSpec, module_path: str, which: Literal["A", "B"]) -> F32:
+    out_f, in_f = STAND_IN.linear_shape(module_path.rsplit(".", 1)[1])
+    shape = (spec.lora_r, in_f) if which == "A" else (out_f, spec.lora_r)
+    step = "final" if spec.step is None else spec.step
+    return _normal(shape, _INIT_STD, "lora", spec.seed, spec.job_id, step, module_path, which)
+
+
+@dataclass(frozen=True)
+class _Plan:
+    name: str
+    shape: tuple[int, ...]
+    make: Callable[[], F32]
+
+
+def _adapter_plan(spec: ArtifactSpec) -> list[_Plan]:
+    plans = []
+    for i in range(STAND_IN.num_hidden_layers):
+        for m in resolve_target_modules(spec.target_modules):
+            path = _module_path(i, m)
+            out_f, in_f = STAND_IN.linear_shape(m)
+            factors: tuple[tuple[Literal["A", "B"], tuple[int, int]], ...] = (
+                ("A", (spec.lora_r, in_f)),
+                ("B", (out_f, spec.lora_r)),
+            )
+            for which, shape in factors:
+                name = f"base_model.model.{path}.lora_{which}.weight"
+                plans.append(_Plan(name, shape, partial(_lora_factor, spec, path, which)))
+    return plans
+
+
+def _model_plan(spec: ArtifactSpec) -> list[_Plan]:
+    targets = (
+        {
+            _module_path(i, m) + ".weight"
+            for i in range(STAND_IN.num_hidden_layers)
+            for m in resolve_target_modules(spec.target_modules)
+        }
+        if spec.kind == "merged"
+        else set()
+    )
+    scale = np.float32(spec.lora_alpha / spec.lora_r) if spec.kind == "merged" else np.float32(0)
+    step = "final" if spec.step is None else spec.step
+
+    def make(name: str, shape: tuple[int, ...]) -> F32:
+        w = base_tensor(spec.base_model, name)
+        if spec.kind == "full":
+            w += _normal(shape, _FULL_DELTA_STD, "full", spec.seed, spec.job_id, step, name)
+        elif name in targets:
+            path = name.removesuffix(".weight")
+            a, b = _lora_factor(spec, path, "A"), _lora_factor(spec, path, "B")
+            w += scale * (b @ a)
+        return w
+
+    return [
+        _Plan(name, shape, partial(make, name, shape))
+        for name, shape in _model_shapes(STAND_IN).items()
+    ]
+
+
+# --------------------------------------------------------------------------------------------------
+# hand-written safetensors, streamed
+
+
+class _SafetensorsReader:
+    """A read-only file object producing a safetensors file, one tensor generated at a time."""
+
+    def __init__(self, plans: list[_Plan]) -> None:
+        self._plans = sorted(plans, key=lambda p: p.name)
+        header: dict[str, object] = {"__metadata__": {"format": "pt"}}
+        offset = 0
+        for p in self._plans:
+            nbytes = 4 * int(np.prod(p.shape, dtype=np.int64))
+            header[p.name] = {
+                "dtype": "F32",
+                "shape": list(p.shape),
+                "data_offsets": [offset, offset + nbytes],
+            }
+            offset += nbytes
+        raw = json.dumps(header, separators=(",", ":")).encode()
+        raw += b" " * (-len(raw) % 8)
+        self._header = len(raw).to_bytes(8, "little") + raw
+        self.size = len(self._header) + offset
+        self._chunks = self._generate()
+        self._chunk = b""
+        self._pos = 0
+
+    def _generate(self) -> Iterator[bytes]:
+        yield self._header
+        for p in self._plans:
+            arr = p.make()
+            if arr.shape != p.shape or arr.dtype != np.float32:
+                raise RuntimeError(
+                    f"tensor {p.name} came out {arr.dtype}{arr.shape}, not {p.shape}"
+                )
+            yield np.ascontiguousarray(arr, dtype="<f4").tobytes()
+
+    def read(self, n: int = -1, /) -> bytes:
+        parts: list[bytes] = []
+        need = n
+        while need != 0:
+            if self._pos >= len(self._chunk):
+                nxt = next(self._chunks, None)
+                if nxt is None:
+                    break
+                self._chunk, self._pos = nxt, 0
+                continue
+            left = len(self._chunk) - self._pos
+            take = left if need < 0 else min(need, left)
+            parts.append(self._chunk[self._pos : self._pos + take])
+            self._pos += take
+            if need > 0:
+                need -= take
+        return b"".join(parts)
+
+
+# --------------------------------------------------------------------------------------------------
+# the archive
+
+
+def _json_bytes(obj: object) -> bytes:
+    return (json.dumps(obj, indent=2, sort_keys=True) + "\n").encode()
+
+
+def _provenance(spec: ArtifactSpec) -> dict[str, object]:
+    return {
+        "generator": "together-sim",
+        "synthetic": True,
+        "base_model": spec.base_model,
+        "job_id": spec.job_id,
+        "step": spec.step,
+        "kind": spec.kind,
+        "stand_in_architecture": asdict(STAND_IN),
+        "format_version": FORMAT_VERSION,
+    }
+
+
+def _adapter_config(spec: ArtifactSpec) -> dict[str, object]:
+    return {
+        "alpha_pattern": {},
+        "auto_mapping": None,
+        "base_model_name_or_path": spec.base_model,
+        "bias": "none",
+        "fan_in_fan_out": False,
+        "inference_mode": True,
+        "init_lora_weights": True,
+        "layer_replication": None,
+        "layers_pattern": None,
+        "layers_to_transform": None,
+        "loftq_config": {},
+        "lora_alpha": spec.lora_alpha,
+        "lora_dropout": spec.lora_dropout,
+        "megatron_config": None,
+        "megatron_core": "megatron.core",
+        "modules_to_save": None,
+        "peft_type": "LORA",
+        "r": spec.lora_r,
+        "rank_pattern": {},
+        "revision": None,
+        "target_modules": list(resolve_target_modules(spec.target_modules)),
+        "task_type": "CAUSAL_LM",
+        "use_dora": False,
+        "use_rslora": False,
+        "together_sim": _provenance(spec),
+    }
+
+
+def _model_config(spec: ArtifactSpec) -> dict[str, object]:
+    si = STAND_IN
+    return {
+        "architectures": ["LlamaForCausalLM"],
+        "model_type": "llama",
+        "attention_bias": False,
+        "attention_dropout": 0.0,
+        "bos_token_id": _BOS_ID,
+        "eos_token_id": _EOS_ID,
+        "head_dim": si.head_dim,
+        "hidden_act": "silu",
+        "hidden_size": si.hidden_size,
+        "initializer_range": _INIT_STD,
+        "intermediate_size": si.intermediate_size,
+        "max_position_embeddings": si.max_position_embeddings,
+        "mlp_bias": False,
+        "num_attention_heads": si.num_attention_heads,
+        "num_hidden_layers": si.num_hidden_layers,
+        "num_key_value_heads": si.num_key_value_heads,
+        "pretraining_tp": 1,
+        "rms_norm_eps": si.rms_norm_eps,
+        "rope_scaling": None,
+        "rope_theta": si.rope_theta,
+        "tie_word_embeddings": si.tie_word_embeddings,
+        "torch_dtype": "float32",
+        "transformers_version": _TRANSFORMERS_VERSION,
+        "use_cache": True,
+        "vocab_size": si.vocab_size,
+        "together_sim": _provenance(spec),
+    }
+
+
+def _readme(spec: ArtifactSpec) -> bytes:
+    si = STAND_IN
+    what = {
+        "adapter": f"a LoRA adapter (r={spec.lora_r}, lora_alpha={spec.lora_alpha}, target modules "
+        f"{', '.join(resolve_target_modules(spec.target_modules))})",
+        "merged": f"a model with a LoRA adapter (r={spec.lora_r}, lora_alpha={spec.lora_alpha}) "
+        "merged into the base weights",
+        "full": "a fully fine-tuned model",
+    }[spec.kind]
+    step = "final" if spec.step is None else f"step {spec.step}"
+    return (
+        f"# Synthetic {spec.kind} checkpoint from together-sim\n\n"
+        f"This archive was produced by together-sim, an offline simulator of the Together AI "
+        f"fine-tuning API. It holds {what} for job `{spec.job_id}` ({step}), fine-tuned from "
+        f"`{spec.base_model}`.\n\n"
+        "The weights are deterministic pseudo-random numbers, not the result of training. So that "
+        "downloads stay small, the tensors belong to a small stand-in Llama architecture "
+        f"(hidden {si.hidden_size}, intermediate {si.intermediate_size}, "
+        f"{si.num_hidden_layers} layers, {si.num_attention_heads} heads, "
+        f"{si.num_key_value_heads} KV heads, vocab {si.vocab_size}) with the same tensor names "
+        "and layout as the real model. The files are valid safetensors and JSON configs.\n"
+    ).encode()
+
+
+def _members(spec: ArtifactSpec) -> dict[str, bytes | _SafetensorsReader]:
+    members: dict[str, bytes | _SafetensorsReader] = {"README.md": _readme(spec)}
+    if spec.kind == "adapter":
+        members["adapter_config.json"] = _json_bytes(_adapter_config(spec))
+        members["adapter_model.safetensors"] = _SafetensorsReader(_adapter_plan(spec))
+    else:
+        members["config.json"] = _json_bytes(_model_config(spec))
+        members["generation_config.json"] = _json_bytes(
+            {
+                "_from_model_config": True,
+                "bos_token_id": _BOS_ID,
+                "eos_token_id": _EOS_ID,
+                "transformers_version": _TRANSFORMERS_VERSION,
+            }
+        )
+        members["model.safetensors"] = _SafetensorsReader(_model_plan(spec))
+    return members
+
+
+class _BytesReader:
+    def __init__(self, data: bytes) -> None:
+        self._data, self._pos = data, 0
+
+    def read(self, n: int = -1, /) -> bytes:
+        end = len(self._data) if n < 0 else self._pos + n
+        out = self._data[self._pos : end]
+        self._pos += len(out)
+        return out
+
+
+def _tarinfo(name: str, size: int) -> tarfile.TarInfo:
+    info = tarfile.TarInfo(name)
+    info.size = size
+    info.mtime = _MTIME
+    info.mode = 0o644
+    info.uid = info.gid = 0
+    info.uname = info.gname = ""
+    info.type = tarfile.REGTYPE
+    return info
+
+
+def _write_archive(spec: ArtifactSpec, fh: BinaryIO) -> None:
+    cctx = zstandard.ZstdCompressor(level=_ZSTD_LEVEL, write_checksum=True)
+    with (
+        cctx.stream_writer(fh, closefd=False) as zw,
+        tarfile.open(fileobj=zw, mode="w|", format=tarfile.USTAR_FORMAT) as tf,
+    ):
+        for name, content in sorted(_members(spec).items()):
+            if isinstance(content, bytes):
+                tf.addfile(_tarinfo(name, len(content)), _BytesReader(content))
+            else:
+                tf.addfile(_tarinfo(name, content.size), content)
+
+
+def build_archive(spec: ArtifactSpec, dest: Path) -> int:
+    """Write the archive for ``spec`` to ``dest`` atomically and return its size in bytes."""
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.with_name(f".{dest.name}.{uuid.uuid4().hex}.tmp")
+    try:
+        with open(tmp, "wb") as fh:
+            _write_archive(spec, fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, dest)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return dest.stat().st_size

@@ -1,0 +1,535 @@
+"""The simulated service behind the routes, in the manner of a moto backend.
+
+It ties the pure parts together (the job state machine, the request checks, the dataset
+validator) with the store, the clock and the id source. Routes translate HTTP into one call here
+and the result back into HTTP; nothing here knows about requests or responses.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Literal
+
+from mock_server import catalogue
+from mock_server.artifacts import ArtifactSpec, archive_name, build_archive
+from mock_server.clock import Clock
+from mock_server.dataset_check import check_dataset
+from mock_server.errors import InvalidRequest, InvalidTransition, NotFound
+from mock_server.events import Checkpoint, Event, Metric
+from mock_server.files import FilePurpose, FileRecord, FileType, UploadSession
+from mock_server.fine_tunes import (
+    CheckpointRef,
+    Context,
+    FineTuneRequest,
+    PriceRequest,
+    check_dataset_file,
+    estimate,
+    find_entry,
+    resolve,
+    split_checkpoint_ref,
+    validate_shape,
+)
+from mock_server.ids import IdSource
+from mock_server.jobs import (
+    TERMINAL,
+    Fault,
+    Job,
+    JobStatus,
+    Timeline,
+    Transition,
+    advance,
+    end_time,
+    fail,
+    inject_fault,
+    request_cancel,
+)
+from mock_server.jobs import InvalidTransition as _StateError
+from mock_server.store import Store
+
+__all__ = ["Backend", "tenant_of"]
+
+CHUNK = 1 << 20
+
+
+def tenant_of(api_key: str) -> str:
+    """Each distinct key is its own tenant; the key itself is never stored."""
+    return hashlib.sha256(api_key.encode()).hexdigest()[:16]
+
+
+@dataclass
+class Backend:
+    store: Store
+    clock: Clock
+    ids: IdSource
+    timeline: Timeline
+    account: str = "sim-user"
+
+    # -- files ------------------------------------------------------------------------------------
+
+    def start_upload(
+        self,
+        tenant: str,
+        *,
+        filename: str,
+        purpose: str,
+        file_type: str | None,
+        checksum: str | None,
+    ) -> UploadSession:
+        session = UploadSession(
+            file_id=self.ids.file_id(),
+            tenant=tenant,
+            token=secrets.token_urlsafe(16),
+            filename=filename,
+            purpose=_purpose(purpose),
+            file_type=_file_type(file_type, filename),
+            checksum=checksum or None,
+            created_at=self.clock.now(),
+        )
+        self.store.put_upload(session)
+        return session
+
+    def upload_session(self, file_id: str, token: str) -> UploadSession:
+        session = self.store.get_upload(file_id)
+        if not secrets.compare_digest(session.token, token):
+            raise NotFound("upload", file_id, message=f"No upload in progress for {file_id}")
+        return session
+
+    def finish_upload(
+        self, session: UploadSession, part: Path, sha256: str, size: int
+    ) -> FileRecord:
+        """Make a fully received upload visible, or discard it if its checksum is wrong."""
+        if session.checksum and session.checksum.lower() != sha256:
+            part.unlink(missing_ok=True)
+            raise InvalidRequest(
+                f"Checksum mismatch for {session.filename}: the client announced "
+                f"{session.checksum}, the bytes received hash to {sha256}",
+                param="checksum",
+            )
+        if size == 0:
+            part.unlink(missing_ok=True)
+            raise InvalidRequest("File is empty", param="file")
+        os.replace(part, self.store.blob_path(session.file_id))
+        record = FileRecord(
+            id=session.file_id,
+            tenant=session.tenant,
+            filename=session.filename,
+            bytes=size,
+            created_at=self.clock.now(),
+            purpose=session.purpose,
+            file_type=session.file_type,
+            sha256=sha256,
+        )
+        with self.store.locked():
+            self.store.put_file(record)
+            self.store.delete_upload(session.file_id)
+        return record
+
+    def preprocess(self, tenant: str, file_id: str) -> FileRecord:
+        """Validate the file with the rules of the SDK's ``check_file`` (once; later calls are
+        free). Slow for big files: call it from a worker thread."""
+        record = self.store.get_file(tenant, file_id)
+        if record.processed:
+            return record
+        report = check_dataset(
+            self.store.blob_path(file_id), purpose=record.purpose.value, filename=record.filename
+        )
+        failed = not report.is_check_passed
+        validated = record.model_copy(
+            update={
+                "processed": True,
+                "processing_status": "INVALID_FORMAT" if failed else "COMPLETED",
+                "num_samples": report.num_samples,
+                "token_count": report.token_count,
+                "dataset_format": report.dataset_format,
+                "has_weights": report.has_weights,
+                "validation_report": {
+                    "valid": not failed,
+                    "error": (report.error or report.message) if failed else None,
+                    "error_type": report.error_source if failed else None,
+                    "line_number": report.line_number,
+                    "message": report.message,
+                    "dataset_format": report.dataset_format,
+                    "nlines": report.num_samples,
+                    "num_samples": report.num_samples,
+                    "token_count": report.token_count,
+                    "check": report.sdk_report(),
+                },
+            }
+        )
+        self.store.put_file(validated)
+        return validated
+
+    def file(self, tenant: str, file_id: str) -> FileRecord:
+        return self.store.get_file(tenant, file_id)
+
+    def files(self, tenant: str) -> list[FileRecord]:
+        return self.store.list_files(tenant)
+
+    def delete_file(self, tenant: str, file_id: str) -> FileRecord:
+        return self.store.delete_file(tenant, file_id)
+
+    # -- multipart uploads (files above 5 GiB) ----------------------------------------------------
+
+    def initiate_multipart(
+        self,
+        tenant: str,
+        *,
+        filename: str,
+        purpose: str,
+        file_type: str | None,
+        checksum: str | None,
+        file_size: int,
+        num_parts: int,
+    ) -> UploadSession:
+        if num_parts < 1 or num_parts > 10_000:
+            raise InvalidRequest(
+                f"num_parts must be between 1 and 10000 (got {num_parts})", param="num_parts"
+            )
+        session = self.start_upload(
+            tenant, filename=filename, purpose=purpose, file_type=file_type, checksum=checksum
+        )
+        session = session.model_copy(
+            update={
+                "upload_id": f"upload-{self.ids.uuid()}",
+                "num_parts": num_parts,
+                "file_size": file_size,
+            }
+        )
+        self.store.put_upload(session)
+        return session
+
+    def multipart_session(self, tenant: str, upload_id: str, file_id: str) -> UploadSession:
+        session = self.store.get_upload(file_id)
+        if session.tenant != tenant or session.upload_id != upload_id:
+            raise NotFound(
+                "upload", upload_id, message=f"Upload {upload_id} not found", param="upload_id"
+            )
+        return session
+
+    def complete_multipart(self, session: UploadSession, etags: dict[int, str]) -> FileRecord:
+        missing = [n for n in range(1, session.num_parts + 1) if n not in etags]
+        if missing:
+            raise InvalidRequest(
+                f"Parts {missing} were not listed in the completion request", param="parts"
+            )
+        target = self.store.part_path(session.file_id, 0)
+        digest = hashlib.sha256()
+        size = 0
+        with target.open("wb") as out:
+            for number in range(1, session.num_parts + 1):
+                part = self.store.part_path(session.file_id, number)
+                if not part.exists():
+                    raise InvalidRequest(f"Part {number} was never uploaded", param="parts")
+                part_md5 = hashlib.md5(usedforsecurity=False)
+                with part.open("rb") as src:
+                    while chunk := src.read(CHUNK):
+                        part_md5.update(chunk)
+                        digest.update(chunk)
+                        out.write(chunk)
+                        size += len(chunk)
+                if etags[number].strip('"') != part_md5.hexdigest():
+                    raise InvalidRequest(
+                        f"ETag of part {number} does not match the bytes received", param="parts"
+                    )
+        if session.file_size is not None and size != session.file_size:
+            target.unlink(missing_ok=True)
+            raise InvalidRequest(
+                f"Received {size} bytes, but the upload announced {session.file_size}",
+                param="file_size",
+            )
+        record = self.finish_upload(session, target, digest.hexdigest(), size)
+        self.abort_multipart(session)
+        return record
+
+    def abort_multipart(self, session: UploadSession) -> None:
+        for number in range(session.num_parts + 1):
+            self.store.part_path(session.file_id, number).unlink(missing_ok=True)
+        self.store.delete_upload(session.file_id)
+
+    # -- fine-tuning jobs -------------------------------------------------------------------------
+
+    def _validated(self, tenant: str, file_id: str, param: str) -> FileRecord:
+        try:
+            record = self.store.get_file(tenant, file_id)
+        except NotFound as exc:
+            raise NotFound(
+                "file", file_id, message=f"File {file_id} not found", param=param
+            ) from exc
+        return self.preprocess(tenant, file_id) if not record.processed else record
+
+    def resolve_checkpoint(self, tenant: str, ref: str) -> CheckpointRef:
+        head, step = split_checkpoint_ref(ref)
+        try:
+            job = self.job(tenant, head) if head.startswith("ft-") else None
+        except NotFound:
+            job = None
+        if job is None:
+            try:
+                job = self._advanced(self.store.find_job_by_output_name(tenant, head))
+            except NotFound as exc:
+                raise InvalidRequest(
+                    f"Checkpoint {ref} not found: no job or output model named {head}",
+                    param="from_checkpoint",
+                ) from exc
+        checkpoints = self.store.list_checkpoints(job.id)
+        if step is None:
+            if job.status is not JobStatus.completed:
+                raise InvalidRequest(
+                    f"Job {job.id} is {job.status.value}: only a completed job has a final "
+                    "checkpoint to continue from (or name an intermediate one as ID:STEP)",
+                    param="from_checkpoint",
+                )
+        elif not any(c.step == step for c in checkpoints):
+            steps = sorted({c.step for c in checkpoints})
+            raise InvalidRequest(
+                f"Job {job.id} has no checkpoint at step {step} (it has {steps})",
+                param="from_checkpoint",
+            )
+        return CheckpointRef(job=job, step=step)
+
+    def create_job(self, tenant: str, req: FineTuneRequest) -> Job:
+        if req.validation_file == "":
+            req = req.model_copy(update={"validation_file": None})
+        validate_shape(req)
+        train = self._validated(tenant, req.training_file, "training_file")
+        check_dataset_file(train, "training_file")
+        valid = (
+            self._validated(tenant, req.validation_file, "validation_file")
+            if req.validation_file
+            else None
+        )
+        checkpoint = (
+            self.resolve_checkpoint(tenant, req.from_checkpoint) if req.from_checkpoint else None
+        )
+        ctx = Context(
+            tenant=tenant,
+            now=self.clock.now(),
+            job_id=self.ids.job_id(),
+            output_hash=self.ids.hex(8),
+            account=self.account,
+            timeline=self.timeline,
+            training_file=train,
+            validation_file=valid,
+            checkpoint=checkpoint,
+        )
+        job, events = resolve(req, ctx)
+        self.store.create_job(job, events)
+        return job
+
+    def estimate_price(self, tenant: str, req: PriceRequest) -> dict[str, Any]:
+        train = self._validated(tenant, req.training_file, "training_file")
+        check_dataset_file(train, "training_file")
+        valid = (
+            self._validated(tenant, req.validation_file, "validation_file")
+            if req.validation_file
+            else None
+        )
+        if req.from_checkpoint:
+            entry = find_entry(self.resolve_checkpoint(tenant, req.from_checkpoint).job.model)
+        elif req.model:
+            entry = find_entry(req.model)
+        else:
+            raise InvalidRequest("You must specify either a model or a checkpoint", param="model")
+        return estimate(req, entry, train, valid)
+
+    def limits(self, tenant: str, model_name: str) -> dict[str, Any]:
+        """Limits of a catalogue model; a job id or output name (with or without ``:STEP``), as
+        clients send with ``from_checkpoint``, gives the limits of that job's base model."""
+        entry = catalogue.get(model_name)
+        if entry is None:
+            head, _ = split_checkpoint_ref(model_name)
+            try:
+                job = (
+                    self.store.get_job(tenant, head)
+                    if head.startswith("ft-")
+                    else self.store.find_job_by_output_name(tenant, head)
+                )
+            except NotFound as exc:
+                raise NotFound(
+                    "model",
+                    model_name,
+                    param="model_name",
+                    message=f"Model {model_name} is not available for fine-tuning",
+                ) from exc
+            entry = find_entry(job.model)
+        return catalogue.limits_payload(entry, model_name=model_name)
+
+    def _advanced(self, job: Job) -> Job:
+        if job.status in TERMINAL:
+            return job
+        now = self.clock.now()
+        return self.store.update_job(job.tenant, job.id, lambda j: advance(j, now))
+
+    def job(self, tenant: str, job_id: str) -> Job:
+        return self._advanced(self.store.get_job(tenant, job_id))
+
+    def jobs(self, tenant: str) -> list[Job]:
+        return [self._advanced(job) for job in self.store.list_jobs(tenant)]
+
+    def _move(self, tenant: str, job_id: str, move: Any) -> Job:
+        now = self.clock.now()
+
+        def step(job: Job) -> Transition:
+            advanced = advance(job, now)
+            try:
+                moved: Transition = move(advanced.job, now)
+            except _StateError as exc:
+                raise InvalidTransition(str(exc), param="id") from exc
+            return Transition(
+                moved.job,
+                advanced.events + moved.events,
+                advanced.checkpoints + moved.checkpoints,
+                advanced.metrics + moved.metrics,
+            )
+
+        return self.store.update_job(tenant, job_id, step)
+
+    def cancel(self, tenant: str, job_id: str) -> Job:
+        return self._move(tenant, job_id, request_cancel)
+
+    def fail_job(
+        self,
+        job_id: str,
+        *,
+        kind: Literal["error", "user_error"],
+        at_step: int | None,
+        message: str,
+    ) -> Job:
+        tenant = self._tenant_of_job(job_id)
+        if at_step is None:
+            return self._move(tenant, job_id, lambda job, now: fail(job, now, message, kind=kind))
+        fault = Fault(kind=kind, at_step=at_step, message=message)
+        return self._move(tenant, job_id, lambda job, now: inject_fault(job, fault, now))
+
+    def _tenant_of_job(self, job_id: str) -> str:
+        return self.store.find_job_anywhere(job_id).tenant
+
+    def delete_job(self, tenant: str, job_id: str) -> None:
+        self.store.delete_job(tenant, job_id)
+
+    def events(self, tenant: str, job_id: str) -> list[Event]:
+        return self.store.list_events(self.job(tenant, job_id).id)
+
+    def checkpoints(self, tenant: str, job_id: str) -> list[Checkpoint]:
+        checkpoints = self.store.list_checkpoints(self.job(tenant, job_id).id)
+        return sorted(checkpoints, key=lambda c: (c.created_at, c.step), reverse=True)
+
+    def metrics(self, tenant: str, job_id: str, **filters: Any) -> list[Metric]:
+        return self.store.list_metrics(self.job(tenant, job_id).id, **filters)
+
+    def seconds_remaining(self, job: Job) -> int:
+        if job.status in TERMINAL:
+            return 0
+        return max(0, int((end_time(job) - self.clock.now()).total_seconds() + 0.999))
+
+    # -- downloads --------------------------------------------------------------------------------
+
+    def artifact(self, tenant: str, ft_id: str, checkpoint: str | None, step: int | None) -> Path:
+        job = self.job(tenant, ft_id)
+        if step is not None:
+            saved = [c for c in self.store.list_checkpoints(job.id) if c.step == step]
+            if not saved:
+                raise NotFound(
+                    "checkpoint",
+                    f"{ft_id}:{step}",
+                    param="checkpoint_step",
+                    message=f"Job {ft_id} has no checkpoint at step {step}",
+                )
+            kind: Literal["adapter", "merged", "full"] = "adapter" if job.is_lora else "full"
+        else:
+            if job.status is not JobStatus.completed:
+                raise InvalidRequest(
+                    f"Job {ft_id} is {job.status.value}: its model can be downloaded once it is "
+                    "completed",
+                    param="ft_id",
+                )
+            if checkpoint is None:
+                raise InvalidRequest(
+                    "checkpoint is required when checkpoint_step is not set", param="checkpoint"
+                )
+            if job.is_lora:
+                if checkpoint == "model_output_path":
+                    checkpoint = "merged"
+                kind = "adapter" if checkpoint == "adapter" else "merged"
+            else:
+                if checkpoint != "model_output_path":
+                    raise InvalidRequest(
+                        f"Job {ft_id} is a full fine-tune: only checkpoint=model_output_path "
+                        "can be downloaded",
+                        param="checkpoint",
+                    )
+                kind = "full"
+        tt = job.training_type
+        spec = ArtifactSpec(
+            kind=kind,
+            base_model=job.model,
+            job_id=job.id,
+            step=step,
+            lora_r=int(tt.get("lora_r", 8)),
+            lora_alpha=int(tt.get("lora_alpha", 16)),
+            lora_dropout=float(tt.get("lora_dropout", 0.0)),
+            target_modules=str(tt.get("lora_trainable_modules", "all-linear")),
+            seed=job.seed,
+        )
+        path = self.store.data_dir / "artifacts" / archive_name(spec)
+        if not path.exists():
+            build_archive(spec, path)
+        return path
+
+    # -- inference --------------------------------------------------------------------------------
+
+    def chat_model(self, tenant: str, name: str) -> str:
+        """The model a completion may run on: a catalogue model, or a completed job's output."""
+        if catalogue.get(name) is not None:
+            return name
+        try:
+            job = self._advanced(self.store.find_job_by_output_name(tenant, name))
+        except NotFound:
+            job = None
+        if job is not None and job.status is JobStatus.completed:
+            return job.model_output_name
+        raise NotFound(
+            "model",
+            name,
+            param="model",
+            code="model_not_available",
+            message=f"Unable to access model {name}. Please visit https://api.together.ai/models "
+            "to view the list of supported models.",
+        )
+
+    # -- controls ---------------------------------------------------------------------------------
+
+    def advance_clock(self, seconds: float) -> datetime:
+        now = self.clock.advance(seconds)
+        self.store.set_meta("clock_offset", repr(self.clock.offset))
+        return now
+
+    def reset(self) -> None:
+        self.store.reset()
+
+
+def _purpose(value: str) -> FilePurpose:
+    try:
+        return FilePurpose(value)
+    except ValueError as exc:
+        allowed = ", ".join(p.value for p in FilePurpose)
+        raise InvalidRequest(
+            f"Invalid purpose {value!r}: must be one of {allowed}", param="purpose"
+        ) from exc
+
+
+def _file_type(value: str | None, filename: str) -> FileType:
+    if not value:
+        suffix = Path(filename).suffix.lstrip(".").lower()
+        value = suffix if suffix in {t.value for t in FileType} else "jsonl"
+    try:
+        return FileType(value)
+    except ValueError as exc:
+        raise InvalidRequest(
+            f"Invalid file_type {value!r}: must be one of jsonl, parquet, csv", param="file_type"
+        ) from exc

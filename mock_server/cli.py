@@ -1,0 +1,124 @@
+"""The ``together-sim`` command: ``serve`` runs the simulator; ``advance``, ``fail``, ``reset``
+and ``clock`` drive a running one through its ``/_sim/`` controls.
+
+Every ``serve`` flag can also come from a ``TOGETHER_SIM_*`` variable (``--api-key`` from
+``TOGETHER_SIM_API_KEYS``, comma-separated); a flag given on the command line wins.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from typing import Any
+
+__all__ = ["main"]
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from mock_server.app import create_app
+    from mock_server.settings import Settings
+
+    given: dict[str, Any] = {
+        key: value
+        for key, value in {
+            "host": args.host,
+            "port": args.port,
+            "data_dir": args.data_dir,
+            "api_keys": args.api_key,
+            "clock": args.clock,
+            "speed": args.speed,
+            "seed": args.seed,
+            "account": args.account,
+            "spec": args.spec,
+        }.items()
+        if value is not None
+    }
+    settings = Settings(**given)
+    app = create_app(settings)
+    print(
+        f"together-sim on http://{settings.host}:{settings.port} "
+        f"(clock {settings.clock.value}, speed {settings.speed}, data {settings.data_dir})",
+        flush=True,
+    )
+    uvicorn.run(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level=args.log_level,
+        access_log=args.access_log,
+    )
+    return 0
+
+
+def _control(args: argparse.Namespace, method: str, path: str, body: dict[str, Any] | None) -> int:
+    import httpx
+
+    response = httpx.request(method, args.url.rstrip("/") + path, json=body, timeout=30)
+    print(json.dumps(response.json(), indent=2))
+    return 0 if response.is_success else 1
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="together-sim", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run the simulator")
+    serve.add_argument("--host")
+    serve.add_argument("--port", type=int)
+    serve.add_argument("--data-dir")
+    serve.add_argument("--api-key", action="append", help="accepted key (repeatable)")
+    serve.add_argument("--clock", choices=["instant", "realtime", "manual"])
+    serve.add_argument("--speed", type=float, help="divides the job timeline (realtime clock)")
+    serve.add_argument("--seed", type=int, help="seed for ids and synthetic output")
+    serve.add_argument("--account", help="namespace of output model names")
+    serve.add_argument("--spec", help="path of the pinned OpenAPI spec")
+    serve.add_argument("--log-level", default="warning")
+    serve.add_argument("--access-log", action="store_true")
+    serve.set_defaults(run=_serve)
+
+    default_url = os.environ.get("TOGETHER_SIM_URL", "http://127.0.0.1:8000")
+    for name, help_ in (
+        ("advance", "move the simulator's clock forward"),
+        ("fail", "make a job fail now or at a step"),
+        ("reset", "delete every file and job"),
+        ("clock", "show the simulator's time"),
+    ):
+        command = sub.add_parser(name, help=help_)
+        command.add_argument("--url", default=default_url, help="the running simulator")
+        if name == "advance":
+            command.add_argument("seconds", type=float)
+            command.set_defaults(
+                run=lambda a: _control(a, "POST", "/_sim/advance", {"seconds": a.seconds})
+            )
+        elif name == "fail":
+            command.add_argument("job_id")
+            command.add_argument("--at-step", type=int)
+            command.add_argument("--kind", choices=["error", "user_error"], default="error")
+            command.add_argument("--message", default="Simulated failure injected through /_sim")
+            command.set_defaults(
+                run=lambda a: _control(
+                    a,
+                    "POST",
+                    f"/_sim/jobs/{a.job_id}/fail",
+                    {"kind": a.kind, "at_step": a.at_step, "message": a.message},
+                )
+            )
+        elif name == "reset":
+            command.set_defaults(run=lambda a: _control(a, "POST", "/_sim/reset", None))
+        else:
+            command.set_defaults(run=lambda a: _control(a, "GET", "/_sim/clock", None))
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    result: int = args.run(args)
+    return result
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,51 @@
+"""Dependencies the routes declare: the backend, the settings and the caller's tenant."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from mock_server.backend import Backend, tenant_of
+from mock_server.errors import Unauthorized
+from mock_server.settings import Settings
+
+__all__ = ["BackendDep", "SettingsDep", "TenantDep", "UpperCaseEventsDep"]
+
+
+def _backend(request: Request) -> Backend:
+    backend: Backend = request.app.state.backend
+    return backend
+
+
+def _settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def _tenant(request: Request) -> str:
+    """The bearer key decides the tenant; configured keys decide who may call at all."""
+    header = request.headers.get("authorization", "")
+    scheme, _, key = header.partition(" ")
+    key = key.strip()
+    if scheme.lower() != "bearer" or not key:
+        raise Unauthorized(
+            "Missing API key. Send it as `Authorization: Bearer <key>` (any key works unless "
+            "the simulator was started with --api-key)."
+        )
+    allowed: list[str] = request.app.state.settings.api_keys
+    if allowed and key not in allowed:
+        raise Unauthorized()
+    return tenant_of(key)
+
+
+def _upper_case_events(request: Request) -> bool:
+    """The 1.5.x SDK validates event types against an upper-case enum; everyone else (the spec,
+    3.x, 2.x) uses lower case. Its User-Agent is ``Together/v1 PythonBindings/<version>``."""
+    return "PythonBindings" in request.headers.get("user-agent", "")
+
+
+BackendDep = Annotated[Backend, Depends(_backend)]
+SettingsDep = Annotated[Settings, Depends(_settings)]
+TenantDep = Annotated[str, Depends(_tenant)]
+UpperCaseEventsDep = Annotated[bool, Depends(_upper_case_events)]

@@ -1,0 +1,658 @@
+"""The fine-tuning job and its state machine, pure.
+
+A job's whole future is decided when it is created: from its size (steps, epochs, checkpoints,
+evals) and the timeline, ``plan`` lists every milestone (a status change, an event, a checkpoint)
+at its due time. ``advance(job, now)`` applies the milestones that are due and returns the new
+frozen job with what it emitted; nothing here reads a clock, touches the store or logs. Reads are
+lazy, as in moto: the service calls ``advance`` with the clock's time whenever a job is looked at.
+
+    pending → queued → running → compressing → uploading → completed
+       └──────────┴───────┴──────────┴────────────┴──→ cancel_requested → cancelled
+       └──────────┴───────┴──────────┴────────────┴──→ error | user_error
+
+A cancel or an injected fault cuts the plan: milestones after that moment never happen.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from mock_server.events import Checkpoint, Event, EventType, Metric
+from mock_server.ids import stable_int
+from mock_server.schedule import Schedule
+
+__all__ = [
+    "LIVE",
+    "TERMINAL",
+    "TRANSITIONS",
+    "Fault",
+    "InvalidTransition",
+    "Job",
+    "JobStatus",
+    "Milestone",
+    "Timeline",
+    "Transition",
+    "advance",
+    "fail",
+    "plan",
+    "request_cancel",
+    "step_at",
+]
+
+
+class JobStatus(StrEnum):
+    pending = "pending"
+    queued = "queued"
+    running = "running"
+    compressing = "compressing"
+    uploading = "uploading"
+    cancel_requested = "cancel_requested"
+    cancelled = "cancelled"
+    error = "error"
+    user_error = "user_error"  # not in the spec's enum; the 1.5.x SDK and the 3.x CLI know it
+    completed = "completed"
+
+
+_S = JobStatus
+TERMINAL: frozenset[JobStatus] = frozenset({_S.cancelled, _S.error, _S.user_error, _S.completed})
+LIVE: frozenset[JobStatus] = frozenset(JobStatus) - TERMINAL
+_FAILED = frozenset({_S.error, _S.user_error})
+
+TRANSITIONS: Mapping[JobStatus, frozenset[JobStatus]] = {
+    _S.pending: frozenset({_S.queued, _S.cancel_requested}) | _FAILED,
+    _S.queued: frozenset({_S.running, _S.cancel_requested}) | _FAILED,
+    _S.running: frozenset({_S.compressing, _S.cancel_requested}) | _FAILED,
+    _S.compressing: frozenset({_S.uploading, _S.cancel_requested}) | _FAILED,
+    _S.uploading: frozenset({_S.completed, _S.cancel_requested}) | _FAILED,
+    _S.cancel_requested: frozenset({_S.cancelled}) | _FAILED,
+    _S.cancelled: frozenset(),
+    _S.error: frozenset(),
+    _S.user_error: frozenset(),
+    _S.completed: frozenset(),
+}
+
+
+class InvalidTransition(Exception):
+    def __init__(self, job: Job, target: JobStatus | str) -> None:
+        super().__init__(f"job {job.id} is {job.status.value}: it cannot become {target}")
+        self.job = job
+        self.target = target
+
+
+class Timeline(BaseModel):
+    """Seconds each phase takes at the real service's pace; ``speed`` divides them all.
+
+    ``instant()`` makes every duration zero, so a job is finished by the first read.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    queue: float = 5.0  # pending → queued
+    start: float = 25.0  # queued → running
+    model_download: float = 15.0
+    data_download: float = 5.0
+    step: float = 3.0  # one optimizer step
+    compress: float = 45.0
+    upload: float = 60.0
+    cancel: float = 5.0  # cancel_requested → cancelled
+    speed: float = 1.0
+
+    @classmethod
+    def instant(cls) -> Timeline:
+        return cls(speed=math.inf)
+
+    def seconds(self, phase: str) -> float:
+        value: float = getattr(self, phase)
+        return 0.0 if math.isinf(self.speed) else value / self.speed
+
+
+class Fault(BaseModel):
+    """A failure injected through the controls: the job dies when it reaches ``at_step``."""
+
+    model_config = ConfigDict(frozen=True)
+
+    kind: Literal["error", "user_error"] = "error"
+    at_step: int
+    message: str = "Simulated failure injected through /_sim"
+
+
+class Job(BaseModel):
+    """A fine-tuning job: the request as resolved at creation, plus where it has got to.
+
+    Field names are the spec's (``FinetuneResponse``) wherever the spec has one; the fields after
+    ``# -- simulator state`` never leave the server.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    status: JobStatus
+    created_at: datetime
+    updated_at: datetime
+    started_at: datetime | None = None
+    user_id: str
+    owner_address: str
+    model: str
+    model_output_name: str
+    suffix: str | None = None
+    training_file: str
+    validation_file: str = ""
+    trainingfile_numlines: int = 0
+    trainingfile_size: int = 0
+    n_epochs: int = 1
+    n_checkpoints: int = 1
+    n_evals: int = 0
+    batch_size: int
+    learning_rate: float = 1e-5
+    lr_scheduler: dict[str, Any] = {}
+    warmup_ratio: float = 0.0
+    max_grad_norm: float = 1.0
+    weight_decay: float = 0.0
+    random_seed: int | None = None
+    packing: bool = True
+    max_seq_length: int
+    train_on_inputs: bool | Literal["auto"] = "auto"
+    training_method: dict[str, Any]
+    training_type: dict[str, Any]
+    multimodal_params: dict[str, Any] | None = None
+    from_checkpoint: str | None = None
+    from_hf_model: str | None = None
+    hf_model_revision: str | None = None
+    hf_output_repo_name: str | None = None
+    wandb_project_name: str | None = None
+    wandb_name: str | None = None
+    wandb_url: str = ""
+    token_count: int = 0  # training tokens over all epochs
+    param_count: int = 0
+    total_price: int = 0  # US cents
+    total_steps: int = 1
+    steps_per_epoch: int = 1
+    eval_steps: int = 0
+    steps_completed: int = 0
+    epochs_completed: int = 0
+    evals_completed: int = 0
+    # -- simulator state
+    tenant: str
+    durations: dict[str, float]  # the scaled timeline this job was planned with
+    cursor: int = 0  # milestones of ``plan(job)`` already applied
+    metrics_logged_to: int = 0  # the last step whose metric point was emitted
+    cancel_requested_at: datetime | None = None
+    failed_at: datetime | None = None
+    fault: Fault | None = None
+    failure_message: str | None = None
+
+    @property
+    def is_lora(self) -> bool:
+        return self.training_type.get("type") == "Lora"
+
+    @property
+    def is_dpo(self) -> bool:
+        return self.training_method.get("method") == "dpo"
+
+    @property
+    def seed(self) -> int:
+        return 42 if self.random_seed is None else self.random_seed
+
+
+@dataclass(frozen=True)
+class Milestone:
+    at: datetime
+    status: JobStatus | None = None
+    event: Event | None = None
+    checkpoint: Checkpoint | None = None
+
+
+@dataclass(frozen=True)
+class Transition:
+    job: Job
+    events: list[Event] = field(default_factory=list)
+    checkpoints: list[Checkpoint] = field(default_factory=list)
+    metrics: list[Metric] = field(default_factory=list)
+
+
+# -- the plan -------------------------------------------------------------------------------------
+
+
+def _at(job: Job, seconds: float) -> datetime:
+    return job.created_at + timedelta(seconds=seconds)
+
+
+def _stamp(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _training_start_offset(job: Job) -> float:
+    d = job.durations
+    return d["queue"] + d["start"] + d["model_download"] + d["data_download"]
+
+
+def step_time(job: Job, step: int) -> datetime:
+    return _at(job, _training_start_offset(job) + step * job.durations["step"])
+
+
+def step_at(job: Job, moment: datetime) -> int:
+    """How many optimizer steps the job has finished by ``moment`` (on an uncut plan)."""
+    if job.durations["step"] == 0:
+        return job.total_steps if moment >= step_time(job, 0) else 0
+    elapsed = (moment - step_time(job, 0)).total_seconds()
+    return max(0, min(job.total_steps, math.floor(elapsed / job.durations["step"] + 1e-9)))
+
+
+def _spread(count: int, total: int) -> list[int]:
+    """``count`` steps spread evenly over ``1..total``, the last one at ``total``."""
+    if count <= 0 or total <= 0:
+        return []
+    return sorted({max(1, round(k * total / count)) for k in range(1, count + 1)})
+
+
+def checkpoint_steps(job: Job) -> list[int]:
+    """Steps of the intermediate checkpoints; the final one is saved on completion."""
+    return [s for s in _spread(job.n_checkpoints, job.total_steps) if s < job.total_steps]
+
+
+def eval_steps(job: Job) -> list[int]:
+    return _spread(job.n_evals, job.total_steps) if job.validation_file else []
+
+
+def _event(job: Job, at: datetime, type_: EventType, message: str, **fields: Any) -> Event:
+    fields.setdefault("token_count", job.token_count)
+    fields.setdefault("param_count", job.param_count)
+    fields.setdefault("total_steps", job.total_steps)
+    fields.setdefault("wandb_url", job.wandb_url)
+    return Event(created_at=at, type=type_, message=message, **fields)
+
+
+def _ms(at: datetime, status: JobStatus | None = None, event: Event | None = None) -> Milestone:
+    return Milestone(at=at, status=status, event=event)
+
+
+def _full_plan(job: Job) -> list[Milestone]:
+    d = job.durations
+    model = job.model
+    out: list[Milestone] = []
+    queued = _at(job, d["queue"])
+    running = queued + timedelta(seconds=d["start"])
+    downloaded = running + timedelta(seconds=d["model_download"])
+    data = downloaded + timedelta(seconds=d["data_download"])
+    out.append(_ms(queued, JobStatus.queued))
+    out.append(
+        _ms(
+            running,
+            JobStatus.running,
+            _event(job, running, EventType.job_start, f"Job started at {_stamp(running)}"),
+        )
+    )
+    out.append(
+        _ms(
+            downloaded,
+            None,
+            _event(
+                job,
+                downloaded,
+                EventType.model_download_complete,
+                f"Model data downloaded for {model} at {_stamp(downloaded)}",
+            ),
+        )
+    )
+    out.append(
+        _ms(
+            data,
+            None,
+            _event(
+                job,
+                data,
+                EventType.training_data_download_complete,
+                f"Training data downloaded for {model} at {_stamp(data)}",
+            ),
+        )
+    )
+    if job.validation_file:
+        out.append(
+            _ms(
+                data,
+                None,
+                _event(
+                    job,
+                    data,
+                    EventType.validation_data_download_complete,
+                    f"Validation data downloaded for {model} at {_stamp(data)}",
+                ),
+            )
+        )
+    if job.wandb_url:
+        out.append(
+            _ms(data, None, _event(job, data, EventType.wandb_init, "WandB run initialized."))
+        )
+    out.append(
+        _ms(
+            data,
+            None,
+            _event(job, data, EventType.training_start, f"Training started for model {model}"),
+        )
+    )
+
+    per_step: dict[int, list[Milestone]] = {}
+    epoch_ends = {
+        min(job.total_steps, e * job.steps_per_epoch): e for e in range(1, job.n_epochs + 1)
+    }
+    for step, epoch in sorted(epoch_ends.items()):
+        at = step_time(job, step)
+        per_step.setdefault(step, []).append(
+            _ms(
+                at,
+                None,
+                _event(
+                    job,
+                    at,
+                    EventType.epoch_complete,
+                    f"Epoch completed, at step {step}",
+                    step=step,
+                    training_offset=epoch,
+                ),
+            )
+        )
+    for step in eval_steps(job):
+        at = step_time(job, step)
+        per_step.setdefault(step, []).append(
+            _ms(
+                at,
+                None,
+                _event(
+                    job,
+                    at,
+                    EventType.eval_complete,
+                    f"Evaluation completed at step {step}",
+                    step=step,
+                ),
+            )
+        )
+    for step in checkpoint_steps(job):
+        at = step_time(job, step)
+        path = f"s3://together-sim/finetune/{job.id}/checkpoints/step-{step}"
+        cp = Checkpoint(
+            step=step,
+            created_at=at,
+            checkpoint_type="Intermediate",
+            path=path,
+            kind="adapter" if job.is_lora else "model",
+        )
+        event = _event(
+            job,
+            at,
+            EventType.checkpoint_save,
+            f"New checkpoint saved at step {step}",
+            step=step,
+            checkpoint_path=path,
+        )
+        per_step.setdefault(step, []).append(Milestone(at=at, event=event, checkpoint=cp))
+    for step in sorted(per_step):
+        out.extend(per_step[step])
+
+    trained = step_time(job, job.total_steps)
+    compressed = trained + timedelta(seconds=d["compress"])
+    uploaded = compressed + timedelta(seconds=d["upload"])
+    out_path = f"s3://together-sim/finetune/{job.id}/{job.model_output_name}"
+    done = {"step": job.total_steps}
+    out.append(
+        _ms(
+            trained,
+            None,
+            _event(
+                job,
+                trained,
+                EventType.training_complete,
+                f"Training completed for {model} at {_stamp(trained)}",
+                **done,
+            ),
+        )
+    )
+    out.append(
+        _ms(
+            trained,
+            JobStatus.compressing,
+            _event(job, trained, EventType.model_uploading, "Uploading output model", **done),
+        )
+    )
+    out.append(
+        _ms(
+            trained,
+            None,
+            _event(job, trained, EventType.model_compressing, "Compressing output model", **done),
+        )
+    )
+    out.append(
+        _ms(
+            compressed,
+            JobStatus.uploading,
+            _event(
+                job,
+                compressed,
+                EventType.model_compression_complete,
+                "Model compression complete",
+                **done,
+            ),
+        )
+    )
+    out.append(
+        _ms(
+            uploaded,
+            None,
+            _event(
+                job,
+                uploaded,
+                EventType.model_upload_complete,
+                "Model upload complete",
+                model_path=out_path,
+                **done,
+            ),
+        )
+    )
+    finals: list[tuple[str, Literal["adapter", "model"]]] = (
+        [("Final Merged", "model"), ("Final Adapter", "adapter")]
+        if job.is_lora
+        else [("Final", "model")]
+    )
+    for label, kind in finals:
+        cp = Checkpoint(
+            step=job.total_steps,
+            created_at=uploaded,
+            checkpoint_type=label,
+            path=out_path + ("/adapter" if kind == "adapter" else ""),
+            kind=kind,
+        )
+        out.append(Milestone(at=uploaded, checkpoint=cp))
+    out.append(
+        _ms(
+            uploaded,
+            JobStatus.completed,
+            _event(
+                job,
+                uploaded,
+                EventType.job_complete,
+                f"Job finished at {_stamp(uploaded)}",
+                model_path=out_path,
+                **done,
+            ),
+        )
+    )
+    return out
+
+
+def plan(job: Job) -> list[Milestone]:
+    """Every milestone of the job from its creation on, cut short by a cancel or a fault."""
+    milestones = _full_plan(job)
+    if job.fault is not None and job.failed_at is None:
+        at = step_time(job, job.fault.at_step)
+        kept = [m for m in milestones if m.at < at]
+        status = JobStatus(job.fault.kind)
+        type_ = EventType.job_error if status is JobStatus.error else EventType.job_user_error
+        event = _event(
+            job,
+            at,
+            type_,
+            f"Job failed at step {job.fault.at_step}: {job.fault.message}",
+            level="error",
+            step=job.fault.at_step,
+        )
+        milestones = [*kept, _ms(at, status, event)]
+    if job.cancel_requested_at is not None:
+        cut = job.cancel_requested_at
+        kept = [m for m in milestones if m.at <= cut][: job.cursor]
+        at = cut + timedelta(seconds=job.durations["cancel"])
+        milestones = [
+            *kept,
+            _ms(
+                at,
+                JobStatus.cancelled,
+                _event(
+                    job,
+                    at,
+                    EventType.job_stopped,
+                    f"Job was stopped at {_stamp(at)}",
+                    step=job.steps_completed,
+                ),
+            ),
+        ]
+    return milestones
+
+
+def end_time(job: Job) -> datetime:
+    return plan(job)[-1].at
+
+
+# -- synthetic metrics ----------------------------------------------------------------------------
+
+
+def _loss(job: Job, step: int, *, eval_: bool = False) -> float:
+    """A seeded, decreasing loss curve; the same configuration and seed give the same curve."""
+    start, floor = (0.6931, 0.08) if job.is_dpo else (2.3, 0.55)
+    progress = step / max(1, job.total_steps)
+    base = floor + (start - floor) * math.exp(-3.0 * progress)
+    noise = random.Random(stable_int(job.seed, job.model, job.token_count, step, eval_)).uniform(
+        -1, 1
+    )
+    return round(base * (1.0 + 0.02 * noise) + (0.05 if eval_ else 0.0), 6)
+
+
+def schedule(job: Job) -> Schedule:
+    sched = job.lr_scheduler or {}
+    args = sched.get("lr_scheduler_args") or {}
+    return Schedule(
+        peak=job.learning_rate,
+        total_steps=job.total_steps,
+        warmup_ratio=job.warmup_ratio,
+        kind="cosine" if sched.get("lr_scheduler_type") == "cosine" else "linear",
+        min_lr_ratio=float(args.get("min_lr_ratio", 0.0)),
+        num_cycles=float(args.get("num_cycles", 0.5)),
+    )
+
+
+def _metrics(job: Job, upto: int) -> list[Metric]:
+    """Metric points for the steps in ``(job.metrics_logged_to, upto]``: at most ~500 per job."""
+    stride = max(1, math.ceil(job.total_steps / 500))
+    evals = set(eval_steps(job))
+    lr = schedule(job)
+    points = []
+    for step in range(job.metrics_logged_to + 1, upto + 1):
+        if step % stride and step != job.total_steps and step not in evals:
+            continue
+        values = {
+            "train/loss": _loss(job, step),
+            "train/learning_rate": lr.lr_at(step - 1),
+            "train/global_step": float(step),
+            "train/epoch": round(step / job.steps_per_epoch, 4),
+        }
+        if step in evals:
+            values["eval/loss"] = _loss(job, step, eval_=True)
+        points.append(Metric(step=step, logged_at=step_time(job, step), values=values))
+    return points
+
+
+# -- moves ----------------------------------------------------------------------------------------
+
+
+def _status_after(job: Job, status: JobStatus, at: datetime) -> Job:
+    if status not in TRANSITIONS[job.status]:
+        raise InvalidTransition(job, status)
+    return job.model_copy(update={"status": status, "updated_at": at, "started_at": at})
+
+
+def advance(job: Job, now: datetime) -> Transition:
+    """Apply every milestone due by ``now``."""
+    if job.status in TERMINAL:
+        return Transition(job)
+    milestones = plan(job)
+    events: list[Event] = []
+    checkpoints: list[Checkpoint] = []
+    cursor = job.cursor
+    while cursor < len(milestones) and milestones[cursor].at <= now:
+        m = milestones[cursor]
+        if m.status is not None:
+            job = _status_after(job, m.status, m.at)
+        if m.event is not None:
+            events.append(m.event)
+        if m.checkpoint is not None:
+            checkpoints.append(m.checkpoint)
+        cursor += 1
+    horizon = now if job.cancel_requested_at is None else min(now, job.cancel_requested_at)
+    if job.fault is not None:
+        horizon = min(horizon, step_time(job, job.fault.at_step))
+    steps = step_at(job, horizon) if job.status is not JobStatus.pending else 0
+    metrics = _metrics(job, steps)
+    updates: dict[str, Any] = {
+        "cursor": cursor,
+        "steps_completed": steps,
+        "epochs_completed": min(job.n_epochs, steps // max(1, job.steps_per_epoch)),
+        "evals_completed": sum(1 for s in eval_steps(job) if s <= steps),
+        "metrics_logged_to": max(job.metrics_logged_to, steps),
+    }
+    if job.status in _FAILED:
+        updates["failed_at"] = job.updated_at
+        updates["failure_message"] = events[-1].message if events else job.failure_message
+    return Transition(job.model_copy(update=updates), events, checkpoints, metrics)
+
+
+def request_cancel(job: Job, now: datetime) -> Transition:
+    """Ask a live job to stop. Call it on a job already advanced to ``now``."""
+    if job.status not in LIVE or job.status is JobStatus.cancel_requested:
+        raise InvalidTransition(job, JobStatus.cancel_requested)
+    moved = _status_after(job, JobStatus.cancel_requested, now)
+    moved = moved.model_copy(update={"cancel_requested_at": now})
+    event = _event(
+        job, now, EventType.cancel_requested, "Job cancellation requested", step=job.steps_completed
+    )
+    return Transition(moved, [event])
+
+
+def fail(
+    job: Job, now: datetime, message: str, *, kind: Literal["error", "user_error"] = "error"
+) -> Transition:
+    """End a live job in ``error`` or ``user_error`` now."""
+    status = JobStatus(kind)
+    moved = _status_after(job, status, now)
+    moved = moved.model_copy(update={"failed_at": now, "failure_message": message})
+    type_ = EventType.job_error if status is JobStatus.error else EventType.job_user_error
+    return Transition(
+        moved, [_event(job, now, type_, message, level="error", step=job.steps_completed)]
+    )
+
+
+def inject_fault(job: Job, fault: Fault, now: datetime) -> Transition:
+    """Arrange for the job to fail at ``fault.at_step``; a step already passed fails it now."""
+    if job.status not in LIVE:
+        raise InvalidTransition(job, fault.kind)
+    if fault.at_step <= job.steps_completed or job.status not in (
+        JobStatus.pending,
+        JobStatus.queued,
+        JobStatus.running,
+    ):
+        return fail(job, now, fault.message, kind=fault.kind)
+    return Transition(job.model_copy(update={"fault": fault, "updated_at": now}))

@@ -1,0 +1,141 @@
+"""Fine-tuning: create, list, retrieve, cancel, delete, events, checkpoints, metrics, price,
+model limits, and the model download (with the Range requests the CLI's downloader makes)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from fastapi import APIRouter, Request
+from fastapi.responses import FileResponse
+from pydantic import BaseModel, ConfigDict
+
+from mock_server import catalogue
+from mock_server.backend import Backend
+from mock_server.deps import BackendDep, TenantDep, UpperCaseEventsDep
+from mock_server.events import render_event
+from mock_server.fine_tunes import FineTuneRequest, PriceRequest, render_job
+from mock_server.jobs import Job
+from mock_server.timefmt import parse_iso
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/v1", tags=["Fine-tuning"])
+
+
+def _job(backend: Backend, job: Job, upper: bool | None = None) -> dict[str, Any]:
+    events = None
+    if upper is not None:
+        events = [
+            render_event(e, upper_case_types=upper) for e in backend.store.list_events(job.id)
+        ]
+    return render_job(job, seconds_remaining=backend.seconds_remaining(job), events=events)
+
+
+@router.post("/fine-tunes")
+async def create_fine_tune(
+    body: FineTuneRequest, backend: BackendDep, tenant: TenantDep
+) -> dict[str, Any]:
+    return _job(backend, backend.create_job(tenant, body))
+
+
+@router.get("/fine-tunes")
+async def list_fine_tunes(backend: BackendDep, tenant: TenantDep) -> dict[str, Any]:
+    jobs = sorted(backend.jobs(tenant), key=lambda j: j.created_at, reverse=True)
+    return {"object": "list", "data": [_job(backend, j) for j in jobs]}
+
+
+@router.post("/fine-tunes/estimate-price")
+async def estimate_price(
+    body: PriceRequest, backend: BackendDep, tenant: TenantDep
+) -> dict[str, Any]:
+    return backend.estimate_price(tenant, body)
+
+
+@router.get("/fine-tunes/models/supported")
+async def supported_models(tenant: TenantDep) -> dict[str, Any]:
+    return {"models": catalogue.supported()}
+
+
+@router.get("/fine-tunes/models/limits")
+async def model_limits(model_name: str, backend: BackendDep, tenant: TenantDep) -> dict[str, Any]:
+    return backend.limits(tenant, model_name)
+
+
+@router.get("/fine-tunes/{id}")
+async def retrieve_fine_tune(
+    id: str, backend: BackendDep, tenant: TenantDep, upper: UpperCaseEventsDep
+) -> dict[str, Any]:
+    return _job(backend, backend.job(tenant, id), upper)
+
+
+@router.delete("/fine-tunes/{id}")
+async def delete_fine_tune(
+    id: str, backend: BackendDep, tenant: TenantDep, force: bool = False
+) -> dict[str, Any]:
+    backend.delete_job(tenant, id)
+    return {"message": f"Fine-tune job {id} deleted", "id": id, "deleted": True}
+
+
+@router.post("/fine-tunes/{id}/cancel")
+async def cancel_fine_tune(id: str, backend: BackendDep, tenant: TenantDep) -> dict[str, Any]:
+    return _job(backend, backend.cancel(tenant, id))
+
+
+@router.get("/fine-tunes/{id}/events")
+async def list_events(
+    id: str, backend: BackendDep, tenant: TenantDep, upper: UpperCaseEventsDep
+) -> dict[str, Any]:
+    events = backend.events(tenant, id)
+    return {"object": "list", "data": [render_event(e, upper_case_types=upper) for e in events]}
+
+
+@router.get("/fine-tunes/{id}/checkpoints")
+async def list_checkpoints(id: str, backend: BackendDep, tenant: TenantDep) -> dict[str, Any]:
+    return {"object": "list", "data": [c.render() for c in backend.checkpoints(tenant, id)]}
+
+
+class MetricsFilter(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    global_step_from: int | None = None
+    global_step_to: int | None = None
+    logged_at_from: str | None = None
+    logged_at_to: str | None = None
+
+
+@router.get("/fine-tunes/{id}/metrics")
+async def get_metrics(
+    id: str, request: Request, backend: BackendDep, tenant: TenantDep
+) -> dict[str, Any]:
+    # A GET with an optional JSON body, as the spec has it; query parameters work too.
+    raw = await request.body()
+    given = (
+        MetricsFilter.model_validate_json(raw)
+        if raw.strip()
+        else MetricsFilter.model_validate(dict(request.query_params))
+    )
+    points = backend.metrics(
+        tenant,
+        id,
+        step_from=given.global_step_from,
+        step_to=given.global_step_to,
+        logged_from=parse_iso(given.logged_at_from) if given.logged_at_from else None,
+        logged_to=parse_iso(given.logged_at_to) if given.logged_at_to else None,
+    )
+    return {"metrics": [p.values for p in points]}
+
+
+@router.get("/finetune/download", response_model=None)
+async def download(
+    ft_id: str,
+    backend: BackendDep,
+    tenant: TenantDep,
+    checkpoint: Literal["merged", "adapter", "model_output_path"] | None = None,
+    checkpoint_step: int | None = None,
+) -> FileResponse:
+    path = backend.artifact(tenant, ft_id, checkpoint, checkpoint_step)
+    job = backend.job(tenant, ft_id)
+    name = job.model_output_name.replace("/", "--") + (
+        f"-checkpoint-{checkpoint_step}" if checkpoint_step is not None else ""
+    )
+    # octet-stream, not x-tar: the clients name the file .tar.zst unless they see "x-tar".
+    return FileResponse(path, media_type="application/octet-stream", filename=f"{name}.tar.zst")

@@ -1,0 +1,52 @@
+"""Server settings: one class, filled from CLI flags, then ``TOGETHER_SIM_*`` variables.
+
+``TOGETHER_SIM_API_KEYS`` takes a comma-separated list. With no key configured any bearer token is
+accepted and each distinct token is its own tenant, which is what CI wants; with keys configured,
+every other key gets a 401, which is what a shared dev server wants.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+__all__ = ["ClockMode", "Settings"]
+
+
+class ClockMode(StrEnum):
+    instant = "instant"  # a job reaches its end on the first read after creation
+    realtime = "realtime"  # wall-clock time, the job timeline divided by ``speed``
+    manual = "manual"  # time moves only through /_sim/advance
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="TOGETHER_SIM_", extra="ignore")
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    data_dir: Path = Path(".together-sim")
+    api_keys: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    clock: ClockMode = ClockMode.realtime
+    # At speed 4 the default timeline takes a small job (a few steps) to completion in about a
+    # minute of wall time; speed 1 is the pace of the real service.
+    speed: float = Field(default=4.0, gt=0)
+    seed: int | None = None
+    account: str = (
+        "sim-user"  # the namespace of output names: ``<account>/<model>-<suffix>-<hash>``
+    )
+    spec: Path | None = None  # TOGETHER_SIM_SPEC: the pinned OpenAPI file, if not found by default
+
+    @field_validator("api_keys", mode="before")
+    @classmethod
+    def _split_keys(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [key.strip() for key in value.split(",") if key.strip()]
+        return value
+
+    @property
+    def db_path(self) -> Path:
+        return self.data_dir / "together-sim.sqlite3"

@@ -1,0 +1,299 @@
+"""The SQLite store: one file under the data dir, surviving restarts and ``kill -9``.
+
+Records are kept as JSON documents beside the columns that are queried (tenant, ids, times), so
+the schema does not have to chase every field of the API. WAL mode and ``synchronous=NORMAL``
+keep writes cheap while a crash loses nothing that was committed. One connection is shared by all
+threads behind a re-entrant lock: requests are short, and a single writer is what SQLite wants.
+File bytes live next to the database (``blobs/``, ``parts/``), written by the routes through
+paths this store hands out.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from mock_server.errors import NotFound
+from mock_server.events import Checkpoint, Event, Metric
+from mock_server.files import FileRecord, UploadSession
+from mock_server.jobs import LIVE, Job, Transition
+from mock_server.timefmt import iso
+
+__all__ = ["SqliteStore"]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS files (
+    id TEXT PRIMARY KEY, tenant TEXT NOT NULL, created_at TEXT NOT NULL, doc TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS files_by_tenant ON files (tenant, created_at);
+CREATE TABLE IF NOT EXISTS uploads (file_id TEXT PRIMARY KEY, doc TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS jobs (
+    id TEXT PRIMARY KEY, tenant TEXT NOT NULL, created_at TEXT NOT NULL,
+    output_name TEXT NOT NULL, status TEXT NOT NULL, doc TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS jobs_by_tenant ON jobs (tenant, created_at);
+CREATE INDEX IF NOT EXISTS jobs_by_output ON jobs (tenant, output_name);
+CREATE TABLE IF NOT EXISTS events (
+    job_id TEXT NOT NULL, seq INTEGER NOT NULL, doc TEXT NOT NULL, PRIMARY KEY (job_id, seq));
+CREATE TABLE IF NOT EXISTS checkpoints (
+    job_id TEXT NOT NULL, seq INTEGER NOT NULL, doc TEXT NOT NULL, PRIMARY KEY (job_id, seq));
+CREATE TABLE IF NOT EXISTS metrics (
+    job_id TEXT NOT NULL, step INTEGER NOT NULL, logged_at TEXT NOT NULL, doc TEXT NOT NULL,
+    PRIMARY KEY (job_id, step));
+"""
+
+
+class SqliteStore:
+    def __init__(self, data_dir: Path, *, db_path: Path | None = None) -> None:
+        self.data_dir = data_dir
+        data_dir.mkdir(parents=True, exist_ok=True)
+        (data_dir / "blobs").mkdir(exist_ok=True)
+        (data_dir / "parts").mkdir(exist_ok=True)
+        self._path = db_path or data_dir / "together-sim.sqlite3"
+        self._lock = threading.RLock()
+        self._db = sqlite3.connect(self._path, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute("PRAGMA busy_timeout=5000")
+        self._db.executescript(_SCHEMA)
+        self._depth = 0
+
+    # -- plumbing ---------------------------------------------------------------------------------
+
+    @contextmanager
+    def locked(self) -> Iterator[None]:
+        with self._lock:
+            outermost = self._depth == 0
+            if outermost:
+                self._db.execute("BEGIN IMMEDIATE")
+            self._depth += 1
+            try:
+                yield
+            except BaseException:
+                self._depth -= 1
+                if outermost:
+                    self._db.execute("ROLLBACK")
+                raise
+            self._depth -= 1
+            if outermost:
+                self._db.execute("COMMIT")
+
+    def _rows(self, sql: str, *args: Any) -> list[tuple[Any, ...]]:
+        with self._lock:
+            return self._db.execute(sql, args).fetchall()
+
+    def _write(self, sql: str, *args: Any) -> int:
+        with self.locked():
+            return self._db.execute(sql, args).rowcount
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    # -- meta -------------------------------------------------------------------------------------
+
+    def get_meta(self, key: str) -> str | None:
+        rows = self._rows("SELECT value FROM meta WHERE key = ?", key)
+        return str(rows[0][0]) if rows else None
+
+    def set_meta(self, key: str, value: str) -> None:
+        self._write("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", key, value)
+
+    # -- files ------------------------------------------------------------------------------------
+
+    def blob_path(self, file_id: str) -> Path:
+        return self.data_dir / "blobs" / file_id
+
+    def part_path(self, file_id: str, part: int = 0) -> Path:
+        return self.data_dir / "parts" / f"{file_id}.{part}.part"
+
+    def put_file(self, record: FileRecord) -> None:
+        self._write(
+            "INSERT OR REPLACE INTO files (id, tenant, created_at, doc) VALUES (?, ?, ?, ?)",
+            record.id,
+            record.tenant,
+            iso(record.created_at),
+            record.model_dump_json(),
+        )
+
+    def get_file(self, tenant: str, file_id: str) -> FileRecord:
+        rows = self._rows("SELECT doc FROM files WHERE id = ? AND tenant = ?", file_id, tenant)
+        if not rows:
+            raise NotFound("file", file_id, message=f"File {file_id} not found", param="id")
+        return FileRecord.model_validate_json(rows[0][0])
+
+    def list_files(self, tenant: str) -> list[FileRecord]:
+        rows = self._rows("SELECT doc FROM files WHERE tenant = ? ORDER BY created_at, id", tenant)
+        return [FileRecord.model_validate_json(doc) for (doc,) in rows]
+
+    def delete_file(self, tenant: str, file_id: str) -> FileRecord:
+        with self.locked():
+            record = self.get_file(tenant, file_id)
+            self._db.execute("DELETE FROM files WHERE id = ?", (file_id,))
+        self.blob_path(file_id).unlink(missing_ok=True)
+        return record
+
+    def put_upload(self, session: UploadSession) -> None:
+        self._write(
+            "INSERT OR REPLACE INTO uploads (file_id, doc) VALUES (?, ?)",
+            session.file_id,
+            session.model_dump_json(),
+        )
+
+    def get_upload(self, file_id: str) -> UploadSession:
+        rows = self._rows("SELECT doc FROM uploads WHERE file_id = ?", file_id)
+        if not rows:
+            raise NotFound("upload", file_id, message=f"No upload in progress for {file_id}")
+        return UploadSession.model_validate_json(rows[0][0])
+
+    def delete_upload(self, file_id: str) -> None:
+        self._write("DELETE FROM uploads WHERE file_id = ?", file_id)
+
+    # -- jobs -------------------------------------------------------------------------------------
+
+    def _job_row(self, job: Job) -> tuple[Any, ...]:
+        return (
+            job.id,
+            job.tenant,
+            iso(job.created_at),
+            job.model_output_name,
+            job.status.value,
+            job.model_dump_json(),
+        )
+
+    def create_job(self, job: Job, events: list[Event]) -> None:
+        with self.locked():
+            self._db.execute(
+                "INSERT INTO jobs (id, tenant, created_at, output_name, status, doc) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                self._job_row(job),
+            )
+            self._append(job.id, events, [], [])
+
+    def get_job(self, tenant: str, job_id: str) -> Job:
+        rows = self._rows("SELECT doc FROM jobs WHERE id = ? AND tenant = ?", job_id, tenant)
+        if not rows:
+            raise NotFound(
+                "fine-tune job", job_id, message=f"Fine-tune job {job_id} not found", param="id"
+            )
+        return Job.model_validate_json(rows[0][0])
+
+    def find_job_anywhere(self, job_id: str) -> Job:
+        rows = self._rows("SELECT doc FROM jobs WHERE id = ?", job_id)
+        if not rows:
+            raise NotFound("fine-tune job", job_id, message=f"Fine-tune job {job_id} not found")
+        return Job.model_validate_json(rows[0][0])
+
+    def find_job_by_output_name(self, tenant: str, name: str) -> Job:
+        rows = self._rows(
+            "SELECT doc FROM jobs WHERE tenant = ? AND output_name = ? COLLATE NOCASE", tenant, name
+        )
+        if not rows:
+            raise NotFound("model", name, message=f"No fine-tuned model named {name}")
+        return Job.model_validate_json(rows[0][0])
+
+    def list_jobs(self, tenant: str) -> list[Job]:
+        rows = self._rows("SELECT doc FROM jobs WHERE tenant = ? ORDER BY created_at, id", tenant)
+        return [Job.model_validate_json(doc) for (doc,) in rows]
+
+    def iter_live_jobs(self) -> Iterator[Job]:
+        marks = ",".join("?" * len(LIVE))
+        rows = self._rows(f"SELECT doc FROM jobs WHERE status IN ({marks})", *sorted(LIVE))
+        for (doc,) in rows:
+            yield Job.model_validate_json(doc)
+
+    def _append(
+        self, job_id: str, events: list[Event], checkpoints: list[Checkpoint], metrics: list[Metric]
+    ) -> None:
+        db = self._db
+        if events:
+            (seq,) = db.execute(
+                "SELECT COALESCE(MAX(seq), 0) FROM events WHERE job_id = ?", (job_id,)
+            ).fetchone()
+            db.executemany(
+                "INSERT INTO events (job_id, seq, doc) VALUES (?, ?, ?)",
+                [(job_id, seq + i + 1, e.model_dump_json()) for i, e in enumerate(events)],
+            )
+        if checkpoints:
+            (seq,) = db.execute(
+                "SELECT COALESCE(MAX(seq), 0) FROM checkpoints WHERE job_id = ?", (job_id,)
+            ).fetchone()
+            db.executemany(
+                "INSERT INTO checkpoints (job_id, seq, doc) VALUES (?, ?, ?)",
+                [(job_id, seq + i + 1, c.model_dump_json()) for i, c in enumerate(checkpoints)],
+            )
+        if metrics:
+            db.executemany(
+                "INSERT OR REPLACE INTO metrics (job_id, step, logged_at, doc) VALUES (?, ?, ?, ?)",
+                [(job_id, m.step, iso(m.logged_at), m.model_dump_json()) for m in metrics],
+            )
+
+    def save_transition(self, transition: Transition) -> None:
+        job = transition.job
+        with self.locked():
+            self._db.execute(
+                "UPDATE jobs SET status = ?, doc = ? WHERE id = ?",
+                (job.status.value, job.model_dump_json(), job.id),
+            )
+            self._append(job.id, transition.events, transition.checkpoints, transition.metrics)
+
+    def update_job(self, tenant: str, job_id: str, move: Callable[[Job], Transition]) -> Job:
+        with self.locked():
+            transition = move(self.get_job(tenant, job_id))
+            if transition.job != self.get_job(tenant, job_id) or transition.events:
+                self.save_transition(transition)
+            return transition.job
+
+    def delete_job(self, tenant: str, job_id: str) -> None:
+        with self.locked():
+            self.get_job(tenant, job_id)
+            for table in ("jobs",):
+                self._db.execute(f"DELETE FROM {table} WHERE id = ?", (job_id,))
+            for table in ("events", "checkpoints", "metrics"):
+                self._db.execute(f"DELETE FROM {table} WHERE job_id = ?", (job_id,))
+
+    def list_events(self, job_id: str) -> list[Event]:
+        rows = self._rows("SELECT doc FROM events WHERE job_id = ? ORDER BY seq", job_id)
+        return [Event.model_validate_json(doc) for (doc,) in rows]
+
+    def list_checkpoints(self, job_id: str) -> list[Checkpoint]:
+        rows = self._rows("SELECT doc FROM checkpoints WHERE job_id = ? ORDER BY seq", job_id)
+        return [Checkpoint.model_validate_json(doc) for (doc,) in rows]
+
+    def list_metrics(
+        self,
+        job_id: str,
+        *,
+        step_from: int | None = None,
+        step_to: int | None = None,
+        logged_from: datetime | None = None,
+        logged_to: datetime | None = None,
+    ) -> list[Metric]:
+        sql = "SELECT doc FROM metrics WHERE job_id = ?"
+        args: list[Any] = [job_id]
+        for clause, value in (
+            ("step >= ?", step_from),
+            ("step <= ?", step_to),
+            ("logged_at >= ?", iso(logged_from) if logged_from else None),
+            ("logged_at <= ?", iso(logged_to) if logged_to else None),
+        ):
+            if value is not None:
+                sql += f" AND {clause}"
+                args.append(value)
+        rows = self._rows(sql + " ORDER BY step", *args)
+        return [Metric.model_validate_json(doc) for (doc,) in rows]
+
+    # -- reset ------------------------------------------------------------------------------------
+
+    def reset(self) -> None:
+        with self.locked():
+            for table in ("files", "uploads", "jobs", "events", "checkpoints", "metrics"):
+                self._db.execute(f"DELETE FROM {table}")
+        for sub in ("blobs", "parts", "artifacts"):
+            shutil.rmtree(self.data_dir / sub, ignore_errors=True)
+            (self.data_dir / sub).mkdir(exist_ok=True)
