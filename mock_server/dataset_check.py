@@ -70,7 +70,8 @@ class CheckReport:
     "purpose", "utf8", "load_json", "load_csv", "header", "load_parquet", "has_min_samples".
     ``line_number`` is 1-based; for JSON that does not parse it is set here although the SDK omits
     it. ``filetype`` is "jsonl", "parquet", "csv", or "" when no file type was decided.
-    ``num_samples``, ``token_count`` and ``has_weights`` cover the samples that were checked.
+    ``num_samples``, ``token_count`` and ``has_weights`` cover the samples that passed before the
+    scan stopped (all of them on success; none after an encoding error).
     """
 
     is_check_passed: bool

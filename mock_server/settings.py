@@ -31,9 +31,9 @@ class Settings(BaseSettings):
     data_dir: Path = Path(".together-sim")
     api_keys: Annotated[list[str], NoDecode] = Field(default_factory=list)
     clock: ClockMode = ClockMode.realtime
-    # At speed 4 the default timeline takes a small job (a few steps) to completion in about a
+    # At speed 3 the default timeline takes a small job (a few steps) to completion in about a
     # minute of wall time; speed 1 is the pace of the real service.
-    speed: float = Field(default=4.0, gt=0)
+    speed: float = Field(default=3.0, gt=0)
     seed: int | None = None
     account: str = (
         "sim-user"  # the namespace of output names: ``<account>/<model>-<suffix>-<hash>``
