@@ -62,8 +62,8 @@ def _install_error_handlers(app: FastAPI) -> None:
         param = _param(tuple(first.get("loc", ())))
         where = f"{param}: " if param else ""
         message = f"{where}{first.get('msg', 'Invalid request')}"
-        if first.get("type") == "json_invalid":
-            message = "The request body is not valid JSON"
+        if first.get("type") == "json_invalid":  # its loc is a character offset, not a field
+            message, param = "The request body is not valid JSON", None
         return JSONResponse(error_body(message, "invalid_request_error", param), status_code=400)
 
     @app.exception_handler(StarletteHTTPException)

@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any, Literal
 
 from mock_server import catalogue
-from mock_server.artifacts import ArtifactSpec, archive_name, build_archive
 from mock_server.clock import Clock
 from mock_server.dataset_check import check_dataset
 from mock_server.errors import InvalidRequest, InvalidTransition, NotFound
@@ -404,7 +403,14 @@ class Backend:
         if at_step is None:
             return self._move(tenant, job_id, lambda job, now: fail(job, now, message, kind=kind))
         fault = Fault(kind=kind, at_step=at_step, message=message)
-        return self._move(tenant, job_id, lambda job, now: inject_fault(job, fault, now))
+
+        def schedule_fault(job: Job, now: datetime) -> Transition:
+            try:
+                return inject_fault(job, fault, now)
+            except ValueError as exc:
+                raise InvalidRequest(str(exc), param="at_step") from exc
+
+        return self._move(tenant, job_id, schedule_fault)
 
     def _tenant_of_job(self, job_id: str) -> str:
         return self.store.find_job_anywhere(job_id).tenant
@@ -431,6 +437,8 @@ class Backend:
 
     def artifact(self, tenant: str, ft_id: str, checkpoint: str | None, step: int | None) -> Path:
         job = self.job(tenant, ft_id)
+        if step == 0:  # SDK 3.1.1: "0 or omitted downloads the final model by default"
+            step = None
         if step is not None:
             saved = [c for c in self.store.list_checkpoints(job.id) if c.step == step]
             if not saved:
@@ -464,6 +472,9 @@ class Backend:
                         param="checkpoint",
                     )
                 kind = "full"
+        # Imported here, not at the top: it pulls in numpy, a tenth of the server's startup.
+        from mock_server.artifacts import ArtifactSpec, archive_name, build_archive
+
         tt = job.training_type
         spec = ArtifactSpec(
             kind=kind,

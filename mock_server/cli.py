@@ -8,6 +8,7 @@ Every ``serve`` flag can also come from a ``TOGETHER_SIM_*`` variable (``--api-k
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import sys
@@ -17,6 +18,9 @@ __all__ = ["main"]
 
 
 def _serve(args: argparse.Namespace) -> int:
+    # Importing FastAPI and building the app allocate ~10^5 long-lived objects: collecting during
+    # that finds nothing to free and costs ~8% of startup. Collect never, then freeze them.
+    gc.disable()
     import uvicorn
 
     from mock_server.app import create_app
@@ -39,6 +43,8 @@ def _serve(args: argparse.Namespace) -> int:
     }
     settings = Settings(**given)
     app = create_app(settings)
+    gc.freeze()
+    gc.enable()
     print(
         f"together-sim on http://{settings.host}:{settings.port} "
         f"(clock {settings.clock.value}, speed {settings.speed}, data {settings.data_dir})",
@@ -50,6 +56,7 @@ def _serve(args: argparse.Namespace) -> int:
         port=settings.port,
         log_level=args.log_level,
         access_log=args.access_log,
+        ws="none",  # no WebSocket routes: skips importing `websockets` at startup
     )
     return 0
 

@@ -13,17 +13,19 @@ from mock_server.settings import Settings
 __all__ = ["BackendDep", "SettingsDep", "TenantDep", "UpperCaseEventsDep"]
 
 
-def _backend(request: Request) -> Backend:
+# Every dependency is ``async def``: FastAPI runs a plain ``def`` one in the thread pool, a thread
+# hop per dependency per request that cost more than the rest of a cheap request.
+async def _backend(request: Request) -> Backend:
     backend: Backend = request.app.state.backend
     return backend
 
 
-def _settings(request: Request) -> Settings:
+async def _settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
 
-def _tenant(request: Request) -> str:
+async def _tenant(request: Request) -> str:
     """The bearer key decides the tenant; configured keys decide who may call at all."""
     header = request.headers.get("authorization", "")
     scheme, _, key = header.partition(" ")
@@ -39,7 +41,7 @@ def _tenant(request: Request) -> str:
     return tenant_of(key)
 
 
-def _upper_case_events(request: Request) -> bool:
+async def _upper_case_events(request: Request) -> bool:
     """The 1.5.x SDK validates event types against an upper-case enum; everyone else (the spec,
     3.x, 2.x) uses lower case. Its User-Agent is ``Together/v1 PythonBindings/<version>``."""
     return "PythonBindings" in request.headers.get("user-agent", "")

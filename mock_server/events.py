@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 from datetime import datetime
 from enum import StrEnum
+from functools import lru_cache
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
@@ -78,8 +79,13 @@ class Event(BaseModel):
 
     @property
     def hash(self) -> str:
-        raw = f"{iso(self.created_at)}|{self.type}|{self.message}|{self.step}"
-        return hashlib.sha256(raw.encode()).hexdigest()[:32]
+        return _event_hash(self.created_at, self.type, self.message, self.step)
+
+
+@lru_cache(maxsize=16384)  # every read of a job renders all its events again
+def _event_hash(created_at: datetime, type: EventType, message: str, step: int) -> str:
+    raw = f"{iso(created_at)}|{type}|{message}|{step}"
+    return hashlib.sha256(raw.encode()).hexdigest()[:32]
 
 
 def render_event(event: Event, *, upper_case_types: bool = False) -> dict[str, Any]:

@@ -183,7 +183,7 @@ def _training_type(
                 "training_type",
             )
         for key in ("lora_r", "lora_alpha", "lora_dropout", "lora_trainable_modules"):
-            if given.get(key) is not None:
+            if given.get(key) is not None or getattr(req, key) is not None:  # nested or flat
                 raise _bad(
                     f"You set LoRA parameter `{key}` for a full fine-tuning job. Please change "
                     f"the job type with --lora or remove `{key}` from the arguments",
@@ -482,7 +482,7 @@ def resolve(req: FineTuneRequest, ctx: Context) -> tuple[Job, list[Event]]:
         random_seed=req.random_seed,
         packing=packing,
         max_seq_length=max_seq,
-        train_on_inputs=method.get("train_on_inputs", "auto"),
+        train_on_inputs=method.get("train_on_inputs"),
         training_method=method,
         training_type=training_type,
         multimodal_params=req.multimodal_params,

@@ -159,7 +159,7 @@ class Job(BaseModel):
     random_seed: int | None = None
     packing: bool = True
     max_seq_length: int
-    train_on_inputs: bool | Literal["auto"] = "auto"
+    train_on_inputs: bool | Literal["auto"] | None = "auto"  # None for DPO: SFT-only
     training_method: dict[str, Any]
     training_type: dict[str, Any]
     multimodal_params: dict[str, Any] | None = None
@@ -582,7 +582,8 @@ def _metrics(job: Job, upto: int) -> list[Metric]:
 def _status_after(job: Job, status: JobStatus, at: datetime) -> Job:
     if status not in TRANSITIONS[job.status]:
         raise InvalidTransition(job, status)
-    return job.model_copy(update={"status": status, "updated_at": at, "started_at": at})
+    started = at if status is JobStatus.running else job.started_at
+    return job.model_copy(update={"status": status, "updated_at": at, "started_at": started})
 
 
 def advance(job: Job, now: datetime) -> Transition:
@@ -649,6 +650,9 @@ def inject_fault(job: Job, fault: Fault, now: datetime) -> Transition:
     """Arrange for the job to fail at ``fault.at_step``; a step already passed fails it now."""
     if job.status not in LIVE:
         raise InvalidTransition(job, fault.kind)
+    if not 1 <= fault.at_step <= job.total_steps:
+        # Past the last step the fault would land after completion, an illegal move.
+        raise ValueError(f"at_step must be between 1 and {job.total_steps} (got {fault.at_step})")
     if fault.at_step <= job.steps_completed or job.status not in (
         JobStatus.pending,
         JobStatus.queued,

@@ -8,10 +8,12 @@ The 1.5.x CLI parses job times with ``%Y-%m-%dT%H:%M:%S.%f%z`` and event times w
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from functools import lru_cache
 
 __all__ = ["iso", "parse_iso", "unix"]
 
 
+@lru_cache(maxsize=16384)  # the same job and event times are rendered on every read of a job
 def iso(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 

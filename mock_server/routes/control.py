@@ -6,18 +6,33 @@ tenants and need no key: they are for the person or the test running the simulat
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
-from fastapi import APIRouter
-from pydantic import BaseModel, Field
+from fastapi import APIRouter, Request
+from pydantic import BaseModel, Field, ValidationError
 
 from mock_server.deps import BackendDep, SettingsDep
+from mock_server.errors import InvalidRequest
 from mock_server.fine_tunes import render_job
 from mock_server.timefmt import iso
 
 __all__ = ["router"]
 
 router = APIRouter(prefix="/_sim", tags=["Simulator controls"])
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+async def _body(request: Request, model: type[M]) -> M:
+    """JSON whatever the Content-Type says: ``curl -d '{...}'`` sends a form type."""
+    raw = await request.body()
+    try:
+        return model.model_validate_json(raw or b"{}")
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        param = ".".join(str(p) for p in first["loc"]) or None
+        raise InvalidRequest(f"{param + ': ' if param else ''}{first['msg']}", param=param) from exc
 
 
 class AdvanceRequest(BaseModel):
@@ -42,14 +57,16 @@ async def get_clock(backend: BackendDep, settings: SettingsDep) -> dict[str, Any
 
 @router.post("/advance")
 async def advance_clock(
-    body: AdvanceRequest, backend: BackendDep, settings: SettingsDep
+    request: Request, backend: BackendDep, settings: SettingsDep
 ) -> dict[str, Any]:
+    body = await _body(request, AdvanceRequest)
     backend.advance_clock(body.seconds)
     return await get_clock(backend, settings)
 
 
 @router.post("/jobs/{id}/fail")
-async def fail_job(id: str, body: FailRequest, backend: BackendDep) -> dict[str, Any]:
+async def fail_job(id: str, request: Request, backend: BackendDep) -> dict[str, Any]:
+    body = await _body(request, FailRequest)
     job = backend.fail_job(id, kind=body.kind, at_step=body.at_step, message=body.message)
     return render_job(job, seconds_remaining=backend.seconds_remaining(job))
 

@@ -72,32 +72,33 @@ def _required(form: Any, name: str, *aliases: str) -> str:
 async def create_file(
     request: Request, backend: BackendDep, tenant: TenantDep
 ) -> RedirectResponse | JSONResponse:
-    form = await request.form()
-    upload = form.get("file")
-    filename = _field(form, "file_name", "filename") or (
-        upload.filename if isinstance(upload, UploadFile) else None
-    )
-    if not filename:
-        raise InvalidRequest("Missing required field file_name", param="file_name")
-    session = backend.start_upload(
-        tenant,
-        filename=filename,
-        purpose=_field(form, "purpose") or "fine-tune",
-        file_type=_field(form, "file_type"),
-        checksum=_field(form, "checksum"),
-    )
-    if isinstance(upload, UploadFile):  # a client that sent the bytes along: take them now
-        part = backend.store.part_path(session.file_id)
-        sha, _, size = await _receive(_upload_chunks(upload), part)
-        record = backend.finish_upload(session, part, sha, size)
-        record = await run_in_threadpool(backend.preprocess, tenant, record.id)
-        return JSONResponse(render_file(record))
-    url = request.url_for("put_upload", file_id=session.file_id).include_query_params(
-        token=session.token
-    )
-    return RedirectResponse(
-        str(url), status_code=302, headers={"X-Together-File-Id": session.file_id}
-    )
+    # ``async with`` closes the form's spooled files, which would otherwise leak.
+    async with request.form() as form:
+        upload = form.get("file")
+        filename = _field(form, "file_name", "filename") or (
+            upload.filename if isinstance(upload, UploadFile) else None
+        )
+        if not filename:
+            raise InvalidRequest("Missing required field file_name", param="file_name")
+        session = backend.start_upload(
+            tenant,
+            filename=filename,
+            purpose=_field(form, "purpose") or "fine-tune",
+            file_type=_field(form, "file_type"),
+            checksum=_field(form, "checksum"),
+        )
+        if isinstance(upload, UploadFile):  # a client that sent the bytes along: take them now
+            part = backend.store.part_path(session.file_id)
+            sha, _, size = await _receive(_upload_chunks(upload), part)
+            record = backend.finish_upload(session, part, sha, size)
+            record = await run_in_threadpool(backend.preprocess, tenant, record.id)
+            return JSONResponse(render_file(record))
+        url = request.url_for("put_upload", file_id=session.file_id).include_query_params(
+            token=session.token
+        )
+        return RedirectResponse(
+            str(url), status_code=302, headers={"X-Together-File-Id": session.file_id}
+        )
 
 
 @upload_router.put("/_uploads/{file_id}", name="put_upload")
@@ -122,21 +123,22 @@ async def preprocess_file(id: str, backend: BackendDep, tenant: TenantDep) -> di
 
 @router.post("/files/upload")
 async def upload_file(request: Request, backend: BackendDep, tenant: TenantDep) -> dict[str, Any]:
-    form = await request.form()
-    upload = form.get("file")
-    if not isinstance(upload, UploadFile):
-        raise InvalidRequest("Missing required field file (the file's content)", param="file")
-    session = backend.start_upload(
-        tenant,
-        filename=_required(form, "file_name"),
-        purpose=_required(form, "purpose"),
-        file_type=_field(form, "file_type"),
-        checksum=_field(form, "checksum"),
-    )
-    part = backend.store.part_path(session.file_id)
-    sha, _, size = await _receive(_upload_chunks(upload), part)
-    record = backend.finish_upload(session, part, sha, size)
-    return render_file(await run_in_threadpool(backend.preprocess, tenant, record.id))
+    # ``async with`` closes the form's spooled files, which would otherwise leak.
+    async with request.form() as form:
+        upload = form.get("file")
+        if not isinstance(upload, UploadFile):
+            raise InvalidRequest("Missing required field file (the file's content)", param="file")
+        session = backend.start_upload(
+            tenant,
+            filename=_required(form, "file_name"),
+            purpose=_required(form, "purpose"),
+            file_type=_field(form, "file_type"),
+            checksum=_field(form, "checksum"),
+        )
+        part = backend.store.part_path(session.file_id)
+        sha, _, size = await _receive(_upload_chunks(upload), part)
+        record = backend.finish_upload(session, part, sha, size)
+        return render_file(await run_in_threadpool(backend.preprocess, tenant, record.id))
 
 
 # -- multipart ------------------------------------------------------------------------------------

@@ -3,15 +3,18 @@ model limits, and the model download (with the Range requests the CLI's download
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, Literal
 
 from fastapi import APIRouter, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from mock_server import catalogue
 from mock_server.backend import Backend
 from mock_server.deps import BackendDep, TenantDep, UpperCaseEventsDep
+from mock_server.errors import InvalidRequest
 from mock_server.events import render_event
 from mock_server.fine_tunes import FineTuneRequest, PriceRequest, render_job
 from mock_server.jobs import Job
@@ -100,6 +103,20 @@ class MetricsFilter(BaseModel):
     global_step_to: int | None = None
     logged_at_from: str | None = None
     logged_at_to: str | None = None
+    # Not in the pinned spec; SDK 3.1.1 sends it, and its CLI's text-mode ``retrieve`` sizes
+    # its loss plot with it: "Number of (uniformly sampled) train metrics to return".
+    resolution: int | None = Field(default=None, ge=1)
+
+
+def _moment(value: str | None, param: str) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        return parse_iso(value)
+    except ValueError as exc:
+        raise InvalidRequest(
+            f"{param} must be an ISO-8601 time (got {value!r})", param=param
+        ) from exc
 
 
 @router.get("/fine-tunes/{id}/metrics")
@@ -108,19 +125,25 @@ async def get_metrics(
 ) -> dict[str, Any]:
     # A GET with an optional JSON body, as the spec has it; query parameters work too.
     raw = await request.body()
-    given = (
-        MetricsFilter.model_validate_json(raw)
-        if raw.strip()
-        else MetricsFilter.model_validate(dict(request.query_params))
-    )
+    try:  # validated by hand, so failures must be turned into the 400 FastAPI would give
+        given = (
+            MetricsFilter.model_validate_json(raw)
+            if raw.strip()
+            else MetricsFilter.model_validate(dict(request.query_params))
+        )
+    except ValidationError as exc:
+        raise RequestValidationError(exc.errors(include_url=False)) from exc
     points = backend.metrics(
         tenant,
         id,
         step_from=given.global_step_from,
         step_to=given.global_step_to,
-        logged_from=parse_iso(given.logged_at_from) if given.logged_at_from else None,
-        logged_to=parse_iso(given.logged_at_to) if given.logged_at_to else None,
+        logged_from=_moment(given.logged_at_from, "logged_at_from"),
+        logged_to=_moment(given.logged_at_to, "logged_at_to"),
     )
+    if given.resolution is not None and len(points) > given.resolution:
+        stride = len(points) / given.resolution
+        points = [points[int(i * stride)] for i in range(given.resolution)]
     return {"metrics": [p.values for p in points]}
 
 
@@ -135,7 +158,7 @@ async def download(
     path = backend.artifact(tenant, ft_id, checkpoint, checkpoint_step)
     job = backend.job(tenant, ft_id)
     name = job.model_output_name.replace("/", "--") + (
-        f"-checkpoint-{checkpoint_step}" if checkpoint_step is not None else ""
+        f"-checkpoint-{checkpoint_step}" if checkpoint_step else ""  # 0 means the final model
     )
     # octet-stream, not x-tar: the clients name the file .tar.zst unless they see "x-tar".
     return FileResponse(path, media_type="application/octet-stream", filename=f"{name}.tar.zst")

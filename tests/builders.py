@@ -1,0 +1,95 @@
+"""Small builders for the domain records the unit tests need: a ``Job`` in any shape, a
+``FileRecord``, the pending event a new job starts with.
+
+Every field a test does not name gets a plain default, so a test reads as the few things it is
+about (``make_job(total_steps=4, n_checkpoints=2)``).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from mock_server.clock import utc
+from mock_server.events import Event, EventType
+from mock_server.files import FilePurpose, FileRecord, FileType
+from mock_server.jobs import Job, JobStatus, Timeline
+
+__all__ = ["PHASES", "T0", "durations", "make_file", "make_job", "pending_event"]
+
+T0 = utc(2026, 1, 1)
+PHASES = (
+    "queue",
+    "start",
+    "model_download",
+    "data_download",
+    "step",
+    "compress",
+    "upload",
+    "cancel",
+)
+
+
+def durations(timeline: Timeline | None = None) -> dict[str, float]:
+    timeline = timeline or Timeline()
+    return {phase: timeline.seconds(phase) for phase in PHASES}
+
+
+def make_job(**overrides: Any) -> Job:
+    """A LoRA SFT job of 2 epochs x 3 steps, created at ``T0`` on the default timeline."""
+    fields: dict[str, Any] = {
+        "id": "ft-00000000-0000-4000-8000-000000000001",
+        "status": JobStatus.pending,
+        "created_at": T0,
+        "updated_at": T0,
+        "user_id": "user-tenant-a",
+        "owner_address": "tenant-a@together-sim.local",
+        "model": "meta-llama/Meta-Llama-3.1-8B-Instruct-Reference",
+        "model_output_name": "sim-user/Meta-Llama-3.1-8B-Instruct-Reference-0123abcd",
+        "training_file": "file-00000000-0000-4000-8000-000000000001",
+        "n_epochs": 2,
+        "steps_per_epoch": 3,
+        "total_steps": 6,
+        "n_checkpoints": 1,
+        "batch_size": 8,
+        "max_seq_length": 8192,
+        "token_count": 12_000,
+        "param_count": 8_030_261_248,
+        "training_method": {"method": "sft", "train_on_inputs": "auto"},
+        "training_type": {"type": "Lora", "lora_r": 8, "lora_alpha": 16},
+        "lr_scheduler": {"lr_scheduler_type": "linear", "lr_scheduler_args": {"min_lr_ratio": 0}},
+        "tenant": "tenant-a",
+        "durations": durations(),
+    }
+    fields.update(overrides)
+    return Job(**fields)
+
+
+def pending_event(job: Job) -> Event:
+    return Event(
+        created_at=job.created_at,
+        type=EventType.job_pending,
+        message="Fine tune request created",
+        total_steps=job.total_steps,
+    )
+
+
+def make_file(
+    file_id: str = "file-00000000-0000-4000-8000-0000000000f1",
+    *,
+    tenant: str = "tenant-a",
+    created_at: datetime = T0,
+    **overrides: Any,
+) -> FileRecord:
+    fields: dict[str, Any] = {
+        "id": file_id,
+        "tenant": tenant,
+        "filename": "train.jsonl",
+        "bytes": 120,
+        "created_at": created_at,
+        "purpose": FilePurpose.fine_tune,
+        "file_type": FileType.jsonl,
+        "sha256": "0" * 64,
+    }
+    fields.update(overrides)
+    return FileRecord(**fields)

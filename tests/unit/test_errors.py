@@ -1,0 +1,102 @@
+"""Every error class renders Together's body with the right status, type and code."""
+
+from __future__ import annotations
+
+import pytest
+
+from mock_server.errors import (
+    Conflict,
+    InvalidRequest,
+    InvalidTransition,
+    NotFound,
+    RateLimited,
+    ServerError,
+    TogetherError,
+    Unauthorized,
+    UnprocessableEntity,
+    error_body,
+)
+
+
+def test_error_body_has_exactly_the_four_fields() -> None:
+    assert error_body("nope", "invalid_request_error") == {
+        "error": {"message": "nope", "type": "invalid_request_error", "param": None, "code": None}
+    }
+
+
+@pytest.mark.parametrize(
+    ("error", "status", "type_"),
+    [
+        (TogetherError("x"), 500, "server_error"),
+        (InvalidRequest("x"), 400, "invalid_request_error"),
+        (InvalidTransition("x"), 400, "invalid_request_error"),
+        (Conflict("x"), 409, "invalid_request_error"),
+        (UnprocessableEntity("x"), 422, "invalid_request_error"),
+        (RateLimited("x"), 429, "rate_limit_exceeded"),
+        (ServerError("x"), 500, "server_error"),
+    ],
+)
+def test_each_kind_has_its_status_and_type(error: TogetherError, status: int, type_: str) -> None:
+    assert error.status == status
+    assert error.body() == {"error": {"message": "x", "type": type_, "param": None, "code": None}}
+
+
+def test_invalid_request_carries_param_and_code() -> None:
+    error = InvalidRequest("Weight decay should be non-negative (got -1)", param="weight_decay")
+    assert error.body() == {
+        "error": {
+            "message": "Weight decay should be non-negative (got -1)",
+            "type": "invalid_request_error",
+            "param": "weight_decay",
+            "code": None,
+        }
+    }
+    assert str(error) == "Weight decay should be non-negative (got -1)"
+
+
+def test_the_type_can_be_overridden_per_instance() -> None:
+    error = InvalidRequest("x", type_="model_not_available")
+    assert error.body()["error"]["type"] == "model_not_available"
+    assert InvalidRequest("y").type == "invalid_request_error"
+
+
+def test_unauthorized_uses_together_wording_and_code() -> None:
+    assert Unauthorized().status == 401
+    assert Unauthorized().body() == {
+        "error": {
+            "message": "Invalid API key provided. You can find your API key at "
+            "https://api.together.xyz/settings/api-keys.",
+            "type": "invalid_api_key",
+            "param": None,
+            "code": "invalid_api_key",
+        }
+    }
+    assert Unauthorized("Missing API key.").body()["error"]["message"] == "Missing API key."
+
+
+def test_not_found_names_the_kind_and_id_by_default() -> None:
+    error = NotFound("file", "file-123")
+    assert (error.status, error.kind, error.id) == (404, "file", "file-123")
+    assert error.body() == {
+        "error": {
+            "message": "file 'file-123' not found",
+            "type": "invalid_request_error",
+            "param": None,
+            "code": "not_found",
+        }
+    }
+
+
+def test_not_found_accepts_a_message_param_and_code() -> None:
+    error = NotFound("model", "m", message="Unable to access model m.", param="model", code="x")
+    assert error.body()["error"] == {
+        "message": "Unable to access model m.",
+        "type": "invalid_request_error",
+        "param": "model",
+        "code": "x",
+    }
+
+
+def test_headers_travel_with_the_error() -> None:
+    assert RateLimited("slow down", headers={"retry-after": "1"}).headers == {"retry-after": "1"}
+    assert InvalidRequest("x").headers == {}
