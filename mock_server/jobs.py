@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, Literal
@@ -275,185 +275,107 @@ def _ms(at: datetime, status: JobStatus | None = None, event: Event | None = Non
 
 
 def _full_plan(job: Job) -> list[Milestone]:
-    d = job.durations
-    model = job.model
+    d, model = job.durations, job.model
     out: list[Milestone] = []
+
+    def note(
+        at: datetime, type_: EventType, message: str, status: JobStatus | None = None, **fields: Any
+    ) -> None:
+        out.append(_ms(at, status, _event(job, at, type_, message, **fields)))
+
     queued = _at(job, d["queue"])
     running = queued + timedelta(seconds=d["start"])
     downloaded = running + timedelta(seconds=d["model_download"])
     data = downloaded + timedelta(seconds=d["data_download"])
     out.append(_ms(queued, JobStatus.queued))
-    out.append(
-        _ms(
-            running,
-            JobStatus.running,
-            _event(job, running, EventType.job_start, f"Job started at {_stamp(running)}"),
-        )
+    note(running, EventType.job_start, f"Job started at {_stamp(running)}", JobStatus.running)
+    note(
+        downloaded,
+        EventType.model_download_complete,
+        f"Model data downloaded for {model} at {_stamp(downloaded)}",
     )
-    out.append(
-        _ms(
-            downloaded,
-            None,
-            _event(
-                job,
-                downloaded,
-                EventType.model_download_complete,
-                f"Model data downloaded for {model} at {_stamp(downloaded)}",
-            ),
-        )
-    )
-    out.append(
-        _ms(
-            data,
-            None,
-            _event(
-                job,
-                data,
-                EventType.training_data_download_complete,
-                f"Training data downloaded for {model} at {_stamp(data)}",
-            ),
-        )
+    note(
+        data,
+        EventType.training_data_download_complete,
+        f"Training data downloaded for {model} at {_stamp(data)}",
     )
     if job.validation_file:
-        out.append(
-            _ms(
-                data,
-                None,
-                _event(
-                    job,
-                    data,
-                    EventType.validation_data_download_complete,
-                    f"Validation data downloaded for {model} at {_stamp(data)}",
-                ),
-            )
+        note(
+            data,
+            EventType.validation_data_download_complete,
+            f"Validation data downloaded for {model} at {_stamp(data)}",
         )
     if job.wandb_url:
-        out.append(
-            _ms(data, None, _event(job, data, EventType.wandb_init, "WandB run initialized."))
-        )
-    out.append(
-        _ms(
-            data,
-            None,
-            _event(job, data, EventType.training_start, f"Training started for model {model}"),
-        )
-    )
+        note(data, EventType.wandb_init, "WandB run initialized.")
+    note(data, EventType.training_start, f"Training started for model {model}")
 
-    per_step: dict[int, list[Milestone]] = {}
-    epoch_ends = {
-        min(job.total_steps, e * job.steps_per_epoch): e for e in range(1, job.n_epochs + 1)
-    }
-    for step, epoch in sorted(epoch_ends.items()):
+    # What happens at a step, in this order when several coincide: epoch end, eval, checkpoint.
+    epochs = {min(job.total_steps, e * job.steps_per_epoch): e for e in range(1, job.n_epochs + 1)}
+    evals, saves = set(eval_steps(job)), set(checkpoint_steps(job))
+    for step in sorted(set(epochs) | evals | saves):
         at = step_time(job, step)
-        per_step.setdefault(step, []).append(
-            _ms(
+        if step in epochs:
+            note(
                 at,
-                None,
-                _event(
-                    job,
-                    at,
-                    EventType.epoch_complete,
-                    f"Epoch completed, at step {step}",
+                EventType.epoch_complete,
+                f"Epoch completed, at step {step}",
+                step=step,
+                training_offset=epochs[step],
+            )
+        if step in evals:
+            note(at, EventType.eval_complete, f"Evaluation completed at step {step}", step=step)
+        if step in saves:
+            path = f"s3://together-sim/finetune/{job.id}/checkpoints/step-{step}"
+            note(
+                at,
+                EventType.checkpoint_save,
+                f"New checkpoint saved at step {step}",
+                step=step,
+                checkpoint_path=path,
+            )
+            out[-1] = replace(
+                out[-1],
+                checkpoint=Checkpoint(
                     step=step,
-                    training_offset=epoch,
+                    created_at=at,
+                    checkpoint_type="Intermediate",
+                    path=path,
+                    kind="adapter" if job.is_lora else "model",
                 ),
             )
-        )
-    for step in eval_steps(job):
-        at = step_time(job, step)
-        per_step.setdefault(step, []).append(
-            _ms(
-                at,
-                None,
-                _event(
-                    job,
-                    at,
-                    EventType.eval_complete,
-                    f"Evaluation completed at step {step}",
-                    step=step,
-                ),
-            )
-        )
-    for step in checkpoint_steps(job):
-        at = step_time(job, step)
-        path = f"s3://together-sim/finetune/{job.id}/checkpoints/step-{step}"
-        cp = Checkpoint(
-            step=step,
-            created_at=at,
-            checkpoint_type="Intermediate",
-            path=path,
-            kind="adapter" if job.is_lora else "model",
-        )
-        event = _event(
-            job,
-            at,
-            EventType.checkpoint_save,
-            f"New checkpoint saved at step {step}",
-            step=step,
-            checkpoint_path=path,
-        )
-        per_step.setdefault(step, []).append(Milestone(at=at, event=event, checkpoint=cp))
-    for step in sorted(per_step):
-        out.extend(per_step[step])
 
     trained = step_time(job, job.total_steps)
     compressed = trained + timedelta(seconds=d["compress"])
     uploaded = compressed + timedelta(seconds=d["upload"])
     out_path = f"s3://together-sim/finetune/{job.id}/{job.model_output_name}"
-    done = {"step": job.total_steps}
-    out.append(
-        _ms(
-            trained,
-            None,
-            _event(
-                job,
-                trained,
-                EventType.training_complete,
-                f"Training completed for {model} at {_stamp(trained)}",
-                **done,
-            ),
-        )
+    last = job.total_steps
+    note(
+        trained,
+        EventType.training_complete,
+        f"Training completed for {model} at {_stamp(trained)}",
+        step=last,
     )
-    out.append(
-        _ms(
-            trained,
-            JobStatus.compressing,
-            _event(job, trained, EventType.model_uploading, "Uploading output model", **done),
-        )
+    note(
+        trained,
+        EventType.model_uploading,
+        "Uploading output model",
+        JobStatus.compressing,
+        step=last,
     )
-    out.append(
-        _ms(
-            trained,
-            None,
-            _event(job, trained, EventType.model_compressing, "Compressing output model", **done),
-        )
+    note(trained, EventType.model_compressing, "Compressing output model", step=last)
+    note(
+        compressed,
+        EventType.model_compression_complete,
+        "Model compression complete",
+        JobStatus.uploading,
+        step=last,
     )
-    out.append(
-        _ms(
-            compressed,
-            JobStatus.uploading,
-            _event(
-                job,
-                compressed,
-                EventType.model_compression_complete,
-                "Model compression complete",
-                **done,
-            ),
-        )
-    )
-    out.append(
-        _ms(
-            uploaded,
-            None,
-            _event(
-                job,
-                uploaded,
-                EventType.model_upload_complete,
-                "Model upload complete",
-                model_path=out_path,
-                **done,
-            ),
-        )
+    note(
+        uploaded,
+        EventType.model_upload_complete,
+        "Model upload complete",
+        step=last,
+        model_path=out_path,
     )
     finals: list[tuple[str, Literal["adapter", "model"]]] = (
         [("Final Merged", "model"), ("Final Adapter", "adapter")]
@@ -461,27 +383,22 @@ def _full_plan(job: Job) -> list[Milestone]:
         else [("Final", "model")]
     )
     for label, kind in finals:
-        cp = Checkpoint(
-            step=job.total_steps,
-            created_at=uploaded,
-            checkpoint_type=label,
-            path=out_path + ("/adapter" if kind == "adapter" else ""),
-            kind=kind,
+        path = out_path + ("/adapter" if kind == "adapter" else "")
+        out.append(
+            Milestone(
+                at=uploaded,
+                checkpoint=Checkpoint(
+                    step=last, created_at=uploaded, checkpoint_type=label, path=path, kind=kind
+                ),
+            )
         )
-        out.append(Milestone(at=uploaded, checkpoint=cp))
-    out.append(
-        _ms(
-            uploaded,
-            JobStatus.completed,
-            _event(
-                job,
-                uploaded,
-                EventType.job_complete,
-                f"Job finished at {_stamp(uploaded)}",
-                model_path=out_path,
-                **done,
-            ),
-        )
+    note(
+        uploaded,
+        EventType.job_complete,
+        f"Job finished at {_stamp(uploaded)}",
+        JobStatus.completed,
+        step=last,
+        model_path=out_path,
     )
     return out
 
