@@ -1,0 +1,114 @@
+"""The server is killed with SIGKILL mid-job and started again on the same data dir: the SDK
+finds every file, job, event and checkpoint, and the job carries on where the clock says."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import pytest
+from together import Together
+
+pytestmark = pytest.mark.e2e
+
+MODEL = "meta-llama/Meta-Llama-3.1-8B-Instruct-Reference"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@contextmanager
+def _server_process(data_dir: Path, port: int) -> Iterator[subprocess.Popen[bytes]]:
+    """``together-sim serve`` as its own process, so it can be killed for real."""
+    command = [
+        sys.executable,
+        "-m",
+        "mock_server",
+        "serve",
+        "--port",
+        str(port),
+        "--data-dir",
+        str(data_dir),
+        "--clock",
+        "manual",
+        "--speed",
+        "1",
+        "--seed",
+        "7",
+    ]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TOGETHER_SIM_")}
+    process = subprocess.Popen(
+        command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while True:  # poll until it answers: the only wait in this test
+            try:
+                httpx.get(f"http://127.0.0.1:{port}/_sim/clock", timeout=1)
+                break
+            except httpx.TransportError:
+                if time.monotonic() > deadline or process.poll() is not None:
+                    raise RuntimeError("together-sim did not start") from None
+                time.sleep(0.05)
+        yield process
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.wait(timeout=10)
+
+
+def test_a_job_survives_kill_9_and_continues_where_the_clock_says(
+    tmp_path: Path, quickstart_file: Path
+) -> None:
+    data_dir, port = tmp_path / "data", _free_port()
+    base = f"http://127.0.0.1:{port}"
+    with _server_process(data_dir, port) as first:
+        client = Together(api_key="restart-key", base_url=base, max_retries=0)
+        upload = client.files.upload(quickstart_file, purpose="fine-tune", check=True)
+        job = client.fine_tuning.create(
+            training_file=upload.id,
+            model=MODEL,
+            n_epochs=3,
+            suffix="restart",
+            train_on_inputs="auto",
+        )
+        # Training starts 50 s in at speed 1 (queue 5, start 25, downloads 20); a step is 3 s.
+        httpx.post(f"{base}/_sim/advance", json={"seconds": 54})
+        before = client.fine_tuning.retrieve(job.id)
+        events_before = [e.type for e in client.fine_tuning.list_events(job.id).data]
+        assert (before.status, before.steps_completed) == ("running", 1)
+        os.kill(first.pid, signal.SIGKILL)
+        first.wait(timeout=10)
+
+    with _server_process(data_dir, port):
+        client = Together(api_key="restart-key", base_url=base, max_retries=0)
+        assert [f.id for f in client.files.list().data] == [upload.id]
+        again = client.fine_tuning.retrieve(job.id)
+        assert again.status == "running"
+        assert again.x_model_output_name == before.x_model_output_name
+        assert [e.type for e in client.fine_tuning.list_events(job.id).data] == events_before
+        clock = httpx.get(f"{base}/_sim/clock").json()
+        assert clock["offset_seconds"] == 54.0  # the manual clock's time was kept
+
+        httpx.post(f"{base}/_sim/advance", json={"seconds": 3600})
+        done = client.fine_tuning.retrieve(job.id)
+        assert done.status == "completed"
+        types = [e.type for e in client.fine_tuning.list_events(job.id).data]
+        assert types[: len(events_before)] == events_before
+        assert types[-1] == "job_complete"
+        assert {c.checkpoint_type for c in client.fine_tuning.list_checkpoints(job.id).data} == {
+            "Final Merged",
+            "Final Adapter",
+        }
