@@ -1,0 +1,17 @@
+"""``python -m bench``: together-sim beside Prism (``@stoplight/prism-cli``) on the same pinned
+OpenAPI spec, in one run: startup to first answer, the seed workflow, throughput and idle RSS.
+
+Modules, one per figure: :mod:`bench.startup`, :mod:`bench.workflow`, :mod:`bench.throughput`,
+:mod:`bench.memory`; :mod:`bench.servers` starts the two servers and :mod:`bench.report` prints
+and writes the table. See ``bench/README.md``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+__all__ = ["BENCH_DIR", "CACHE_DIR", "RESULTS_DIR"]
+
+BENCH_DIR = Path(__file__).resolve().parent
+CACHE_DIR = BENCH_DIR / ".cache"  # Prism's node_modules (gitignored)
+RESULTS_DIR = BENCH_DIR / "results"  # JSON + markdown of each run (gitignored)
