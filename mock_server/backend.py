@@ -10,7 +10,8 @@ from __future__ import annotations
 import hashlib
 import os
 import secrets
-from dataclasses import dataclass
+from collections import OrderedDict
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -19,7 +20,7 @@ from mock_server import catalogue
 from mock_server.clock import Clock
 from mock_server.dataset_check import check_dataset
 from mock_server.errors import InvalidRequest, InvalidTransition, NotFound
-from mock_server.events import Checkpoint, Event, Metric
+from mock_server.events import Checkpoint, Event, Metric, render_event
 from mock_server.files import FilePurpose, FileRecord, FileType, UploadSession
 from mock_server.fine_tunes import (
     CheckpointRef,
@@ -29,6 +30,7 @@ from mock_server.fine_tunes import (
     check_dataset_file,
     estimate,
     find_entry,
+    render_job,
     resolve,
     split_checkpoint_ref,
     validate_shape,
@@ -67,6 +69,9 @@ class Backend:
     ids: IdSource
     timeline: Timeline
     account: str = "sim-user"
+    _settled: OrderedDict[tuple[str, str, bool], dict[str, Any]] = field(
+        default_factory=OrderedDict, repr=False
+    )
 
     # -- files ------------------------------------------------------------------------------------
 
@@ -367,6 +372,26 @@ class Backend:
     def job(self, tenant: str, job_id: str) -> Job:
         return self._advanced(self.store.get_job(tenant, job_id))
 
+    def job_view(self, tenant: str, job_id: str, *, upper_case_types: bool) -> dict[str, Any]:
+        """A job with its events, as ``GET /fine-tunes/{id}`` shows it. A job that has ended
+        never changes again, so its view is kept (in a small LRU) instead of being read and
+        rendered anew on every poll: clients poll finished jobs a lot."""
+        key = (tenant, job_id, upper_case_types)
+        if (view := self._settled.get(key)) is not None:
+            self._settled.move_to_end(key)
+            return view
+        job = self.job(tenant, job_id)
+        events = [
+            render_event(e, upper_case_types=upper_case_types)
+            for e in self.store.list_events(job.id)
+        ]
+        view = render_job(job, seconds_remaining=self.seconds_remaining(job), events=events)
+        if job.status in TERMINAL:
+            self._settled[key] = view
+            if len(self._settled) > 1024:
+                self._settled.popitem(last=False)
+        return view
+
     def jobs(self, tenant: str) -> list[Job]:
         return [self._advanced(job) for job in self.store.list_jobs(tenant)]
 
@@ -417,6 +442,8 @@ class Backend:
 
     def delete_job(self, tenant: str, job_id: str) -> None:
         self.store.delete_job(tenant, job_id)
+        for upper in (False, True):
+            self._settled.pop((tenant, job_id, upper), None)
 
     def events(self, tenant: str, job_id: str) -> list[Event]:
         return self.store.list_events(self.job(tenant, job_id).id)
@@ -522,6 +549,7 @@ class Backend:
 
     def reset(self) -> None:
         self.store.reset()
+        self._settled.clear()
 
 
 def _purpose(value: str) -> FilePurpose:

@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from fastapi import APIRouter, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse
+from fastapi.responses import FileResponse, JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from mock_server import catalogue
@@ -25,13 +25,8 @@ __all__ = ["router"]
 router = APIRouter(prefix="/v1", tags=["Fine-tuning"])
 
 
-def _job(backend: Backend, job: Job, upper: bool | None = None) -> dict[str, Any]:
-    events = None
-    if upper is not None:
-        events = [
-            render_event(e, upper_case_types=upper) for e in backend.store.list_events(job.id)
-        ]
-    return render_job(job, seconds_remaining=backend.seconds_remaining(job), events=events)
+def _job(backend: Backend, job: Job) -> dict[str, Any]:
+    return render_job(job, seconds_remaining=backend.seconds_remaining(job))
 
 
 @router.post("/fine-tunes")
@@ -64,11 +59,13 @@ async def model_limits(model_name: str, backend: BackendDep, tenant: TenantDep) 
     return backend.limits(tenant, model_name)
 
 
-@router.get("/fine-tunes/{id}")
+@router.get("/fine-tunes/{id}", response_model=None)
 async def retrieve_fine_tune(
     id: str, backend: BackendDep, tenant: TenantDep, upper: UpperCaseEventsDep
-) -> dict[str, Any]:
-    return _job(backend, backend.job(tenant, id), upper)
+) -> JSONResponse:
+    # A JSONResponse, not a dict: FastAPI would otherwise validate the returned dict against the
+    # annotation on every poll, for nothing.
+    return JSONResponse(backend.job_view(tenant, id, upper_case_types=upper))
 
 
 @router.delete("/fine-tunes/{id}")

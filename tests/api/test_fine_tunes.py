@@ -448,6 +448,9 @@ def test_cancelling_an_unknown_job_is_a_404(client: TestClient) -> None:
     assert client.post("/v1/fine-tunes/ft-nope/cancel", headers=auth()).status_code == 404
 
 
+UA_V1 = "Together/v1 PythonBindings/1.5.35"
+
+
 def test_delete_answers_with_a_message_and_the_job_is_gone(client: TestClient, train: str) -> None:
     job_id = create_job(client, train)["id"]
     deleted = client.delete(f"/v1/fine-tunes/{job_id}", headers=auth())
@@ -456,6 +459,23 @@ def test_delete_answers_with_a_message_and_the_job_is_gone(client: TestClient, t
     assert client.get(f"/v1/fine-tunes/{job_id}", headers=auth()).status_code == 404
     assert client.get(f"/v1/fine-tunes/{job_id}/events", headers=auth()).status_code == 404
     assert client.delete(f"/v1/fine-tunes/{job_id}", headers=auth()).status_code == 404
+
+
+def test_a_finished_job_read_twice_is_the_same_and_gone_once_deleted(
+    client: TestClient, train: str
+) -> None:
+    job_id = create_job(client, train)["id"]
+    advance(client, 10_000)
+    first = client.get(f"/v1/fine-tunes/{job_id}", headers=auth()).json()
+    assert first["status"] == "completed"
+    assert client.get(f"/v1/fine-tunes/{job_id}", headers=auth()).json() == first
+    v1 = client.get(f"/v1/fine-tunes/{job_id}", headers={**auth(), "User-Agent": UA_V1}).json()
+    assert v1["events"][0]["type"] == "JOB_PENDING"
+    assert first["events"][0]["type"] == "job_pending"
+    client.delete(f"/v1/fine-tunes/{job_id}", headers=auth())
+    assert client.get(f"/v1/fine-tunes/{job_id}", headers=auth()).status_code == 404
+    client.post("/_sim/reset")
+    assert client.get(f"/v1/fine-tunes/{job_id}", headers=auth()).status_code == 404
 
 
 # -- estimate-price -------------------------------------------------------------------------------
