@@ -21,6 +21,7 @@ from mock_server import __version__
 from mock_server.backend import Backend
 from mock_server.clock import Clock, ManualClock, SystemClock
 from mock_server.errors import TogetherError, error_body
+from mock_server.fastpath import SettledJobCache
 from mock_server.ids import IdSource
 from mock_server.jobs import Timeline
 from mock_server.routes import control, files, fine_tunes, inference, models
@@ -142,6 +143,7 @@ def create_app(
     for module in (files, fine_tunes, inference, models, control):
         app.include_router(module.router)
     app.include_router(files.upload_router)
+    app.add_middleware(SettledJobCache, state=app.state)
 
     @app.get("/", include_in_schema=False)
     async def root() -> dict[str, Any]:

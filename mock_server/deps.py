@@ -10,7 +10,14 @@ from mock_server.backend import Backend, tenant_of
 from mock_server.errors import Unauthorized
 from mock_server.settings import Settings
 
-__all__ = ["BackendDep", "SettingsDep", "TenantDep", "UpperCaseEventsDep"]
+__all__ = [
+    "BackendDep",
+    "SettingsDep",
+    "TenantDep",
+    "UpperCaseEventsDep",
+    "authenticate",
+    "wants_upper_case_events",
+]
 
 
 # Every dependency is ``async def``: FastAPI runs a plain ``def`` one in the thread pool, a thread
@@ -26,8 +33,11 @@ async def _settings(request: Request) -> Settings:
 
 
 async def _tenant(request: Request) -> str:
+    return authenticate(request.headers.get("authorization", ""), request.app.state.settings)
+
+
+def authenticate(header: str, settings: Settings) -> str:
     """The bearer key decides the tenant; configured keys decide who may call at all."""
-    header = request.headers.get("authorization", "")
     scheme, _, key = header.partition(" ")
     key = key.strip()
     if scheme.lower() != "bearer" or not key:
@@ -35,16 +45,20 @@ async def _tenant(request: Request) -> str:
             "Missing API key. Send it as `Authorization: Bearer <key>` (any key works unless "
             "the simulator was started with --api-key)."
         )
-    allowed: list[str] = request.app.state.settings.api_keys
+    allowed = settings.api_keys
     if allowed and key not in allowed:
         raise Unauthorized()
     return tenant_of(key)
 
 
 async def _upper_case_events(request: Request) -> bool:
+    return wants_upper_case_events(request.headers.get("user-agent", ""))
+
+
+def wants_upper_case_events(user_agent: str) -> bool:
     """The 1.5.x SDK validates event types against an upper-case enum; everyone else (the spec,
     3.x, 2.x) uses lower case. Its User-Agent is ``Together/v1 PythonBindings/<version>``."""
-    return "PythonBindings" in request.headers.get("user-agent", "")
+    return "PythonBindings" in user_agent
 
 
 BackendDep = Annotated[Backend, Depends(_backend)]

@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from fastapi import APIRouter, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.responses import FileResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from mock_server import catalogue
@@ -62,10 +62,11 @@ async def model_limits(model_name: str, backend: BackendDep, tenant: TenantDep) 
 @router.get("/fine-tunes/{id}", response_model=None)
 async def retrieve_fine_tune(
     id: str, backend: BackendDep, tenant: TenantDep, upper: UpperCaseEventsDep
-) -> JSONResponse:
-    # A JSONResponse, not a dict: FastAPI would otherwise validate the returned dict against the
+) -> Response:
+    # Bytes, not a dict: FastAPI would otherwise validate the returned dict against the
     # annotation on every poll, for nothing.
-    return JSONResponse(backend.job_view(tenant, id, upper_case_types=upper))
+    body = backend.job_view(tenant, id, upper_case_types=upper)
+    return Response(body, media_type="application/json")
 
 
 @router.delete("/fine-tunes/{id}")

@@ -466,9 +466,17 @@ def test_a_finished_job_read_twice_is_the_same_and_gone_once_deleted(
 ) -> None:
     job_id = create_job(client, train)["id"]
     advance(client, 10_000)
-    first = client.get(f"/v1/fine-tunes/{job_id}", headers=auth()).json()
+    rendered = client.get(f"/v1/fine-tunes/{job_id}", headers=auth())
+    first = rendered.json()
     assert first["status"] == "completed"
-    assert client.get(f"/v1/fine-tunes/{job_id}", headers=auth()).json() == first
+    kept = client.get(f"/v1/fine-tunes/{job_id}", headers=auth())  # now from the kept body
+    assert (kept.content, kept.headers["content-type"]) == (
+        rendered.content,
+        rendered.headers["content-type"],
+    )
+    other_tenant = client.get(f"/v1/fine-tunes/{job_id}", headers=auth("someone-else"))
+    assert other_tenant.status_code == 404
+    assert client.get(f"/v1/fine-tunes/{job_id}").status_code == 401
     v1 = client.get(f"/v1/fine-tunes/{job_id}", headers={**auth(), "User-Agent": UA_V1}).json()
     assert v1["events"][0]["type"] == "JOB_PENDING"
     assert first["events"][0]["type"] == "job_pending"
