@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from datetime import datetime
 from pathlib import Path
-from typing import Protocol, TypeVar
+from typing import Protocol
 
 from mock_server.events import Checkpoint, Event, Metric
 from mock_server.files import FileRecord, UploadSession
@@ -15,7 +15,6 @@ from mock_server.jobs import Job, Transition
 
 __all__ = ["Store"]
 
-T = TypeVar("T")
 
 
 class Store(Protocol):
