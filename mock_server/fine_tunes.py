@@ -442,19 +442,7 @@ def resolve(req: FineTuneRequest, ctx: Context) -> tuple[Job, list[Event]]:
         if req.wandb_api_key
         else ""
     )
-    durations = {
-        phase: ctx.timeline.seconds(phase)
-        for phase in (
-            "queue",
-            "start",
-            "model_download",
-            "data_download",
-            "step",
-            "compress",
-            "upload",
-            "cancel",
-        )
-    }
+    durations = ctx.timeline.durations()
     job = Job(
         id=ctx.job_id,
         status=JobStatus.pending,

@@ -113,6 +113,10 @@ class Timeline(BaseModel):
         value: float = getattr(self, phase)
         return 0.0 if math.isinf(self.speed) else value / self.speed
 
+    def durations(self) -> dict[str, float]:
+        """Every phase, scaled: what a job is planned with (and keeps, whatever the speed later)."""
+        return {phase: self.seconds(phase) for phase in type(self).model_fields if phase != "speed"}
+
 
 class Fault(BaseModel):
     """A failure injected through the controls: the job dies when it reaches ``at_step``."""

@@ -18,21 +18,11 @@ from mock_server.jobs import Job, JobStatus, Timeline
 __all__ = ["PHASES", "T0", "durations", "make_file", "make_job", "pending_event"]
 
 T0 = utc(2026, 1, 1)
-PHASES = (
-    "queue",
-    "start",
-    "model_download",
-    "data_download",
-    "step",
-    "compress",
-    "upload",
-    "cancel",
-)
+PHASES = tuple(Timeline().durations())
 
 
 def durations(timeline: Timeline | None = None) -> dict[str, float]:
-    timeline = timeline or Timeline()
-    return {phase: timeline.seconds(phase) for phase in PHASES}
+    return (timeline or Timeline()).durations()
 
 
 def make_job(**overrides: Any) -> Job:

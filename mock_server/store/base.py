@@ -16,7 +16,6 @@ from mock_server.jobs import Job, Transition
 __all__ = ["Store"]
 
 
-
 class Store(Protocol):
     data_dir: Path
 
