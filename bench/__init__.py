@@ -2,8 +2,9 @@
 OpenAPI spec, in one run: startup to first answer, the seed workflow, throughput and idle RSS.
 
 Modules, one per figure: :mod:`bench.startup`, :mod:`bench.workflow`, :mod:`bench.throughput`,
-:mod:`bench.memory`; :mod:`bench.servers` starts the two servers and :mod:`bench.report` prints
-and writes the table. See ``bench/README.md``.
+:mod:`bench.memory`, and :mod:`bench.running` (throughput on a job still running, on a
+manual-clock together-sim); :mod:`bench.servers` starts the two servers and :mod:`bench.report`
+prints and writes the table. See ``bench/README.md``.
 """
 
 from __future__ import annotations

@@ -19,6 +19,7 @@ import httpx
 
 from bench.memory import descendants, tree_rss_kib
 from bench.report import SIM, markdown, summary, write
+from bench.running import SPEED, measure_running_job
 from bench.servers import (
     Running,
     Target,
@@ -198,13 +199,15 @@ def main(argv: list[str] | None = None) -> int:
         train = write_training_file(Path(tmp))
         print(f"startup: {args.reps} cold starts each ...", flush=True)
         startup = measure_startup([sim, prism], args.reps)
-        servers = {
-            target.name: {
+        servers: dict[str, dict[str, Any]] = {}
+        for target in (sim, prism):  # one server at a time, never two at once
+            servers[target.name] = {
                 "startup_s": summary(startup[target.name]),
                 **_exercise(target, train, args, load, wrk),
             }
-            for target in (sim, prism)
-        }
+            if target.name == SIM:
+                print("[together-sim] a running job on the manual clock ...", flush=True)
+                servers[SIM]["running_job"] = measure_running_job(Path(tmp), load, wrk)
     for name in servers:
         servers[name]["startup_samples_s"] = startup[name]
 
@@ -227,6 +230,9 @@ def main(argv: list[str] | None = None) -> int:
             "spec": str(spec),
             "spec_sha256": sha256_file(spec),
             "sim_command": "`" + shlex.join(sim.argv(0, Path("<tmp>"))[1:]) + "`",
+            "sim_running_command": "`"
+            + shlex.join(sim_target("manual", speed=SPEED).argv(0, Path("<tmp>"))[1:])
+            + "`",
             "prism_command": "`prism " + shlex.join(prism.argv(0, Path("<tmp>"))[1:]) + "`",
         },
         "servers": servers,

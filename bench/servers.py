@@ -93,7 +93,7 @@ def _free_port() -> int:
         return port
 
 
-def _sim_argv(clock: str) -> Callable[[int, Path], list[str]]:
+def _sim_argv(clock: str, speed: float | None) -> Callable[[int, Path], list[str]]:
     script = Path(sys.executable).with_name("together-sim")
     command = [str(script)] if script.exists() else [sys.executable, "-m", "mock_server"]
 
@@ -111,13 +111,14 @@ def _sim_argv(clock: str) -> Callable[[int, Path], list[str]]:
             clock,
             "--seed",
             "7",
+            *(["--speed", f"{speed:g}"] if speed is not None else []),
         ]
 
     return argv
 
 
-def sim_target(clock: str = "instant") -> Target:
-    return Target(name="together-sim", argv=_sim_argv(clock), prefix="/v1")
+def sim_target(clock: str = "instant", speed: float | None = None) -> Target:
+    return Target(name="together-sim", argv=_sim_argv(clock, speed), prefix="/v1")
 
 
 def ensure_prism(cache_dir: Path = CACHE_DIR) -> Path:

@@ -1,0 +1,91 @@
+"""Throughput of ``GET /fine-tunes/{id}`` on a job that is still running.
+
+The main throughput row loads a completed job, which together-sim answers from the body it keeps
+for ended jobs (``mock_server/fastpath.py``, before FastAPI's routing). A client polling a live
+job gets the full path instead: routing, dependencies, the lazy ``advance`` of the job and a fresh
+render. This row measures that path on its own together-sim, started with ``--clock manual
+--speed 1``: the job is created, the clock moved until the job is ``running``, and then nothing
+moves it, so it stays running through the whole load test. Its status is read before and after.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from bench.memory import tree_rss_kib
+from bench.servers import Running, sim_target, start
+from bench.throughput import LoadSettings, measure_throughput
+from bench.workflow import BASE_MODEL, raw_client, write_training_file
+
+__all__ = ["RUNNING_ROWS", "SPEED", "measure_running_job"]
+
+SPEED = 1.0  # the real service's pace: training starts 50 s in, one step takes 3 s
+RUNNING_ROWS = 1000  # without packing, 1000 rows / batch 8 = 125 steps (375 s of training)
+_FIRST_ADVANCE_S = 60.0
+_MORE_S, _MAX_ADVANCE_S = 10.0, 600.0
+
+
+def _status(client: httpx.Client, url: str) -> dict[str, Any]:
+    body = client.get(url).raise_for_status().json()
+    return {"status": body["status"], "steps_completed": body.get("steps_completed")}
+
+
+def _running_job(client: httpx.Client, server: Running, train: Path) -> tuple[str, float]:
+    """Create a long job and move the manual clock until it is ``running``. Returns its URL and
+    how far the clock was moved."""
+    uploaded = client.post(
+        server.url("/files/upload"),
+        data={"purpose": "fine-tune", "file_name": train.name},
+        files={"file": (train.name, train.read_bytes(), "application/octet-stream")},
+    ).raise_for_status()
+    job = client.post(
+        server.url("/fine-tunes"),
+        json={"training_file": uploaded.json()["id"], "model": BASE_MODEL, "packing": False},
+    ).raise_for_status()
+    url = server.url(f"/fine-tunes/{job.json()['id']}")
+    advanced, step = 0.0, _FIRST_ADVANCE_S
+    while advanced < _MAX_ADVANCE_S:
+        client.post(f"{server.origin}/_sim/advance", json={"seconds": step}).raise_for_status()
+        advanced += step
+        status = _status(client, url)["status"]
+        if status == "running":
+            return url, advanced
+        if status not in ("pending", "queued"):
+            break
+        step = _MORE_S
+    raise RuntimeError(f"the job is {status} after advancing {advanced:.0f} s, not running")
+
+
+def measure_running_job(directory: Path, load: LoadSettings, wrk: str | None) -> dict[str, Any]:
+    """Start together-sim on the manual clock, load a running job's ``GET``, stop it."""
+    (directory / "running-job").mkdir(exist_ok=True)
+    train = write_training_file(directory / "running-job", rows=RUNNING_ROWS)
+    server = start(sim_target("manual", speed=SPEED))
+    try:
+        client = raw_client(server)
+        url, advanced = _running_job(client, server, train)
+        for _ in range(200):  # the same warm-up reads as the ended job gets
+            client.get(url).raise_for_status()
+        before = _status(client, url)
+        retrieve_bytes = len(client.get(url).content)
+        print(f"[together-sim, manual clock] load: {url} ({before['status']})", flush=True)
+        throughput = measure_throughput(url, load, wrk, server.pid)
+        after = _status(client, url)
+        rss_after = tree_rss_kib(server.pid)
+        client.close()
+    finally:
+        server.stop()
+    return {
+        "throughput": throughput.as_dict(),
+        "throughput_url": url,
+        "clock": f"manual clock, speed {SPEED:g}",
+        "advanced_s": advanced,
+        "before": before,
+        "after": after,
+        "still_running": before["status"] == after["status"] == "running",
+        "retrieve_bytes": retrieve_bytes,
+        "rss_after_load_mb": rss_after * 1024 / 1e6,
+    }
