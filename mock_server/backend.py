@@ -371,7 +371,9 @@ class Backend:
         return self.store.update_job(job.tenant, job.id, lambda j: advance(j, now))
 
     def job(self, tenant: str, job_id: str) -> Job:
-        return self._advanced(self.store.get_job(tenant, job_id))
+        """The job brought up to the clock's time: one read, inside the write lock."""
+        now = self.clock.now()
+        return self.store.update_job(tenant, job_id, lambda j: advance(j, now))
 
     def job_view(self, tenant: str, job_id: str, *, upper_case_types: bool) -> bytes:
         """A job with its events as the JSON body of ``GET /fine-tunes/{id}``. A job that has

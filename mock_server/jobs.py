@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 import random
+from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -407,9 +408,29 @@ def _full_plan(job: Job) -> list[Milestone]:
     return out
 
 
+_PLANS: OrderedDict[tuple[Any, ...], tuple[Milestone, ...]] = OrderedDict()
+
+
+def _uncut_plan(job: Job) -> list[Milestone]:
+    """``_full_plan``, remembered: a job is read far more often than it changes, and the uncut
+    plan depends only on what the job was created with (the key holds all of it)."""
+    key = (
+        job.id, job.created_at, job.model, job.model_output_name, job.validation_file,
+        job.wandb_url, job.total_steps, job.steps_per_epoch, job.n_epochs, job.n_evals,
+        job.n_checkpoints, job.is_lora, job.token_count, job.param_count,
+        tuple(sorted(job.durations.items())),
+    )  # fmt: skip
+    milestones = _PLANS.get(key)
+    if milestones is None:
+        milestones = _PLANS[key] = tuple(_full_plan(job))
+        if len(_PLANS) > 256:
+            _PLANS.popitem(last=False)
+    return list(milestones)
+
+
 def plan(job: Job) -> list[Milestone]:
     """Every milestone of the job from its creation on, cut short by a cancel or a fault."""
-    milestones = _full_plan(job)
+    milestones = _uncut_plan(job)
     if job.fault is not None and job.failed_at is None:
         at = step_time(job, job.fault.at_step)
         kept = [m for m in milestones if m.at < at]

@@ -244,8 +244,9 @@ class SqliteStore:
 
     def update_job(self, tenant: str, job_id: str, move: Callable[[Job], Transition]) -> Job:
         with self.locked():
-            transition = move(self.get_job(tenant, job_id))
-            if transition.job != self.get_job(tenant, job_id) or transition.events:
+            before = self.get_job(tenant, job_id)
+            transition = move(before)
+            if transition.job != before or transition.events:
                 self.save_transition(transition)
             return transition.job
 
