@@ -21,7 +21,7 @@ from mock_server import __version__
 from mock_server.backend import Backend
 from mock_server.clock import Clock, ManualClock, SystemClock
 from mock_server.errors import TogetherError, error_body
-from mock_server.fastpath import SettledJobCache
+from mock_server.fastpath import KeptJobViews
 from mock_server.ids import IdSource
 from mock_server.jobs import Timeline
 from mock_server.routes import control, files, fine_tunes, inference, models
@@ -137,13 +137,14 @@ def create_app(
         ids=IdSource(settings.seed, generation),
         timeline=timeline,
         account=settings.account,
+        keep_views=settings.keep_views,
     )
     _install_error_handlers(app)
     _install_spec(app, settings)
     for module in (files, fine_tunes, inference, models, control):
         app.include_router(module.router)
     app.include_router(files.upload_router)
-    app.add_middleware(SettledJobCache, state=app.state)
+    app.add_middleware(KeptJobViews, state=app.state)
 
     @app.get("/", include_in_schema=False)
     async def root() -> dict[str, Any]:

@@ -45,10 +45,11 @@ from mock_server.jobs import (
     Timeline,
     Transition,
     advance,
-    end_time,
     fail,
     inject_fault,
     request_cancel,
+    seconds_remaining,
+    unchanged_until,
 )
 from mock_server.jobs import InvalidTransition as _StateError
 from mock_server.store import Store
@@ -70,7 +71,8 @@ class Backend:
     ids: IdSource
     timeline: Timeline
     account: str = "sim-user"
-    _settled: OrderedDict[tuple[str, str, bool], bytes] = field(
+    keep_views: bool = True
+    _views: OrderedDict[tuple[str, str, bool], tuple[bytes, datetime | None]] = field(
         default_factory=OrderedDict, repr=False
     )
 
@@ -376,31 +378,44 @@ class Backend:
         return self.store.update_job(tenant, job_id, lambda j: advance(j, now))
 
     def job_view(self, tenant: str, job_id: str, *, upper_case_types: bool) -> bytes:
-        """A job with its events as the JSON body of ``GET /fine-tunes/{id}``. A job that has
-        ended never changes again, so its body is kept (in a small LRU) instead of being read
-        and rendered anew on every poll: clients poll jobs a lot."""
-        if (body := self.settled_view(tenant, job_id, upper_case_types)) is not None:
+        """A job with its events as the JSON body of ``GET /fine-tunes/{id}``.
+
+        Clients poll jobs a lot, and a job's answer only changes at moments its plan knows in
+        advance (``unchanged_until``), or when it is cancelled, failed or deleted (which forget
+        the kept body). So the body is kept, in a small LRU, until then."""
+        if (body := self.kept_view(tenant, job_id, upper_case_types)) is not None:
             return body
-        job = self.job(tenant, job_id)
+        now = self.clock.now()
+        job = self.store.update_job(tenant, job_id, lambda j: advance(j, now))
         events = [
             render_event(e, upper_case_types=upper_case_types)
             for e in self.store.list_events(job.id)
         ]
-        view = render_job(job, seconds_remaining=self.seconds_remaining(job), events=events)
+        view = render_job(job, seconds_remaining=seconds_remaining(job, now), events=events)
         body = json_body(view)
-        if job.status in TERMINAL:
-            self._settled[(tenant, job_id, upper_case_types)] = body
-            if len(self._settled) > 1024:
-                self._settled.popitem(last=False)
+        if self.keep_views:
+            self._views[(tenant, job_id, upper_case_types)] = (body, unchanged_until(job, now))
+            if len(self._views) > 1024:
+                self._views.popitem(last=False)
         return body
 
-    def settled_view(self, tenant: str, job_id: str, upper_case_types: bool) -> bytes | None:
-        """The kept body of an ended job, or None: the fast path in ``fastpath.py`` asks."""
+    def kept_view(self, tenant: str, job_id: str, upper_case_types: bool) -> bytes | None:
+        """The kept body of a job if it is still the right answer now, else None (the fast
+        path in ``fastpath.py`` asks this before the app runs)."""
         key = (tenant, job_id, upper_case_types)
-        body = self._settled.get(key)
-        if body is not None:
-            self._settled.move_to_end(key)
+        kept = self._views.get(key)
+        if kept is None:
+            return None
+        body, until = kept
+        if until is not None and self.clock.now() >= until:
+            del self._views[key]
+            return None
+        self._views.move_to_end(key)
         return body
+
+    def _forget_view(self, tenant: str, job_id: str) -> None:
+        for upper in (False, True):
+            self._views.pop((tenant, job_id, upper), None)
 
     def jobs(self, tenant: str) -> list[Job]:
         return [self._advanced(job) for job in self.store.list_jobs(tenant)]
@@ -421,6 +436,7 @@ class Backend:
                 advanced.metrics + moved.metrics,
             )
 
+        self._forget_view(tenant, job_id)
         return self.store.update_job(tenant, job_id, step)
 
     def cancel(self, tenant: str, job_id: str) -> Job:
@@ -452,8 +468,7 @@ class Backend:
 
     def delete_job(self, tenant: str, job_id: str) -> None:
         self.store.delete_job(tenant, job_id)
-        for upper in (False, True):
-            self._settled.pop((tenant, job_id, upper), None)
+        self._forget_view(tenant, job_id)
 
     def events(self, tenant: str, job_id: str) -> list[Event]:
         return self.store.list_events(self.job(tenant, job_id).id)
@@ -466,9 +481,7 @@ class Backend:
         return self.store.list_metrics(self.job(tenant, job_id).id, **filters)
 
     def seconds_remaining(self, job: Job) -> int:
-        if job.status in TERMINAL:
-            return 0
-        return max(0, int((end_time(job) - self.clock.now()).total_seconds() + 0.999))
+        return seconds_remaining(job, self.clock.now())
 
     # -- downloads --------------------------------------------------------------------------------
 
@@ -559,7 +572,7 @@ class Backend:
 
     def reset(self) -> None:
         self.store.reset()
-        self._settled.clear()
+        self._views.clear()
 
 
 def json_body(content: Any) -> bytes:

@@ -37,6 +37,7 @@ def _serve(args: argparse.Namespace) -> int:
             "speed": args.speed,
             "seed": args.seed,
             "account": args.account,
+            "keep_views": args.keep_views,
             "spec": args.spec,
         }.items()
         if value is not None
@@ -83,6 +84,12 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--seed", type=int, help="seed for ids and synthetic output")
     serve.add_argument("--account", help="namespace of output model names")
     serve.add_argument("--spec", help="path of the pinned OpenAPI spec")
+    serve.add_argument(
+        "--keep-views",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="keep rendered job bodies until the job's next change (default: on)",
+    )
     serve.add_argument("--log-level", default="warning")
     serve.add_argument("--access-log", action="store_true")
     serve.set_defaults(run=_serve)

@@ -1,7 +1,8 @@
 """A response cache in front of the app for the one request clients repeat most: polling a job
-that has already ended (``GET /v1/fine-tunes/{id}``).
+(``GET /v1/fine-tunes/{id}``).
 
-An ended job never changes, so the backend keeps its rendered body (``Backend.settled_view``).
+A job's answer changes only at moments its plan knows in advance, so the backend keeps its
+rendered body until then (``Backend.kept_view``; ended jobs keep theirs for good).
 This ASGI middleware answers such a poll with those bytes before FastAPI's routing and
 dependency machinery run, which is most of the cost of a cheap request. Authentication is the
 same function the routes use; anything it is not sure about (no cached body, a bad key, another
@@ -18,12 +19,12 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from mock_server.deps import authenticate, wants_upper_case_events
 from mock_server.errors import Unauthorized
 
-__all__ = ["SettledJobCache"]
+__all__ = ["KeptJobViews"]
 
 _JOB_PATH = re.compile(r"/v1/fine-tunes/(ft-[A-Za-z0-9-]+)")
 
 
-class SettledJobCache:
+class KeptJobViews:
     def __init__(self, app: ASGIApp, *, state: Any) -> None:
         self.app = app
         self.state = state  # the FastAPI app's state: its settings and backend
@@ -55,5 +56,5 @@ class SettledJobCache:
         except Unauthorized:
             return None
         upper = wants_upper_case_events(headers.get(b"user-agent", b"").decode("latin-1"))
-        body: bytes | None = self.state.backend.settled_view(tenant, job_id, upper)
+        body: bytes | None = self.state.backend.kept_view(tenant, job_id, upper)
         return body

@@ -470,6 +470,30 @@ def end_time(job: Job) -> datetime:
     return plan(job)[-1].at
 
 
+def seconds_remaining(job: Job, now: datetime) -> int:
+    """Whole seconds until the job ends (rounded up), as ``progress.seconds_remaining``."""
+    if job.status in TERMINAL:
+        return 0
+    return max(0, math.ceil((end_time(job) - now).total_seconds()))
+
+
+def unchanged_until(job: Job, now: datetime) -> datetime | None:
+    """Until when a read of ``job`` (already advanced to ``now``) gives the same answer: the next
+    milestone, the next step or the next tick of ``seconds_remaining``. None: never changes."""
+    if job.status in TERMINAL:
+        return None
+    milestones = plan(job)
+    moments = [now]
+    if job.cursor < len(milestones):
+        moments.append(milestones[job.cursor].at)
+    if job.steps_completed < job.total_steps:
+        moments.append(step_time(job, job.steps_completed + 1))
+    left = (end_time(job) - now).total_seconds()
+    if left > 0:
+        moments.append(end_time(job) - timedelta(seconds=math.ceil(left) - 1))
+    return min(m for m in moments if m > now) if any(m > now for m in moments) else now
+
+
 # -- synthetic metrics ----------------------------------------------------------------------------
 
 

@@ -38,6 +38,9 @@ class Settings(BaseSettings):
     account: str = (
         "sim-user"  # the namespace of output names: ``<account>/<model>-<suffix>-<hash>``
     )
+    # Keep each job's rendered body until its next change (see Backend.job_view). Off only to
+    # measure the full read path, as `make bench` does.
+    keep_views: bool = True
     spec: Path | None = None  # TOGETHER_SIM_SPEC: the pinned OpenAPI file, if not found by default
 
     @field_validator("api_keys", mode="before")
