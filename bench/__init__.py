@@ -3,8 +3,8 @@ OpenAPI spec, in one run: startup to first answer, the seed workflow, throughput
 
 Modules, one per figure: :mod:`bench.startup`, :mod:`bench.workflow`, :mod:`bench.throughput`,
 :mod:`bench.memory`, and :mod:`bench.running` (throughput on a job still running, on a
-manual-clock together-sim); :mod:`bench.servers` starts the two servers and :mod:`bench.report`
-prints and writes the table. See ``bench/README.md``.
+manual-clock together-sim, with kept bodies and with ``--no-keep-views``); :mod:`bench.servers`
+starts the servers and :mod:`bench.report` prints and writes the table. See ``bench/README.md``.
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ import httpx
 
 from bench.memory import descendants, tree_rss_kib
 from bench.report import SIM, markdown, summary, write
-from bench.running import SPEED, measure_running_job
+from bench.running import measure_running_job
 from bench.servers import (
     Running,
     Target,
@@ -139,6 +139,17 @@ def _exercise(
     }
 
 
+def _running_jobs(directory: Path, load: LoadSettings, wrk: str | None) -> dict[str, Any]:
+    """A running job's poll on the manual clock: with kept views (the default server), then on a
+    together-sim started with ``--no-keep-views`` (the full path)."""
+    rows: dict[str, Any] = {}
+    for key, keep_views in (("running_job", True), ("running_job_full", False)):
+        how = "kept body" if keep_views else "full path (--no-keep-views)"
+        print(f"[together-sim] a running job on the manual clock, {how} ...", flush=True)
+        rows[key] = measure_running_job(directory, load, wrk, keep_views=keep_views)
+    return rows
+
+
 def _busy_cores(seconds: float = 1.0) -> float:
     """Cores kept busy by whatever else runs on this machine, sampled from /proc/stat."""
 
@@ -205,9 +216,8 @@ def main(argv: list[str] | None = None) -> int:
                 "startup_s": summary(startup[target.name]),
                 **_exercise(target, train, args, load, wrk),
             }
-            if target.name == SIM:
-                print("[together-sim] a running job on the manual clock ...", flush=True)
-                servers[SIM]["running_job"] = measure_running_job(Path(tmp), load, wrk)
+            if target.name == SIM:  # two more together-sims, again one at a time
+                servers[SIM].update(_running_jobs(Path(tmp), load, wrk))
     for name in servers:
         servers[name]["startup_samples_s"] = startup[name]
 
@@ -230,9 +240,6 @@ def main(argv: list[str] | None = None) -> int:
             "spec": str(spec),
             "spec_sha256": sha256_file(spec),
             "sim_command": "`" + shlex.join(sim.argv(0, Path("<tmp>"))[1:]) + "`",
-            "sim_running_command": "`"
-            + shlex.join(sim_target("manual", speed=SPEED).argv(0, Path("<tmp>"))[1:])
-            + "`",
             "prism_command": "`prism " + shlex.join(prism.argv(0, Path("<tmp>"))[1:]) + "`",
         },
         "servers": servers,

@@ -57,20 +57,40 @@ def _met(ok: bool) -> str:
     return "✅" if ok else "❌"
 
 
-def _running_notes(running: dict[str, Any] | None, prism: dict[str, Any]) -> list[str]:
-    if running is None:
+KEPT_RUNNING_NOTE = (
+    "manual clock: valid for the whole run; on the realtime clock a kept body lasts at most 1 s"
+)
+
+
+def _running_notes(kept: dict[str, Any] | None, full: dict[str, Any] | None) -> list[str]:
+    if kept is None and full is None:
         return []
-    tp = running["throughput"]
-    return [
-        "- Two together-sim throughput rows. *Ended job*: a completed job on the instant "
-        "clock, answered from its kept rendered body by the ASGI fast path "
-        "(`mock_server/fastpath.py`) before FastAPI routing. *Running job*: a job on a second "
-        f"together-sim ({running['clock']}; moved {running['advanced_s']:.0f} s until "
-        "the job was running, then left alone), answered by the full FastAPI path (routing, "
-        f"dependencies, advancing the job, rendering): {running['retrieve_bytes']:,} bytes, "
-        f"non-2xx {tp['non_2xx']}, socket errors {tp['socket_errors']}. Prism keeps no job "
-        "state, so both rows compare with the same Prism run.",
+    notes = [
+        "- Three together-sim throughput rows, each on its own server, one at a time. *Ended "
+        "job (kept body)*: a completed job on the instant clock; its body never changes, so the "
+        "ASGI fast path (`mock_server/fastpath.py`, `Backend.kept_view`) answers every poll "
+        "from it before FastAPI routing. *Running job*: a job still running on a manual-clock "
+        "server, moved until it was running, then left alone. A live job's body is kept until "
+        "its next change (next milestone, step or tick of `progress.seconds_remaining`); the "
+        "manual clock never moves during the load, so the *kept body* row is served from one "
+        "body for the whole run. On the realtime clock `seconds_remaining` ticks every second, "
+        "so there the server renders a live job afresh about once a second and answers the "
+        "polls in between from the kept body; the *full path* row (`--no-keep-views`: "
+        "routing, dependencies, advancing the job, reading and rendering its events on every "
+        "poll) is the floor. Prism keeps no job state, so all rows compare with the same Prism "
+        "run.",
     ]
+    for name, run in (("kept body", kept), ("full path", full)):
+        if run is None:
+            continue
+        tp = run["throughput"]
+        notes.append(
+            f"- Running job, {name}: {run['clock']}, moved {run['advanced_s']:.0f} s; "
+            f"{run['retrieve_bytes']:,} bytes per answer; non-2xx {tp['non_2xx']}, socket "
+            f"errors {tp['socket_errors']}; server RSS after the load "
+            f"{run['rss_after_load_mb']:.1f} MB; {run.get('command', '')}."
+        )
+    return notes
 
 
 def _throughput_rows(
@@ -159,21 +179,29 @@ def markdown(results: dict[str, Any]) -> str:
     load = meta["load"]
     conns = f"{load['connections']} conns"
     rows += _throughput_rows(f"GET /fine-tunes/{{id}}, ended job (kept body), {conns}", s_tp, p_tp)
-    running = sim.get("running_job")
-    if running is not None:
+    kept, full = sim.get("running_job"), sim.get("running_job_full")
+    paths = (
+        (kept, f"kept body ({KEPT_RUNNING_NOTE})"),
+        (full, "full path (`--no-keep-views`)"),
+    )
+    for run, how in paths:
+        if run is None:
+            continue
+        if "keep_views" not in run:  # results from before kept views for live jobs
+            how = "full path"
         rows += _throughput_rows(
-            f"GET /fine-tunes/{{id}}, running job (full path), {conns}",
-            running["throughput"],
+            f"GET /fine-tunes/{{id}}, running job, {how}, {conns}",
+            run["throughput"],
             p_tp,
             prism_note=" (same run)",
         )
-        before, after = running["before"], running["after"]
+        before, after = run["before"], run["after"]
         rows.append(
             (
                 "  job status before → after the load (steps done)",
                 f"{before['status']} ({before['steps_completed']}) → "
                 f"{after['status']} ({after['steps_completed']}) "
-                f"{_met(running['still_running'])}",
+                f"{_met(run['still_running'])}",
                 "—",
                 "",
                 "",
@@ -229,7 +257,7 @@ def markdown(results: dict[str, Any]) -> str:
         f"- Body of one `GET /fine-tunes/{{id}}`: together-sim {sim['retrieve_bytes']:,} bytes "
         f"(the ended job with its events), Prism {prism['retrieve_bytes']:,} bytes (the "
         "example, whatever the id).",
-        *_running_notes(running, prism),
+        *_running_notes(kept, full),
         f"- Load generator: {s_tp['tool']} ({load['threads']} threads, "
         f"{load['connections']} connections, {load['warmup_s']:.0f} s warm-up), on the same "
         f"{meta['cpus']}-CPU machine as the server. Non-2xx: together-sim {s_tp['non_2xx']}, "
@@ -238,9 +266,7 @@ def markdown(results: dict[str, Any]) -> str:
         f"- Other work on the machine: {meta['busy_cores_before']:.2f} cores busy just before "
         f"the run; load average {meta['loadavg_before'][0]:.2f} before, "
         f"{meta['loadavg_after'][0]:.2f} after (the bench itself adds to it).",
-        f"- together-sim: {meta['sim_command']}"
-        + (f" (running-job row: {meta['sim_running_command']})" if running else "")
-        + f"; Prism {meta['prism_version']}: "
+        f"- together-sim: {meta['sim_command']}; Prism {meta['prism_version']}: "
         f"{meta['prism_command']}; Python {meta['python']}, Node {meta['node']}.",
         "",
     ]

@@ -93,7 +93,9 @@ def _free_port() -> int:
         return port
 
 
-def _sim_argv(clock: str, speed: float | None) -> Callable[[int, Path], list[str]]:
+def _sim_argv(
+    clock: str, speed: float | None, extra_args: tuple[str, ...]
+) -> Callable[[int, Path], list[str]]:
     script = Path(sys.executable).with_name("together-sim")
     command = [str(script)] if script.exists() else [sys.executable, "-m", "mock_server"]
 
@@ -112,13 +114,25 @@ def _sim_argv(clock: str, speed: float | None) -> Callable[[int, Path], list[str
             "--seed",
             "7",
             *(["--speed", f"{speed:g}"] if speed is not None else []),
+            *extra_args,
         ]
 
     return argv
 
 
-def sim_target(clock: str = "instant", speed: float | None = None) -> Target:
-    return Target(name="together-sim", argv=_sim_argv(clock, speed), prefix="/v1")
+def sim_target(
+    clock: str = "instant",
+    speed: float | None = None,
+    *,
+    keep_views: bool = True,
+    extra_args: tuple[str, ...] = (),
+) -> Target:
+    """together-sim on ``clock``. ``keep_views=False`` adds ``--no-keep-views``: the server keeps
+    no rendered job body, so every poll takes the full path. ``extra_args`` go after the rest."""
+    flags = () if keep_views else ("--no-keep-views",)
+    return Target(
+        name="together-sim", argv=_sim_argv(clock, speed, (*flags, *extra_args)), prefix="/v1"
+    )
 
 
 def ensure_prism(cache_dir: Path = CACHE_DIR) -> Path:
