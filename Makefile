@@ -6,9 +6,12 @@ BIN    := $(VENV)/bin
 
 .PHONY: install serve test lint types unit bench clean
 
+# torch first, pinned: 2.13.0 is the CPU build on these machines' disk; the [train] extra keeps
+# a range that it satisfies, so pip adds nothing (a bare `torch` would pull a CUDA build).
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --disable-pip-version-check -e '.[test]'
+	$(BIN)/pip install -q --disable-pip-version-check torch==2.13.0
+	$(BIN)/pip install -q --disable-pip-version-check -e '.[test,train]'
 	touch $@
 
 # The 1.5.x SDK shares the package name `together` with 3.x, so it lives in its own venv;

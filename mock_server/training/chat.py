@@ -1,0 +1,68 @@
+"""Greedy chat on a trained result: the base from disk, with the job's adapter on top (or not).
+
+The prompt is rendered by ``data.render_prompt``, the same ChatML text that training saw (and the
+same as the tokenizer's chat template with ``add_generation_prompt``). Decoding is greedy, so the
+seed only matters for a model with sampling-time randomness; it is set anyway. Loaded models are
+kept in a small cache keyed by their directories: finished adapters never change on disk.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+from peft import PeftModel
+from transformers import GenerationConfig, PreTrainedModel, PreTrainedTokenizerFast
+
+from mock_server.training import data, models
+
+__all__ = ["Completion", "generate", "load_chat_model"]
+
+
+@dataclass(frozen=True)
+class Completion:
+    text: str
+    prompt_tokens: int
+    completion_tokens: int
+    finish_reason: Literal["stop", "length"]
+
+
+@functools.lru_cache(maxsize=4)
+def load_chat_model(
+    model_dir: str, adapter_dir: str | None
+) -> tuple[torch.nn.Module, PreTrainedTokenizerFast]:
+    base, tokenizer = models.load_base(model_dir)
+    model: PreTrainedModel | PeftModel = base
+    if adapter_dir is not None:
+        model = PeftModel.from_pretrained(base, adapter_dir)
+    return model.eval(), tokenizer
+
+
+def generate(
+    model_dir: Path | str,
+    adapter_dir: Path | str | None,
+    messages: Sequence[Mapping[str, Any]],
+    max_new_tokens: int = 64,
+    seed: int = 0,
+) -> Completion:
+    model, tokenizer = load_chat_model(
+        str(model_dir), None if adapter_dir is None else str(adapter_dir)
+    )
+    prompt = tokenizer(data.render_prompt(messages), add_special_tokens=False, return_tensors="pt")
+    torch.manual_seed(seed)
+    config = GenerationConfig(  # type: ignore[no-untyped-call]
+        do_sample=False,
+        max_new_tokens=max_new_tokens,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    with torch.no_grad():
+        out = model.generate(**prompt, generation_config=config)  # type: ignore[operator]
+    new = out[0, prompt["input_ids"].shape[1] :].tolist()
+    stopped = bool(new) and new[-1] == tokenizer.eos_token_id
+    text = str(tokenizer.decode(new[:-1] if stopped else new, skip_special_tokens=True))
+    return Completion(text, prompt["input_ids"].shape[1], len(new), "stop" if stopped else "length")

@@ -1,0 +1,389 @@
+"""Real LoRA (or full) fine-tuning of a small causal LM, SFT or DPO, in one readable loop.
+
+The shape is nanoGPT's: a frozen config, then ``train()`` from top to bottom (base model, data,
+adapter, optimizer and schedule, the loop, the final save). The trainer never touches the store or
+the clock; the job runner turns the reports it receives (``on_step``, ``on_eval``,
+``on_checkpoint``) into events and metrics, and cancels through ``should_stop``, which is polled
+before every optimizer step.
+
+Decisions worth knowing:
+
+* The learning rate comes from ``mock_server.schedule.Schedule``, the same object the simulated
+  timeline reports from, wrapped in a ``LambdaLR``; step ``s`` (from 1) trains at
+  ``Schedule.lr_at(s - 1)``, which is what ``/metrics`` reports as ``train/learning_rate``.
+* Steps: an epoch is ``ceil(rows / batch_size)`` optimizer steps over the (packed) rows, in an
+  order that depends only on the seed and the epoch. ``max_steps`` overrides the total, so a
+  runner can impose the step count it already announced.
+* Checkpoints (adapter + optimizer + scheduler + RNG state) are saved at ``round(k*T/n)`` for
+  k = 1..n_checkpoints, except at T, which is the final save; evaluations run at
+  ``round(k*T/n_evals)``. Both spacings equal ``mock_server.jobs``'s. Resuming from a checkpoint
+  reproduces the uninterrupted run's losses exactly (same device and thread count).
+* The loss is the mean over target tokens of the batch (SFT), or the DPO loss of ``dpo.py``.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+from peft import LoraConfig, get_peft_model
+
+from mock_server.artifacts import resolve_target_modules
+from mock_server.schedule import Schedule
+from mock_server.training import checkpoints, data, dpo, models
+from mock_server.training.batch import token_loss
+
+__all__ = [
+    "CheckpointReport",
+    "EvalReport",
+    "StepReport",
+    "TrainConfig",
+    "TrainResult",
+    "spread",
+    "train",
+]
+
+Module = torch.nn.Module
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    # model: a tiny size built from a config ("micro", "small"), or a local Hugging Face directory
+    model: str = "micro"
+    base_model_name: str = ""  # written to adapter_config.json (e.g. the Together model name)
+    vocab_size: int = 1024  # BPE vocabulary asked for when a tiny model's tokenizer is trained
+    training_method: Literal["sft", "dpo"] = "sft"
+    train_on_inputs: data.TrainOnInputs = "auto"  # Together's SDK default for SFT
+    full: bool = False  # full fine-tuning instead of LoRA
+    # LoRA (Together: r defaults to the model's max rank, alpha to 2 * r, dropout 0, all-linear)
+    lora_r: int = 8
+    lora_alpha: int | None = None  # None: 2 * lora_r
+    lora_dropout: float = 0.0
+    lora_trainable_modules: str | tuple[str, ...] = "all-linear"
+    # optimisation; Together's default lr is 1e-5, far too small for a randomly initialised base
+    learning_rate: float = 1e-3
+    n_epochs: int = 1
+    max_steps: int | None = None  # overrides n_epochs * steps_per_epoch when set
+    batch_size: int = 8
+    max_seq_length: int = 128
+    packing: bool = True  # Together packs JSONL samples into max_seq_length rows (SFT only)
+    warmup_ratio: float = 0.0
+    lr_scheduler_type: Literal["linear", "cosine"] = "cosine"
+    min_lr_ratio: float = 0.0
+    num_cycles: float = 0.5  # cosine only
+    max_grad_norm: float = 1.0  # 0 disables clipping
+    weight_decay: float = 0.0  # AdamW, on 2-D weights only (nanoGPT's rule)
+    random_seed: int = 0  # adapter init, data order and dropout; the tiny base always uses 0
+    n_checkpoints: int = 1  # the last one is the final save
+    n_evals: int = 0  # needs eval rows
+    # DPO (Together: beta 0.1; simpo_gamma > 0 implies reference-free, length-normalised)
+    dpo_beta: float = 0.1
+    rpo_alpha: float = 0.0
+    simpo_gamma: float = 0.0
+    dpo_reference_free: bool = False
+    dpo_normalize_logratios_by_length: bool = False
+    save_merged: bool = False  # also write base + adapter merged (merge_and_unload)
+    device: str | None = None  # None: cuda when present, else cpu
+    dtype: str | None = None  # None: bfloat16 on cuda, float32 on cpu
+
+    def __post_init__(self) -> None:
+        if self.batch_size < 1 or self.max_seq_length < 2 or self.n_epochs < 1:
+            raise ValueError("batch_size, n_epochs must be >= 1 and max_seq_length >= 2")
+        if not 0 <= self.warmup_ratio <= 1 or not 0 <= self.min_lr_ratio <= 1:
+            raise ValueError("warmup_ratio and min_lr_ratio must be between 0 and 1")
+        if not 0 <= self.lora_dropout < 1:
+            raise ValueError("LoRA dropout must be in [0, 1) range.")
+        if self.max_grad_norm < 0 or self.weight_decay < 0:
+            raise ValueError("max_grad_norm and weight_decay must be non-negative")
+
+    def schedule(self, total_steps: int) -> Schedule:
+        return Schedule(
+            peak=self.learning_rate,
+            total_steps=total_steps,
+            warmup_ratio=self.warmup_ratio,
+            kind=self.lr_scheduler_type,
+            min_lr_ratio=self.min_lr_ratio,
+            num_cycles=self.num_cycles,
+        )
+
+    def dpo_params(self) -> dpo.DpoParams:
+        return dpo.DpoParams(
+            beta=self.dpo_beta,
+            rpo_alpha=self.rpo_alpha,
+            simpo_gamma=self.simpo_gamma,
+            reference_free=self.dpo_reference_free,
+            normalize_by_length=self.dpo_normalize_logratios_by_length,
+        )
+
+
+@dataclass(frozen=True)
+class StepReport:
+    step: int  # optimizer steps done, from 1
+    total_steps: int
+    loss: float
+    lr: float  # the rate this step trained at
+    grad_norm: float  # before clipping
+    tokens: int  # non-padding tokens in the batch
+    tokens_per_s: float
+    epoch: float  # step / steps_per_epoch; whole at the end of an epoch
+    metrics: Mapping[str, float] = field(default_factory=dict)  # DPO rewards/*
+
+
+@dataclass(frozen=True)
+class EvalReport:
+    step: int
+    total_steps: int
+    loss: float
+
+
+@dataclass(frozen=True)
+class CheckpointReport:
+    step: int
+    total_steps: int
+    path: Path  # adapter (or full weights) plus trainer_state.pt; pass it as resume_from
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    total_steps: int
+    steps_completed: int
+    steps_per_epoch: int
+    stopped: bool  # should_stop() ended the run; nothing final was saved
+    losses: tuple[float, ...]  # one per completed step, resumed steps included
+    eval_losses: tuple[tuple[int, float], ...]
+    checkpoints: tuple[CheckpointReport, ...]
+    base_dir: Path  # the base model and tokenizer (load_base / generate)
+    adapter_dir: Path | None  # adapter_model.safetensors + adapter_config.json (LoRA)
+    merged_dir: Path | None  # base with the adapter merged, when save_merged
+    model_dir: Path | None  # full fine-tuning output
+    token_count: int  # non-padding tokens trained on in this call
+    param_count: int
+    trainable_param_count: int
+    device: str
+    dtype: str
+    seconds: float
+
+
+def spread(count: int, total: int) -> list[int]:
+    """``count`` steps spread evenly over ``1..total``, the last at ``total`` (as in jobs.py)."""
+    if count <= 0 or total <= 0:
+        return []
+    return sorted({max(1, round(k * total / count)) for k in range(1, count + 1)})
+
+
+def train(
+    cfg: TrainConfig,
+    train_rows: Sequence[Mapping[str, Any]],
+    eval_rows: Sequence[Mapping[str, Any]] = (),
+    *,
+    out_dir: Path,
+    on_step: Callable[[StepReport], None] | None = None,
+    on_eval: Callable[[EvalReport], None] | None = None,
+    on_checkpoint: Callable[[CheckpointReport], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    resume_from: Path | None = None,
+) -> TrainResult:
+    started = time.perf_counter()
+    out_dir = Path(out_dir)
+    device, dtype = models.pick_device(cfg.device, cfg.dtype)
+
+    # The base. A tiny one is built once into the job's folder (tokenizer trained on the rows),
+    # then loaded from disk like any local model, so a fresh run and a resumed one start from
+    # bit-identical weights.
+    base_dir = Path(cfg.model)
+    if cfg.model in models.SIZES:
+        base_dir = out_dir / "base"
+        if not (base_dir / "config.json").exists():
+            tokenizer = models.train_tokenizer(data.text_corpus(train_rows), cfg.vocab_size)
+            positions = max(512, cfg.max_seq_length)
+            tiny = models.build_model(cfg.model, tokenizer, max_positions=positions)
+            models.save_base(tiny, tokenizer, base_dir)
+    base, tokenizer = models.load_base(base_dir, device=device, dtype=dtype)
+    pad_id = int(tokenizer.pad_token_id)
+    param_count = sum(p.numel() for p in base.parameters())
+
+    # The data: SFT rows (packed or not) or DPO pairs, and the step count.
+    dpo_mode = cfg.training_method == "dpo"
+    # "auto" is resolved on the training file and the answer reused for evaluation, so that the
+    # eval loss measures the same tokens as the training loss.
+    on_inputs = data.resolve_train_on_inputs(cfg.train_on_inputs, [] if dpo_mode else train_rows)
+    rows: list[Any] = _rows(cfg, train_rows, tokenizer, on_inputs, pack=cfg.packing)
+    eval_set: list[Any] = _rows(cfg, eval_rows, tokenizer, on_inputs, pack=False)
+    if not rows:
+        raise ValueError("no training example has a token to train on")
+    steps_per_epoch = math.ceil(len(rows) / cfg.batch_size)
+    total = cfg.max_steps or steps_per_epoch * cfg.n_epochs
+
+    # The trainable model. The adapter's init draws from the job's seed, whatever built the base.
+    torch.manual_seed(cfg.random_seed)
+    reference: Module | None = None
+    if cfg.full:
+        model: Module = base
+        if dpo_mode and cfg.dpo_params().uses_reference:
+            reference = copy.deepcopy(base).train(False).requires_grad_(False)
+    else:
+        modules = cfg.lora_trainable_modules
+        lora = LoraConfig(
+            r=cfg.lora_r,
+            lora_alpha=cfg.lora_alpha if cfg.lora_alpha is not None else 2 * cfg.lora_r,
+            lora_dropout=cfg.lora_dropout,
+            target_modules=list(
+                resolve_target_modules(modules if isinstance(modules, str) else list(modules))
+            ),
+            task_type="CAUSAL_LM",
+        )
+        model = get_peft_model(base, lora)
+    model.train()
+    params = [p for p in model.parameters() if p.requires_grad]
+
+    # AdamW with decay on matrices only; the schedule is the server's, step for step.
+    groups = [
+        {"params": [p for p in params if p.dim() >= 2], "weight_decay": cfg.weight_decay},
+        {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0},
+    ]
+    optimizer = torch.optim.AdamW(groups, lr=cfg.learning_rate)
+    schedule = cfg.schedule(total)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: schedule.factor(s))
+
+    done, losses = 0, list[float]()
+    if resume_from is not None:
+        done, losses = checkpoints.load_state(Path(resume_from), model, optimizer, scheduler, total)
+
+    checkpoint_at = {s for s in spread(cfg.n_checkpoints, total) if s < total}
+    eval_at = set(spread(cfg.n_evals, total)) if eval_set else set()
+    evals: list[tuple[int, float]] = []
+    saved: list[CheckpointReport] = []
+    tokens_seen, stopped = 0, False
+
+    def loss_of(batch: list[Any]) -> tuple[torch.Tensor, int, dict[str, float]]:
+        """The batch's mean loss, what it averages over (tokens, or pairs) and DPO metrics."""
+        if dpo_mode:
+            loss, metrics = dpo.dpo_loss(model, reference, batch, cfg.dpo_params(), pad_id, device)
+            return loss, len(batch), metrics
+        summed, count = token_loss(model, batch, pad_id, device)
+        return summed / count, count, {}
+
+    for step in range(done + 1, total + 1):
+        if should_stop is not None and should_stop():
+            stopped = True
+            break
+        t0 = time.perf_counter()
+        batch = [
+            rows[i]
+            for i in data.batch_indices(len(rows), cfg.batch_size, cfg.random_seed, step - 1)
+        ]
+        loss, _, metrics = loss_of(batch)
+        loss.backward()  # type: ignore[no-untyped-call]
+        clip = cfg.max_grad_norm if cfg.max_grad_norm > 0 else math.inf
+        grad_norm = float(torch.nn.utils.clip_grad_norm_(params, clip))
+        lr = float(scheduler.get_last_lr()[0])
+        optimizer.step()
+        scheduler.step()
+        optimizer.zero_grad(set_to_none=True)
+
+        tokens = sum(_length(r) for r in batch)
+        tokens_seen += tokens
+        losses.append(loss.item())
+        if on_step is not None:
+            seconds = max(time.perf_counter() - t0, 1e-9)
+            epoch = round(step / steps_per_epoch, 4)
+            on_step(
+                StepReport(
+                    step, total, losses[-1], lr, grad_norm, tokens, tokens / seconds, epoch, metrics
+                )
+            )
+        if step in eval_at:
+            evals.append((step, _evaluate(loss_of, eval_set, cfg.batch_size, model)))
+            if on_eval is not None:
+                on_eval(EvalReport(step, total, evals[-1][1]))
+        if step in checkpoint_at:
+            path = out_dir / "checkpoints" / f"checkpoint-{step}"
+            checkpoints.save_weights(model, path, cfg.base_model_name)
+            checkpoints.save_state(path, model, optimizer, scheduler, step, total, losses)
+            saved.append(CheckpointReport(step, total, path))
+            if on_checkpoint is not None:
+                on_checkpoint(saved[-1])
+
+    # The final save: the adapter as peft writes it (or the full model), optionally merged.
+    adapter_dir = merged_dir = model_dir = None
+    if not stopped:
+        if cfg.full:
+            model_dir = out_dir / "model"
+            models.save_base(model, tokenizer, model_dir)  # type: ignore[arg-type]
+        else:
+            adapter_dir = out_dir / "adapter"
+            checkpoints.save_weights(model, adapter_dir, cfg.base_model_name)
+            if cfg.save_merged:
+                merged_dir = out_dir / "merged"
+                models.save_base(model.merge_and_unload(), tokenizer, merged_dir)  # type: ignore[operator]
+
+    return TrainResult(
+        total_steps=total,
+        steps_completed=len(losses),
+        steps_per_epoch=steps_per_epoch,
+        stopped=stopped,
+        losses=tuple(losses),
+        eval_losses=tuple(evals),
+        checkpoints=tuple(saved),
+        base_dir=base_dir,
+        adapter_dir=adapter_dir,
+        merged_dir=merged_dir,
+        model_dir=model_dir,
+        token_count=tokens_seen,
+        param_count=param_count,
+        trainable_param_count=sum(p.numel() for p in params),
+        device=device,
+        dtype=dtype,
+        seconds=time.perf_counter() - started,
+    )
+
+
+# -- data -----------------------------------------------------------------------------------------
+
+
+def _rows(
+    cfg: TrainConfig,
+    rows: Sequence[Mapping[str, Any]],
+    tokenizer: Any,
+    train_on_inputs: bool,
+    *,
+    pack: bool,
+) -> list[Any]:
+    if cfg.training_method == "dpo":
+        return data.build_preference_examples(rows, tokenizer, max_length=cfg.max_seq_length)
+    examples = data.build_examples(
+        rows, tokenizer, train_on_inputs=train_on_inputs, max_length=cfg.max_seq_length
+    )
+    return data.pack(examples, cfg.max_seq_length) if pack else data.unpacked(examples)
+
+
+def _length(row: data.TrainRow | data.PreferenceExample) -> int:
+    if isinstance(row, data.TrainRow):
+        return len(row.input_ids)
+    return 2 * len(row.prompt_ids) + len(row.chosen_ids) + len(row.rejected_ids)
+
+
+# -- evaluation ---------------------------------------------------------------------------------
+
+
+def _evaluate(
+    loss_of: Callable[[list[Any]], tuple[torch.Tensor, int, dict[str, float]]],
+    rows: list[Any],
+    batch_size: int,
+    model: Module,
+) -> float:
+    """Mean loss over all evaluation target tokens (SFT) or pairs (DPO), dropout off."""
+    model.eval()
+    total, weight = 0.0, 0
+    with torch.no_grad():
+        for i in range(0, len(rows), batch_size):
+            loss, n, _ = loss_of(rows[i : i + batch_size])
+            total, weight = total + loss.item() * n, weight + n
+    model.train()
+    return total / weight
