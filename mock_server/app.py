@@ -9,6 +9,9 @@ at this server, instead of FastAPI's generated schema.
 from __future__ import annotations
 
 import logging
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -114,6 +117,10 @@ def _clock(settings: Settings, store: Store) -> Clock:
     return SystemClock(offset=offset)
 
 
+def _progress(settings: Settings) -> bool:
+    return settings.progress if settings.progress is not None else sys.stderr.isatty()
+
+
 def create_app(
     settings: Settings | None = None, *, clock: Clock | None = None, store: Store | None = None
 ) -> FastAPI:
@@ -127,18 +134,35 @@ def create_app(
         if settings.clock is ClockMode.instant
         else Timeline(speed=settings.speed)
     )
-    app = FastAPI(
-        title="together-sim", version=__version__, openapi_url=None, docs_url=None, redoc_url=None
-    )
-    app.state.settings = settings
-    app.state.backend = Backend(
+    backend = Backend(
         store=store,
         clock=clock,
         ids=IdSource(settings.seed, generation),
         timeline=timeline,
         account=settings.account,
         keep_views=settings.keep_views,
+        trainer=settings.trainer,
+        real_model=settings.real_model,
+        progress=sys.stderr if _progress(settings) else None,
     )
+    if store.has_live_jobs(trainer="real"):
+        backend.training_runner().wake()  # real jobs of a previous process: go on, or fail them
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        backend.close_training()
+
+    app = FastAPI(
+        title="together-sim",
+        version=__version__,
+        openapi_url=None,
+        docs_url=None,
+        redoc_url=None,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.backend = backend
     _install_error_handlers(app)
     _install_spec(app, settings)
     for module in (files, fine_tunes, inference, models, control):

@@ -66,6 +66,7 @@ __all__ = [
     "archive_name",
     "base_tensor",
     "build_archive",
+    "pack_dir",
     "resolve_target_modules",
 ]
 
@@ -521,14 +522,13 @@ def _write_archive(spec: ArtifactSpec, fh: BinaryIO) -> None:
                 tf.addfile(_tarinfo(name, content.size), content)
 
 
-def build_archive(spec: ArtifactSpec, dest: Path) -> int:
-    """Write the archive for ``spec`` to ``dest`` atomically and return its size in bytes."""
+def _write_atomically(dest: Path, write: Callable[[BinaryIO], None]) -> int:
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = dest.with_name(f".{dest.name}.{uuid.uuid4().hex}.tmp")
     try:
         with open(tmp, "wb") as fh:
-            _write_archive(spec, fh)
+            write(fh)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, dest)
@@ -536,3 +536,30 @@ def build_archive(spec: ArtifactSpec, dest: Path) -> int:
         tmp.unlink(missing_ok=True)
         raise
     return dest.stat().st_size
+
+
+def build_archive(spec: ArtifactSpec, dest: Path) -> int:
+    """Write the archive for ``spec`` to ``dest`` atomically and return its size in bytes."""
+    return _write_atomically(dest, partial(_write_archive, spec))
+
+
+# Trainer state (optimizer moments, RNG) lets a run resume; it is no part of what Together serves.
+PRIVATE_FILES: Final = frozenset({"trainer_state.pt"})
+
+
+def pack_dir(src: Path, dest: Path) -> int:
+    """The files of ``src`` (a real job's adapter, model or checkpoint folder) as a flat tar.zst
+    in the same format as the synthetic archives, written atomically; returns its size."""
+    files = sorted(p for p in Path(src).iterdir() if p.is_file() and p.name not in PRIVATE_FILES)
+
+    def write(fh: BinaryIO) -> None:
+        cctx = zstandard.ZstdCompressor(level=_ZSTD_LEVEL, write_checksum=True)
+        with (
+            cctx.stream_writer(fh, closefd=False) as zw,
+            tarfile.open(fileobj=zw, mode="w|", format=tarfile.USTAR_FORMAT) as tf,
+        ):
+            for path in files:
+                with path.open("rb") as content:
+                    tf.addfile(_tarinfo(path.name, path.stat().st_size), content)
+
+    return _write_atomically(dest, write)

@@ -11,11 +11,13 @@ import hashlib
 import json
 import os
 import secrets
+import shutil
+import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import IO, TYPE_CHECKING, Any, Literal
 
 from mock_server import catalogue
 from mock_server.clock import Clock
@@ -49,14 +51,23 @@ from mock_server.jobs import (
     inject_fault,
     request_cancel,
     seconds_remaining,
+    set_trainer,
     unchanged_until,
 )
 from mock_server.jobs import InvalidTransition as _StateError
 from mock_server.store import Store
 
+if TYPE_CHECKING:  # the real-training modules load on the first real job, not at startup
+    from mock_server.inference import Completion
+    from mock_server.real_inference import RealModel
+    from mock_server.real_jobs import Report
+    from mock_server.runner import TrainingRunner
+
 __all__ = ["Backend", "tenant_of"]
 
 CHUNK = 1 << 20
+
+Trainer = Literal["synthetic", "real"]
 
 
 def tenant_of(api_key: str) -> str:
@@ -72,6 +83,11 @@ class Backend:
     timeline: Timeline
     account: str = "sim-user"
     keep_views: bool = True
+    trainer: Trainer = "synthetic"  # who trains new jobs; /_sim/jobs/{id}/trainer overrides
+    real_model: str = "micro"  # the stand-in a real job trains
+    progress: IO[str] | None = None  # where real jobs draw their progress lines
+    _runner: TrainingRunner | None = field(default=None, repr=False)
+    _runner_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _views: OrderedDict[tuple[str, str, bool], tuple[bytes, datetime | None]] = field(
         default_factory=OrderedDict, repr=False
     )
@@ -325,7 +341,10 @@ class Backend:
             checkpoint=checkpoint,
         )
         job, events = resolve(req, ctx)
+        if self.trainer == "real":
+            job = job.model_copy(update={"trainer": "real"})
         self.store.create_job(job, events)
+        self._wake(job)
         return job
 
     def estimate_price(self, tenant: str, req: PriceRequest) -> dict[str, Any]:
@@ -440,7 +459,102 @@ class Backend:
         return self.store.update_job(tenant, job_id, step)
 
     def cancel(self, tenant: str, job_id: str) -> Job:
-        return self._move(tenant, job_id, request_cancel)
+        return self._wake(self._move(tenant, job_id, request_cancel))
+
+    # -- real training ----------------------------------------------------------------------------
+
+    def training_runner(self) -> TrainingRunner:
+        """The real-training runner, made on first use (a server with only synthetic jobs never
+        imports it)."""
+        with self._runner_lock:
+            if self._runner is None:
+                from mock_server.runner import TrainingRunner
+
+                self._runner = TrainingRunner(self, model=self.real_model, progress=self.progress)
+            return self._runner
+
+    def close_training(self) -> None:
+        """Stop every worker this backend started (the app's shutdown)."""
+        if self._runner is not None:
+            self._runner.close()
+
+    def _wake(self, job: Job) -> Job:
+        """Tell the runner a real job changed, so it starts or stops a worker now."""
+        if job.trainer == "real":
+            self.training_runner().wake()
+        return job
+
+    def set_trainer(self, job_id: str, trainer: Trainer) -> Job:
+        tenant = self._tenant_of_job(job_id)
+        return self._wake(self._move(tenant, job_id, lambda job, now: set_trainer(job, trainer)))
+
+    def apply_report(self, tenant: str, job_id: str, report: Report) -> Job:
+        """One report of a job's training worker, as one transaction."""
+        from mock_server.real_jobs import apply_report
+
+        return self._move(tenant, job_id, lambda job, now: apply_report(job, report, now))
+
+    def worker_launched(self, tenant: str, job_id: str) -> Job:
+        from mock_server.real_jobs import launch
+
+        return self._move(tenant, job_id, lambda job, now: launch(job))
+
+    def real_model_of(self, tenant: str, name: str) -> RealModel | None:
+        """Base and adapter (or full model) of a completed real job's output name, else None."""
+        if catalogue.get(name) is not None:
+            return None
+        try:
+            job = self.store.find_job_by_output_name(tenant, name)
+        except NotFound:
+            return None
+        if job.trainer != "real" or job.status is not JobStatus.completed:
+            return None
+        from mock_server.real_inference import RealModel
+
+        out = self.store.training_dir(job.id)
+        if job.is_lora:
+            return RealModel(model_dir=out / "base", adapter_dir=out / "adapter")
+        return RealModel(model_dir=out / "model", adapter_dir=None)
+
+    def real_completion(self, model: RealModel, **request: Any) -> Completion:
+        """Generate with a real job's model in the inference worker (blocking: call it from a
+        thread)."""
+        return self.training_runner().chat.complete(model, **request)
+
+    def base_archive(self, job_id: str) -> Path:
+        """The stand-in base model of a real job as tar.zst: what its adapter loads onto."""
+        job = self.store.find_job_anywhere(job_id)
+        base = self.store.training_dir(job.id) / "base"
+        if job.trainer != "real" or not (base / "config.json").exists():
+            raise NotFound(
+                "base model",
+                job_id,
+                message=f"Job {job_id} has no stand-in base model (not a real job, or its "
+                "training has not started)",
+            )
+        from mock_server.artifacts import pack_dir
+
+        path = self.store.training_dir(job.id) / "archives" / "base.tar.zst"
+        if not path.exists():
+            pack_dir(base, path)
+        return path
+
+    def _real_artifact(self, job: Job, kind: str, step: int | None) -> Path:
+        from mock_server.artifacts import pack_dir
+
+        archives = self.store.training_dir(job.id) / "archives"
+        if step is None:
+            path = archives / f"{'model' if kind == 'full' else kind}.tar.zst"
+            if not path.exists():
+                raise NotFound("artifact", job.id, message=f"The output of {job.id} is gone")
+            return path
+        saved = [c for c in self.store.list_checkpoints(job.id) if c.step == step]
+        wanted = "adapter" if job.is_lora else "model"
+        saved.sort(key=lambda c: (c.checkpoint_type != "Intermediate", c.kind != wanted))
+        path = archives / f"checkpoint-{step}.tar.zst"
+        if not path.exists():
+            pack_dir(Path(saved[0].path), path)
+        return path
 
     def fail_job(
         self,
@@ -452,7 +566,9 @@ class Backend:
     ) -> Job:
         tenant = self._tenant_of_job(job_id)
         if at_step is None:
-            return self._move(tenant, job_id, lambda job, now: fail(job, now, message, kind=kind))
+            return self._wake(
+                self._move(tenant, job_id, lambda job, now: fail(job, now, message, kind=kind))
+            )
         fault = Fault(kind=kind, at_step=at_step, message=message)
 
         def schedule_fault(job: Job, now: datetime) -> Transition:
@@ -461,14 +577,18 @@ class Backend:
             except ValueError as exc:
                 raise InvalidRequest(str(exc), param="at_step") from exc
 
-        return self._move(tenant, job_id, schedule_fault)
+        return self._wake(self._move(tenant, job_id, schedule_fault))
 
     def _tenant_of_job(self, job_id: str) -> str:
         return self.store.find_job_anywhere(job_id).tenant
 
     def delete_job(self, tenant: str, job_id: str) -> None:
+        job = self.store.get_job(tenant, job_id)
         self.store.delete_job(tenant, job_id)
         self._forget_view(tenant, job_id)
+        if job.trainer == "real" and job.status in TERMINAL:  # a live one's go when its worker ends
+            shutil.rmtree(self.store.training_dir(job_id), ignore_errors=True)
+        self._wake(job)
 
     def events(self, tenant: str, job_id: str) -> list[Event]:
         return self.store.list_events(self.job(tenant, job_id).id)
@@ -522,6 +642,8 @@ class Backend:
                         param="checkpoint",
                     )
                 kind = "full"
+        if job.trainer == "real":
+            return self._real_artifact(job, kind, step)
         # Imported here, not at the top: it pulls in numpy, a tenth of the server's startup.
         from mock_server.artifacts import ArtifactSpec, archive_name, build_archive
 
@@ -568,9 +690,13 @@ class Backend:
     def advance_clock(self, seconds: float) -> datetime:
         now = self.clock.advance(seconds)
         self.store.set_meta("clock_offset", repr(self.clock.offset))
+        if self._runner is not None:
+            self._runner.nudge()
         return now
 
     def reset(self) -> None:
+        if self._runner is not None:
+            self._runner.reset()
         self.store.reset()
         self._views.clear()
 

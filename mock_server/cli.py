@@ -1,5 +1,5 @@
-"""The ``together-sim`` command: ``serve`` runs the simulator; ``advance``, ``fail``, ``reset``
-and ``clock`` drive a running one through its ``/_sim/`` controls.
+"""The ``together-sim`` command: ``serve`` runs the simulator; ``advance``, ``fail``, ``trainer``,
+``reset`` and ``clock`` drive a running one through its ``/_sim/`` controls.
 
 Every ``serve`` flag can also come from a ``TOGETHER_SIM_*`` variable (``--api-key`` from
 ``TOGETHER_SIM_API_KEYS``, comma-separated); a flag given on the command line wins.
@@ -39,6 +39,9 @@ def _serve(args: argparse.Namespace) -> int:
             "account": args.account,
             "keep_views": args.keep_views,
             "spec": args.spec,
+            "trainer": args.trainer,
+            "real_model": args.real_model,
+            "progress": args.progress,
         }.items()
         if value is not None
     }
@@ -48,7 +51,8 @@ def _serve(args: argparse.Namespace) -> int:
     gc.enable()
     print(
         f"together-sim on http://{settings.host}:{settings.port} "
-        f"(clock {settings.clock.value}, speed {settings.speed}, data {settings.data_dir})",
+        f"(clock {settings.clock.value}, speed {settings.speed}, trainer {settings.trainer}, "
+        f"data {settings.data_dir})",
         flush=True,
     )
     uvicorn.run(
@@ -90,6 +94,20 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         help="keep rendered job bodies until the job's next change (default: on)",
     )
+    serve.add_argument(
+        "--trainer",
+        choices=["synthetic", "real"],
+        help="who trains new jobs: the synthetic timeline (default) or a real worker process",
+    )
+    serve.add_argument(
+        "--real-model", choices=["micro", "small"], help="the stand-in a real job trains"
+    )
+    serve.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="a progress line per training job on stderr (default: when it is a terminal)",
+    )
     serve.add_argument("--log-level", default="warning")
     serve.add_argument("--access-log", action="store_true")
     serve.set_defaults(run=_serve)
@@ -98,6 +116,7 @@ def _parser() -> argparse.ArgumentParser:
     for name, help_ in (
         ("advance", "move the simulator's clock forward"),
         ("fail", "make a job fail now or at a step"),
+        ("trainer", "choose who trains a pending or queued job"),
         ("reset", "delete every file and job"),
         ("clock", "show the simulator's time"),
     ):
@@ -119,6 +138,14 @@ def _parser() -> argparse.ArgumentParser:
                     "POST",
                     f"/_sim/jobs/{a.job_id}/fail",
                     {"kind": a.kind, "at_step": a.at_step, "message": a.message},
+                )
+            )
+        elif name == "trainer":
+            command.add_argument("job_id")
+            command.add_argument("trainer", choices=["synthetic", "real"])
+            command.set_defaults(
+                run=lambda a: _control(
+                    a, "POST", f"/_sim/jobs/{a.job_id}/trainer", {"trainer": a.trainer}
                 )
             )
         elif name == "reset":

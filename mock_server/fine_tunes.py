@@ -547,6 +547,9 @@ _HIDDEN = {
     "fault",
     "failure_message",
     "hf_output_repo_name",
+    "trainer",
+    "worker_launched",
+    "eta",
 }
 
 

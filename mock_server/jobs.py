@@ -11,6 +11,10 @@ lazy, as in moto: the service calls ``advance`` with the clock's time whenever a
        └──────────┴───────┴──────────┴────────────┴──→ error | user_error
 
 A cancel or an injected fault cuts the plan: milestones after that moment never happen.
+
+A job whose ``trainer`` is ``"real"`` is planned only up to the start of training (queued, running,
+the downloads). From there its progress comes from a training worker's reports, which
+``mock_server.real_jobs.apply_report`` applies; ``in_training`` says a job has got that far.
 """
 
 from __future__ import annotations
@@ -43,8 +47,12 @@ __all__ = [
     "Transition",
     "advance",
     "fail",
+    "in_training",
+    "job_event",
     "plan",
     "request_cancel",
+    "set_trainer",
+    "status_after",
     "step_at",
 ]
 
@@ -193,6 +201,9 @@ class Job(BaseModel):
     failed_at: datetime | None = None
     fault: Fault | None = None
     failure_message: str | None = None
+    trainer: Literal["synthetic", "real"] = "synthetic"
+    worker_launched: bool = False  # real: a training worker was started for this job
+    eta: datetime | None = None  # real: when the job should end, from measured step times
 
     @property
     def is_lora(self) -> bool:
@@ -409,6 +420,7 @@ def _full_plan(job: Job) -> list[Milestone]:
 
 
 _PLANS: OrderedDict[tuple[Any, ...], tuple[Milestone, ...]] = OrderedDict()
+_TRAINING = EventType.training_start
 
 
 def _uncut_plan(job: Job) -> list[Milestone]:
@@ -418,11 +430,15 @@ def _uncut_plan(job: Job) -> list[Milestone]:
         job.id, job.created_at, job.model, job.model_output_name, job.validation_file,
         job.wandb_url, job.total_steps, job.steps_per_epoch, job.n_epochs, job.n_evals,
         job.n_checkpoints, job.is_lora, job.token_count, job.param_count,
-        tuple(sorted(job.durations.items())),
+        tuple(sorted(job.durations.items())), job.trainer,
     )  # fmt: skip
     milestones = _PLANS.get(key)
     if milestones is None:
-        milestones = _PLANS[key] = tuple(_full_plan(job))
+        full = _full_plan(job)
+        if job.trainer == "real":  # the worker's reports take over at the start of training
+            start = next(i for i, m in enumerate(full) if m.event and m.event.type is _TRAINING)
+            full = full[:start]
+        milestones = _PLANS[key] = tuple(full)
         if len(_PLANS) > 256:
             _PLANS.popitem(last=False)
     return list(milestones)
@@ -431,7 +447,8 @@ def _uncut_plan(job: Job) -> list[Milestone]:
 def plan(job: Job) -> list[Milestone]:
     """Every milestone of the job from its creation on, cut short by a cancel or a fault."""
     milestones = _uncut_plan(job)
-    if job.fault is not None and job.failed_at is None:
+    # A real job's fault fires on the worker's step report (real_jobs.apply_report), not on a clock.
+    if job.fault is not None and job.failed_at is None and job.trainer != "real":
         at = step_time(job, job.fault.at_step)
         kept = [m for m in milestones if m.at < at]
         status = JobStatus(job.fault.kind)
@@ -448,6 +465,8 @@ def plan(job: Job) -> list[Milestone]:
     if job.cancel_requested_at is not None:
         cut = job.cancel_requested_at
         kept = [m for m in milestones if m.at <= cut][: job.cursor]
+        if in_training(job):  # the worker confirms the stop with a report
+            return kept
         at = cut + timedelta(seconds=job.durations["cancel"])
         milestones = [
             *kept,
@@ -470,11 +489,26 @@ def end_time(job: Job) -> datetime:
     return plan(job)[-1].at
 
 
+def in_training(job: Job) -> bool:
+    """A real job past its planned milestones: its progress now comes from a training worker."""
+    return job.trainer == "real" and job.cursor >= len(_uncut_plan(job))
+
+
+def _expected_end(job: Job) -> datetime:
+    """When the job should end: its plan's last milestone; for a real job, the end measured step
+    times predict, or before the first step the synthetic timeline's end."""
+    if job.trainer != "real" or job.cancel_requested_at is not None:
+        return end_time(job)
+    if job.eta is not None:
+        return job.eta
+    return _uncut_plan(job.model_copy(update={"trainer": "synthetic"}))[-1].at
+
+
 def seconds_remaining(job: Job, now: datetime) -> int:
     """Whole seconds until the job ends (rounded up), as ``progress.seconds_remaining``."""
     if job.status in TERMINAL:
         return 0
-    return max(0, math.ceil((end_time(job) - now).total_seconds()))
+    return max(0, math.ceil((_expected_end(job) - now).total_seconds()))
 
 
 def unchanged_until(job: Job, now: datetime) -> datetime | None:
@@ -482,15 +516,18 @@ def unchanged_until(job: Job, now: datetime) -> datetime | None:
     milestone, the next step or the next tick of ``seconds_remaining``. None: never changes."""
     if job.status in TERMINAL:
         return None
+    if in_training(job):  # a worker's report may change it at any moment
+        return now
     milestones = plan(job)
     moments = [now]
     if job.cursor < len(milestones):
         moments.append(milestones[job.cursor].at)
-    if job.steps_completed < job.total_steps:
+    if job.steps_completed < job.total_steps and job.trainer != "real":
         moments.append(step_time(job, job.steps_completed + 1))
-    left = (end_time(job) - now).total_seconds()
+    end = _expected_end(job)
+    left = (end - now).total_seconds()
     if left > 0:
-        moments.append(end_time(job) - timedelta(seconds=math.ceil(left) - 1))
+        moments.append(end - timedelta(seconds=math.ceil(left) - 1))
     return min(m for m in moments if m > now) if any(m > now for m in moments) else now
 
 
@@ -552,6 +589,11 @@ def _status_after(job: Job, status: JobStatus, at: datetime) -> Job:
     return job.model_copy(update={"status": status, "updated_at": at, "started_at": started})
 
 
+# For ``real_jobs``, which moves jobs on a worker's reports with the same rules and event fields.
+status_after = _status_after
+job_event = _event
+
+
 def advance(job: Job, now: datetime) -> Transition:
     """Apply every milestone due by ``now``."""
     if job.status in TERMINAL:
@@ -569,6 +611,12 @@ def advance(job: Job, now: datetime) -> Transition:
         if m.checkpoint is not None:
             checkpoints.append(m.checkpoint)
         cursor += 1
+    if job.trainer == "real":  # steps, metrics and the end come from the worker's reports
+        updates_real: dict[str, Any] = {"cursor": cursor}
+        if job.status in _FAILED:
+            updates_real["failed_at"] = job.updated_at
+            updates_real["failure_message"] = events[-1].message if events else job.failure_message
+        return Transition(job.model_copy(update=updates_real), events, checkpoints)
     horizon = now if job.cancel_requested_at is None else min(now, job.cancel_requested_at)
     if job.fault is not None:
         horizon = min(horizon, step_time(job, job.fault.at_step))
@@ -610,6 +658,14 @@ def fail(
     return Transition(
         moved, [_event(job, now, type_, message, level="error", step=job.steps_completed)]
     )
+
+
+def set_trainer(job: Job, trainer: Literal["synthetic", "real"]) -> Transition:
+    """Choose who trains the job: the synthetic timeline or a real worker. Only before it runs,
+    while both plans are still the same (the real one is the synthetic one cut at training)."""
+    if job.status not in (JobStatus.pending, JobStatus.queued):
+        raise InvalidTransition(job, f"a {trainer}-trainer job (only while pending or queued)")
+    return Transition(job.model_copy(update={"trainer": trainer}))
 
 
 def inject_fault(job: Job, fault: Fault, now: datetime) -> Transition:

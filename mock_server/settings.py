@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -42,6 +42,12 @@ class Settings(BaseSettings):
     # measure the full read path, as `make bench` does.
     keep_views: bool = True
     spec: Path | None = None  # TOGETHER_SIM_SPEC: the pinned OpenAPI file, if not found by default
+    # Who trains new jobs: "synthetic" (the planned timeline) or "real" (a worker process trains a
+    # tiny stand-in model on the uploaded data; needs the [train] extra). Per job: see /_sim.
+    trainer: Literal["synthetic", "real"] = "synthetic"
+    real_model: Literal["micro", "small"] = "micro"  # the stand-in a real job trains
+    # A progress line per training job on stderr; None: only when stderr is a terminal.
+    progress: bool | None = None
 
     @field_validator("api_keys", mode="before")
     @classmethod

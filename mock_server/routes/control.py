@@ -1,6 +1,7 @@
 """``/_sim/``: controls outside the Together surface, in the style of moto's ``/moto-api/``.
 
-Advance the clock, make a job fail (now or at a chosen step), wipe all state. They act across
+Advance the clock, make a job fail (now or at a chosen step), choose a job's trainer (synthetic or
+real) while it waits, download a real job's stand-in base model, wipe all state. They act across
 tenants and need no key: they are for the person or the test running the simulator.
 """
 
@@ -9,6 +10,7 @@ from __future__ import annotations
 from typing import Any, Literal, TypeVar
 
 from fastapi import APIRouter, Request
+from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field, ValidationError
 
 from mock_server.deps import BackendDep, SettingsDep
@@ -69,6 +71,29 @@ async def fail_job(id: str, request: Request, backend: BackendDep) -> dict[str, 
     body = await _body(request, FailRequest)
     job = backend.fail_job(id, kind=body.kind, at_step=body.at_step, message=body.message)
     return render_job(job, seconds_remaining=backend.seconds_remaining(job))
+
+
+class TrainerRequest(BaseModel):
+    trainer: Literal["synthetic", "real"]
+
+
+@router.post("/jobs/{id}/trainer")
+async def set_trainer(id: str, request: Request, backend: BackendDep) -> dict[str, Any]:
+    """Who trains the job: allowed while it is pending or queued."""
+    body = await _body(request, TrainerRequest)
+    job = backend.set_trainer(id, body.trainer)
+    return {
+        **render_job(job, seconds_remaining=backend.seconds_remaining(job)),
+        "trainer": job.trainer,
+    }
+
+
+@router.get("/jobs/{id}/base", response_model=None)
+async def download_base(id: str, backend: BackendDep) -> FileResponse:
+    """The stand-in base model a real job trained (config, weights, tokenizer) as tar.zst: what
+    its downloaded adapter loads onto with ``PeftModel.from_pretrained``."""
+    path = backend.base_archive(id)
+    return FileResponse(path, media_type="application/octet-stream", filename=f"{id}-base.tar.zst")
 
 
 @router.post("/reset")

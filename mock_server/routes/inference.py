@@ -1,5 +1,7 @@
 """Chat and text completions on catalogue models and on the output names of completed jobs,
-answered with deterministic synthetic text, as JSON or as server-sent events."""
+answered with deterministic synthetic text, as JSON or as server-sent events. The output name of a
+job trained for real is answered by its model, generated in the inference worker (off the event
+loop, in a thread)."""
 
 from __future__ import annotations
 
@@ -10,7 +12,9 @@ from typing import Any
 from fastapi import APIRouter
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.concurrency import run_in_threadpool
 
+from mock_server.backend import Backend
 from mock_server.deps import BackendDep, TenantDep
 from mock_server.ids import stable_int
 from mock_server.inference import Completion, complete, prompt_text
@@ -50,6 +54,29 @@ def _usage(c: Completion) -> dict[str, int]:
     }
 
 
+async def _answer(
+    backend: Backend,
+    model: str,
+    body: _Sampling,
+    *,
+    prompt: str,
+    messages: list[dict[str, Any]] | None,
+    tenant: str,
+) -> Completion:
+    real = backend.real_model_of(tenant, model)
+    if real is None:
+        return complete(model, prompt, max_tokens=body.max_tokens, seed=body.seed, stop=body.stops)
+    return await run_in_threadpool(
+        backend.real_completion,
+        real,
+        messages=messages,
+        prompt=None if messages is not None else prompt,
+        max_tokens=body.max_tokens,
+        seed=body.seed,
+        stop=body.stops,
+    )
+
+
 def _sse(chunks: Iterator[dict[str, Any]]) -> StreamingResponse:
     def body() -> Iterator[str]:
         for chunk in chunks:
@@ -65,7 +92,9 @@ async def chat_completions(
 ) -> dict[str, Any] | StreamingResponse:
     model = backend.chat_model(tenant, body.model)
     prompt = prompt_text(body.messages)
-    result = complete(model, prompt, max_tokens=body.max_tokens, seed=body.seed, stop=body.stops)
+    result = await _answer(
+        backend, model, body, prompt=prompt, messages=body.messages, tenant=tenant
+    )
     created = unix(backend.clock.now())
     id_ = f"chatcmpl-{stable_int(model, prompt, body.seed, created):016x}"
     if not body.stream:
@@ -119,9 +148,7 @@ async def completions(
     body: CompletionRequest, backend: BackendDep, tenant: TenantDep
 ) -> dict[str, Any] | StreamingResponse:
     model = backend.chat_model(tenant, body.model)
-    result = complete(
-        model, body.prompt, max_tokens=body.max_tokens, seed=body.seed, stop=body.stops
-    )
+    result = await _answer(backend, model, body, prompt=body.prompt, messages=None, tenant=tenant)
     created = unix(backend.clock.now())
     id_ = f"cmpl-{stable_int(model, body.prompt, body.seed, created):016x}"
     if not body.stream:

@@ -5,7 +5,7 @@ the schema does not have to chase every field of the API. WAL mode and ``synchro
 keep writes cheap while a crash loses nothing that was committed. One connection is shared by all
 threads behind a re-entrant lock: requests are short, and a single writer is what SQLite wants.
 File bytes live next to the database (``blobs/``, ``parts/``), written by the routes through
-paths this store hands out.
+paths this store hands out, as are real jobs' outputs (``training/<job id>/``).
 """
 
 from __future__ import annotations
@@ -112,6 +112,9 @@ class SqliteStore:
     def part_path(self, file_id: str, part: int = 0) -> Path:
         return self.data_dir / "parts" / f"{file_id}.{part}.part"
 
+    def training_dir(self, job_id: str) -> Path:
+        return self.data_dir / "training" / job_id
+
     def put_file(self, record: FileRecord) -> None:
         self._write(
             "INSERT OR REPLACE INTO files (id, tenant, created_at, doc) VALUES (?, ?, ?, ?)",
@@ -201,11 +204,24 @@ class SqliteStore:
         rows = self._rows("SELECT doc FROM jobs WHERE tenant = ? ORDER BY created_at, id", tenant)
         return [Job.model_validate_json(doc) for (doc,) in rows]
 
-    def iter_live_jobs(self) -> Iterator[Job]:
+    def iter_live_jobs(self, *, trainer: str | None = None) -> Iterator[Job]:
         marks = ",".join("?" * len(LIVE))
-        rows = self._rows(f"SELECT doc FROM jobs WHERE status IN ({marks})", *sorted(LIVE))
-        for (doc,) in rows:
+        sql = f"SELECT doc FROM jobs WHERE status IN ({marks})"
+        args: list[str] = [status.value for status in sorted(LIVE)]
+        if trainer is not None:
+            sql, args = sql + " AND json_extract(doc, '$.trainer') = ?", [*args, trainer]
+        for (doc,) in self._rows(sql, *args):
             yield Job.model_validate_json(doc)
+
+    def has_live_jobs(self, *, trainer: str) -> bool:
+        marks = ",".join("?" * len(LIVE))
+        rows = self._rows(
+            f"SELECT 1 FROM jobs WHERE status IN ({marks}) "
+            "AND json_extract(doc, '$.trainer') = ? LIMIT 1",
+            *sorted(LIVE),
+            trainer,
+        )
+        return bool(rows)
 
     def _append(
         self, job_id: str, events: list[Event], checkpoints: list[Checkpoint], metrics: list[Metric]
@@ -298,3 +314,4 @@ class SqliteStore:
         for sub in ("blobs", "parts", "artifacts"):
             shutil.rmtree(self.data_dir / sub, ignore_errors=True)
             (self.data_dir / sub).mkdir(exist_ok=True)
+        shutil.rmtree(self.data_dir / "training", ignore_errors=True)  # real jobs' outputs

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from mock_server.training.lora import (
         CheckpointReport,
         EvalReport,
+        StartReport,
         StepReport,
         TrainConfig,
         TrainResult,
@@ -28,6 +29,7 @@ __all__ = [
     "CheckpointReport",
     "Completion",
     "EvalReport",
+    "StartReport",
     "StepReport",
     "TrainConfig",
     "TrainResult",
@@ -38,6 +40,7 @@ __all__ = [
 _HOME = {
     "CheckpointReport": "lora",
     "EvalReport": "lora",
+    "StartReport": "lora",
     "StepReport": "lora",
     "TrainConfig": "lora",
     "TrainResult": "lora",

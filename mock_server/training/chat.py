@@ -20,7 +20,7 @@ from transformers import GenerationConfig, PreTrainedModel, PreTrainedTokenizerF
 
 from mock_server.training import data, models
 
-__all__ = ["Completion", "generate", "load_chat_model"]
+__all__ = ["Completion", "complete", "generate", "load_chat_model"]
 
 
 @dataclass(frozen=True)
@@ -48,11 +48,28 @@ def generate(
     messages: Sequence[Mapping[str, Any]],
     max_new_tokens: int = 64,
     seed: int = 0,
+    stop: Sequence[str] = (),
 ) -> Completion:
+    """The next assistant turn of a chat."""
+    return complete(
+        model_dir, adapter_dir, data.render_prompt(messages), max_new_tokens, seed, stop
+    )
+
+
+def complete(
+    model_dir: Path | str,
+    adapter_dir: Path | str | None,
+    text: str,
+    max_new_tokens: int = 64,
+    seed: int = 0,
+    stop: Sequence[str] = (),
+) -> Completion:
+    """The continuation of a raw prompt. A ``stop`` string cuts the text before it; the token
+    count is then that of the text kept."""
     model, tokenizer = load_chat_model(
         str(model_dir), None if adapter_dir is None else str(adapter_dir)
     )
-    prompt = tokenizer(data.render_prompt(messages), add_special_tokens=False, return_tensors="pt")
+    prompt = tokenizer(text, add_special_tokens=False, return_tensors="pt")
     torch.manual_seed(seed)
     config = GenerationConfig(  # type: ignore[no-untyped-call]
         do_sample=False,
@@ -64,5 +81,10 @@ def generate(
         out = model.generate(**prompt, generation_config=config)  # type: ignore[operator]
     new = out[0, prompt["input_ids"].shape[1] :].tolist()
     stopped = bool(new) and new[-1] == tokenizer.eos_token_id
-    text = str(tokenizer.decode(new[:-1] if stopped else new, skip_special_tokens=True))
-    return Completion(text, prompt["input_ids"].shape[1], len(new), "stop" if stopped else "length")
+    answer = str(tokenizer.decode(new[:-1] if stopped else new, skip_special_tokens=True))
+    count = len(new)
+    cuts = [answer.find(marker) for marker in stop if marker and marker in answer]
+    if cuts:
+        answer, stopped = answer[: min(cuts)], True
+        count = len(tokenizer(answer, add_special_tokens=False)["input_ids"])
+    return Completion(answer, prompt["input_ids"].shape[1], count, "stop" if stopped else "length")

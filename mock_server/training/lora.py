@@ -42,6 +42,7 @@ from mock_server.training.batch import token_loss
 __all__ = [
     "CheckpointReport",
     "EvalReport",
+    "StartReport",
     "StepReport",
     "TrainConfig",
     "TrainResult",
@@ -123,6 +124,20 @@ class TrainConfig:
 
 
 @dataclass(frozen=True)
+class StartReport:
+    """What is known once the base, the data and the trainable model are ready."""
+
+    total_steps: int
+    steps_per_epoch: int
+    resumed_at: int  # steps already done (a resumed run), else 0
+    tokens_per_epoch: int  # non-padding tokens in the training rows
+    param_count: int
+    trainable_param_count: int
+    device: str
+    dtype: str
+
+
+@dataclass(frozen=True)
 class StepReport:
     step: int  # optimizer steps done, from 1
     total_steps: int
@@ -183,6 +198,7 @@ def train(
     eval_rows: Sequence[Mapping[str, Any]] = (),
     *,
     out_dir: Path,
+    on_start: Callable[[StartReport], None] | None = None,
     on_step: Callable[[StepReport], None] | None = None,
     on_eval: Callable[[EvalReport], None] | None = None,
     on_checkpoint: Callable[[CheckpointReport], None] | None = None,
@@ -260,6 +276,19 @@ def train(
     evals: list[tuple[int, float]] = []
     saved: list[CheckpointReport] = []
     tokens_seen, stopped = 0, False
+    if on_start is not None:
+        on_start(
+            StartReport(
+                total_steps=total,
+                steps_per_epoch=steps_per_epoch,
+                resumed_at=done,
+                tokens_per_epoch=sum(_length(r) for r in rows),
+                param_count=param_count,
+                trainable_param_count=sum(p.numel() for p in params),
+                device=device,
+                dtype=dtype,
+            )
+        )
 
     def loss_of(batch: list[Any]) -> tuple[torch.Tensor, int, dict[str, float]]:
         """The batch's mean loss, what it averages over (tokens, or pairs) and DPO metrics."""

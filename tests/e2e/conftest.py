@@ -130,7 +130,8 @@ class LiveServer:
 @contextmanager
 def serve_in_thread(settings: Settings) -> Iterator[LiveServer]:
     recorder = _Recorder(create_app(settings))
-    config = uvicorn.Config(recorder, host="127.0.0.1", port=0, log_level="warning", lifespan="off")
+    # lifespan on: the app's shutdown stops any training or inference worker it started.
+    config = uvicorn.Config(recorder, host="127.0.0.1", port=0, log_level="warning", lifespan="on")
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name="together-sim", daemon=True)
     thread.start()
@@ -157,6 +158,8 @@ def _settings(tmp_path: Path, clock: ClockMode, **overrides: Any) -> Settings:
         "api_keys": [],
         "account": "sim-user",
         "spec": None,
+        "trainer": "synthetic",
+        "progress": False,
     }
     return Settings(**{**given, **overrides})
 
@@ -170,6 +173,13 @@ def instant_server(tmp_path: Path) -> Iterator[LiveServer]:
 @pytest.fixture
 def manual_server(tmp_path: Path) -> Iterator[LiveServer]:
     with serve_in_thread(_settings(tmp_path, ClockMode.manual)) as server:
+        yield server
+
+
+@pytest.fixture
+def real_server(tmp_path: Path) -> Iterator[LiveServer]:
+    """Instant clock, real trainer: training starts on the first look after creation."""
+    with serve_in_thread(_settings(tmp_path, ClockMode.instant, trainer="real")) as server:
         yield server
 
 

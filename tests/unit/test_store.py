@@ -208,6 +208,18 @@ def test_only_live_jobs_are_iterated(store: SqliteStore) -> None:
     assert [j.id for j in store.iter_live_jobs()] == [live.id]
 
 
+def test_live_jobs_are_found_by_trainer(store: SqliteStore) -> None:
+    store.create_job(make_job(id=_job_id(1)), [])
+    assert not store.has_live_jobs(trainer="real")
+    real = make_job(id=_job_id(2), trainer="real")
+    store.create_job(real, [])
+    assert store.has_live_jobs(trainer="real")
+    assert [j.id for j in store.iter_live_jobs(trainer="real")] == [real.id]
+    store.update_job("tenant-a", real.id, lambda j: request_cancel(j, T0))
+    store.update_job("tenant-a", real.id, lambda j: advance(j, T0 + FAR))
+    assert not store.has_live_jobs(trainer="real")
+
+
 def test_a_failing_move_changes_nothing(store: SqliteStore) -> None:
     job = make_job()
     store.create_job(job, [pending_event(job)])
@@ -236,6 +248,14 @@ def test_reset_wipes_records_and_bytes(store: SqliteStore) -> None:
     assert store.list_events(job.id) == []
     assert not store.blob_path(record.id).exists()
     assert (store.data_dir / "blobs").is_dir()
+
+
+def test_reset_removes_real_jobs_outputs(store: SqliteStore) -> None:
+    output = store.training_dir("ft-1") / "adapter" / "adapter_config.json"
+    output.parent.mkdir(parents=True)
+    output.write_text("{}")
+    store.reset()
+    assert not store.training_dir("ft-1").exists()
 
 
 def test_everything_survives_closing_and_reopening(tmp_path: Path) -> None:
