@@ -22,7 +22,7 @@ from typing import Any
 from mock_server.errors import ServerError
 from mock_server.inference import Completion
 
-__all__ = ["ChatWorker", "RealModel", "worker_env"]
+__all__ = ["ChatWorker", "RealModel", "spawn_worker", "worker_env"]
 
 
 @dataclass(frozen=True)
@@ -48,6 +48,28 @@ def worker_env() -> dict[str, str]:
     }
 
 
+def spawn_worker(module: str, *args: str, log: Path | None) -> subprocess.Popen[str]:
+    """``python -m module args`` speaking JSON lines over stdin/stdout, stderr appended to
+    ``log`` (or dropped): how both the training and the inference workers are started."""
+    stderr: Any = subprocess.DEVNULL
+    if log is not None:
+        log.parent.mkdir(parents=True, exist_ok=True)
+        stderr = log.open("ab")
+    try:
+        return subprocess.Popen(
+            [sys.executable, "-m", module, *args],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            text=True,
+            bufsize=1,
+            env=worker_env(),
+        )
+    finally:
+        if log is not None:
+            stderr.close()  # the child has its own copy
+
+
 class ChatWorker:
     def __init__(self, log: Path | None = None) -> None:
         self._log = log
@@ -56,21 +78,7 @@ class ChatWorker:
 
     def _started(self) -> subprocess.Popen[str]:
         if self._proc is None or self._proc.poll() is not None:
-            stderr: Any = subprocess.DEVNULL
-            if self._log is not None:
-                self._log.parent.mkdir(parents=True, exist_ok=True)
-                stderr = self._log.open("ab")
-            self._proc = subprocess.Popen(
-                [sys.executable, "-m", "mock_server.training.chat_worker"],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=stderr,
-                text=True,
-                bufsize=1,
-                env=worker_env(),
-            )
-            if stderr is not subprocess.DEVNULL:
-                stderr.close()  # the child has its own copy
+            self._proc = spawn_worker("mock_server.training.chat_worker", log=self._log)
         return self._proc
 
     def complete(

@@ -28,7 +28,6 @@ import queue
 import re
 import shutil
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable
@@ -40,7 +39,7 @@ from pydantic import ValidationError
 
 from mock_server.errors import NotFound, TogetherError
 from mock_server.jobs import LIVE, Job, JobStatus, in_training
-from mock_server.real_inference import ChatWorker, worker_env
+from mock_server.real_inference import ChatWorker, spawn_worker
 from mock_server.real_jobs import REPORT, Failed, Report, Step, Stopped
 from mock_server.training.spec import spec_for
 
@@ -257,16 +256,9 @@ class TrainingRunner:
         out.mkdir(parents=True, exist_ok=True)
         (out / "spec.json").write_text(spec.model_dump_json(indent=2))
         self.backend.worker_launched(job.tenant, job.id)
-        with (out / "worker.log").open("ab") as stderr:
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "mock_server.training.worker", str(out / "spec.json")],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=stderr,
-                text=True,
-                bufsize=1,
-                env=worker_env(),
-            )
+        proc = spawn_worker(
+            "mock_server.training.worker", str(out / "spec.json"), log=out / "worker.log"
+        )
         worker = _Worker(job.id, job.tenant, proc, out / "worker.log")
         worker.reader = threading.Thread(
             target=self._read, args=(worker,), name=f"worker-{job.id}", daemon=True
