@@ -34,6 +34,7 @@ from bench.throughput import LoadSettings, ensure_wrk, measure_throughput
 from bench.workflow import (
     STEPS,
     WorkflowRun,
+    create_job,
     raw_client,
     raw_sequence,
     sdk_client,
@@ -67,19 +68,7 @@ def _warm_up(client: httpx.Client, server: Running, train: Path) -> str:
     instant clock it has completed), then 200 reads of it. Returns the URL under load."""
     for _ in range(2):
         raw_sequence(client, server, train)
-    run_files = client.post(
-        server.url("/files/upload"),
-        data={"purpose": "fine-tune", "file_name": train.name},
-        files={"file": (train.name, train.read_bytes(), "application/octet-stream")},
-    ).raise_for_status()
-    job = client.post(
-        server.url("/fine-tunes"),
-        json={
-            "training_file": run_files.json()["id"],
-            "model": "meta-llama/Meta-Llama-3.1-8B-Instruct-Reference",
-        },
-    ).raise_for_status()
-    url = server.url(f"/fine-tunes/{job.json()['id']}")
+    url = create_job(client, server, train)
     for _ in range(200):
         client.get(url).raise_for_status()
     return url

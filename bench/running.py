@@ -29,7 +29,7 @@ import httpx
 from bench.memory import tree_rss_kib
 from bench.servers import Running, Target, sim_target, start
 from bench.throughput import LoadSettings, measure_throughput
-from bench.workflow import BASE_MODEL, raw_client, write_training_file
+from bench.workflow import create_job, raw_client, write_training_file
 
 __all__ = ["RUNNING_ROWS", "SPEED", "measure_running_job", "running_target"]
 
@@ -47,16 +47,7 @@ def _status(client: httpx.Client, url: str) -> dict[str, Any]:
 def _running_job(client: httpx.Client, server: Running, train: Path) -> tuple[str, float]:
     """Create a long job and move the manual clock until it is ``running``. Returns its URL and
     how far the clock was moved."""
-    uploaded = client.post(
-        server.url("/files/upload"),
-        data={"purpose": "fine-tune", "file_name": train.name},
-        files={"file": (train.name, train.read_bytes(), "application/octet-stream")},
-    ).raise_for_status()
-    job = client.post(
-        server.url("/fine-tunes"),
-        json={"training_file": uploaded.json()["id"], "model": BASE_MODEL, "packing": False},
-    ).raise_for_status()
-    url = server.url(f"/fine-tunes/{job.json()['id']}")
+    url = create_job(client, server, train, packing=False)
     advanced, step = 0.0, _FIRST_ADVANCE_S
     while advanced < _MAX_ADVANCE_S:
         client.post(f"{server.origin}/_sim/advance", json={"seconds": step}).raise_for_status()

@@ -29,6 +29,7 @@ from bench.servers import API_KEY, Running
 
 __all__ = [
     "BASE_MODEL",
+    "create_job",
     "STEPS",
     "WorkflowRun",
     "prism_transport",
@@ -261,3 +262,17 @@ def raw_sequence(client: httpx.Client, server: Running, train: Path) -> Workflow
             state["job"] = body["id"]
             state["model"] = body.get("model_output_name") or BASE_MODEL
     return run
+
+
+def create_job(client: httpx.Client, server: Running, train: Path, **fields: Any) -> str:
+    """Upload ``train`` in one request and create a job on it; returns the job's URL."""
+    uploaded = client.post(
+        server.url("/files/upload"),
+        data={"purpose": "fine-tune", "file_name": train.name},
+        files={"file": (train.name, train.read_bytes(), "application/octet-stream")},
+    ).raise_for_status()
+    job = client.post(
+        server.url("/fine-tunes"),
+        json={"training_file": uploaded.json()["id"], "model": BASE_MODEL, **fields},
+    ).raise_for_status()
+    return server.url(f"/fine-tunes/{job.json()['id']}")
