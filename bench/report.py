@@ -273,14 +273,17 @@ def markdown(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def write(results: dict[str, Any], text: str, directory: Path = RESULTS_DIR) -> list[Path]:
+def write(
+    results: dict[str, Any], text: str, directory: Path = RESULTS_DIR, *, name: str = "bench"
+) -> list[Path]:
+    """``{name}-<stamp>`` and ``latest`` (``{name}-latest`` for a run of one part only)."""
     directory.mkdir(parents=True, exist_ok=True)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     written: list[Path] = []
-    for name in (f"bench-{stamp}", "latest"):
-        json_path = directory / f"{name}.json"
+    for stem in (f"{name}-{stamp}", "latest" if name == "bench" else f"{name}-latest"):
+        json_path = directory / f"{stem}.json"
         json_path.write_text(json.dumps(results, indent=2) + "\n")
-        md_path = directory / f"{name}.md"
+        md_path = directory / f"{stem}.md"
         md_path.write_text(text)
         written += [json_path, md_path]
     return written

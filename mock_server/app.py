@@ -8,6 +8,7 @@ at this server, instead of FastAPI's generated schema.
 
 from __future__ import annotations
 
+import importlib
 import logging
 import sys
 from collections.abc import AsyncIterator
@@ -17,7 +18,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from mock_server import __version__
@@ -25,11 +26,30 @@ from mock_server.backend import Backend
 from mock_server.clock import Clock, ManualClock, SystemClock
 from mock_server.errors import TogetherError, error_body
 from mock_server.fastpath import KeptJobViews
+from mock_server.fault_middleware import FaultInjection
 from mock_server.ids import IdSource
 from mock_server.jobs import Timeline
-from mock_server.routes import control, files, fine_tunes, inference, models
-from mock_server.settings import ClockMode, Settings
+from mock_server.routes import (
+    audio,
+    batches,
+    control,
+    dashboard,
+    embeddings,
+    endpoints,
+    faults,
+    files,
+    fine_tunes,
+    generic,
+    images,
+    inference,
+    models,
+    rerank,
+    resources,
+)
+from mock_server.scenarios import apply_scenario, load_scenario
+from mock_server.settings import ClockMode, ServeMode, Settings
 from mock_server.store import SqliteStore, Store
+from mock_server.training.bases import BaseChoice, load_model_map
 
 __all__ = ["create_app"]
 
@@ -97,9 +117,10 @@ def _install_error_handlers(app: FastAPI) -> None:
 def _install_spec(app: FastAPI, settings: Settings) -> None:
     def served(request: Request) -> dict[str, Any]:
         from openapi import spec as pinned  # here, not above: PyYAML costs ~5% of startup
+        from openapi.overlay import overlaid_spec
 
         path = settings.spec or pinned.find_spec_path(allow_download=False)
-        return pinned.spec_for_server(str(request.base_url), pinned.load_spec(path))
+        return pinned.spec_for_server(str(request.base_url), overlaid_spec(pinned.load_spec(path)))
 
     @app.get("/openapi.json", include_in_schema=False)
     async def openapi_json(request: Request) -> JSONResponse:
@@ -121,10 +142,43 @@ def _progress(settings: Settings) -> bool:
     return settings.progress if settings.progress is not None else sys.stderr.isatty()
 
 
+def _model_map(settings: Settings) -> dict[str, BaseChoice]:
+    """The model map, read once at startup so that a bad file stops the server, not a job."""
+    return {} if settings.model_map is None else load_model_map(settings.model_map)
+
+
+def _bad_day(settings: Settings, backend: Backend) -> None:
+    """No faults, or a scenario file's faults and behaviours: the baseline /_sim/reset restores.
+    The fault random source is seeded from ``--seed`` (or the scenario's own seed)."""
+    if settings.seed is not None:
+        backend.faults.reseed(settings.seed)
+    if settings.faults is not None:
+        scenario = load_scenario(settings.faults)
+        apply_scenario(scenario, backend.faults, backend.behaviours, baseline=True)
+
+
+def _examples_app(settings: Settings) -> FastAPI:
+    """Every operation from the spec's examples and schemas (routes.generic): no store, no
+    clock, no /_sim controls; the error handlers and /openapi.json as in the simulator."""
+    app = FastAPI(
+        title="together-sim", version=__version__, openapi_url=None, docs_url=None, redoc_url=None
+    )
+    app.state.settings = settings
+    _install_error_handlers(app)
+    _install_spec(app, settings)
+    generic.install(app)
+    app.state.operations = generic.operations_of(settings)  # now, not on the first request
+    importlib.import_module("mock_server.synth")  # and import jsonschema now, for the same reason
+    return app
+
+
 def create_app(
     settings: Settings | None = None, *, clock: Clock | None = None, store: Store | None = None
 ) -> FastAPI:
     settings = settings or Settings()
+    if settings.mode is ServeMode.examples:
+        return _examples_app(settings)
+    model_map = _model_map(settings)  # before anything is opened: a bad file stops here
     store = store or SqliteStore(settings.data_dir)
     clock = clock or _clock(settings, store)
     generation = int(store.get_meta("generation") or 0) + 1
@@ -143,6 +197,7 @@ def create_app(
         keep_views=settings.keep_views,
         trainer=settings.trainer,
         real_model=settings.real_model,
+        model_map=model_map,
         progress=sys.stderr if _progress(settings) else None,
     )
     if store.has_live_jobs(trainer="real"):
@@ -163,21 +218,35 @@ def create_app(
     )
     app.state.settings = settings
     app.state.backend = backend
+    _bad_day(settings, backend)
     _install_error_handlers(app)
     _install_spec(app, settings)
-    for module in (files, fine_tunes, inference, models, control):
+    for module in (files, fine_tunes, inference, models, endpoints, faults, control, dashboard):
         app.include_router(module.router)
+    for family in (batches, embeddings, rerank, images, audio, resources):  # the other API families
+        app.include_router(family.router)
+    app.include_router(images.media_router)
     app.include_router(files.upload_router)
     app.add_middleware(KeptJobViews, state=app.state)
+    # Added last, so outermost: a fault applies before a kept view could answer.
+    app.add_middleware(FaultInjection, state=app.state)
 
     @app.get("/", include_in_schema=False)
-    async def root() -> dict[str, Any]:
-        return {
-            "service": "together-sim",
-            "version": __version__,
-            "api": "/v1",
-            "docs": "/docs",
-            "controls": "/_sim",
-        }
+    async def root(request: Request) -> Response:
+        if dashboard.wants_html(request.headers.get("accept", "")):  # a browser: the dashboard
+            return RedirectResponse("/_sim/ui", status_code=307)
+        return JSONResponse(
+            {
+                "service": "together-sim",
+                "version": __version__,
+                "api": "/v1",
+                "docs": "/docs",
+                "controls": "/_sim",
+                "dashboard": "/_sim/ui",
+            }
+        )
 
+    # Last: it answers the spec's operations that no route above claimed (routes match in
+    # order), so a router registered after it would never be reached for those.
+    generic.install(app)
     return app

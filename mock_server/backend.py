@@ -14,14 +14,19 @@ import secrets
 import shutil
 import threading
 from collections import OrderedDict
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Literal
 
 from mock_server import catalogue
+from mock_server.active_faults import Faults
+from mock_server.behaviours import Behaviours
 from mock_server.clock import Clock
 from mock_server.dataset_check import check_dataset
+from mock_server.endpoint_backend import EndpointBackend
 from mock_server.errors import InvalidRequest, InvalidTransition, NotFound
 from mock_server.events import Checkpoint, Event, Metric, render_event
 from mock_server.files import FilePurpose, FileRecord, FileType, UploadSession
@@ -62,12 +67,24 @@ if TYPE_CHECKING:  # the real-training modules load on the first real job, not a
     from mock_server.real_inference import RealModel
     from mock_server.real_jobs import Report
     from mock_server.runner import TrainingRunner
+    from mock_server.training.bases import BaseChoice
 
-__all__ = ["Backend", "tenant_of"]
+__all__ = ["Backend", "Serving", "tenant_of"]
 
 CHUNK = 1 << 20
 
 Trainer = Literal["synthetic", "real"]
+
+
+@dataclass(frozen=True)
+class Serving:
+    """What answers a completion: ``model`` is the name the answer carries, ``answers_as`` the
+    model whose (synthetic) text it gives, ``real`` that model's weights if it was trained for
+    real."""
+
+    model: str
+    answers_as: str
+    real: RealModel | None
 
 
 def tenant_of(api_key: str) -> str:
@@ -85,12 +102,20 @@ class Backend:
     keep_views: bool = True
     trainer: Trainer = "synthetic"  # who trains new jobs; /_sim/jobs/{id}/trainer overrides
     real_model: str = "micro"  # the stand-in a real job trains
+    model_map: Mapping[str, BaseChoice] = field(default_factory=dict)  # model name -> base
     progress: IO[str] | None = None  # where real jobs draw their progress lines
+    # A scenario's job and file behaviours (stuck, fail at a step, invalid file): behaviours.py
+    behaviours: Behaviours = field(default_factory=Behaviours)
+    # Injected HTTP faults and their journal (active_faults.py), on this backend's clock.
+    faults: Faults = field(init=False, repr=False)
     _runner: TrainingRunner | None = field(default=None, repr=False)
     _runner_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _views: OrderedDict[tuple[str, str, bool], tuple[bytes, datetime | None]] = field(
         default_factory=OrderedDict, repr=False
     )
+
+    def __post_init__(self) -> None:
+        self.faults = Faults(self.clock)
 
     # -- files ------------------------------------------------------------------------------------
 
@@ -158,6 +183,12 @@ class Backend:
         record = self.store.get_file(tenant, file_id)
         if record.processed:
             return record
+        if record.purpose is FilePurpose.batch_api:  # batch requests, not a training set
+            from mock_server.batch_backend import checked_input_file
+
+            checked = checked_input_file(record, self.store.blob_path(file_id))
+            self.store.put_file(checked)
+            return checked
         report = check_dataset(
             self.store.blob_path(file_id), purpose=record.purpose.value, filename=record.filename
         )
@@ -184,6 +215,7 @@ class Backend:
                 },
             }
         )
+        validated = self.behaviours.validated_file(validated)
         self.store.put_file(validated)
         return validated
 
@@ -343,6 +375,7 @@ class Backend:
         job, events = resolve(req, ctx)
         if self.trainer == "real":
             job = job.model_copy(update={"trainer": "real"})
+        job = self.behaviours.new_job(job, ctx.now)
         self.store.create_job(job, events)
         self._wake(job)
         return job
@@ -510,10 +543,11 @@ class Backend:
         if job.trainer != "real" or job.status is not JobStatus.completed:
             return None
         from mock_server.real_inference import RealModel
+        from mock_server.training.bases import recorded_base
 
         out = self.store.training_dir(job.id)
         if job.is_lora:
-            return RealModel(model_dir=out / "base", adapter_dir=out / "adapter")
+            return RealModel(model_dir=recorded_base(out), adapter_dir=out / "adapter")
         return RealModel(model_dir=out / "model", adapter_dir=None)
 
     def real_completion(self, model: RealModel, **request: Any) -> Completion:
@@ -522,9 +556,11 @@ class Backend:
         return self.training_runner().chat.complete(model, **request)
 
     def base_archive(self, job_id: str) -> Path:
-        """The stand-in base model of a real job as tar.zst: what its adapter loads onto."""
+        """The base model of a real job as tar.zst: what its adapter loads onto."""
+        from mock_server.training.bases import recorded_base
+
         job = self.store.find_job_anywhere(job_id)
-        base = self.store.training_dir(job.id) / "base"
+        base = recorded_base(self.store.training_dir(job.id))
         if job.trainer != "real" or not (base / "config.json").exists():
             raise NotFound(
                 "base model",
@@ -664,7 +700,32 @@ class Backend:
             build_archive(spec, path)
         return path
 
+    # -- dedicated endpoints ----------------------------------------------------------------------
+
+    @cached_property
+    def endpoints(self) -> EndpointBackend:
+        return EndpointBackend(self)
+
+    def output_job(self, tenant: str, name: str) -> Job:
+        """The job whose output model is named ``name``, brought up to the clock's time."""
+        return self._advanced(self.store.find_job_by_output_name(tenant, name))
+
     # -- inference --------------------------------------------------------------------------------
+
+    def serving(self, tenant: str, name: str) -> Serving:
+        """What answers a completion that names ``name``: a catalogue model or a completed job's
+        output (serverless), or a STARTED dedicated endpoint, which answers as the model it
+        serves. Anything else is Together's 404; an endpoint that is not STARTED, its 400."""
+        try:
+            model = self.chat_model(tenant, name)
+        except NotFound:
+            endpoint = self.endpoints.serving(tenant, name)
+            if endpoint is None:
+                raise
+            return Serving(
+                endpoint.name, endpoint.model, self.real_model_of(tenant, endpoint.model)
+            )
+        return Serving(model, model, self.real_model_of(tenant, model))
 
     def chat_model(self, tenant: str, name: str) -> str:
         """The model a completion may run on: a catalogue model, or a completed job's output."""
@@ -699,6 +760,8 @@ class Backend:
             self._runner.reset()
         self.store.reset()
         self._views.clear()
+        self.behaviours.reset()
+        self.faults.reset()  # the startup scenario's rules again, journal emptied
 
 
 def json_body(content: Any) -> bytes:

@@ -1,5 +1,7 @@
 """The ``together-sim`` command: ``serve`` runs the simulator; ``advance``, ``fail``, ``trainer``,
-``reset`` and ``clock`` drive a running one through its ``/_sim/`` controls.
+``reset``, ``clock``, ``faults``, ``journal`` and ``scenario`` drive a running one through its
+``/_sim/`` controls. ``record``, ``drift`` and ``serve --replay`` live in ``record/cli.py``;
+``contract`` (the contract suite against any base URL) in ``contracts/cli.py``.
 
 Every ``serve`` flag can also come from a ``TOGETHER_SIM_*`` variable (``--api-key`` from
 ``TOGETHER_SIM_API_KEYS``, comma-separated); a flag given on the command line wins.
@@ -14,10 +16,17 @@ import os
 import sys
 from typing import Any
 
+from contracts.cli import add_command as add_contract_command
+from mock_server.fault_cli import add_commands as add_fault_commands
+from mock_server.record.cli import add_commands as add_record_commands
+from mock_server.record.cli import serve_replay
+
 __all__ = ["main"]
 
 
 def _serve(args: argparse.Namespace) -> int:
+    if args.replay is not None:
+        return serve_replay(args)
     # Importing FastAPI and building the app allocate ~10^5 long-lived objects: collecting during
     # that finds nothing to free and costs ~8% of startup. Collect never, then freeze them.
     gc.disable()
@@ -29,6 +38,7 @@ def _serve(args: argparse.Namespace) -> int:
     given: dict[str, Any] = {
         key: value
         for key, value in {
+            "mode": args.mode,
             "host": args.host,
             "port": args.port,
             "data_dir": args.data_dir,
@@ -41,7 +51,9 @@ def _serve(args: argparse.Namespace) -> int:
             "spec": args.spec,
             "trainer": args.trainer,
             "real_model": args.real_model,
+            "model_map": args.model_map,
             "progress": args.progress,
+            "faults": args.faults,
         }.items()
         if value is not None
     }
@@ -49,12 +61,13 @@ def _serve(args: argparse.Namespace) -> int:
     app = create_app(settings)
     gc.freeze()
     gc.enable()
-    print(
-        f"together-sim on http://{settings.host}:{settings.port} "
-        f"(clock {settings.clock.value}, speed {settings.speed}, trainer {settings.trainer}, "
-        f"data {settings.data_dir})",
-        flush=True,
+    detail = (
+        "examples mode: answers from the spec, no state"
+        if settings.mode == "examples"
+        else f"clock {settings.clock.value}, speed {settings.speed}, "
+        f"trainer {settings.trainer}, data {settings.data_dir}"
     )
+    print(f"together-sim on http://{settings.host}:{settings.port} ({detail})", flush=True)
     uvicorn.run(
         app,
         host=settings.host,
@@ -79,6 +92,11 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     serve = sub.add_parser("serve", help="run the simulator")
+    serve.add_argument(
+        "--mode",
+        choices=["stateful", "examples"],
+        help="stateful simulator (default), or stateless answers from the spec's examples",
+    )
     serve.add_argument("--host")
     serve.add_argument("--port", type=int)
     serve.add_argument("--data-dir")
@@ -100,13 +118,26 @@ def _parser() -> argparse.ArgumentParser:
         help="who trains new jobs: the synthetic timeline (default) or a real worker process",
     )
     serve.add_argument(
-        "--real-model", choices=["micro", "small"], help="the stand-in a real job trains"
+        "--real-model",
+        choices=["micro", "small", "smollm2"],
+        help="the base a real job trains when nothing else names one (default: micro)",
+    )
+    serve.add_argument(
+        "--model-map",
+        metavar="FILE",
+        help="JSON or YAML file mapping Together model names to bases for real training",
     )
     serve.add_argument(
         "--progress",
         action=argparse.BooleanOptionalAction,
         default=None,
         help="a progress line per training job on stderr (default: when it is a terminal)",
+    )
+    serve.add_argument(
+        "--faults", metavar="FILE", help="a scenario file (faults, job behaviours) from startup"
+    )
+    serve.add_argument(
+        "--replay", metavar="DIR", help="answer from a cassette made by `together-sim record`"
     )
     serve.add_argument("--log-level", default="warning")
     serve.add_argument("--access-log", action="store_true")
@@ -152,6 +183,9 @@ def _parser() -> argparse.ArgumentParser:
             command.set_defaults(run=lambda a: _control(a, "POST", "/_sim/reset", None))
         else:
             command.set_defaults(run=lambda a: _control(a, "GET", "/_sim/clock", None))
+    add_fault_commands(sub, default_url, _control)  # faults, journal, scenario
+    add_record_commands(sub)  # record, drift
+    add_contract_command(sub)  # contract (contracts/cli.py)
     return parser
 
 

@@ -13,10 +13,60 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator
+
 from mock_server.ids import stable_int
 from mock_server.tokens import count_tokens, split_tokens
 
-__all__ = ["Completion", "complete", "prompt_text"]
+__all__ = [
+    "ChatRequest",
+    "Completion",
+    "CompletionRequest",
+    "Sampling",
+    "chat_body",
+    "chat_id",
+    "complete",
+    "prompt_text",
+    "text_body",
+    "text_id",
+    "usage",
+]
+
+
+class Sampling(BaseModel):
+    """What chat and text completions share. Fields the simulator does not act on (temperature,
+    top_p ...) are accepted and ignored."""
+
+    model_config = ConfigDict(extra="allow")
+    model: str
+    # Strict: the spec's integers, not a bool or "5" read as one.
+    # max_tokens 0 is valid (the spec sets no bound, and the SDKs' own tests send it): an empty
+    # answer that stopped at its length.
+    max_tokens: StrictInt | None = Field(default=None, ge=0)
+    stream: bool = False
+    seed: StrictInt | None = None
+    stop: str | list[str] | None = None
+
+    @field_validator("max_tokens", "seed", mode="before")
+    @classmethod
+    def _given_means_a_number(cls, value: Any) -> Any:
+        # Left out is fine; an explicit null is not an integer, which is all the spec allows.
+        if value is None:
+            raise ValueError("Input should be a valid integer, not null")
+        return value
+
+    @property
+    def stops(self) -> list[str]:
+        return [self.stop] if isinstance(self.stop, str) else list(self.stop or [])
+
+
+class ChatRequest(Sampling):
+    messages: list[dict[str, Any]] = Field(min_length=1)
+
+
+class CompletionRequest(Sampling):
+    prompt: str
+
 
 _WORDS = (
     "the model answers with simulated text from together sim while the fine tuned adapter "
@@ -89,3 +139,66 @@ def complete(
         completion_tokens=count_tokens(text),
         finish_reason="length" if hit_limit else "stop",
     )
+
+
+# -- response bodies: the live routes and batch output lines build them the same way ----------
+
+
+def usage(c: Completion) -> dict[str, int]:
+    return {
+        "prompt_tokens": c.prompt_tokens,
+        "completion_tokens": c.completion_tokens,
+        "total_tokens": c.prompt_tokens + c.completion_tokens,
+    }
+
+
+def chat_id(model: str, prompt: str, seed: int | None, created: int) -> str:
+    return f"chatcmpl-{stable_int(model, prompt, seed, created):016x}"
+
+
+def text_id(model: str, prompt: str, seed: int | None, created: int) -> str:
+    return f"cmpl-{stable_int(model, prompt, seed, created):016x}"
+
+
+def chat_body(
+    model: str, prompt: str, seed: int | None, created: int, result: Completion
+) -> dict[str, Any]:
+    """A ``ChatCompletionResponse`` for ``result``, answered as ``model`` at ``created``."""
+    return {
+        "id": chat_id(model, prompt, seed, created),
+        "object": "chat.completion",
+        "created": created,
+        "model": model,
+        "prompt": [],
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": result.text},
+                "finish_reason": result.finish_reason,
+                # no "logprobs": the spec's is an object, not nullable, and none is computed
+            }
+        ],
+        "usage": usage(result),
+    }
+
+
+def text_body(
+    model: str, prompt: str, seed: int | None, created: int, result: Completion
+) -> dict[str, Any]:
+    """A ``CompletionResponse`` for ``result``, answered as ``model`` at ``created``."""
+    return {
+        "id": text_id(model, prompt, seed, created),
+        "object": "text.completion",
+        "created": created,
+        "model": model,
+        "prompt": [],
+        "choices": [
+            {
+                "index": 0,
+                "text": result.text,
+                "finish_reason": result.finish_reason,
+                # no "logprobs": the spec's is an object, not nullable, and none is computed
+            }
+        ],
+        "usage": usage(result),
+    }

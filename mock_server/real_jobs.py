@@ -11,6 +11,12 @@ points, checkpoints) as a ``Transition``, under the same ``TRANSITIONS`` rules a
 
 Nothing here reads a clock, touches the store or starts a process. Reports for a job that has
 already ended are ignored (a worker finishing its step while the job was failed from outside).
+
+A server restart does not end a real job: the runner starts a new worker that resumes from the
+last saved checkpoint (or packs the final outputs again), after a ``restarted`` report of its own.
+The steps the new worker redoes were reported once already, so a step at or below the job's
+``metrics_logged_to`` only moves ``steps_completed``: each step has one metric point, and its
+epoch and evaluation events, exactly once.
 """
 
 from __future__ import annotations
@@ -38,6 +44,7 @@ __all__ = [
     "Failed",
     "Packaged",
     "Report",
+    "Restarted",
     "Saved",
     "Started",
     "Step",
@@ -67,6 +74,8 @@ class Started(_Report):
     dtype: str
     stand_in: str = "micro"  # the tiny model that trains in place of the catalogue model
     notes: list[str] = []  # what the worker changed to fit the machine, said as warnings
+    init_from: str = ""  # the checkpoint a from_checkpoint job starts from ("ft-…:STEP")
+    restarted: bool = False  # a worker started again after a server restart: nothing to announce
 
 
 class Step(_Report):
@@ -116,8 +125,17 @@ class Failed(_Report):
     message: str
 
 
+class Restarted(_Report):
+    """The runner's, not a worker's: after a server restart a new worker goes on from the
+    checkpoint at ``step`` (0: from the start), or packs the final outputs again."""
+
+    type: Literal["restarted"] = "restarted"
+    step: int
+    packaging: bool = False
+
+
 Report = Annotated[
-    Started | Step | Saved | Trained | Packaged | Uploaded | Stopped | Failed,
+    Started | Step | Saved | Trained | Packaged | Uploaded | Stopped | Failed | Restarted,
     Field(discriminator="type"),
 ]
 REPORT: TypeAdapter[Report] = TypeAdapter(Report)
@@ -143,6 +161,8 @@ def apply_report(job: Job, report: Report, now: datetime) -> Transition:
         return _stopped(job, report, now)
     if job.status is JobStatus.cancel_requested and not isinstance(report, Step | Saved):
         return Transition(job)  # the stop is on its way; nothing new starts meanwhile
+    if isinstance(report, Restarted):
+        return _restarted(job, report, now)
     if isinstance(report, Started):
         return _started(job, report, now)
     if isinstance(report, Step):
@@ -152,6 +172,8 @@ def apply_report(job: Job, report: Report, now: datetime) -> Transition:
     if isinstance(report, Trained):
         return _trained(job, report, now)
     if isinstance(report, Packaged):
+        if job.status is JobStatus.uploading:  # packed again after a restart
+            return Transition(job)
         moved = status_after(job, JobStatus.uploading, now)
         ev = job_event(
             moved,
@@ -175,13 +197,16 @@ def _started(job: Job, r: Started, now: datetime) -> Transition:
             "updated_at": now,
         }
     )
+    if r.restarted:  # said when the job started, and the restart by its own event
+        return Transition(moved)
     events = [job_event(moved, now, EventType.warning, note, level="warning") for note in r.notes]
+    start = f" from checkpoint {r.init_from}" if r.init_from else ""
     events.append(
         job_event(
             moved,
             now,
             EventType.training_start,
-            f"Training started for model {job.model} on {r.device} ({r.dtype}), "
+            f"Training started for model {job.model}{start} on {r.device} ({r.dtype}), "
             f"'{r.stand_in}' stand-in: {r.trainable_param_count:,} of {r.param_count:,} "
             f"parameters trainable, {r.total_steps} steps",
         )
@@ -189,19 +214,44 @@ def _started(job: Job, r: Started, now: datetime) -> Transition:
     return Transition(moved, events)
 
 
+def _restarted(job: Job, r: Restarted, now: datetime) -> Transition:
+    if r.packaging:
+        message = "Packaging the output model again after a restart of the simulator"
+        ev = job_event(job, now, EventType.job_restarted, message, step=job.steps_completed)
+        return Transition(job, [ev])
+    moved = job.model_copy(
+        update={
+            "steps_completed": r.step,
+            "epochs_completed": min(job.n_epochs, r.step // max(1, job.steps_per_epoch)),
+            "updated_at": now,
+        }
+    )
+    message = (
+        f"Training resumed from step {r.step} after a restart of the simulator (its checkpoint "
+        f"at step {r.step})"
+        if r.step
+        else "Training restarted from step 0 after a restart of the simulator: no checkpoint "
+        "had been saved"
+    )
+    return Transition(moved, [job_event(moved, now, EventType.job_restarted, message, step=r.step)])
+
+
 def _step(job: Job, r: Step, now: datetime) -> Transition:
     spe = max(1, job.steps_per_epoch)
     left = max(0, job.total_steps - r.step) * r.seconds_per_step + _PACKAGING_GUESS
+    redone = r.step <= job.metrics_logged_to  # reported before a restart: said once already
     moved = job.model_copy(
         update={
             "steps_completed": r.step,
             "epochs_completed": min(job.n_epochs, r.step // spe),
-            "evals_completed": job.evals_completed + (r.eval_loss is not None),
-            "metrics_logged_to": r.step,
+            "evals_completed": job.evals_completed + (r.eval_loss is not None and not redone),
+            "metrics_logged_to": max(job.metrics_logged_to, r.step),
             "eta": now + timedelta(seconds=left),
             "updated_at": now,
         }
     )
+    if redone:
+        return Transition(moved)
     values = {
         "train/loss": r.loss,
         "train/learning_rate": r.lr,

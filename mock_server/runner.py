@@ -12,9 +12,11 @@ their planned timeline (reads are lazy, and nobody may be reading). It starts on
 job, not with the app, so a server that never trains real jobs never has the thread.
 
 Cancel: the worker is told ``stop`` and stops before its next optimizer step, then reports
-``stopped``. A worker that exits without a final report ends its job in ``error`` with the tail of
-its log. A job whose worker was lost with a previous server process fails the same way: a run is
-not resumed across restarts.
+``stopped``. A worker that exits without a final report while the server runs ends its job in
+``error`` with the tail of its log. A job whose worker was lost with a previous server process is
+not failed: it gets a new worker (``worker_specs.relaunch_spec``) that resumes from its last
+checkpoint, or from step 0, or packs its final outputs again, and a ``job_restarted`` event says
+which.
 
 While a job trains, a progress line (steps, loss, tokens/s, ETA) is drawn on the server's stderr
 when it is a terminal; ``progress_line`` renders it.
@@ -41,7 +43,8 @@ from mock_server.errors import NotFound, TogetherError
 from mock_server.jobs import LIVE, Job, JobStatus, in_training
 from mock_server.real_inference import ChatWorker, spawn_worker
 from mock_server.real_jobs import REPORT, Failed, Report, Step, Stopped
-from mock_server.training.spec import spec_for
+from mock_server.training.spec import WorkerSpec
+from mock_server.worker_specs import SPEC_FILE, CannotLaunch, launch_spec, relaunch_spec
 
 if TYPE_CHECKING:
     from mock_server.backend import Backend
@@ -226,38 +229,36 @@ class TrainingRunner:
                 continue
             if job.status is JobStatus.cancel_requested:
                 self._report(job.tenant, job.id, Stopped(step=job.steps_completed))
-            elif job.worker_launched:
-                message = (
-                    "Training was interrupted: the simulator stopped while its worker ran, and a "
-                    "real run does not survive a restart. Create the job again."
-                )
-                self._report(job.tenant, job.id, Failed(message=message))
+            elif job.worker_launched:  # its worker died with a previous server process
+                self._relaunch(job)
             else:
                 self._launch(job)
         self._busy = bool(live) or bool(self._workers)
 
     def _launch(self, job: Job) -> None:
-        store = self.backend.store
         try:
-            training = store.get_file(job.tenant, job.training_file)
-        except NotFound:
-            message = f"Training file {job.training_file} was deleted before training started"
-            self._report(job.tenant, job.id, Failed(kind="user_error", message=message))
+            spec = launch_spec(self.backend, job, self.model)
+        except CannotLaunch as exc:
+            self._report(job.tenant, job.id, Failed(kind=exc.kind, message=str(exc)))
             return
-        spec = spec_for(
-            job,
-            out_dir=store.training_dir(job.id),
-            training_path=store.blob_path(job.training_file),
-            training_file_type=training.file_type.value,
-            validation_path=store.blob_path(job.validation_file) if job.validation_file else None,
-            model=self.model,
-        )
+        self.backend.worker_launched(job.tenant, job.id)
+        self._start(job, spec)
+
+    def _relaunch(self, job: Job) -> None:
+        try:
+            spec, restarted = relaunch_spec(self.backend.store, job)
+        except CannotLaunch as exc:
+            self._report(job.tenant, job.id, Failed(kind=exc.kind, message=str(exc)))
+            return
+        if self._report(job.tenant, job.id, restarted) is not None:
+            self._start(job, spec)
+
+    def _start(self, job: Job, spec: WorkerSpec) -> None:
         out = Path(spec.out_dir)
         out.mkdir(parents=True, exist_ok=True)
-        (out / "spec.json").write_text(spec.model_dump_json(indent=2))
-        self.backend.worker_launched(job.tenant, job.id)
+        (out / SPEC_FILE).write_text(spec.model_dump_json(indent=2))
         proc = spawn_worker(
-            "mock_server.training.worker", str(out / "spec.json"), log=out / "worker.log"
+            "mock_server.training.worker", str(out / SPEC_FILE), log=out / "worker.log"
         )
         worker = _Worker(job.id, job.tenant, proc, out / "worker.log")
         worker.reader = threading.Thread(

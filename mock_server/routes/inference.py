@@ -1,7 +1,7 @@
-"""Chat and text completions on catalogue models and on the output names of completed jobs,
-answered with deterministic synthetic text, as JSON or as server-sent events. The output name of a
-job trained for real is answered by its model, generated in the inference worker (off the event
-loop, in a thread)."""
+"""Chat and text completions on catalogue models, on the output names of completed jobs and on
+the names of STARTED dedicated endpoints, answered with deterministic synthetic text, as JSON or as
+server-sent events. A job trained for real (by its output name, or behind an endpoint) answers with
+its model, generated in the inference worker (off the event loop, in a thread)."""
 
 from __future__ import annotations
 
@@ -9,72 +9,77 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import StreamingResponse
-from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
-from mock_server.backend import Backend
+from mock_server.backend import Backend, Serving
 from mock_server.deps import BackendDep, TenantDep
 from mock_server.ids import stable_int
-from mock_server.inference import Completion, complete, prompt_text
+from mock_server.inference import (
+    ChatRequest,
+    Completion,
+    CompletionRequest,
+    Sampling,
+    chat_body,
+    chat_id,
+    complete,
+    prompt_text,
+    text_body,
+    text_id,
+    usage,
+)
+from mock_server.routes.generic import index_of, validated_request
 from mock_server.timefmt import unix
 
 __all__ = ["router"]
 
-router = APIRouter(prefix="/v1", tags=["Chat", "Completion"])
+
+async def _holds_to_the_spec(request: Request) -> None:
+    """The whole request checked against the spec's schema (a 400 naming the field), fields the
+    simulator ignores included: ``logit_bias: {"1": "x"}`` is refused here as by the service."""
+    found = index_of(request.app).match(request.method, request.url.path)
+    if found is not None:
+        await validated_request(request, *found)
 
 
-class _Sampling(BaseModel):
-    model_config = ConfigDict(extra="allow")
-    model: str
-    max_tokens: int | None = Field(default=None, ge=1)
-    stream: bool = False
-    seed: int | None = None
-    stop: str | list[str] | None = None
-
-    @property
-    def stops(self) -> list[str]:
-        return [self.stop] if isinstance(self.stop, str) else list(self.stop or [])
-
-
-class ChatRequest(_Sampling):
-    messages: list[dict[str, Any]] = Field(min_length=1)
-
-
-class CompletionRequest(_Sampling):
-    prompt: str
-
-
-def _usage(c: Completion) -> dict[str, int]:
-    return {
-        "prompt_tokens": c.prompt_tokens,
-        "completion_tokens": c.completion_tokens,
-        "total_tokens": c.prompt_tokens + c.completion_tokens,
-    }
+router = APIRouter(
+    prefix="/v1", tags=["Chat", "Completion"], dependencies=[Depends(_holds_to_the_spec)]
+)
 
 
 async def _answer(
     backend: Backend,
-    model: str,
-    body: _Sampling,
+    served: Serving,
+    body: Sampling,
     *,
     prompt: str,
     messages: list[dict[str, Any]] | None,
-    tenant: str,
 ) -> Completion:
-    real = backend.real_model_of(tenant, model)
-    if real is None:
-        return complete(model, prompt, max_tokens=body.max_tokens, seed=body.seed, stop=body.stops)
+    if served.real is None:
+        return complete(
+            served.answers_as, prompt, max_tokens=body.max_tokens, seed=body.seed, stop=body.stops
+        )
     return await run_in_threadpool(
         backend.real_completion,
-        real,
+        served.real,
         messages=messages,
         prompt=None if messages is not None else prompt,
         max_tokens=body.max_tokens,
         seed=body.seed,
         stop=body.stops,
     )
+
+
+def _token(text: str, *, special: bool) -> dict[str, Any]:
+    """A streamed token: a stable id for its text and a plausible log-probability."""
+    number = stable_int("token", text) % 32_000
+    return {
+        "id": number,
+        "text": text,
+        "logprob": -round(0.05 + number % 97 / 100, 2),
+        "special": special,
+    }
 
 
 def _sse(chunks: Iterator[dict[str, Any]]) -> StreamingResponse:
@@ -90,30 +95,14 @@ def _sse(chunks: Iterator[dict[str, Any]]) -> StreamingResponse:
 async def chat_completions(
     body: ChatRequest, backend: BackendDep, tenant: TenantDep
 ) -> dict[str, Any] | StreamingResponse:
-    model = backend.chat_model(tenant, body.model)
+    served = backend.serving(tenant, body.model)
+    model = served.model
     prompt = prompt_text(body.messages)
-    result = await _answer(
-        backend, model, body, prompt=prompt, messages=body.messages, tenant=tenant
-    )
+    result = await _answer(backend, served, body, prompt=prompt, messages=body.messages)
     created = unix(backend.clock.now())
-    id_ = f"chatcmpl-{stable_int(model, prompt, body.seed, created):016x}"
     if not body.stream:
-        return {
-            "id": id_,
-            "object": "chat.completion",
-            "created": created,
-            "model": model,
-            "prompt": [],
-            "choices": [
-                {
-                    "index": 0,
-                    "message": {"role": "assistant", "content": result.text},
-                    "finish_reason": result.finish_reason,
-                    "logprobs": None,
-                }
-            ],
-            "usage": _usage(result),
-        }
+        return chat_body(model, prompt, body.seed, created, result)
+    id_ = chat_id(model, prompt, body.seed, created)
 
     def chunks() -> Iterator[dict[str, Any]]:
         base = {"id": id_, "object": "chat.completion.chunk", "created": created, "model": model}
@@ -130,7 +119,7 @@ async def chat_completions(
             }
         yield {
             **base,
-            "usage": _usage(result),
+            "usage": usage(result),
             "choices": [
                 {
                     "index": 0,
@@ -147,36 +136,32 @@ async def chat_completions(
 async def completions(
     body: CompletionRequest, backend: BackendDep, tenant: TenantDep
 ) -> dict[str, Any] | StreamingResponse:
-    model = backend.chat_model(tenant, body.model)
-    result = await _answer(backend, model, body, prompt=body.prompt, messages=None, tenant=tenant)
+    served = backend.serving(tenant, body.model)
+    model = served.model
+    result = await _answer(backend, served, body, prompt=body.prompt, messages=None)
     created = unix(backend.clock.now())
-    id_ = f"cmpl-{stable_int(model, body.prompt, body.seed, created):016x}"
     if not body.stream:
-        return {
-            "id": id_,
-            "object": "text.completion",
-            "created": created,
-            "model": model,
-            "prompt": [],
-            "choices": [
-                {
-                    "index": 0,
-                    "text": result.text,
-                    "finish_reason": result.finish_reason,
-                    "logprobs": None,
-                }
-            ],
-            "usage": _usage(result),
-        }
+        return text_body(model, body.prompt, body.seed, created, result)
+    id_ = text_id(model, body.prompt, body.seed, created)
 
     def chunks() -> Iterator[dict[str, Any]]:
+        # Each chunk of Together's (legacy) completion stream carries its token, and `usage`
+        # and `finish_reason` (null until the last chunk), as the spec's CompletionChunk requires.
         base = {"id": id_, "object": "completion.chunk", "created": created, "model": model}
         for piece in result.chunks():
-            yield {**base, "choices": [{"index": 0, "text": piece, "finish_reason": None}]}
+            yield {
+                **base,
+                "token": _token(piece, special=False),
+                "choices": [{"index": 0, "text": piece, "finish_reason": None}],
+                "usage": None,
+                "finish_reason": None,
+            }
         yield {
             **base,
-            "usage": _usage(result),
+            "token": _token("", special=True),  # the end-of-sequence token, which prints nothing
             "choices": [{"index": 0, "text": "", "finish_reason": result.finish_reason}],
+            "usage": usage(result),
+            "finish_reason": result.finish_reason,
         }
 
     return _sse(chunks())

@@ -1,4 +1,5 @@
-"""``GET /v1/models``: the catalogue's models, then the tenant's completed fine-tunes; and the
+"""``GET /v1/models``: the catalogue's models, then the tenant's completed fine-tunes and uploaded
+models (``POST /models``, served with ``families/model_uploads.py``); and the
 account lookup (``GET /v3/whoami``) that the 3.x CLI makes before every command."""
 
 from __future__ import annotations
@@ -7,8 +8,9 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from mock_server import catalogue
+from mock_server import catalogue, serverless_models
 from mock_server.deps import BackendDep, TenantDep
+from mock_server.families.model_uploads import uploaded_models
 from mock_server.jobs import JobStatus
 from mock_server.timefmt import unix
 
@@ -18,7 +20,12 @@ router = APIRouter(tags=["Models"])
 
 
 @router.get("/v1/models")
-async def list_models(backend: BackendDep, tenant: TenantDep) -> list[dict[str, Any]]:
+async def list_models(
+    backend: BackendDep, tenant: TenantDep, dedicated: bool | None = None
+) -> list[dict[str, Any]]:
+    # ``dedicated`` is read only to refuse what is not a boolean (400, as from the service): the
+    # simulator does not tell serverless from dedicated-only models, so it filters nothing.
+    del dedicated
     models: list[dict[str, Any]] = []
     for name in catalogue.supported():
         entry = catalogue.get(name)
@@ -34,6 +41,7 @@ async def list_models(backend: BackendDep, tenant: TenantDep) -> list[dict[str, 
                 "context_length": entry.context_length,
             }
         )
+    models += serverless_models.listed()  # embedding, rerank and image models
     for job in backend.jobs(tenant):
         if job.status is JobStatus.completed:
             models.append(
@@ -47,6 +55,7 @@ async def list_models(backend: BackendDep, tenant: TenantDep) -> list[dict[str, 
                     "context_length": job.max_seq_length,
                 }
             )
+    models += uploaded_models(backend, tenant)
     return models
 
 

@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from datetime import datetime
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from mock_server.events import Checkpoint, Event, Metric
 from mock_server.files import FileRecord, UploadSession
@@ -65,6 +65,24 @@ class Store(Protocol):
     def iter_live_jobs(self, *, trainer: str | None = None) -> Iterator[Job]: ...
     def has_live_jobs(self, *, trainer: str) -> bool:
         """Whether any tenant has a live job with this trainer (cheap: asked at startup)."""
+
+    def list_tenants(self) -> list[str]:
+        """Every tenant with a file, job or resource, the most recently active first (for the
+        dashboard, which looks across tenants as the controls do)."""
+
+    # resources: records of any other kind (endpoints, ...), JSON documents keyed by kind, tenant
+    # and id (an id may be a user's own name, so two tenants may both use it)
+    def put_resource(
+        self, kind: str, tenant: str, id_: str, body: dict[str, Any], created_at: datetime
+    ) -> None:
+        """Insert or replace; ``created_at`` orders ``list_resources``."""
+
+    def get_resource(self, kind: str, tenant: str, id_: str) -> dict[str, Any]: ...
+    def list_resources(self, kind: str, tenant: str) -> list[dict[str, Any]]:
+        """The tenant's records of one kind, oldest first."""
+
+    def delete_resource(self, kind: str, tenant: str, id_: str) -> dict[str, Any]:
+        """Remove a record and return what it held."""
 
     def reset(self) -> None: ...
     def close(self) -> None: ...

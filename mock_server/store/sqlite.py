@@ -10,6 +10,7 @@ paths this store hands out, as are real jobs' outputs (``training/<job id>/``).
 
 from __future__ import annotations
 
+import json
 import shutil
 import sqlite3
 import threading
@@ -27,6 +28,9 @@ from mock_server.timefmt import iso
 
 __all__ = ["SqliteStore"]
 
+# Run on every open. Every statement is IF NOT EXISTS, so a data dir made by an older version
+# gains the tables added since (``resources``) the first time a newer server opens it: that is
+# the whole migration, as long as tables are only ever added.
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS files (
@@ -45,6 +49,10 @@ CREATE TABLE IF NOT EXISTS checkpoints (
 CREATE TABLE IF NOT EXISTS metrics (
     job_id TEXT NOT NULL, step INTEGER NOT NULL, logged_at TEXT NOT NULL, doc TEXT NOT NULL,
     PRIMARY KEY (job_id, step));
+CREATE TABLE IF NOT EXISTS resources (
+    kind TEXT NOT NULL, id TEXT NOT NULL, tenant TEXT NOT NULL, created_at TEXT NOT NULL,
+    doc TEXT NOT NULL, PRIMARY KEY (kind, tenant, id));
+CREATE INDEX IF NOT EXISTS resources_by_tenant ON resources (kind, tenant, created_at);
 """
 
 
@@ -223,6 +231,15 @@ class SqliteStore:
         )
         return bool(rows)
 
+    def list_tenants(self) -> list[str]:
+        rows = self._rows(
+            "SELECT tenant FROM (SELECT tenant, created_at FROM files "
+            "UNION ALL SELECT tenant, created_at FROM jobs "
+            "UNION ALL SELECT tenant, created_at FROM resources) "
+            "GROUP BY tenant ORDER BY MAX(created_at) DESC, tenant"
+        )
+        return [tenant for (tenant,) in rows]
+
     def _append(
         self, job_id: str, events: list[Event], checkpoints: list[Checkpoint], metrics: list[Metric]
     ) -> None:
@@ -305,11 +322,53 @@ class SqliteStore:
         rows = self._rows(sql + " ORDER BY step", *args)
         return [Metric.model_validate_json(doc) for (doc,) in rows]
 
+    # -- resources: one table for every kind of record that needs no query of its own -----------
+
+    def put_resource(
+        self, kind: str, tenant: str, id_: str, body: dict[str, Any], created_at: datetime
+    ) -> None:
+        self._write(
+            "INSERT OR REPLACE INTO resources (kind, id, tenant, created_at, doc) "
+            "VALUES (?, ?, ?, ?, ?)",
+            kind,
+            id_,
+            tenant,
+            iso(created_at),
+            json.dumps(body, separators=(",", ":")),
+        )
+
+    def get_resource(self, kind: str, tenant: str, id_: str) -> dict[str, Any]:
+        rows = self._rows(
+            "SELECT doc FROM resources WHERE kind = ? AND id = ? AND tenant = ?", kind, id_, tenant
+        )
+        if not rows:
+            raise NotFound(kind, id_, message=f"{kind.capitalize()} {id_} not found", param="id")
+        body: dict[str, Any] = json.loads(rows[0][0])
+        return body
+
+    def list_resources(self, kind: str, tenant: str) -> list[dict[str, Any]]:
+        rows = self._rows(
+            "SELECT doc FROM resources WHERE kind = ? AND tenant = ? ORDER BY created_at, id",
+            kind,
+            tenant,
+        )
+        return [json.loads(doc) for (doc,) in rows]
+
+    def delete_resource(self, kind: str, tenant: str, id_: str) -> dict[str, Any]:
+        with self.locked():
+            body = self.get_resource(kind, tenant, id_)
+            self._db.execute(
+                "DELETE FROM resources WHERE kind = ? AND tenant = ? AND id = ?",
+                (kind, tenant, id_),
+            )
+        return body
+
     # -- reset ------------------------------------------------------------------------------------
 
     def reset(self) -> None:
         with self.locked():
-            for table in ("files", "uploads", "jobs", "events", "checkpoints", "metrics"):
+            tables = ("files", "uploads", "jobs", "events", "checkpoints", "metrics", "resources")
+            for table in tables:
                 self._db.execute(f"DELETE FROM {table}")
         for sub in ("blobs", "parts", "artifacts"):
             shutil.rmtree(self.data_dir / sub, ignore_errors=True)

@@ -1,10 +1,11 @@
-"""Checkpoints a run can be resumed from, and the weights a download serves.
+"""Checkpoints a run can be resumed from or started from, and the weights a download serves.
 
 A checkpoint folder holds the adapter as peft writes it (``adapter_model.safetensors`` and
 ``adapter_config.json``; the whole model for full fine-tuning) and ``trainer_state.pt``: the
 trainable tensors, AdamW's moments, the scheduler's position, the torch RNG state and the losses so
 far. Restoring all of it, and recomputing the batch order from the seed, makes a resumed run repeat
-the uninterrupted run's losses exactly.
+the uninterrupted run's losses exactly (``load_state``). Another run that starts from the folder
+(Together's ``from_checkpoint``) takes only the weights (``continued_adapter``, ``merged``).
 """
 
 from __future__ import annotations
@@ -14,8 +15,9 @@ from collections.abc import Iterable
 from pathlib import Path
 
 import torch
+from peft import LoraConfig, PeftModel
 
-__all__ = ["load_state", "save_state", "save_weights"]
+__all__ = ["continued_adapter", "load_state", "merged", "save_state", "save_weights"]
 
 Module = torch.nn.Module
 
@@ -81,3 +83,19 @@ def load_state(
     if state["cuda_rng"]:
         torch.cuda.set_rng_state_all(state["cuda_rng"])
     return int(state["step"]), [float(x) for x in state["losses"]]
+
+
+def continued_adapter(base: Module, path: Path, dropout: float) -> Module:
+    """``base`` with the saved adapter at ``path``, trainable. The saved config defines the
+    adapter's shape (rank, alpha, target modules); the dropout is the new run's. The config names
+    the local base again, as ``save_weights`` needs for the next save."""
+    config = LoraConfig.from_pretrained(str(path))
+    config.lora_dropout = dropout
+    config.base_model_name_or_path = str(getattr(base, "name_or_path", "") or "") or None
+    return PeftModel.from_pretrained(base, path, config=config, is_trainable=True)
+
+
+def merged(base: Module, path: Path) -> Module:
+    """``base`` with the saved adapter at ``path`` merged in, every weight trainable."""
+    adapted = PeftModel.from_pretrained(base, path)
+    return adapted.merge_and_unload().requires_grad_(True)  # type: ignore[no-any-return]

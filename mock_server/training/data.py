@@ -3,8 +3,10 @@
 Everything here is pure Python (no torch), so the rules can be read and tested on their own. The
 tokenizer is passed in; all this module needs from it is a fast tokenizer's character offsets.
 
-How a row becomes text (ChatML, the template :data:`CHATML_TEMPLATE` in ``models.py`` gives the
-tokenizer, so that chat at inference time sees exactly the text that training saw):
+How a row becomes text, in the base's chat format (``chat_format.py``: ChatML, with the template
+:data:`CHATML_TEMPLATE` in ``models.py`` given to the tokenizer so that chat at inference time sees
+exactly the text that training saw, or the model's own chat template, masked by rendering
+prefixes). In ChatML:
 
 * ``messages``: ``<|im_start|>{role}\\n{content}<|im_end|>\\n`` per message. A message that is a
   loss target contributes ``{content}<|im_end|>``, the span the template's ``{% generation %}``
@@ -39,6 +41,15 @@ from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
 from mock_server.dataset_rules import REQUIRED_COLUMNS, DatasetFormat
+from mock_server.training.chat_format import (
+    CHATML,
+    EOS,
+    IM_START,
+    PAD,
+    ChatFormat,
+    Segment,
+    format_for,
+)
 
 __all__ = [
     "EOS",
@@ -64,10 +75,6 @@ __all__ = [
     "unpacked",
 ]
 
-PAD = "<|pad|>"
-IM_START = "<|im_start|>"
-EOS = "<|im_end|>"
-
 Row = Mapping[str, Any]
 TrainOnInputs = bool | Literal["auto"]
 
@@ -78,12 +85,6 @@ class TextTokenizer(Protocol):
     def __call__(
         self, text: str, *, add_special_tokens: bool, return_offsets_mapping: bool
     ) -> Mapping[str, Any]: ...
-
-
-@dataclass(frozen=True)
-class Segment:
-    text: str
-    target: bool
 
 
 @dataclass(frozen=True)
@@ -155,38 +156,32 @@ def resolve_train_on_inputs(setting: TrainOnInputs, rows: Iterable[Row]) -> bool
     return False
 
 
-def _message_segments(message: Mapping[str, Any], target: bool) -> list[Segment]:
-    return [
-        Segment(f"{IM_START}{message['role']}\n", False),
-        Segment(_text(message["content"]) + EOS, target),
-        Segment("\n", False),
-    ]
+def _messages(messages: Sequence[Mapping[str, Any]]) -> list[dict[str, str]]:
+    return [{"role": str(m["role"]), "content": _text(m["content"])} for m in messages]
 
 
-def render(row: Row, *, train_on_inputs: bool) -> list[Segment]:
+def render(row: Row, *, train_on_inputs: bool, chat: ChatFormat = CHATML) -> list[Segment]:
     """The text of an SFT row as segments, each a loss target or not."""
     fmt = detect_format(row)
     if fmt is DatasetFormat.GENERAL:
-        return [Segment(_text(row["text"]) + EOS, True)]
+        return [Segment(_text(row["text"]) + chat.eos, True)]
     if fmt is DatasetFormat.INSTRUCTION:
         return [
             Segment(_text(row["prompt"]), train_on_inputs),
-            Segment(_text(row["completion"]) + EOS, True),
+            Segment(_text(row["completion"]) + chat.eos, True),
         ]
     if fmt is DatasetFormat.CONVERSATION:
-        segments = []
-        for m in row["messages"]:
-            wanted = train_on_inputs or m["role"] == "assistant"
-            segments += _message_segments(m, wanted and m.get("weight", 1) != 0)
-        return segments
+        targets = [
+            (train_on_inputs or m["role"] == "assistant") and m.get("weight", 1) != 0
+            for m in row["messages"]
+        ]
+        return chat.conversation(_messages(row["messages"]), targets)
     raise ValueError("preference rows are for DPO; use build_preference_examples")
 
 
-def render_prompt(messages: Sequence[Mapping[str, Any]]) -> str:
-    """The ChatML prompt for the next assistant turn (``add_generation_prompt=True``)."""
-    return "".join(s.text for m in messages for s in _message_segments(m, False)) + (
-        f"{IM_START}assistant\n"
-    )
+def render_prompt(messages: Sequence[Mapping[str, Any]], chat: ChatFormat = CHATML) -> str:
+    """The prompt for the next assistant turn (``add_generation_prompt=True``)."""
+    return chat.prompt(_messages(messages))
 
 
 def text_corpus(rows: Iterable[Row]) -> Iterator[str]:
@@ -226,11 +221,17 @@ def build_examples(
     *,
     train_on_inputs: TrainOnInputs = "auto",
     max_length: int,
+    chat: ChatFormat | None = None,
 ) -> list[Example]:
     """SFT examples, truncated on the right to ``max_length``. Examples left without a target
-    token (everything masked, or truncated away) are dropped: they would add nothing to the loss."""
+    token (everything masked, or truncated away) are dropped: they would add nothing to the loss.
+    The chat format is the tokenizer's (``chat_format.format_for``) unless given."""
     effective = resolve_train_on_inputs(train_on_inputs, rows)
-    examples = [tokenize(render(r, train_on_inputs=effective), tokenizer, max_length) for r in rows]
+    chat = chat or format_for(tokenizer)
+    examples = [
+        tokenize(render(r, train_on_inputs=effective, chat=chat), tokenizer, max_length)
+        for r in rows
+    ]
     return [e for e in examples if any(e.targets)]
 
 
@@ -240,16 +241,24 @@ def _ids(tokenizer: TextTokenizer, text: str) -> tuple[int, ...]:
 
 
 def build_preference_examples(
-    rows: Sequence[Row], tokenizer: TextTokenizer, *, max_length: int
+    rows: Sequence[Row],
+    tokenizer: TextTokenizer,
+    *,
+    max_length: int,
+    chat: ChatFormat | None = None,
 ) -> list[PreferenceExample]:
     """DPO pairs. When prompt plus completion is too long, the completion keeps at most half of
     ``max_length`` and the prompt loses tokens from its start, so the end of the prompt (the
     question and the assistant header) survives."""
+    chat = chat or format_for(tokenizer)
     out = []
     for row in rows:
-        prompt = _ids(tokenizer, render_prompt(row["input"]["messages"]))
-        chosen = _ids(tokenizer, _text(row["preferred_output"][0]["content"]) + EOS)
-        rejected = _ids(tokenizer, _text(row["non_preferred_output"][0]["content"]) + EOS)
+        messages = _messages(row["input"]["messages"])
+        prompt = _ids(tokenizer, chat.prompt(messages))
+        chosen, rejected = (
+            _ids(tokenizer, chat.reply(messages, _text(row[key][0]["content"])))
+            for key in ("preferred_output", "non_preferred_output")
+        )
         if len(prompt) + max(len(chosen), len(rejected)) > max_length:
             chosen, rejected = chosen[: max_length // 2], rejected[: max_length // 2]
             keep = max_length - max(len(chosen), len(rejected))

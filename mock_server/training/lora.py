@@ -17,7 +17,16 @@ Decisions worth knowing:
 * Checkpoints (adapter + optimizer + scheduler + RNG state) are saved at ``round(k*T/n)`` for
   k = 1..n_checkpoints, except at T, which is the final save; evaluations run at
   ``round(k*T/n_evals)``. Both spacings equal ``mock_server.jobs``'s. Resuming from a checkpoint
-  reproduces the uninterrupted run's losses exactly (same device and thread count).
+  (``resume_from``) reproduces the uninterrupted run's losses exactly (same device and thread
+  count).
+* Starting from another run's weights (``init_adapter``, Together's ``from_checkpoint``) is not a
+  resume: the optimizer and the schedule start fresh, with this run's hyper-parameters. The saved
+  adapter defines the adapter (its rank, alpha and target modules; the dropout is this run's); a
+  full fine-tune merges it into the base first. With DPO the reference is the model the run
+  starts from, as DPO defines it, not the bare base.
+* Pre-tokenized rows (Together's Parquet: ``input_ids``, ``labels``, ``attention_mask``) train as
+  they are, unpacked, with their labels as the mask (``pretokenized.py`` says which ids a base
+  takes).
 * The loss is the mean over target tokens of the batch (SFT), or the DPO loss of ``dpo.py``.
 """
 
@@ -36,7 +45,7 @@ from peft import LoraConfig, get_peft_model
 
 from mock_server.artifacts import resolve_target_modules
 from mock_server.schedule import Schedule
-from mock_server.training import checkpoints, data, dpo, models
+from mock_server.training import checkpoints, data, dpo, models, pretokenized
 from mock_server.training.batch import token_loss
 
 __all__ = [
@@ -204,10 +213,18 @@ def train(
     on_checkpoint: Callable[[CheckpointReport], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
     resume_from: Path | None = None,
+    init_adapter: Path | None = None,
 ) -> TrainResult:
     started = time.perf_counter()
     out_dir = Path(out_dir)
     device, dtype = models.pick_device(cfg.device, cfg.dtype)
+
+    dpo_mode = cfg.training_method == "dpo"
+    tokenized = pretokenized.is_pretokenized(train_rows)  # Parquet rows: token ids, not text
+    if eval_rows and pretokenized.is_pretokenized(eval_rows) != tokenized:
+        raise ValueError("the validation file must be Parquet exactly when the training file is")
+    if tokenized and dpo_mode:
+        raise ValueError("DPO needs preference rows (JSONL); Parquet files hold SFT token ids")
 
     # The base. A tiny one is built once into the job's folder (tokenizer trained on the rows),
     # then loaded from disk like any local model, so a fresh run and a resumed one start from
@@ -216,21 +233,33 @@ def train(
     if cfg.model in models.SIZES:
         base_dir = out_dir / "base"
         if not (base_dir / "config.json").exists():
-            tokenizer = models.train_tokenizer(data.text_corpus(train_rows), cfg.vocab_size)
-            positions = max(512, cfg.max_seq_length)
-            tiny = models.build_model(cfg.model, tokenizer, max_positions=positions)
-            models.save_base(tiny, tokenizer, base_dir)
+            _build_tiny(cfg, [*train_rows, *eval_rows] if tokenized else train_rows, base_dir)
     base, tokenizer = models.load_base(base_dir, device=device, dtype=dtype)
     pad_id = int(tokenizer.pad_token_id)
     param_count = sum(p.numel() for p in base.parameters())
 
-    # The data: SFT rows (packed or not) or DPO pairs, and the step count.
-    dpo_mode = cfg.training_method == "dpo"
-    # "auto" is resolved on the training file and the answer reused for evaluation, so that the
-    # eval loss measures the same tokens as the training loss.
-    on_inputs = data.resolve_train_on_inputs(cfg.train_on_inputs, [] if dpo_mode else train_rows)
-    rows: list[Any] = _rows(cfg, train_rows, tokenizer, on_inputs, pack=cfg.packing)
-    eval_set: list[Any] = _rows(cfg, eval_rows, tokenizer, on_inputs, pack=False)
+    # The data: SFT rows (packed or not), pre-tokenized rows (never packed) or DPO pairs.
+    rows: list[Any]
+    eval_set: list[Any]
+    if tokenized:
+        vocab = int(base.config.vocab_size)
+        token_map = pretokenized.load_token_map(base_dir)
+        rows, eval_set = (
+            data.unpacked(
+                pretokenized.build_examples(
+                    r, vocab_size=vocab, token_map=token_map, max_length=cfg.max_seq_length
+                )
+            )
+            for r in (train_rows, eval_rows)
+        )
+    else:
+        # "auto" is resolved on the training file and the answer reused for evaluation, so that
+        # the eval loss measures the same tokens as the training loss.
+        on_inputs = data.resolve_train_on_inputs(
+            cfg.train_on_inputs, [] if dpo_mode else train_rows
+        )
+        rows = _rows(cfg, train_rows, tokenizer, on_inputs, pack=cfg.packing)
+        eval_set = _rows(cfg, eval_rows, tokenizer, on_inputs, pack=False)
     if not rows:
         raise ValueError("no training example has a token to train on")
     steps_per_epoch = math.ceil(len(rows) / cfg.batch_size)
@@ -238,11 +267,10 @@ def train(
 
     # The trainable model. The adapter's init draws from the job's seed, whatever built the base.
     torch.manual_seed(cfg.random_seed)
-    reference: Module | None = None
     if cfg.full:
-        model: Module = base
-        if dpo_mode and cfg.dpo_params().uses_reference:
-            reference = copy.deepcopy(base).train(False).requires_grad_(False)
+        model: Module = base if init_adapter is None else checkpoints.merged(base, init_adapter)
+    elif init_adapter is not None:
+        model = checkpoints.continued_adapter(base, init_adapter, cfg.lora_dropout)
     else:
         modules = cfg.lora_trainable_modules
         lora = LoraConfig(
@@ -255,15 +283,22 @@ def train(
             task_type="CAUSAL_LM",
         )
         model = get_peft_model(base, lora)
+    # DPO's reference is the model the run starts from. A fresh adapter's is the base, which the
+    # policy gives with its adapter disabled; anything else needs a frozen copy.
+    reference: Module | None = None
+    if dpo_mode and cfg.dpo_params().uses_reference and (cfg.full or init_adapter is not None):
+        reference = copy.deepcopy(model).train(False).requires_grad_(False)
     model.train()
     params = [p for p in model.parameters() if p.requires_grad]
 
-    # AdamW with decay on matrices only; the schedule is the server's, step for step.
+    # AdamW with decay on matrices only; the schedule is the server's, step for step. The fused
+    # kernel (CPU and CUDA) updates every tensor in one call instead of a dozen ops per tensor.
     groups = [
         {"params": [p for p in params if p.dim() >= 2], "weight_decay": cfg.weight_decay},
         {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0},
     ]
-    optimizer = torch.optim.AdamW(groups, lr=cfg.learning_rate)
+    fused = device.split(":")[0] in ("cpu", "cuda")
+    optimizer = torch.optim.AdamW(groups, lr=cfg.learning_rate, fused=fused)
     schedule = cfg.schedule(total)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: schedule.factor(s))
 
@@ -374,6 +409,24 @@ def train(
 
 
 # -- data -----------------------------------------------------------------------------------------
+
+
+def _build_tiny(cfg: TrainConfig, rows: Sequence[Mapping[str, Any]], base_dir: Path) -> None:
+    """A tiny base saved into the job's folder, with a tokenizer trained on the rows; for
+    pre-tokenized rows, a byte-level tokenizer (so chat still encodes) and one embedding row per
+    distinct id of the data, numbered in id order (``pretokenized.py`` says why)."""
+    positions = max(512, cfg.max_seq_length)
+    if pretokenized.is_pretokenized(rows):
+        ids = pretokenized.distinct_ids(rows)
+        tokenizer = models.train_tokenizer([], cfg.vocab_size)
+        tiny = models.build_model(cfg.model, tokenizer, max_positions=positions)
+        tiny.resize_token_embeddings(max(len(tokenizer), len(ids)), mean_resizing=False)
+        models.save_base(tiny, tokenizer, base_dir)
+        pretokenized.save_token_map(base_dir, ids)
+        return
+    tokenizer = models.train_tokenizer(data.text_corpus(rows), cfg.vocab_size)
+    tiny = models.build_model(cfg.model, tokenizer, max_positions=positions)
+    models.save_base(tiny, tokenizer, base_dir)
 
 
 def _rows(

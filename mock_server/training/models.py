@@ -1,12 +1,14 @@
-"""The base model of a real training run: a tiny Llama built from a config, and its tokenizer.
+"""The base model of a real training run: a tiny Llama built from a config, or a pretrained one
+from disk, and its tokenizer.
 
 Nothing is downloaded. A tiny base is a ``LlamaForCausalLM`` with random weights from a fixed seed
 (sizes measured in lora-and-semantics §2.1), and its tokenizer is a byte-level BPE trained on the
 job's own training data in a few milliseconds (§2.3), with ChatML special tokens and a chat
 template whose ``{% generation %}`` markers cover exactly the assistant text that ``data.py``
 trains on. The base is saved next to the job (:func:`save_base`) so that the adapter can be
-reloaded onto the very same weights later; any other local Hugging Face directory loads through
-:func:`load_base` too, with ``local_files_only``.
+reloaded onto the very same weights later. Any other local Hugging Face directory (SmolLM2 once
+:func:`convert_gguf` made one, a user's own model) loads through :func:`load_base`, with
+``local_files_only``; a ChatML vocabulary gets that same masking template there.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ __all__ = [
     "SIZES",
     "ModelSize",
     "build_model",
+    "convert_gguf",
     "load_base",
     "pick_device",
     "save_base",
@@ -126,7 +129,32 @@ def load_base(
         path, local_files_only=True, dtype=getattr(torch, dtype)
     )
     model.to(device)  # type: ignore[arg-type]  # transformers types its wrapped .to() without self
-    return model, tokenizer
+    return model, _prepared(tokenizer)
+
+
+def _prepared(tokenizer: PreTrainedTokenizerFast) -> PreTrainedTokenizerFast:
+    """A pretrained tokenizer made fit to train: batches pad with EOS when it has no pad token
+    (padding is never a target), and a ChatML vocabulary gets the masking template, which
+    renders what ``data.py`` trains on (SmolLM2's own adds a default system prompt)."""
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    vocab = tokenizer.get_vocab()
+    if IM_START in vocab and EOS in vocab:
+        tokenizer.chat_template = CHATML_TEMPLATE
+    return tokenizer
+
+
+def convert_gguf(gguf_file: Path, out: Path) -> None:
+    """A GGUF checkpoint as a Hugging Face safetensors directory, de-quantized to float32 (needs
+    the ``gguf`` package; SmolLM2-135M: ~20 s, 1.2 GB peak RSS, 517 MB written). transformers
+    refuses to save a model it loaded from GGUF until the quantization marks are dropped."""
+    folder, name = str(gguf_file.parent), gguf_file.name
+    tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=name)
+    model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name, dtype=torch.float32)
+    model.hf_quantizer = None  # type: ignore[assignment]  # typed by nn.Module's __getattr__
+    del model.config.quantization_config
+    tokenizer.save_pretrained(out)
+    model.save_pretrained(out)
 
 
 def pick_device(device: str | None = None, dtype: str | None = None) -> tuple[str, str]:

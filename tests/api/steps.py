@@ -71,12 +71,17 @@ def upload(
     name: str = "training_data.jsonl",
     purpose: str = "fine-tune",
     key: str = KEY,
+    file_type: str = "jsonl",
 ) -> dict[str, Any]:
     """The 3.x SDK's three requests: announce (302), PUT the bytes, preprocess."""
     announced = client.post(
         "/v1/files",
         headers=auth(key),
-        files={"purpose": (None, purpose), "file_name": (None, name), "file_type": (None, "jsonl")},
+        files={
+            "purpose": (None, purpose),
+            "file_name": (None, name),
+            "file_type": (None, file_type),
+        },
         follow_redirects=False,
     )
     assert announced.status_code == 302, announced.text

@@ -1,7 +1,8 @@
 """Real training behind the unchanged API (``--trainer real``): a worker process trains the tiny
 stand-in on the uploaded file, and the job's events, metrics, checkpoints, downloads and chat are
-the real run's. Also: cancel stops the worker within a second, a killed worker ends the job in
-``error``, unusable data in ``user_error``, and the server process never imports torch.
+the real run's. A job created ``from_checkpoint`` of it starts from its adapter. Also: cancel
+stops the worker within a second, a killed worker ends the job in ``error``, unusable data in
+``user_error``, a pre-tokenized Parquet file trains, and the server process never imports torch.
 
 The clock is manual, so the planned phases (queue, start, downloads) take no wall time; the
 training itself does (a worker starts in ~4 s and trains 18 steps in ~1 s), so these tests wait
@@ -232,6 +233,43 @@ def test_chat_on_the_output_name_generates_with_the_trained_model(trained: Train
     assert text["choices"][0]["finish_reason"] in ("stop", "length")
 
 
+def test_a_job_from_its_checkpoint_starts_from_the_trained_adapter(trained: Trained) -> None:
+    """Together's "continue training": same data, a new job from the parent's final adapter. Its
+    first step starts where the parent ended, far below the parent's (a fresh run's) first."""
+    parent = trained.job
+    child = create_job(
+        trained.client,
+        parent["training_file"],
+        model=None,
+        from_checkpoint=parent["id"],
+        lora_r=8,  # the parent's adapter has rank 64: the checkpoint decides
+        n_epochs=1,
+        batch_size=8,
+        packing=False,
+    )
+    advance(trained.client, STARTS)
+    done = _wait(trained.app, child["id"], lambda j: j.status in TERMINAL)
+    assert done.status == "completed", done.failure_message
+    first = [
+        _get(trained, f"/v1/fine-tunes/{job_id}/metrics").json()["metrics"][0]["train/loss"]
+        for job_id in (parent["id"], child["id"])
+    ]
+    assert first[1] < first[0] - 0.5
+    events = _get(trained, f"/v1/fine-tunes/{child['id']}/events").json()["data"]
+    messages = [e["message"] for e in events]
+    assert any(
+        m.startswith(f"Training started for model {BASE_MODEL} from checkpoint {parent['id']}:18")
+        for m in messages
+    )
+    assert (
+        f"the adapter of {parent['id']}:18 (lora_r 64, lora_alpha 128, modules all-linear) "
+        "trains on: a checkpoint defines its adapter, so the asked lora_r 8, lora_alpha 16, "
+        "modules all-linear are not used"
+    ) in messages
+    blob = _get(trained, "/v1/finetune/download", ft_id=child["id"], checkpoint="adapter")
+    assert json.loads(_untar_zst(blob.content)["adapter_config.json"])["r"] == 64
+
+
 # -- cancel, crash, bad data: each its own short-lived app ---------------------------------------
 
 
@@ -295,6 +333,48 @@ def test_data_with_nothing_to_train_on_ends_in_user_error(
     job = _wait(app, job_id, lambda j: j.status in TERMINAL)
     assert job.status == "user_error"
     assert job.failure_message == "Training failed: no training example has a token to train on"
+
+
+def _token_rows(n: int) -> list[dict[str, Any]]:
+    """Pre-tokenized rows as a user's Llama-3 tokenizer would give them: a prompt masked out by
+    labels -100, an answer that depends on the prompt, and right padding the mask drops."""
+    rows = []
+    for i in range(n):
+        a = i % 10
+        answer = [60000 + (a * 7) % 10, 60010 + a, 128009]
+        rows.append(
+            {
+                "input_ids": [128000, 50000 + a, 1234, *answer, 128001, 128001],
+                "attention_mask": [1] * 6 + [0] * 2,
+                "labels": [-100] * 3 + answer + [-100] * 2,
+            }
+        )
+    return rows
+
+
+def test_a_pre_tokenized_parquet_file_trains_and_its_loss_falls(
+    real_app: tuple[FastAPI, TestClient],
+) -> None:
+    pa = pytest.importorskip("pyarrow")
+    pq = pytest.importorskip("pyarrow.parquet")
+    app, client = real_app
+    buffer = io.BytesIO()
+    pq.write_table(pa.Table.from_pylist(_token_rows(48)), buffer)
+    train = upload(client, buffer.getvalue(), name="tokens.parquet", file_type="parquet")
+    assert (train["processing_status"], train["FileType"]) == ("COMPLETED", "parquet")
+    job = create_job(client, train["id"], n_epochs=4, batch_size=8)
+    advance(client, STARTS)
+    done = _wait(app, job["id"], lambda j: j.status in TERMINAL)
+    assert (done.status, done.total_steps) == ("completed", 24), done.failure_message
+    metrics = client.get(f"/v1/fine-tunes/{job['id']}/metrics", headers=auth()).json()["metrics"]
+    losses = [m["train/loss"] for m in metrics]
+    assert mean(losses[-3:]) < mean(losses[:3]) - 0.5
+    events = client.get(f"/v1/fine-tunes/{job['id']}/events", headers=auth()).json()["data"]
+    assert (
+        f"the Parquet rows hold token ids of {BASE_MODEL}'s tokenizer, which the 'micro' "
+        "stand-in lacks: it gets one embedding per distinct id (33, in id order, listed in "
+        "base/token_ids.json); chat on the result cannot be read as text"
+    ) in [e["message"] for e in events]
 
 
 def test_the_server_process_never_imports_torch(tmp_path: Path) -> None:

@@ -1,6 +1,7 @@
 """``/_sim/jobs/{id}/trainer``: who trains a job can be chosen while it waits, and only then; and a
-real job whose worker died with the previous server process fails on restart. No worker starts
-here: the clock never reaches the start of training."""
+real job whose worker died with the previous server process, and whose folder is gone, fails on
+restart (``test_real_restart.py`` resumes one that has it). No worker starts here: the clock never
+reaches the start of training."""
 
 from __future__ import annotations
 
@@ -64,7 +65,7 @@ def test_the_cli_sets_a_jobs_trainer_and_the_servers_default() -> None:
     assert (serve.trainer, serve.real_model) == ("real", "small")
 
 
-def test_a_real_job_left_training_by_a_previous_server_ends_in_error(tmp_path: Path) -> None:
+def test_a_real_job_left_training_without_its_folder_ends_in_error(tmp_path: Path) -> None:
     store = SqliteStore(tmp_path / "data")
     later = T0 + timedelta(minutes=5)
     job = launch(advance_job(make_job(trainer="real"), later).job).job
@@ -79,6 +80,6 @@ def test_a_real_job_left_training_by_a_previous_server_ends_in_error(tmp_path: P
         assert backend.training_runner().wait_for(lambda: found().status in TERMINAL, 10)
         assert found().status == "error"
         assert found().failure_message == (
-            "Training was interrupted: the simulator stopped while its worker ran, and a real "
-            "run does not survive a restart. Create the job again."
+            "Training was interrupted by a restart of the simulator, and the job's worker spec "
+            "is gone"
         )

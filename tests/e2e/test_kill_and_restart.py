@@ -1,5 +1,6 @@
 """The server is killed with SIGKILL mid-job and started again on the same data dir: the SDK
-finds every file, job, event and checkpoint, and the job carries on where the clock says."""
+finds every file, job, event and checkpoint, and the job carries on where the clock says. A job
+trained for real carries on too: a new worker resumes from its last checkpoint."""
 
 from __future__ import annotations
 
@@ -12,10 +13,14 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 from together import Together
+
+from tests.e2e.conftest import write_jsonl
+from tests.training.rows import chat_rows
 
 pytestmark = pytest.mark.e2e
 
@@ -30,7 +35,7 @@ def _free_port() -> int:
 
 
 @contextmanager
-def _server_process(data_dir: Path, port: int) -> Iterator[subprocess.Popen[bytes]]:
+def _server_process(data_dir: Path, port: int, *flags: str) -> Iterator[subprocess.Popen[bytes]]:
     """``together-sim serve`` as its own process, so it can be killed for real."""
     command = [
         sys.executable,
@@ -47,6 +52,7 @@ def _server_process(data_dir: Path, port: int) -> Iterator[subprocess.Popen[byte
         "1",
         "--seed",
         "7",
+        *flags,
     ]
     env = {k: v for k, v in os.environ.items() if not k.startswith("TOGETHER_SIM_")}
     process = subprocess.Popen(
@@ -112,3 +118,50 @@ def test_a_job_survives_kill_9_and_continues_where_the_clock_says(
             "Final Merged",
             "Final Adapter",
         }
+
+
+def _poll(done: Any, what: str, timeout: float = 300) -> None:
+    """Wall time for a real worker: poll as a user would."""
+    deadline = time.monotonic() + timeout
+    while not done():
+        assert time.monotonic() < deadline, f"no {what} after {timeout} s"
+        time.sleep(0.2)
+
+
+@pytest.mark.train
+def test_a_real_job_survives_kill_9_and_resumes_from_its_checkpoint(tmp_path: Path) -> None:
+    pytest.importorskip("torch")
+    data_dir, port = tmp_path / "data", _free_port()
+    base = f"http://127.0.0.1:{port}"
+    rows = write_jsonl(tmp_path / "train.jsonl", chat_rows(48))
+    with _server_process(data_dir, port, "--trainer", "real", "--no-progress") as first:
+        client = Together(api_key="restart-key", base_url=base, max_retries=0)
+        upload = client.files.upload(rows, purpose="fine-tune", check=True)
+        # 6 steps an epoch, 60 in all, a checkpoint every 5
+        job = client.fine_tuning.create(
+            training_file=upload.id,
+            model=MODEL,
+            n_epochs=10,
+            n_checkpoints=12,
+            batch_size=8,
+            packing=False,
+            train_on_inputs="auto",
+        )
+        httpx.post(f"{base}/_sim/advance", json={"seconds": 60})  # training is due
+        _poll(lambda: client.fine_tuning.list_checkpoints(job.id).data, "checkpoint")
+        os.kill(first.pid, signal.SIGKILL)
+        first.wait(timeout=10)
+
+    with _server_process(data_dir, port, "--trainer", "real", "--no-progress"):
+        client = Together(api_key="restart-key", base_url=base, max_retries=0)
+        ended = ("completed", "error", "user_error", "cancelled")
+        _poll(lambda: client.fine_tuning.retrieve(job.id).status in ended, "end")
+        assert client.fine_tuning.retrieve(job.id).status == "completed"
+        events = client.fine_tuning.list_events(job.id).data
+        restarted = [e.message for e in events if e.type == "job_restarted"]
+        assert len(restarted) == 1 and restarted[0].startswith("Training resumed from step ")
+        metrics = httpx.get(
+            f"{base}/v1/fine-tunes/{job.id}/metrics",
+            headers={"Authorization": "Bearer restart-key"},
+        ).json()["metrics"]
+        assert [m["train/global_step"] for m in metrics] == [float(s) for s in range(1, 61)]

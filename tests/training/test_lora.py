@@ -1,11 +1,13 @@
 """The real training loop on the "micro" model, on the CPU: the loss falls, the adapter reloads and
 changes what the model says, the schedule is the server's, runs are reproducible and resumable,
-cancellation is prompt, and DPO widens the preference margin."""
+cancellation is prompt, a run can start from another's adapter, and DPO widens the preference
+margin."""
 
 from __future__ import annotations
 
 import json
 import math
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -222,6 +224,28 @@ def test_full_fine_tuning_saves_a_whole_model(tmp_path: Path) -> None:
     assert result.trainable_param_count == result.param_count
     assert result.losses[-1] < result.losses[0]
     assert chat.generate(result.model_dir, None, QUESTION, max_new_tokens=4).completion_tokens > 0
+
+
+def test_a_run_from_a_saved_adapter_starts_where_that_run_ended(sft: Run, tmp_path: Path) -> None:
+    """Together's from_checkpoint: LoRA continues the saved adapter (its rank, not the one asked
+    for), a full fine-tune starts from the merged weights, and DPO measures against that start."""
+    assert sft.result.adapter_dir is not None
+
+    def run(name: str, cfg: TrainConfig, rows: list[Any], adapter: Path | None) -> TrainResult:
+        shutil.copytree(sft.result.base_dir, tmp_path / name / "base")
+        return train(cfg, rows, out_dir=tmp_path / name, init_adapter=adapter)
+
+    one: dict[str, Any] = {"max_steps": 1, "batch_size": 8, "packing": False}
+    fresh = run("fresh", TrainConfig(**one), chat_rows(48), None)
+    lora = run("lora", TrainConfig(lora_r=4, **one), chat_rows(48), sft.result.adapter_dir)
+    full = run("full", TrainConfig(full=True, **one), chat_rows(48), sft.result.adapter_dir)
+    assert lora.losses[0] < fresh.losses[0] - 1.0  # the same first batch
+    assert full.losses[0] == pytest.approx(lora.losses[0], abs=1e-4)
+    assert lora.adapter_dir is not None
+    assert json.loads((lora.adapter_dir / "adapter_config.json").read_text())["r"] == 8
+    preference = TrainConfig(training_method="dpo", max_steps=1, batch_size=8)
+    dpo_run = run("dpo", preference, preference_rows(8), sft.result.adapter_dir)
+    assert dpo_run.losses[0] == pytest.approx(math.log(2), abs=1e-6)
 
 
 # -- DPO -------------------------------------------------------------------------------------------

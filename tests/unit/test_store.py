@@ -233,6 +233,92 @@ def test_a_failing_move_changes_nothing(store: SqliteStore) -> None:
     assert len(store.list_events(job.id)) == 1
 
 
+# -- resources ------------------------------------------------------------------------------------
+
+
+def test_a_resource_round_trips_and_is_replaced_by_a_second_put(store: SqliteStore) -> None:
+    store.put_resource("endpoint", "tenant-a", "endpoint-1", {"state": "PENDING", "n": [1]}, T0)
+    assert store.get_resource("endpoint", "tenant-a", "endpoint-1") == {
+        "state": "PENDING",
+        "n": [1],
+    }
+    store.put_resource("endpoint", "tenant-a", "endpoint-1", {"state": "STARTED"}, T0)
+    assert store.get_resource("endpoint", "tenant-a", "endpoint-1") == {"state": "STARTED"}
+    assert store.list_resources("endpoint", "tenant-a") == [{"state": "STARTED"}]
+
+
+def test_a_missing_resource_is_not_found_under_its_kind(store: SqliteStore) -> None:
+    with pytest.raises(NotFound) as caught:
+        store.get_resource("batch", "tenant-a", "batch-nope")
+    assert (caught.value.status, caught.value.kind, caught.value.message, caught.value.param) == (
+        404,
+        "batch",
+        "Batch batch-nope not found",
+        "id",
+    )
+
+
+def test_resources_are_kept_apart_by_kind_and_tenant(store: SqliteStore) -> None:
+    store.put_resource("endpoint", "tenant-a", "x-1", {"kind": "endpoint"}, T0)
+    store.put_resource("secret", "tenant-a", "x-1", {"kind": "secret"}, T0)
+    store.put_resource("endpoint", "tenant-b", "x-2", {"kind": "endpoint", "of": "b"}, T0)
+    assert store.get_resource("secret", "tenant-a", "x-1") == {"kind": "secret"}
+    assert store.list_resources("endpoint", "tenant-a") == [{"kind": "endpoint"}]
+    with pytest.raises(NotFound):
+        store.get_resource("endpoint", "tenant-a", "x-2")
+    with pytest.raises(NotFound):
+        store.delete_resource("endpoint", "tenant-b", "x-1")
+    assert store.get_resource("endpoint", "tenant-a", "x-1") == {"kind": "endpoint"}
+
+
+def test_two_tenants_may_give_a_resource_the_same_name(store: SqliteStore) -> None:
+    store.put_resource("secret", "tenant-a", "HF_TOKEN", {"of": "a"}, T0)
+    store.put_resource("secret", "tenant-b", "HF_TOKEN", {"of": "b"}, T0)
+    assert store.delete_resource("secret", "tenant-b", "HF_TOKEN") == {"of": "b"}
+    assert store.get_resource("secret", "tenant-a", "HF_TOKEN") == {"of": "a"}
+
+
+def test_resources_are_listed_oldest_first(store: SqliteStore) -> None:
+    for n in (2, 0, 1):
+        store.put_resource("endpoint", "tenant-a", f"e-{n}", {"n": n}, T0 + timedelta(seconds=n))
+    assert store.list_resources("endpoint", "tenant-a") == [{"n": 0}, {"n": 1}, {"n": 2}]
+
+
+def test_deleting_a_resource_returns_what_it_held(store: SqliteStore) -> None:
+    store.put_resource("endpoint", "tenant-a", "e-1", {"name": "one"}, T0)
+    assert store.delete_resource("endpoint", "tenant-a", "e-1") == {"name": "one"}
+    assert store.list_resources("endpoint", "tenant-a") == []
+    with pytest.raises(NotFound):
+        store.delete_resource("endpoint", "tenant-a", "e-1")
+
+
+def test_a_data_dir_from_before_resources_gains_the_table_when_opened(tmp_path: Path) -> None:
+    old = SqliteStore(tmp_path)
+    job = make_job()
+    old.create_job(job, [pending_event(job)])
+    with old.locked():  # what a data dir written before the table existed looks like
+        old._db.execute("DROP INDEX resources_by_tenant")
+        old._db.execute("DROP TABLE resources")
+    old.close()
+    reopened = SqliteStore(tmp_path)
+    try:
+        reopened.put_resource("endpoint", "tenant-a", "e-1", {"n": 1}, T0)
+        assert reopened.list_resources("endpoint", "tenant-a") == [{"n": 1}]
+        assert reopened.get_job("tenant-a", job.id) == job
+    finally:
+        reopened.close()
+
+
+def test_tenants_are_listed_most_recently_active_first(store: SqliteStore) -> None:
+    assert store.list_tenants() == []
+    store.put_file(make_file("file-a", tenant="files-only", created_at=T0))
+    job = make_job(tenant="with-a-job", created_at=T0 + timedelta(seconds=5))
+    store.create_job(job, [pending_event(job)])
+    store.put_resource("endpoint", "with-an-endpoint", "e-1", {}, T0 + timedelta(seconds=2))
+    store.put_file(make_file("file-b", tenant="files-only", created_at=T0 + timedelta(seconds=9)))
+    assert store.list_tenants() == ["files-only", "with-a-job", "with-an-endpoint"]
+
+
 # -- reset and reopen -----------------------------------------------------------------------------
 
 
@@ -242,9 +328,11 @@ def test_reset_wipes_records_and_bytes(store: SqliteStore) -> None:
     store.put_file(record)
     job = make_job()
     store.create_job(job, [pending_event(job)])
+    store.put_resource("endpoint", "tenant-a", "e-1", {"n": 1}, T0)
     store.reset()
     assert store.list_files("tenant-a") == []
     assert store.list_jobs("tenant-a") == []
+    assert store.list_resources("endpoint", "tenant-a") == []
     assert store.list_events(job.id) == []
     assert not store.blob_path(record.id).exists()
     assert (store.data_dir / "blobs").is_dir()
@@ -266,6 +354,7 @@ def test_everything_survives_closing_and_reopening(tmp_path: Path) -> None:
     first.create_job(job, [pending_event(job)])
     moved = first.update_job("tenant-a", job.id, lambda j: advance(j, T0 + timedelta(seconds=60)))
     first.set_meta("clock_offset", "60.0")
+    first.put_resource("endpoint", "tenant-a", "e-1", {"state": "STARTED"}, T0)
     first.close()
 
     again = SqliteStore(tmp_path)
@@ -282,6 +371,7 @@ def test_everything_survives_closing_and_reopening(tmp_path: Path) -> None:
         ]
         assert [m.step for m in again.list_metrics(job.id)] == [1, 2, 3]
         assert again.get_meta("clock_offset") == "60.0"
+        assert again.get_resource("endpoint", "tenant-a", "e-1") == {"state": "STARTED"}
     finally:
         again.close()
 

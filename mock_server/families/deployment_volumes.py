@@ -1,0 +1,149 @@
+"""Deployment volumes (``/deployments/storage/volumes``) and storage downloads.
+
+A volume preloads files uploaded with the Files API into deployments: its ``content`` names a
+``source_prefix``, and the files are the tenant's uploads whose names start with it, listed when
+the version is made (name, size, upload time). Changing the content makes a new version; the old
+one goes to ``version_history`` under its number. ``mounted_by`` lists the deployments that mount
+the volume now, and a mounted volume cannot be deleted (400).
+
+``GET /deployments/storage/{filename}`` answers the spec's 307 to a signed URL on this server,
+where the uploaded file's bytes are; ``filename`` is an uploaded file's name or id.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi.responses import JSONResponse
+
+from mock_server.downloads import Download, signed_url
+from mock_server.errors import InvalidRequest, NotFound
+from mock_server.families.base import Call, Operation, standard
+from mock_server.resources import Family, Record, Resources, prefixed
+from mock_server.timefmt import iso
+
+__all__ = ["DOWNLOADS", "OPERATIONS", "VOLUMES", "file_download"]
+
+
+def _view(resources: Resources, record: Record, body: dict[str, Any]) -> dict[str, Any]:
+    from mock_server.families.deployments import mounting  # deployments check volumes too
+
+    body["mounted_by"] = mounting(resources, record)
+    return body
+
+
+VOLUMES = Family(
+    kind="deployment_volume",
+    schema="GET /deployments/storage/volumes/{id}",
+    new_id=prefixed("vol"),
+    name_field="name",
+    view=_view,
+)
+
+
+def _content(resources: Resources, tenant: str, wanted: dict[str, Any]) -> dict[str, Any]:
+    prefix = str(wanted.get("source_prefix", ""))
+    files = [
+        {"name": f.filename, "size": f.bytes, "last_modified": iso(f.created_at)}
+        for f in resources.backend.files(tenant)
+        if f.filename.startswith(prefix)
+    ]
+    return {"type": wanted.get("type", "files"), "source_prefix": prefix, "files": files}
+
+
+def _check_name_free(resources: Resources, tenant: str, name: str, own_id: str = "") -> None:
+    clash = resources.find(VOLUMES, tenant, name)
+    if clash is not None and clash.id != own_id:
+        raise InvalidRequest(f"A volume named {name} already exists", param="name")
+
+
+def create_volume(resources: Resources, call: Call) -> Any:
+    request = call.json()
+    _check_name_free(resources, call.tenant, request["name"])
+    fields = {
+        "content": _content(resources, call.tenant, request["content"]),
+        "current_version": 1,
+        "version_history": {},
+        "mounted_by": [],
+        "object": "volume",
+    }
+    record = resources.create(VOLUMES, call.tenant, request=request, fields=fields)
+    return resources.render(VOLUMES, record)
+
+
+def update_volume(resources: Resources, call: Call) -> Any:
+    record = resources.get(VOLUMES, call.tenant, call.path["id"], param="id")
+    request = call.json()
+    if "name" in request:
+        _check_name_free(resources, call.tenant, request["name"], record.id)
+    fields: dict[str, Any] = {}
+    if "content" in request:  # new content, new version; the old one goes to the history
+        old = record.body["current_version"]
+        previous = record.body["content"]
+        history = dict(record.body.get("version_history", {}))
+        history[str(old)] = {
+            "version": old,
+            "content": {"type": previous["type"], "source_prefix": previous["source_prefix"]},
+            "mounted_by": mounting_version(resources, record, old),
+        }
+        fields = {
+            "content": _content(resources, call.tenant, request["content"]),
+            "current_version": old + 1,
+            "version_history": history,
+        }
+    request = {k: v for k, v in request.items() if k != "content"}
+    return resources.render(
+        VOLUMES, resources.update(VOLUMES, record, request=request, fields=fields)
+    )
+
+
+def mounting_version(resources: Resources, record: Record, version: int) -> list[str]:
+    from mock_server.families.deployments import mounting
+
+    return mounting(resources, record, version)
+
+
+def delete_volume(resources: Resources, call: Call) -> Any:
+    record = resources.get(VOLUMES, call.tenant, call.path["id"], param="id")
+    users = _view(resources, record, {})["mounted_by"]
+    if users:
+        raise InvalidRequest(
+            f"Volume {record.body['name']} is mounted by {', '.join(users)}: remove it from "
+            "those deployments first",
+            param="id",
+        )
+    resources.delete(VOLUMES, record)
+    return {}
+
+
+def download_file(resources: Resources, call: Call) -> Any:
+    """The spec's 307: the body is the URL, as the Location header is."""
+    filename = call.path["filename"]
+    files = resources.backend.files(call.tenant)
+    found = next((f for f in reversed(files) if filename in (f.filename, f.id)), None)
+    if found is None:
+        raise NotFound("file", filename, message=f"File {filename} not found", param="filename")
+    url = signed_url(resources.store, call.base_url, call.tenant, "file", found.id, found.filename)
+    return JSONResponse(url, status_code=307, headers={"Location": url})
+
+
+def file_download(resources: Resources, tenant: str, file_id: str, name: str) -> Download:
+    record = resources.backend.file(tenant, file_id)
+    return Download(resources.store.blob_path(record.id), "application/octet-stream")
+
+
+OPERATIONS = [
+    Operation("POST /deployments/storage/volumes", create_volume, "create_deployment_volume"),
+    Operation("PATCH /deployments/storage/volumes/{id}", update_volume, "update_deployment_volume"),
+    Operation(
+        "DELETE /deployments/storage/volumes/{id}", delete_volume, "delete_deployment_volume"
+    ),
+    Operation("GET /deployments/storage/{filename}", download_file, "download_storage_file"),
+    *standard(
+        VOLUMES,
+        get="GET /deployments/storage/volumes/{id}",
+        list_="GET /deployments/storage/volumes",
+    ),
+]
+
+DOWNLOADS = {"file": file_download}

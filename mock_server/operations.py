@@ -1,0 +1,350 @@
+"""Every operation of the pinned spec (with the overlay applied), indexed for serving.
+
+The generic layer answers any of the spec's operations from this index alone: the route as the
+server mounts it (the spec's ``servers`` path, ``/v1``, or the operation's own, ``/v2``, which
+is matched under ``/v1`` too, in front of the spec's path), the parameters, the request body per
+content type, the responses per status, and whether a key is needed. It is built once per spec
+file and cached; matching a request is a dict lookup for fixed paths and a few regular
+expressions for templated ones, most literal segments first, so that ``/deployments/secrets``
+wins over ``/deployments/{id}``.
+
+Schemas are stored resolved (no ``$ref`` left: the spec has no cycles) and rewritten into plain
+JSON Schema 2020-12 the way the SDK generators read the spec, since the spec mixes in OpenAPI 3.0
+habits that a JSON Schema validator reads differently:
+
+- ``nullable: true`` admits ``null`` (the SDKs make such fields ``Optional``);
+- ``oneOf`` is a union, as the SDKs' ``Union[...]`` is: a value may match several variants (a
+  model's ``anyOf [enum of names, any string]`` does), so it is read as ``anyOf``;
+- a ``type`` beside a ``oneOf``/``anyOf`` is dropped: the variants decide, as in the SDKs;
+- ``discriminator`` only helps pick a variant and is dropped;
+- a string whose ``contentMediaType`` is JSON stands for its ``contentSchema``: an SSE event's
+  ``data`` is JSON text on the wire, and the SDKs (and this simulator) work with the value parsed.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+__all__ = [
+    "Body",
+    "OperationIndex",
+    "Parameter",
+    "Reply",
+    "SpecOperation",
+    "build_index",
+    "operation_index",
+    "sdk_schema",
+]
+
+Schema = dict[str, Any]
+
+_HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
+_ANNOTATIONS = frozenset({"description", "title", "example", "examples", "deprecated", "default"})
+
+
+@dataclass(frozen=True)
+class Parameter:
+    name: str
+    location: str  # "path", "query" or "header"
+    required: bool
+    schema: Schema
+
+
+@dataclass(frozen=True)
+class Body:
+    required: bool
+    content: Mapping[str, Schema]  # content type -> schema
+
+
+@dataclass(frozen=True)
+class Reply:
+    status: str  # "200", "307", "default"
+    content: Mapping[str, Schema | None]  # content type -> schema ({} when documented bare)
+
+
+@dataclass(frozen=True)
+class SpecOperation:
+    method: str  # upper case
+    path: str  # as in the spec: /fine-tunes/{id}
+    route: str  # as mounted: /v1/fine-tunes/{id}
+    name: str  # operationId, or method and path when the spec gives none
+    tags: tuple[str, ...]
+    secured: bool
+    parameters: tuple[Parameter, ...]
+    body: Body | None
+    replies: Mapping[str, Reply]
+    pattern: re.Pattern[str] | None = field(default=None, compare=False)
+
+    @property
+    def success(self) -> Reply:
+        """The reply to a valid request: the first documented 2xx, else 3xx, else 1xx."""
+        for first in "231":
+            for status, reply in self.replies.items():
+                if status.startswith(first):
+                    return reply
+        return next(iter(self.replies.values()))
+
+    def reply_for(self, status: int) -> Reply | None:
+        return self.replies.get(str(status)) or self.replies.get("default")
+
+    def concrete_path(self, value: str = "example") -> str:
+        """The route with every path parameter filled in (for listings and tests)."""
+        return re.sub(r"\{[^}]+\}", value, self.route)
+
+
+class OperationIndex:
+    """The operations in document order, and fast lookup of the one a request is for."""
+
+    def __init__(
+        self, operations: list[SpecOperation], aliases: list[SpecOperation] | None = None
+    ) -> None:
+        self.operations = tuple(operations)
+        self._fixed: dict[tuple[str, str], SpecOperation] = {}
+        self._concrete: dict[str, set[str]] = {}  # fixed route -> its methods
+        self._templated: dict[str, list[SpecOperation]] = {}
+        # ``aliases``: the same operations under another route, matched but not listed.
+        for op in [*operations, *(aliases or ())]:
+            if op.pattern is None:
+                self._fixed[(op.method, op.route)] = op
+                self._concrete.setdefault(op.route, set()).add(op.method)
+            else:
+                self._templated.setdefault(op.method, []).append(op)
+        for candidates in self._templated.values():
+            candidates.sort(key=_specificity)
+
+    def match(self, method: str, path: str) -> tuple[SpecOperation, dict[str, str]] | None:
+        op = self._fixed.get((method, path))
+        if op is not None:
+            return op, {}
+        if path in self._concrete:
+            # A concrete path is matched before its templated counterparts (OpenAPI's path
+            # matching): DELETE /deployments/secrets is not DELETE /deployments/{id} of "secrets".
+            return None
+        for op in self._templated.get(method, ()):
+            assert op.pattern is not None
+            found = op.pattern.fullmatch(path)
+            if found is not None:
+                return op, found.groupdict()
+        return None
+
+    def methods_for(self, path: str) -> list[str]:
+        """The methods the spec documents for ``path`` (for a 405's ``Allow``)."""
+        if path in self._concrete:
+            return sorted(self._concrete[path])
+        methods = {
+            op.method
+            for ops in self._templated.values()
+            for op in ops
+            if op.pattern is not None and op.pattern.fullmatch(path)
+        }
+        return sorted(methods)
+
+    def by_key(self, method: str, path: str) -> SpecOperation:
+        """The operation with this method and spec path (``GET``, ``/fine-tunes/{id}``)."""
+        for op in self.operations:
+            if op.method == method and op.path == path:
+                return op
+        raise KeyError(f"{method} {path}")
+
+
+def _specificity(op: SpecOperation) -> tuple[int, int]:
+    segments = op.route.strip("/").split("/")
+    literal = sum(1 for s in segments if not s.startswith("{"))
+    return (-literal, -len(segments))
+
+
+def _pattern(route: str) -> re.Pattern[str] | None:
+    if "{" not in route:
+        return None
+    parts = re.split(r"\{([^}]+)\}", route)
+    regex = "".join(
+        re.escape(part) if i % 2 == 0 else f"(?P<{part}>[^/]+)" for i, part in enumerate(parts)
+    )
+    return re.compile(regex)
+
+
+# --- schemas ---------------------------------------------------------------------------------
+
+
+class _Resolver:
+    """Resolves ``#/components/schemas/...`` references once each, rewriting as it goes."""
+
+    def __init__(self, spec: Mapping[str, Any]) -> None:
+        self.spec = spec
+        self.done: dict[str, Schema] = {}
+
+    def ref(self, pointer: str) -> Schema:
+        if pointer not in self.done:
+            target: Any = self.spec
+            for part in pointer.removeprefix("#/").split("/"):
+                target = target[part.replace("~1", "/").replace("~0", "~")]
+            self.done[pointer] = self.schema(target)
+        return self.done[pointer]
+
+    def schema(self, raw: Any) -> Schema:
+        if not isinstance(raw, Mapping):
+            return {} if raw is True or raw is None else {"not": {}}
+        content = raw.get("contentSchema")
+        if isinstance(content, Mapping) and "json" in str(raw.get("contentMediaType", "")):
+            return self.schema(content)  # JSON sent as text (an SSE event's data): the value
+        if "$ref" in raw:
+            base = self.ref(str(raw["$ref"]))
+            siblings = {k: v for k, v in raw.items() if k != "$ref"}
+            if not siblings:
+                return base
+            out = dict(base)
+            out.update(self._rewrite(siblings))
+            if "anyOf" in out:
+                out.pop("type", None)
+        else:
+            out = self._rewrite(raw)
+        return _nullable(out, raw.get("nullable") is True)
+
+    def _rewrite(self, raw: Mapping[str, Any]) -> Schema:
+        out: Schema = {}
+        for key, value in raw.items():
+            if key in ("nullable", "discriminator"):
+                continue
+            if key in ("properties", "patternProperties", "$defs"):
+                out[key] = {name: self.schema(sub) for name, sub in value.items()}
+            elif key in ("items", "not", "contains", "propertyNames") or (
+                key == "additionalProperties" and isinstance(value, Mapping)
+            ):
+                out[key] = self.schema(value)
+            elif key in ("oneOf", "anyOf", "allOf", "prefixItems"):
+                out["anyOf" if key == "oneOf" else key] = [self.schema(sub) for sub in value]
+            else:
+                out[key] = value
+        if "anyOf" in out:
+            out.pop("type", None)  # the union's variants decide, as in the SDKs
+        return out
+
+
+def _nullable(schema: Schema, nullable: bool) -> Schema:
+    if not nullable:
+        return schema
+    out = dict(schema)
+    kind = out.get("type")
+    if isinstance(kind, str):
+        out["type"] = [kind, "null"]
+    elif isinstance(kind, list):
+        out["type"] = kind if "null" in kind else [*kind, "null"]
+    elif "anyOf" in out:
+        out["anyOf"] = [*out["anyOf"], {"type": "null"}]
+    else:
+        core = {k: v for k, v in out.items() if k not in _ANNOTATIONS}
+        out = {k: v for k, v in out.items() if k in _ANNOTATIONS}
+        out["anyOf"] = [core, {"type": "null"}]
+    if "enum" in out and None not in out["enum"]:
+        out["enum"] = [*out["enum"], None]
+    return out
+
+
+def sdk_schema(raw: Any, spec: Mapping[str, Any]) -> Schema:
+    """One schema of ``spec`` resolved and rewritten as described in the module docstring."""
+    return _Resolver(spec).schema(raw)
+
+
+# --- building --------------------------------------------------------------------------------
+
+
+def _secured(security: Any) -> bool:
+    return isinstance(security, list) and bool(security) and all(security)
+
+
+def _server_path(servers: Any) -> str:
+    """The path of the first server URL (``https://api.together.ai/v2`` -> ``/v2``)."""
+    if not servers:
+        return ""
+    return urlsplit(str(servers[0].get("url", "/"))).path.rstrip("/")
+
+
+def build_index(spec: Mapping[str, Any]) -> OperationIndex:
+    resolver = _Resolver(spec)
+    default_prefix = _server_path(spec.get("servers"))
+    default_security = spec.get("security", [])
+    operations, aliases = [], []
+    for path, item in (spec.get("paths") or {}).items():
+        shared = list(item.get("parameters") or ())
+        for method, raw in item.items():
+            if method not in _HTTP_METHODS or not isinstance(raw, Mapping):
+                continue
+            own = {(p["name"], p["in"]) for p in raw.get("parameters") or ()}
+            parameters = tuple(
+                Parameter(
+                    name=str(p["name"]),
+                    location=str(p["in"]),
+                    required=bool(p.get("required")) or p["in"] == "path",
+                    schema=resolver.schema(p.get("schema", {})),
+                )
+                for p in [
+                    *(s for s in shared if (s["name"], s["in"]) not in own),
+                    *(raw.get("parameters") or ()),
+                ]
+            )
+            body = None
+            if raw.get("requestBody"):
+                request = raw["requestBody"]
+                body = Body(
+                    required=bool(request.get("required")),
+                    content={
+                        ctype: resolver.schema(media.get("schema", {}))
+                        for ctype, media in (request.get("content") or {}).items()
+                    },
+                )
+            replies = {
+                str(status): Reply(
+                    status=str(status),
+                    content={
+                        ctype: resolver.schema(media["schema"]) if "schema" in media else None
+                        for ctype, media in (reply.get("content") or {}).items()
+                    },
+                )
+                for status, reply in (raw.get("responses") or {}).items()
+            }
+            # An operation (or path) may name its own server: the videos live under /v2.
+            prefix = _server_path(raw.get("servers") or item.get("servers")) or default_prefix
+            route = prefix + str(path)
+            name = raw.get("operationId") or f"{method} {path}"
+            operations.append(
+                SpecOperation(
+                    method=method.upper(),
+                    path=str(path),
+                    route=route,
+                    name=str(name),
+                    tags=tuple(str(t) for t in raw.get("tags") or ()),
+                    secured=_secured(raw.get("security", default_security)),
+                    parameters=parameters,
+                    body=body,
+                    replies=replies,
+                    pattern=_pattern(route),
+                )
+            )
+            if prefix != default_prefix:
+                # Clients whose base URL ends in /v1 (SDK 2.x) reach these under /v1 as well.
+                usual = default_prefix + str(path)
+                aliases.append(replace(operations[-1], route=usual, pattern=_pattern(usual)))
+    return OperationIndex(operations, aliases)
+
+
+@functools.lru_cache(maxsize=4)
+def _index_for(path: str, mtime_ns: int) -> OperationIndex:
+    del mtime_ns  # part of the cache key only
+    from openapi.overlay import overlaid_spec
+    from openapi.spec import load_spec
+
+    return build_index(overlaid_spec(load_spec(Path(path))))
+
+
+def operation_index(spec_path: Path | None = None) -> OperationIndex:
+    """The index of the spec at ``spec_path`` (default: the pinned spec), with the overlay."""
+    from openapi.spec import find_spec_path
+
+    path = (spec_path or find_spec_path(allow_download=False)).resolve()
+    return _index_for(str(path), path.stat().st_mtime_ns)

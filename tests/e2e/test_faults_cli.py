@@ -1,0 +1,73 @@
+"""``together-sim faults|journal|scenario`` against a live server: the commands a person types
+to ruin a running simulator's day, and to read back what happened."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from mock_server.cli import main
+
+pytestmark = pytest.mark.e2e
+
+SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
+
+
+@pytest.fixture
+def sim(instant_server: Any, capsys: pytest.CaptureFixture[str]) -> Any:
+    def run(*args: str) -> tuple[int, Any]:
+        code = main([args[0], "--url", instant_server.root, *args[1:]])
+        return code, json.loads(capsys.readouterr().out)
+
+    return run
+
+
+def test_a_fault_added_from_the_cli_fires_shows_in_the_journal_and_is_removed(
+    instant_server, sim, api_key
+):
+    root = instant_server.root
+    code, added = sim(
+        "faults", "add", "--id", "cli-503", "--operation", "GET /v1/files",
+        "--status", "503", "--retry-after", "2", "--times", "1",
+    )  # fmt: skip
+    assert code == 0
+    assert added["data"][0] == {
+        "id": "cli-503", "operation": "GET /v1/files", "times": 1, "status": 503,
+        "retry_after": 2.0, "seen": 0, "fired": 0, "remaining": 1,
+    }  # fmt: skip
+    answer = httpx.get(f"{root}/v1/files", headers={"Authorization": f"Bearer {api_key}"})
+    assert (answer.status_code, answer.headers["retry-after"]) == (503, "2")
+
+    code, journal = sim("journal", "--rule", "cli-503")
+    assert [(e["rule"], e["path"], e["detail"]) for e in journal["data"]] == [
+        ("cli-503", "/v1/files", {"status": 503, "retry_after": 2.0})
+    ]
+    code, listed = sim("faults", "list")
+    assert [(r["id"], r["fired"]) for r in listed["data"]] == [("cli-503", 1)]
+    assert sim("faults", "remove", "cli-503")[1] == {
+        "id": "cli-503",
+        "deleted": True,
+    }
+    code, missing = sim("faults", "remove", "cli-503")
+    assert (code, missing["error"]["code"]) == (1, "not_found")
+    assert sim("journal", "--clear")[1]["data"] == []
+
+
+def test_a_bad_flag_combination_is_refused_by_the_server_with_its_reason(instant_server, sim):
+    code, refused = sim("faults", "add", "--status", "503", "--reset")
+    assert code == 1
+    assert "a rule does one of status, reset" in refused["error"]["message"]
+
+
+def test_a_scenario_file_is_put_in_force_from_the_cli(instant_server, sim):
+    code, loaded = sim("scenario", str(SCENARIOS / "job-dies-at-step-40.yaml"))
+    assert code == 0
+    assert [(b["id"], b["suffix"], b["fail"]["at_step"]) for b in loaded["jobs"]] == [
+        ("oom-at-40", "nightly*", 40)
+    ]
+    code, cleared = sim("faults", "clear")
+    assert cleared["data"] == []

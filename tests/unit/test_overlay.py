@@ -1,0 +1,195 @@
+"""The spec's gaps as an Overlay 1.0 document (``openapi/overlay.yaml``, ``openapi.overlay``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from openapi import ENV_SPEC, find_spec_path, load_pin, load_spec, main
+from openapi.overlay import (
+    OVERLAY_PATH,
+    Overlay,
+    OverlayError,
+    apply_overlay,
+    load_overlay,
+    overlaid_spec,
+    select,
+)
+from openapi.spec import SpecNotFound, sha256_file
+
+DOC: dict[str, Any] = {
+    "paths": {
+        "/a": {
+            "parameters": [],
+            "get": {"responses": {"200": {"description": "ok"}}},
+            "post": {"responses": {"200": {}, "401": {"description": "no"}}},
+        },
+        "/b/{id}": {"delete": {"responses": {"default": {}}}},
+    },
+    "components": {"schemas": {"Status": {"type": "string", "enum": ["pending", "done"]}}},
+}
+
+
+@pytest.fixture(scope="module")
+def pinned_spec() -> dict[str, Any]:
+    try:
+        path = find_spec_path(allow_download=False)
+    except SpecNotFound as exc:
+        pytest.skip(f"the pinned spec is not available here: {exc}")
+    if sha256_file(path) != load_pin().sha256:
+        pytest.skip(f"{path} is not the pinned spec")
+    return load_spec(path)
+
+
+def overlay_of(*actions: dict[str, Any], tmp_path: Path) -> Overlay:
+    import yaml
+
+    path = tmp_path / "overlay.yaml"
+    path.write_text(
+        yaml.safe_dump(
+            {"overlay": "1.0.0", "info": {"title": "t", "version": "1"}, "actions": list(actions)}
+        )
+    )
+    return load_overlay(path)
+
+
+def keys(locations: list[tuple[Any, Any]]) -> list[Any]:
+    return [key for _, key in locations]
+
+
+# --- targets ---------------------------------------------------------------------------------
+
+
+def test_names_quoted_names_and_wildcards_select_nodes() -> None:
+    assert keys(select(DOC, "$.components.schemas.Status.enum")) == ["enum"]
+    assert keys(select(DOC, "$.paths['/b/{id}'].delete")) == ["delete"]
+    assert keys(select(DOC, '$.paths["/a"].*')) == ["parameters", "get", "post"]
+    assert keys(select(DOC, "$.paths[*]")) == ["/a", "/b/{id}"]
+    assert select(DOC, "$") == [(None, None)]
+    assert select(DOC, "$.paths.missing.get") == []
+
+
+def test_a_union_of_names_selects_each_one_present_in_the_order_given() -> None:
+    union = "$.paths['/b/{id}', \"/a\", '/missing'].*"
+    assert keys(select(DOC, union)) == ["delete", "parameters", "get", "post"]
+
+
+def test_an_index_selects_one_item_of_an_array() -> None:
+    doc = {"parameters": [{"name": "status"}, {"name": "limit"}]}
+    assert select(doc, "$.parameters[1].name") == [(doc["parameters"][1], "name")]
+    assert select(doc, "$.parameters[2]") == []
+
+
+def test_a_filter_keeps_the_children_whose_tests_hold() -> None:
+    lacking_401 = "$.paths.*[?@.responses && !@.responses['401']]"
+    assert keys(select(DOC, lacking_401)) == ["get", "delete"]
+    both = "$.paths.*[?@.responses && !@.responses['401'] && !@.responses.default].responses"
+    selected = select(DOC, both)
+    assert len(selected) == 1 and selected[0][0] is DOC["paths"]["/a"]["get"]
+
+
+@pytest.mark.parametrize(
+    "target",
+    ["paths.a", "$..responses", "$.paths[0:2]", "$.paths[?@.x == 1]", "$.paths[?length(@) > 1]"],
+)
+def test_target_syntax_outside_the_supported_subset_is_refused(target: str) -> None:
+    with pytest.raises(OverlayError, match="target"):
+        select(DOC, target)
+
+
+# --- actions ---------------------------------------------------------------------------------
+
+
+def test_an_update_appends_to_an_array_target_once(tmp_path: Path) -> None:
+    overlay = overlay_of(
+        {"target": "$.components.schemas.Status.enum", "update": "user_error"},
+        {"target": "$.components.schemas.Status.enum", "update": "done"},
+        tmp_path=tmp_path,
+    )
+    patched, reports = apply_overlay(DOC, overlay)
+    assert patched["components"]["schemas"]["Status"]["enum"] == ["pending", "done", "user_error"]
+    assert [(r.selected, r.changed, r.stale) for r in reports] == [(1, 1, False), (1, 0, True)]
+    assert DOC["components"]["schemas"]["Status"]["enum"] == ["pending", "done"]  # untouched
+
+
+def test_an_update_merges_objects_recursively_and_replaces_other_values(tmp_path: Path) -> None:
+    overlay = overlay_of(
+        {
+            "target": "$.paths['/a'].post.responses",
+            "update": {"401": {"content": {"application/json": {}}}, "200": {"description": "yes"}},
+        },
+        tmp_path=tmp_path,
+    )
+    patched, _ = apply_overlay(DOC, overlay)
+    assert patched["paths"]["/a"]["post"]["responses"] == {
+        "200": {"description": "yes"},
+        "401": {"description": "no", "content": {"application/json": {}}},
+    }
+
+
+def test_remove_deletes_every_selected_node(tmp_path: Path) -> None:
+    overlay = overlay_of({"target": "$.paths.*.delete", "remove": True}, tmp_path=tmp_path)
+    patched, reports = apply_overlay(DOC, overlay)
+    assert patched["paths"]["/b/{id}"] == {}
+    assert reports[0].changed == 1
+
+
+def test_an_action_that_selects_nothing_is_reported_stale(tmp_path: Path) -> None:
+    overlay = overlay_of(
+        {"target": "$.components.schemas.Gone.enum", "update": "x"}, tmp_path=tmp_path
+    )
+    _, reports = apply_overlay(DOC, overlay)
+    assert (reports[0].selected, reports[0].stale) == (0, True)
+
+
+def test_an_action_needs_exactly_one_of_update_and_remove(tmp_path: Path) -> None:
+    with pytest.raises(OverlayError, match="exactly one"):
+        overlay_of({"target": "$.paths"}, tmp_path=tmp_path)
+
+
+# --- the project's overlay on the pinned spec ------------------------------------------------
+
+
+def test_every_action_of_the_overlay_still_changes_the_pinned_spec(
+    pinned_spec: dict[str, Any],
+) -> None:
+    _, reports = apply_overlay(pinned_spec, load_overlay(OVERLAY_PATH))
+    assert reports and all(not report.stale for report in reports), [
+        report.action.description for report in reports if report.stale
+    ]
+
+
+def test_the_overlaid_spec_knows_the_simulators_statuses_and_event_types(
+    pinned_spec: dict[str, Any],
+) -> None:
+    schemas = overlaid_spec(pinned_spec)["components"]["schemas"]
+    assert "user_error" in schemas["FinetuneJobStatus"]["enum"]
+    assert {"eval_complete", "job_user_error"} <= set(schemas["FinetuneEventType"]["enum"])
+    assert "user_error" not in pinned_spec["components"]["schemas"]["FinetuneJobStatus"]["enum"]
+
+
+def test_every_operation_documents_400_and_401_after_the_overlay(
+    pinned_spec: dict[str, Any],
+) -> None:
+    for path, item in overlaid_spec(pinned_spec)["paths"].items():
+        for method, op in item.items():
+            codes = set(op["responses"])
+            assert "default" in codes or {"400", "401"} <= codes, (method, path, codes)
+
+
+def test_the_check_command_reports_each_overlay_action(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    try:
+        spec_path = find_spec_path(allow_download=False)
+    except SpecNotFound as exc:
+        pytest.skip(f"the pinned spec is not available here: {exc}")
+    monkeypatch.setenv(ENV_SPEC, str(spec_path))
+    monkeypatch.setenv("TOGETHER_SIM_CACHE", str(tmp_path / "cache"))
+    assert main(["check", "--no-download"]) == 0
+    out = capsys.readouterr().out
+    assert f"overlay:    {len(load_overlay().actions)} actions" in out
+    assert "ok: job status user_error (1 selected, 1 changed)" in out
+    assert "STALE" not in out
