@@ -1,1 +1,11 @@
-"""Contract suites and fuzzers, usable against any base URL (see issue: contract harness)."""
+"""The contract suite: schemathesis 4 on the pinned spec (with ``openapi/overlay.yaml``, whose
+links drive the stateful flows), runnable against any base URL.
+
+- ``target``: what a run points at (a URL, the real service only on opt-in, or the simulator in
+  this process); ``selection``: which operations run, and the ones that cost money;
+- ``loading``: the schema and configuration for a target (``schemathesis.toml`` beside it);
+  ``check_rules``: narrow corrections of checks; ``known_gaps``: simulator bugs found, not fixed;
+- ``runner``: one run through schemathesis's engine; ``coverage``: operations x statuses;
+- ``cli``: ``together-sim contract``; ``suite`` and ``pytest_tests``: the same checks as pytest
+  tests (``pytest --pyargs contracts.suite``).
+"""

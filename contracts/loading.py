@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from contracts.check_rules import CHECK_RULES
 from contracts.coverage import CoverageRecorder, documented_statuses
 from contracts.known_gaps import KnownGaps
 from contracts.selection import Selection, select
@@ -209,12 +210,17 @@ def load_contract(
     config = contract_config(target, options, selection)
     schema = schemathesis.openapi.from_dict(document, config=config)
     if target.app is not None:
-        schema.app = target.app
+        schema.app = target.app  # first: operations take the app when they are first built
+    if "stateful" in options.phases and not schema.statistic.transitions.selected:
+        schema.config.phases.stateful.enabled = False  # no link joins the selected operations
     recorder = CoverageRecorder(statuses, selection.selected)
     schema.hooks.register_hook_with_name(_recording(recorder), "after_call")
     # Known gaps are the stateful simulator's; the real service's failures are findings.
     known_gaps = KnownGaps() if not (target.real or target.stateless) else KnownGaps(gaps=())
     schema.hooks.register_hook_with_name(known_gaps.hook(), "filter_failure")
+    for rule in CHECK_RULES:
+        schema.hooks.register_hook_with_name(rule, "filter_failure")
     if target.real:
         schema.hooks.register_hook_with_name(_capping, "map_body")
+
     return Contract(target, options, schema, selection, recorder, document, known_gaps)

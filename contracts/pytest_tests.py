@@ -84,8 +84,14 @@ def coverage_report(contract: Contract, directory: Path) -> Any:
         yield
         report = contract.recorder.report()
         written = report.write(directory)
-        reporter = request.config.pluginmanager.get_plugin("terminalreporter")
-        if reporter is not None:
+        plugins = request.config.pluginmanager
+        reporter, capture = (
+            plugins.get_plugin("terminalreporter"),
+            plugins.get_plugin("capturemanager"),
+        )
+        if reporter is None or capture is None:
+            return
+        with capture.global_and_fixture_disabled():  # teardown output is captured otherwise
             reporter.write_line("")
             reporter.write_line(f"contract {contract.target.label}: {report.summary_line()}")
             for line in contract.known_gaps.summary():

@@ -28,6 +28,7 @@ from mock_server.operations import Schema, SpecOperation
 __all__ = [
     "FormFile",
     "ValidRequest",
+    "as_integers",
     "coerce_text",
     "first_error",
     "is_valid",
@@ -35,19 +36,23 @@ __all__ = [
     "validate_request",
 ]
 
-_validators: dict[int, tuple[Schema, Draft202012Validator]] = {}
+_validators: dict[tuple[int, bool], tuple[Schema, Draft202012Validator]] = {}
 
 
-def schema_validator(schema: Schema) -> Draft202012Validator:
-    cached = _validators.get(id(schema))
+def schema_validator(schema: Schema, *, formats: bool = True) -> Draft202012Validator:
+    """A compiled validator; ``formats=False`` reads the schema as the SDKs do, formats unchecked
+    (the drift report compares answers with the spec that way)."""
+    key = (id(schema), formats)
+    cached = _validators.get(key)
     if cached is None or cached[0] is not schema:
-        cached = (schema, Draft202012Validator(schema, format_checker=FORMATS))
-        _validators[id(schema)] = cached  # holding the schema keeps its id from being reused
+        checker = FORMATS if formats else None
+        cached = (schema, Draft202012Validator(schema, format_checker=checker))
+        _validators[key] = cached  # holding the schema keeps its id from being reused
     return cached[1]
 
 
-def is_valid(value: Any, schema: Schema) -> bool:
-    return bool(schema_validator(schema).is_valid(value))
+def is_valid(value: Any, schema: Schema, *, formats: bool = True) -> bool:
+    return bool(schema_validator(schema, formats=formats).is_valid(value))
 
 
 def first_error(value: Any, schema: Schema) -> ValidationError | None:
@@ -253,4 +258,29 @@ def _body(
     except ValueError:
         raise InvalidRequest("The request body is not valid JSON", param=None) from None
     _check(parsed, documented[json_type])
-    return parsed, json_type
+    return as_integers(parsed, documented[json_type]), json_type
+
+
+def as_integers(value: Any, schema: Schema) -> Any:
+    """``value`` with the floats its schema types as integers turned into ints: ``25.0`` is an
+    integer to JSON Schema, but Python's ``range(25.0)`` fails, so handlers get ``25``."""
+    if isinstance(value, float) and value.is_integer():
+        kinds = _types(schema)
+        if kinds & {"integer", "int"} and not kinds & {"number", "float"}:
+            return int(value)
+        return value
+    variants = [*schema.get("anyOf", ()), *schema.get("allOf", ())]
+    chosen = next(
+        (v for v in variants if is_valid(value, v) and (_types(v) or "properties" in v)), None
+    )
+    if chosen is not None:
+        schema = {**schema, **chosen}
+    if isinstance(value, dict):
+        properties = schema.get("properties", {})
+        extra = schema.get("additionalProperties")
+        fallback = extra if isinstance(extra, dict) else {}
+        return {k: as_integers(v, properties.get(k, fallback)) for k, v in value.items()}
+    if isinstance(value, list):
+        items = schema.get("items")
+        return [as_integers(v, items) for v in value] if isinstance(items, dict) else value
+    return value

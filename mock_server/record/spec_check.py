@@ -164,7 +164,9 @@ def _from_error(error: ValidationError) -> list[Finding]:
 def _extra_fields(value: Any, schema: Schema, at: str) -> list[Finding]:
     variants = schema.get("anyOf") or schema.get("oneOf")
     if variants:
-        tries = [(not is_valid(value, v), _extra_fields(value, v, at)) for v in variants]
+        tries = [
+            (not is_valid(value, v, formats=False), _extra_fields(value, v, at)) for v in variants
+        ]
         return min(tries, key=lambda t: (t[0], len(t[1])))[1]
     if schema.get("allOf"):
         merged: dict[str, Any] = {k: v for k, v in schema.items() if k != "allOf"}
@@ -196,7 +198,7 @@ def _extra_fields(value: Any, schema: Schema, at: str) -> list[Finding]:
 def conform(value: Any, schema: Schema) -> list[Finding]:
     """Every difference between a JSON ``value`` and a resolved ``schema``, each once."""
     found = set(_extra_fields(value, schema, ""))
-    for error in schema_validator(schema).iter_errors(value):
+    for error in schema_validator(schema, formats=False).iter_errors(value):  # as SDKs read it
         for leaf in _leaves(error):
             found.update(_from_error(leaf))
     return sorted(found)

@@ -377,6 +377,19 @@ def test_metrics_are_logged_per_step_and_filtered_by_body_or_query(
     assert [m["train/global_step"] for m in logged.json()["metrics"]] == [9, 10]
 
 
+def test_a_metrics_filter_field_the_spec_does_not_name_is_ignored(
+    client: TestClient, train: str
+) -> None:
+    # The filter's schema allows more fields (no additionalProperties: false), as clients send.
+    job_id = _ten_step_job(client, train)["id"]
+    plain = client.get(f"/v1/fine-tunes/{job_id}/metrics", headers=auth())
+    extra = client.request(
+        "GET", f"/v1/fine-tunes/{job_id}/metrics", headers=auth(), content='{"steps": 1}'
+    )
+    assert extra.status_code == 200
+    assert extra.json() == plain.json()
+
+
 @pytest.mark.parametrize(
     ("content", "message", "param"),
     [
@@ -394,19 +407,6 @@ def test_metrics_are_logged_per_step_and_filtered_by_body_or_query(
         ),
     ],
 )
-def test_a_metrics_filter_field_the_spec_does_not_name_is_ignored(
-    client: TestClient, train: str
-) -> None:
-    # The filter's schema allows more fields (no additionalProperties: false), as clients send.
-    job_id = _ten_step_job(client, train)["id"]
-    plain = client.get(f"/v1/fine-tunes/{job_id}/metrics", headers=auth())
-    extra = client.request(
-        "GET", f"/v1/fine-tunes/{job_id}/metrics", headers=auth(), content='{"steps": 1}'
-    )
-    assert extra.status_code == 200
-    assert extra.json() == plain.json()
-
-
 def test_a_bad_metrics_filter_is_a_400(
     client: TestClient, train: str, content: str, message: str, param: str | None
 ) -> None:
