@@ -33,82 +33,9 @@ class KnownGap:
     note: str
 
 
-_CONFLICT = (
-    "a name already in use answers 400; the request is valid and conflicts with state, which is "
-    "a 409 Conflict (positive_data_acceptance accepts that; document 409 in the overlay)"
-)
-
-KNOWN_GAPS: tuple[KnownGap, ...] = (
-    *(
-        KnownGap("positive_data_acceptance", label, "already exists", owner, _CONFLICT)
-        for label, owner in (
-            ("POST /deployments/secrets", "families/secrets.py"),
-            ("PATCH /deployments/secrets/{id}", "families/secrets.py"),
-            ("POST /deployments/storage/volumes", "families/deployment_volumes.py"),
-            ("PATCH /deployments/storage/volumes/{id}", "families/deployment_volumes.py"),
-            ("POST /deployments", "families/deployments.py"),
-            ("PATCH /deployments/{id}", "families/deployments.py"),
-            ("POST /models", "families/model_uploads.py"),
-        )
-    ),
-    KnownGap(
-        "positive_data_acceptance",
-        "POST /videos",
-        "seconds must be",
-        "families/videos.py",
-        '`seconds` is a free string in the spec (the SDK\'s generated tests send "seconds"); '
-        "the family refuses what is not a positive number",
-    ),
-    KnownGap(
-        "positive_data_acceptance",
-        "POST /videos",
-        "must be positive",
-        "families/videos.py",
-        "width and height are unbounded integers in the spec (the SDK's generated tests send "
-        "0); the family refuses 0",
-    ),
-    KnownGap(
-        "positive_data_acceptance",
-        "GET /rl/checkpoints/{id}/download",
-        "variant must be",
-        "families/rl_checkpoints.py",
-        "the spec's RL.CheckpointVariant enum has a value the family refuses "
-        "(CHECKPOINT_VARIANT_UNSPECIFIED): accept it, or take it out of the enum in the overlay",
-    ),
-    KnownGap(
-        "positive_data_acceptance",
-        "GET /evaluation/model-list",
-        "model_source must be",
-        "families/evaluations.py",
-        "model_source is a free string in the spec; the family allows all, serverless and "
-        "dedicated only: state that enum in the overlay, or accept any source",
-    ),
-    KnownGap(
-        "positive_data_acceptance",
-        "PUT /compute/clusters/storage/volumes",
-        "volume_id is required",
-        "families/shared_volumes.py",
-        "volume_id is optional in the spec (and the SDK's generated tests leave it out); the "
-        "family refuses an update without it: accept it, or answer 404 for the volume it cannot "
-        "name",
-    ),
-    KnownGap(
-        "positive_data_acceptance",
-        "POST /rl/training-sessions/{session_id}/operations/sample",
-        "num_samples must be",
-        "families/rl_operations.py",
-        "num_samples has no maximum in the spec; the family caps it at 64 (it had allocated "
-        "every sample: a huge num_samples exhausted memory): state the cap in the overlay",
-    ),
-    KnownGap(
-        "positive_data_acceptance",
-        "POST /rl/training-sessions",
-        "not found",
-        "families/rl_sessions.py",
-        "a resume_from_checkpoint_id that names nothing answers 400; a missing referenced "
-        "resource is a 404 elsewhere (training_file, input_file_id): answer and document 404",
-    ),
-)
+# Empty: every gap found so far is fixed. A new entry names the check, the operation, the text of
+# the answer that marks it, and the module that holds the fix.
+KNOWN_GAPS: tuple[KnownGap, ...] = ()
 
 
 @dataclass

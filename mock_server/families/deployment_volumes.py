@@ -17,7 +17,7 @@ from typing import Any
 from fastapi.responses import JSONResponse
 
 from mock_server.downloads import Download, signed_url
-from mock_server.errors import InvalidRequest, NotFound
+from mock_server.errors import Conflict, InvalidRequest, NotFound
 from mock_server.families.base import Call, Operation, standard
 from mock_server.resources import Family, Record, Resources, prefixed
 from mock_server.timefmt import iso
@@ -54,7 +54,7 @@ def _content(resources: Resources, tenant: str, wanted: dict[str, Any]) -> dict[
 def _check_name_free(resources: Resources, tenant: str, name: str, own_id: str = "") -> None:
     clash = resources.find(VOLUMES, tenant, name)
     if clash is not None and clash.id != own_id:
-        raise InvalidRequest(f"A volume named {name} already exists", param="name")
+        raise Conflict(f"A volume named {name} already exists", param="name")
 
 
 def create_volume(resources: Resources, call: Call) -> Any:

@@ -7,9 +7,10 @@ rescales walks ``Scaling`` (15 s) instead, any other change rolls out a new revi
 and ``/logs`` tell the same story, each line marked as the simulator's. A deployment is found by
 its id or its name, as the spec says.
 
-Checks, as 400s naming the field: the name's characters and uniqueness, ``min_replicas <=
+Checks, as 400s naming the field: the name's characters, ``min_replicas <=
 max_replicas``, environment variables with a value or an existing secret (``value_from_secret``,
 by name or id), volume mounts of existing volumes at an existing version (the latest by default).
+A name another deployment holds is a 409: the request is valid, the state conflicts with it.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import re
 from datetime import datetime, timedelta
 from typing import Any
 
-from mock_server.errors import InvalidRequest, NotFound
+from mock_server.errors import Conflict, InvalidRequest, NotFound
 from mock_server.families.base import Call, Operation, standard
 from mock_server.families.deployment_volumes import VOLUMES
 from mock_server.families.secrets import SECRETS
@@ -76,7 +77,8 @@ DEPLOYMENTS = Family(
 
 
 def _checked(resources: Resources, tenant: str, wanted: dict[str, Any], own_id: str = "") -> None:
-    """Raise the 400 for the first thing wrong with the deployment ``wanted`` describes."""
+    """Raise the 400 (or the 409 for a name in use) for the first thing wrong with the
+    deployment ``wanted`` describes."""
     name = wanted["name"]
     if not _NAME.fullmatch(name):
         raise InvalidRequest(
@@ -84,7 +86,7 @@ def _checked(resources: Resources, tenant: str, wanted: dict[str, Any], own_id: 
         )
     clash = resources.find(DEPLOYMENTS, tenant, name)
     if clash is not None and clash.id != own_id:
-        raise InvalidRequest(f"A deployment named {name} already exists", param="name")
+        raise Conflict(f"A deployment named {name} already exists", param="name")
     low, high = wanted["min_replicas"], wanted["max_replicas"]
     if low < 0 or high < low:
         raise InvalidRequest(

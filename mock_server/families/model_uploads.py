@@ -5,7 +5,7 @@ HTTPS URL); nothing is fetched. It creates a ``model_upload`` job that walks ``Q
 the service's pace) and ``Running`` (120 s) to ``Complete``, with a ``status_updates`` entry for
 each; from then on ``GET /models`` lists the model as ``<account>/<model_name>``, beside the
 catalogue and the tenant's completed fine-tunes. A name already taken by an upload or a
-fine-tune output is a 400 naming ``model_name``.
+fine-tune output is a 409 naming ``model_name``: the request is valid, the state conflicts.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any
 
-from mock_server.errors import InvalidRequest, NotFound
+from mock_server.errors import Conflict, InvalidRequest, NotFound
 from mock_server.families.base import Call, Operation, envelope
 from mock_server.lifecycle import Lifecycle, entered_at, status_at, walked
 from mock_server.resources import Family, Record, Resources, prefixed
@@ -78,7 +78,7 @@ def upload_model(resources: Resources, call: Call) -> Any:
     kind = _source_kind(source)
     name = f"{resources.backend.account}/{request['model_name']}"
     if _taken(resources, call.tenant, name):
-        raise InvalidRequest(f"A model named {name} already exists", param="model_name")
+        raise Conflict(f"A model named {name} already exists", param="model_name")
     args = {"modelName": name, "modelSource": source}
     if request.get("description"):
         args["description"] = request["description"]

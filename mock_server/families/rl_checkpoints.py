@@ -5,7 +5,8 @@ Only inference checkpoints download, as the spec says (a training checkpoint is 
 ``id``). The files are small and say what they are: ``adapter_model.safetensors`` (LoRA factors of
 the session's rank, zeros) with ``adapter_config.json`` for the adapter variant,
 ``model.safetensors`` (zeros) with ``config.json`` for the merged one, each marked in its metadata
-as the simulator's. Valid safetensors and JSON, so loaders get as far as reading them.
+as the simulator's; ``CHECKPOINT_VARIANT_UNSPECIFIED`` (the spec's default) is the adapter. Valid
+safetensors and JSON, so loaders get as far as reading them.
 """
 
 from __future__ import annotations
@@ -25,7 +26,13 @@ from mock_server.resources import Resources
 __all__ = ["DOWNLOADS", "OPERATIONS"]
 
 _NOTE = "together-sim: a simulated checkpoint (zeros), not trained weights"
-_VARIANTS = {"CHECKPOINT_VARIANT_ADAPTER": "adapter", "CHECKPOINT_VARIANT_MERGED": "merged"}
+# The spec's enum, default included: an unspecified variant is the adapter, the LoRA weights the
+# session trained (as an unspecified session type is the spec's usual one).
+_VARIANTS = {
+    "CHECKPOINT_VARIANT_UNSPECIFIED": "adapter",
+    "CHECKPOINT_VARIANT_ADAPTER": "adapter",
+    "CHECKPOINT_VARIANT_MERGED": "merged",
+}
 _WIDTH = 16  # the stand-in width of every tensor
 
 
@@ -92,9 +99,7 @@ def _inference_checkpoint(resources: Resources, tenant: str, checkpoint_id: str)
 def download_checkpoint(resources: Resources, call: Call) -> Any:
     checkpoint_id = call.path["id"]
     saved = _inference_checkpoint(resources, call.tenant, checkpoint_id)
-    variant = _VARIANTS.get(call.query["variant"])
-    if variant is None:
-        raise InvalidRequest(f"variant must be one of {', '.join(_VARIANTS)}", param="variant")
+    variant = _VARIANTS[call.query["variant"]]  # the spec's enum, checked before the call
     ref = f"{checkpoint_id}.{variant}"
     return {
         "data": [

@@ -18,7 +18,9 @@ from mock_server.ids import stable_int
 __all__ = ["check_batch", "check_sample", "output"]
 
 _MAX_SAMPLE_TOKENS = 32
-MAX_SAMPLES = 64  # completions per prompt the simulator draws; more is refused, not cut
+# Completions per prompt the simulator draws; more is refused, not cut. The overlay states the
+# same bound (RL.SampleBody num_samples), so the spec check refuses first; this one guards memory.
+MAX_SAMPLES = 64
 
 
 def check_sample(request: dict[str, Any]) -> None:

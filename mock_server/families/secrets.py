@@ -1,12 +1,13 @@
 """Project secrets (``/deployments/secrets``): values that deployments read into environment
 variables (``value_from_secret``). A secret is found by its id or its name, as the spec says; its
-value is kept and never shown again, as the service's is. Names are unique within a tenant."""
+value is kept and never shown again, as the service's is. Names are unique within a tenant: a
+name in use answers 409, a conflict with state rather than a bad request."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from mock_server.errors import InvalidRequest
+from mock_server.errors import Conflict
 from mock_server.families.base import Call, Operation, standard
 from mock_server.resources import Family, Resources, prefixed
 
@@ -23,7 +24,7 @@ SECRETS = Family(
 def _check_name_free(resources: Resources, tenant: str, name: str, own_id: str = "") -> None:
     clash = resources.find(SECRETS, tenant, name)
     if clash is not None and clash.id != own_id:
-        raise InvalidRequest(f"A secret named {name} already exists", param="name")
+        raise Conflict(f"A secret named {name} already exists", param="name")
 
 
 def create_secret(resources: Resources, call: Call) -> Any:

@@ -2,7 +2,8 @@
 
 A volume is ``provisioning`` for 30 s at the service's pace, then ``available``; while a cluster
 uses it, ``bound``. It lives in a region (one of ``GET /compute/regions``), and only grows: the
-update is ``PUT`` on the collection with the ``volume_id`` in the body, as the spec has it. A
+update is ``PUT`` on the collection with the ``volume_id`` in the body, as the spec has it (which
+leaves it optional: an update without one names no volume, a 404 like an unknown id). A
 bound volume cannot be deleted (the spec: "if this volume is attached to a cluster, deleting will
 fail").
 """
@@ -66,9 +67,14 @@ def create_volume(resources: Resources, call: Call) -> Any:
 
 def update_volume(resources: Resources, call: Call) -> Any:
     request = call.json()
-    volume_id = request.get("volume_id")
-    if not volume_id:
-        raise InvalidRequest("volume_id is required", param="volume_id")
+    volume_id = request.get("volume_id", "")
+    if not volume_id:  # optional in the spec, and nothing else names the volume
+        raise NotFound(
+            "shared volume",
+            volume_id,
+            message="No shared volume to update: the request names none (volume_id)",
+            param="volume_id",
+        )
     record = resources.get(SHARED_VOLUMES, call.tenant, volume_id, param="volume_id")
     size = request.get("size_tib", record.body["size_tib"])
     if size < record.body["size_tib"]:

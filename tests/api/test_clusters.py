@@ -152,6 +152,9 @@ def test_a_shared_volume_only_grows(api: Api) -> None:
         "PUT /compute/clusters/storage/volumes", 404, json={"volume_id": "sv-x", "size_tib": 1}
     )
     assert missing["param"] == "volume_id"
+    # volume_id is optional in the spec; an update without it names no volume.
+    unnamed = api.error("PUT /compute/clusters/storage/volumes", 404, json={"size_tib": 4})
+    assert unnamed["param"] == "volume_id"
 
 
 def test_a_cluster_uses_an_existing_free_volume_of_its_region(api: Api) -> None:

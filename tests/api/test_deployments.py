@@ -46,10 +46,25 @@ def test_a_secret_is_found_by_id_or_name_and_never_shows_its_value(api: Api) -> 
     assert (error["param"], error["message"]) == ("id", "Secret HF not found")
 
 
-def test_a_second_secret_with_the_same_name_is_refused(api: Api) -> None:
+def test_a_name_in_use_is_a_conflict_on_create_and_on_rename(api: Api) -> None:
     api.call("POST /deployments/secrets", json={"name": "KEY", "value": "a"})
-    error = api.error("POST /deployments/secrets", 400, json={"name": "KEY", "value": "b"})
+    error = api.error("POST /deployments/secrets", 409, json={"name": "KEY", "value": "b"})
     assert (error["param"], error["message"]) == ("name", "A secret named KEY already exists")
+    api.call("POST /deployments/secrets", json={"name": "OTHER", "value": "b"})
+    renamed = api.error("PATCH /deployments/secrets/{id}", 409, id="OTHER", json={"name": "KEY"})
+    assert renamed["type"] == "invalid_request_error"
+    volume = {"name": "w", "type": "readOnly", "content": {}}
+    api.call("POST /deployments/storage/volumes", json=volume)
+    assert api.error("POST /deployments/storage/volumes", 409, json=volume)["param"] == "name"
+    _deploy(api)
+    assert (
+        api.error(
+            "POST /deployments",
+            409,
+            json={"name": "my-app", "gpu_type": "h100-80gb", "image": IMAGE},
+        )["param"]
+        == "name"
+    )
 
 
 def test_a_volume_preloads_the_uploads_under_its_prefix_and_versions_its_content(

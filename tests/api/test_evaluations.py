@@ -149,3 +149,5 @@ def test_the_model_list_has_the_catalogue_and_completed_fine_tunes(
     assert output in serverless["model_list"]
     dedicated = api.call("GET /evaluation/model-list", query={"model_source": "dedicated"})
     assert dedicated == {"model_list": []}
+    # The spec's model_source is a free string: a source no model comes from lists nothing.
+    assert api.call("GET /evaluation/model-list", query={"model_source": "byom"}) == dedicated

@@ -66,7 +66,7 @@ def test_jobs_list_newest_first_and_an_unknown_job_is_a_404(api: Api) -> None:
 
 def test_a_taken_name_or_an_unreadable_source_is_refused(api: Api) -> None:
     api.call("POST /models", json={"model_name": "dup", "model_source": "org/x"})
-    taken = api.error("POST /models", 400, json={"model_name": "dup", "model_source": "org/y"})
+    taken = api.error("POST /models", 409, json={"model_name": "dup", "model_source": "org/y"})
     assert (taken["param"], taken["message"]) == (
         "model_name",
         "A model named sim-user/dup already exists",

@@ -76,6 +76,13 @@ def test_a_sample_gives_num_samples_completions_per_prompt(api: Api) -> None:
     assert [len(r["sequences"]) for r in rollouts] == [3, 3]
     assert {len(s["tokens"]) for r in rollouts for s in r["sequences"]} == {4}
     assert {s["stop_reason"] for r in rollouts for s in r["sequences"]} == {"length"}
+    too_many = api.error(
+        "POST /rl/training-sessions/{session_id}/operations/sample",
+        400,
+        session_id=session_id,
+        json={**body, "num_samples": 65},  # the overlay's documented maximum is 64
+    )
+    assert too_many["param"] == "num_samples"
 
 
 def test_checkpoints_are_listed_downloaded_and_resumed_from(api: Api, client: TestClient) -> None:
@@ -102,6 +109,16 @@ def test_checkpoints_are_listed_downloaded_and_resumed_from(api: Api, client: Te
     header = json.loads(weights[8 : 8 + length])
     assert "simulated" in header["__metadata__"]["together_sim"]
     assert [t["shape"] for n, t in header.items() if n.endswith("lora_A.weight")] == [[4, 16]]
+    unspecified = api.call(
+        "GET /rl/checkpoints/{id}/download",
+        query={"variant": "CHECKPOINT_VARIANT_UNSPECIFIED"},  # the spec's default: the adapter
+        id=inference["id"],
+    )["data"]
+    assert [f["filename"] for f in unspecified] == [f["filename"] for f in files]
+    unknown = api.error(
+        "GET /rl/checkpoints/{id}/download", 400, id=inference["id"], query={"variant": "FULL"}
+    )
+    assert unknown["param"] == "variant"
     training_only = api.error(
         "GET /rl/checkpoints/{id}/download",
         400,

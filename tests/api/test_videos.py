@@ -64,8 +64,19 @@ def test_the_video_comes_in_the_format_asked_for(
     assert client.get(outputs["video_url"]).content.startswith(magic)
 
 
-def test_an_unknown_video_is_a_404_and_a_bad_duration_a_400(client: TestClient) -> None:
+def test_an_unknown_video_is_a_404(client: TestClient) -> None:
     missing = client.get("/v2/videos/video-nope", headers=auth())
     assert (missing.status_code, missing.json()["error"]["param"]) == (404, "id")
-    bad = client.post("/v2/videos", headers=auth(), json={"model": MODEL, "seconds": "soon"})
-    assert (bad.status_code, bad.json()["error"]["param"]) == (400, "seconds")
+
+
+def test_a_duration_or_size_the_spec_allows_is_accepted_with_the_defaults(
+    client: TestClient,
+) -> None:
+    # `seconds` is a free string and the dimensions unbounded integers in the spec: a duration
+    # that is no number runs for the default 5 s, a zero size falls back to 1280x720.
+    odd = _video(client, "POST", "/v2/videos", model=MODEL, seconds="soon", width=0, height=0)
+    assert (odd["seconds"], odd["size"]) == ("soon", "1280x720")
+    client.post("/_sim/advance", json={"seconds": 59})
+    assert _video(client, "GET", f"/v2/videos/{odd['id']}")["status"] == "in_progress"
+    client.post("/_sim/advance", json={"seconds": 1})
+    assert _video(client, "GET", f"/v2/videos/{odd['id']}")["status"] == "completed"

@@ -1,0 +1,356 @@
+"""The real ``together`` SDK driven with generated arguments, every exchange judged by the spec.
+
+Schemathesis (``suite.py``) fuzzes the wire; this fuzzes the client: hypothesis builds the
+arguments a user would pass to ``files.upload``, ``fine_tuning.create`` and friends and
+``chat.completions.create``, the SDK turns them into whatever requests it sends, and a
+``RecordingTransport`` under its httpx client keeps each request and answer. ``judge`` then holds
+every exchange to the spec the way the server is meant to: a request valid per the spec gets a
+2xx or a business refusal (400/404 in Together's error body, naming the field); an invalid one a
+400 naming the field; every answer matches the schema documented for its status. ``judge_call``
+adds the client's side: a valid answer never makes the SDK fail except with the
+``APIStatusError`` subclass of its status.
+
+The upload's three steps (``POST /files`` answered 302, the presigned ``PUT``, ``POST
+/files/{id}/preprocess``) are not spec operations; the preprocess answer is still held to the
+``FileResponse`` that ``GET /files/{id}`` documents.
+"""
+
+from __future__ import annotations
+
+import json
+import string
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qs
+
+import httpx
+from hypothesis import strategies as st
+
+from mock_server.errors import InvalidRequest
+from mock_server.operations import OperationIndex, SpecOperation
+from mock_server.validation import first_error, validate_request
+
+__all__ = [
+    "CallOutcome",
+    "Exchange",
+    "RecordingTransport",
+    "call_sdk",
+    "chat_arguments",
+    "fine_tune_arguments",
+    "judge",
+    "judge_call",
+    "training_rows",
+]
+
+
+@dataclass(frozen=True)
+class Exchange:
+    method: str
+    path: str
+    query: str
+    headers: httpx.Headers
+    body: bytes
+    status: int
+    response_headers: httpx.Headers
+    content: bytes
+
+    def error(self) -> dict[str, Any]:
+        try:
+            body = json.loads(self.content)
+        except ValueError:
+            return {}
+        error = body.get("error") if isinstance(body, dict) else None
+        return error if isinstance(error, dict) else {}
+
+
+class RecordingTransport(httpx.BaseTransport):
+    """Passes each request to ``inner`` and keeps it with its whole answer."""
+
+    def __init__(self, inner: httpx.BaseTransport) -> None:
+        self.inner = inner
+        self.exchanges: list[Exchange] = []
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        body = request.read()
+        response = self.inner.handle_request(request)
+        content = response.read()
+        self.exchanges.append(
+            Exchange(
+                method=request.method,
+                path=request.url.path,
+                query=request.url.query.decode(),
+                headers=request.headers,
+                body=body,
+                status=response.status_code,
+                response_headers=response.headers,
+                content=content,
+            )
+        )
+        return response
+
+    def take(self) -> list[Exchange]:
+        taken, self.exchanges = self.exchanges, []
+        return taken
+
+
+# --- judging exchanges --------------------------------------------------------------------------
+
+
+def _sse_values(content: bytes) -> list[Any]:
+    """Each event of an SSE stream as ``{"data": value}``, its data parsed when it is JSON."""
+    events = []
+    for block in content.decode().split("\n\n"):
+        data = "\n".join(
+            line[5:].lstrip() for line in block.splitlines() if line.startswith("data:")
+        )
+        if not data:
+            continue
+        try:
+            events.append({"data": json.loads(data)})
+        except ValueError:
+            events.append({"data": data})
+    return events
+
+
+def _body_problems(op: SpecOperation, exchange: Exchange) -> list[str]:
+    reply = op.reply_for(exchange.status)
+    label = f"{op.name} {exchange.status}"
+    if reply is None:
+        return [f"{label}: the status is not documented"]
+    media = exchange.response_headers.get("content-type", "").split(";")[0].strip().lower()
+    if not reply.content:
+        return []
+    if media not in reply.content:
+        return [f"{label}: content type {media!r} is not documented ({list(reply.content)})"]
+    schema = reply.content[media]
+    if not schema:
+        return []
+    values = (
+        _sse_values(exchange.content)
+        if media == "text/event-stream"
+        else [json.loads(exchange.content)]
+    )
+    problems = []
+    for value in values:
+        if value == {"data": "[DONE]"}:
+            continue  # the stream's end marker, which the SDKs read as the end, not as an event
+        error = first_error(value, schema)
+        if error is not None:
+            where = "/".join(str(p) for p in error.absolute_path)
+            problems.append(f"{label}: the answer breaks the schema at /{where}: {error.message}")
+    return problems
+
+
+def _request_verdict(op: SpecOperation, exchange: Exchange, params: dict[str, str]) -> str | None:
+    """None when the request is valid per the spec, else the validator's complaint."""
+    try:
+        validate_request(
+            op,
+            path=params,
+            query=parse_qs(exchange.query, keep_blank_values=True),
+            headers=exchange.headers,
+            content_type=exchange.headers.get("content-type"),
+            raw_body=exchange.body,
+        )
+    except InvalidRequest as refusal:
+        return str(refusal.message)
+    return None
+
+
+def judge(index: OperationIndex, exchange: Exchange) -> list[str]:
+    """What is wrong with one exchange, as the spec reads it (empty when nothing is)."""
+    found = index.match(exchange.method, exchange.path)
+    label = f"{exchange.method} {exchange.path} -> {exchange.status}"
+    if found is None:
+        return _off_spec_problems(index, exchange, label)
+    op, params = found
+    problems = [f"{label}: {p}" for p in _body_problems(op, exchange)]
+    invalid = _request_verdict(op, exchange, params)
+    error = exchange.error()
+    if invalid is not None:
+        if exchange.status != 400 or not error.get("param"):
+            problems.append(f"{label}: invalid per the spec ({invalid}) yet not a 400 with param")
+    elif not 200 <= exchange.status < 300:
+        business = exchange.status in (400, 404) and error.get("message") and error.get("type")
+        if not business:
+            problems.append(
+                f"{label}: valid per the spec yet refused as {error or exchange.content!r}"
+            )
+    return problems
+
+
+def _off_spec_problems(index: OperationIndex, exchange: Exchange, label: str) -> list[str]:
+    """The upload's steps, which no spec operation covers: the status each client requires, and
+    the preprocess answer held to the spec's ``FileResponse``."""
+    if exchange.method == "POST" and exchange.path == "/v1/files":
+        return [] if exchange.status in (302, 400) else [f"{label}: the upload must answer 302"]
+    if exchange.method == "PUT":
+        return [] if exchange.status == 200 else [f"{label}: the presigned PUT must answer 200"]
+    if exchange.method == "POST" and exchange.path.endswith("/preprocess"):
+        if exchange.status != 200:
+            return [f"{label}: preprocess refused {exchange.content!r}"]
+        schema = index.by_key("GET", "/files/{id}").success.content["application/json"]
+        assert schema is not None
+        error = first_error(json.loads(exchange.content), schema)
+        return [] if error is None else [f"{label}: not a FileResponse: {error.message}"]
+    return [f"{label}: no spec operation and no known upload step"]
+
+
+# --- judging the SDK's side ---------------------------------------------------------------------
+
+
+@dataclass
+class CallOutcome:
+    result: Any = None
+    error: BaseException | None = None
+    exchanges: list[Exchange] = field(default_factory=list)
+
+
+def call_sdk(recorder: RecordingTransport, call: Callable[[], Any]) -> CallOutcome:
+    """Run one SDK call (a stream is read to its end) and keep what it sent."""
+    recorder.take()
+    outcome = CallOutcome()
+    try:
+        result = call()
+        if hasattr(result, "__iter__") and type(result).__name__ == "Stream":
+            result = list(result)
+        outcome.result = result
+    except Exception as exc:  # judged below: any kind of failure is a finding or a refusal
+        outcome.error = exc
+    outcome.exchanges = recorder.take()
+    return outcome
+
+
+def _status_error_for(status: int) -> type[Exception]:
+    import together
+
+    by_status: dict[int, type[Exception]] = {
+        400: together.BadRequestError,
+        401: together.AuthenticationError,
+        403: together.PermissionDeniedError,
+        404: together.NotFoundError,
+        409: together.ConflictError,
+        422: together.UnprocessableEntityError,
+        429: together.RateLimitError,
+    }
+    return by_status.get(status, together.InternalServerError if status >= 500 else Exception)
+
+
+def judge_call(index: OperationIndex, outcome: CallOutcome, target: str) -> list[str]:
+    """Every exchange of the call judged, and the SDK's own result: a parsed object, the status
+    error of the answer it got for ``target`` (an operation name), or, before ``target`` was sent,
+    a local refusal of its arguments."""
+    import together
+
+    problems = [p for exchange in outcome.exchanges for p in judge(index, exchange)]
+    sent = [
+        e
+        for e in outcome.exchanges
+        if (m := index.match(e.method, e.path)) is not None and m[0].name == target
+    ]
+    if outcome.error is None:
+        if not sent:
+            problems.append(f"{target}: the call returned without sending it")
+        elif not 200 <= sent[-1].status < 300:
+            problems.append(
+                f"{target}: the call returned although the answer was {sent[-1].status}"
+            )
+        return problems
+    if isinstance(outcome.error, together.APIStatusError):
+        expected = _status_error_for(outcome.error.status_code)
+        if not isinstance(outcome.error, expected):
+            problems.append(f"{target}: {type(outcome.error).__name__} for a {expected.__name__}")
+        return problems
+    if sent:
+        problems.append(f"{target}: the SDK failed on the answer: {outcome.error!r}")
+    return problems
+
+
+# --- strategies ---------------------------------------------------------------------------------
+
+_TEXT = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs", "Cc")), max_size=40)
+_SUFFIX = st.one_of(
+    st.text(alphabet=string.ascii_lowercase + string.digits + "-_", min_size=1, max_size=20),
+    _TEXT,
+    st.text(alphabet=string.ascii_letters, min_size=41, max_size=80),
+)
+
+
+def training_rows(*, broken: bool) -> st.SearchStrategy[bytes]:
+    """A small chat JSONL file of user/assistant turns; with ``broken``, some lines are not
+    JSON objects."""
+    exchange = st.tuples(st.text(min_size=1, max_size=30), st.text(min_size=1, max_size=30)).map(
+        lambda qa: [{"role": "user", "content": qa[0]}, {"role": "assistant", "content": qa[1]}]
+    )
+    row = st.builds(
+        lambda system, turns: {
+            "messages": [
+                *([{"role": "system", "content": system}] if system else []),
+                *(message for turn in turns for message in turn),
+            ]
+        },
+        st.one_of(st.none(), st.text(max_size=20)),
+        st.lists(exchange, min_size=1, max_size=3),
+    )
+    lines = st.lists(row.map(json.dumps), min_size=1, max_size=5)
+    if broken:
+        bad = st.sampled_from(["{not json", "[1, 2]", '"text"', "{"])
+        lines = st.tuples(lines, st.lists(bad, min_size=1, max_size=2)).map(lambda p: p[0] + p[1])
+    return lines.map(lambda ls: ("\n".join(ls) + "\n").encode())
+
+
+def _number(low: float, high: float) -> st.SearchStrategy[float]:
+    """Mostly in range, sometimes just outside it or far off."""
+    return st.one_of(
+        st.floats(low, high, allow_nan=False),
+        st.sampled_from([low, high, -1.0, 0.0, 10.0 * high + 1]),
+    )
+
+
+def fine_tune_arguments() -> st.SearchStrategy[dict[str, Any]]:
+    """Keyword arguments for ``fine_tuning.create`` (training file and model left to the test)."""
+    optional = {
+        "n_epochs": st.integers(-1, 5),
+        "n_checkpoints": st.integers(0, 3),
+        "learning_rate": _number(1e-6, 1e-2),
+        "batch_size": st.one_of(st.just("max"), st.integers(-1, 40), st.just(1024)),
+        "lora_r": st.integers(0, 64),
+        "lora_alpha": st.integers(0, 128),
+        "lora_dropout": _number(0.0, 0.5),
+        "suffix": _SUFFIX,
+        "warmup_ratio": _number(0.0, 1.0),
+        "train_on_inputs": st.one_of(st.booleans(), st.just("auto")),
+        "n_evals": st.integers(0, 3),
+        "with_validation": st.booleans(),
+    }
+    method = st.one_of(
+        st.fixed_dictionaries({"training_method": st.just("sft")}),
+        st.fixed_dictionaries(
+            {"training_method": st.just("dpo")},
+            optional={
+                "dpo_beta": _number(0.0, 1.0),
+                "dpo_normalize_logratios_by_length": st.booleans(),
+                "rpo_alpha": _number(0.0, 2.0),
+                "simpo_gamma": _number(0.0, 2.0),
+            },
+        ),
+    )
+    return st.tuples(st.fixed_dictionaries({"lora": st.booleans()}, optional=optional), method).map(
+        lambda pair: {**pair[0], **pair[1]}
+    )
+
+
+def chat_arguments() -> st.SearchStrategy[dict[str, Any]]:
+    """Keyword arguments for ``chat.completions.create`` (the model left to the test)."""
+    message = st.fixed_dictionaries(
+        {"role": st.sampled_from(["system", "user", "assistant"]), "content": _TEXT}
+    )
+    return st.fixed_dictionaries(
+        {"messages": st.lists(message, min_size=1, max_size=4), "stream": st.booleans()},
+        optional={
+            "max_tokens": st.integers(-1, 64),
+            "temperature": _number(0.0, 2.0),
+            "stop": st.one_of(_TEXT, st.lists(_TEXT, max_size=3)),
+        },
+    )
