@@ -1,5 +1,6 @@
 """``python -m bench`` (``make bench``): see ``bench/README.md``. ``python -m bench servers`` runs
-only together-sim beside Prism, ``python -m bench trainer`` only the trainer beside TRL."""
+only together-sim beside Prism, ``python -m bench trainer`` only the trainer beside TRL, ``python -m
+bench suites`` whole test suites (the SDK 2.12.0 generated suite, schemathesis) as the work."""
 
 from __future__ import annotations
 
@@ -31,6 +32,8 @@ from bench.servers import (
     start,
 )
 from bench.startup import measure_startup
+from bench.suites import markdown as suites_markdown
+from bench.suites import measure_suites
 from bench.throughput import LoadSettings, ensure_wrk, measure_throughput
 from bench.trainer import TrainerSettings, measure_trainers
 from bench.trainer import markdown as trainer_markdown
@@ -49,7 +52,11 @@ from bench.workflow import (
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument(
-        "part", nargs="?", default="all", choices=("all", "servers", "trainer"), help="what to run"
+        "part",
+        nargs="?",
+        default="all",
+        choices=("all", "servers", "trainer", "suites"),
+        help="what to run",
     )
     parser.add_argument("--reps", type=int, default=5, help="cold starts per server")
     parser.add_argument("--workflows", type=int, default=20, help="timed workflows per server")
@@ -194,6 +201,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.part in ("all", "trainer"):
         results["trainer"] = measure_trainers(_trainer_settings(args))
         sections.append(trainer_markdown(results["trainer"]))
+    if args.part in ("all", "suites"):
+        results["suites"] = measure_suites()
+        sections.append(suites_markdown(results["suites"]))
     text = "\n".join(sections)
     print()
     print(text)

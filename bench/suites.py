@@ -1,0 +1,207 @@
+"""``python -m bench suites``: whole test suites as the work, timed end to end.
+
+Two rows. The ``together`` 2.12.0 sdist's generated suite (``tests/api_resources``, what
+Stainless runs against Prism) against ``together-sim serve --mode examples``, Steady and Prism on
+the same pinned spec, one server at a time: wall time, pass/fail/skip counts and ratios, so the
+comparison is the one an SDK's CI would see. Then ``together-sim contract`` in this process
+against the stateful simulator with its defaults: the wall time schemathesis records and its case
+count. Steady is fetched with ``npm exec`` at run time; when it cannot be fetched or started the
+row says why instead of failing the run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from bench import BENCH_DIR, CACHE_DIR
+from bench.servers import Target, ensure_prism, prism_target, start
+
+__all__ = ["STEADY_PACKAGE", "markdown", "measure_suites"]
+
+REPO = BENCH_DIR.parent
+SDK2_PYTHON = REPO / ".venv-sdk2" / "bin" / "python"
+SDIST = REPO / ".cache" / "sdk" / "together-2.12.0"
+STEADY_PACKAGE = "@stdy/cli@0.22.1"
+SIM_EXAMPLES = "together-sim (examples)"
+_SUITE_TIMEOUT_S = 900
+
+
+def _sim_examples_target() -> Target:
+    script = Path(sys.executable).with_name("together-sim")
+    command = [str(script)] if script.exists() else [sys.executable, "-m", "mock_server"]
+
+    def argv(port: int, workdir: Path) -> list[str]:
+        return [*command, "serve", "--mode", "examples", "--host", "127.0.0.1", "--port", str(port)]
+
+    return Target(name=SIM_EXAMPLES, argv=argv, prefix="/v1")
+
+
+def _steady_target(npm: str, spec: Path) -> Target:
+    def argv(port: int, workdir: Path) -> list[str]:
+        steady = ["steady", "-q", "--host", "127.0.0.1", "-p", str(port), str(spec)]
+        return [npm, "exec", "--yes", f"--package={STEADY_PACKAGE}", "--", *steady]
+
+    return Target(name="Steady", argv=argv, prefix="")
+
+
+def _run_sdk_suite(base_url: str) -> dict[str, Any]:
+    """The suite as ``tests/e2e/test_sdk2_generated_suite.py`` runs it: from the sdist's root,
+    a clean environment, no xdist, so the wall time is one process doing every test."""
+    with tempfile.TemporaryDirectory(prefix="bench-sdk2-home-") as home:
+        env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "HOME": home,
+            "LANG": "C.UTF-8",
+            "TEST_API_BASE_URL": base_url,
+        }
+        argv = [str(SDK2_PYTHON), "-m", "pytest", "tests/api_resources", "-q", "-n", "0"]
+        started = time.perf_counter()
+        done = subprocess.run(
+            [*argv, "-p", "no:cacheprovider"],
+            cwd=SDIST,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=_SUITE_TIMEOUT_S,
+            check=False,
+        )
+        wall = time.perf_counter() - started
+    lines = done.stdout.strip().splitlines()
+    last = lines[-1] if lines else done.stderr.strip()[-300:]
+    counts = dict.fromkeys(("passed", "failed", "skipped", "error"), 0)
+    for n, word in re.findall(r"(\d+) (passed|failed|skipped|errors?)\b", last):
+        counts[word.rstrip("s") if word.startswith("error") else word] += int(n)
+    return {"wall_s": wall, "returncode": done.returncode, "summary": last, **counts}
+
+
+def _sdk_rows(spec: Path) -> dict[str, dict[str, Any]]:
+    if not SDK2_PYTHON.exists() or not (SDIST / "tests" / "api_resources").is_dir():
+        why = "the together 2.12.0 sdist and .venv-sdk2 are missing (`make install` makes them)"
+        return {SIM_EXAMPLES: {"not_run": why}}
+    targets: list[Target | tuple[str, str]] = [_sim_examples_target()]
+    npm = shutil.which("npm")
+    targets.append(_steady_target(npm, spec) if npm else ("Steady", "npm is not on PATH"))
+    try:
+        targets.append(prism_target(ensure_prism(), spec))
+    except (RuntimeError, OSError, subprocess.CalledProcessError) as exc:
+        targets.append(("Prism", f"cannot install Prism: {exc}"))
+    rows: dict[str, dict[str, Any]] = {}
+    for target in targets:  # one server at a time
+        if isinstance(target, tuple):
+            rows[target[0]] = {"not_run": target[1]}
+            continue
+        print(f"[{target.name}] start, then the SDK 2.12.0 generated suite ...", flush=True)
+        try:
+            server = start(target, timeout_s=180.0)
+        except RuntimeError as exc:
+            first = str(exc).splitlines()[0]
+            rows[target.name] = {"not_run": f"could not start: {first}"}
+            continue
+        try:
+            rows[target.name] = {
+                "startup_s": server.startup_s,
+                **_run_sdk_suite(server.url("")),
+            }
+        finally:
+            server.stop()
+        print(f"[{target.name}] {rows[target.name]['summary']}", flush=True)
+    return rows
+
+
+def _contract_row() -> dict[str, Any]:
+    """``together-sim contract`` with no flags (stateful simulator in this process, default
+    examples and phases), through its own command so the figures are the ones it prints."""
+    import json
+
+    from contracts.cli import add_command
+
+    parser = argparse.ArgumentParser(prog="together-sim")
+    add_command(parser.add_subparsers(dest="command"))
+    with tempfile.TemporaryDirectory(prefix="bench-contract-") as report:
+        args = parser.parse_args(["contract", "--report", report])
+        print("[contract] together-sim contract (in process, stateful) ...", flush=True)
+        started = time.perf_counter()
+        status = args.run(args)
+        outer = time.perf_counter() - started
+        result = json.loads((Path(report) / "result.json").read_text())
+    return {
+        "exit_status": status,
+        "wall_time_s": result["wall_time_s"],
+        "outer_wall_s": outer,
+        "cases": result["cases"],
+        "phase_cases": result["phase_cases"],
+        "operations": result["operations"],
+        "ok": result["ok"],
+    }
+
+
+def measure_suites() -> dict[str, Any]:
+    from openapi.spec import find_spec_path, sha256_file
+
+    spec = find_spec_path(allow_download=False)
+    return {
+        "meta": {
+            "started": time.strftime("%Y-%m-%d %H:%M:%S"),
+            "cpus": len(os.sched_getaffinity(0)),
+            "loadavg_before": os.getloadavg(),
+            "spec": str(spec),
+            "spec_sha256": sha256_file(spec),
+            "steady_package": STEADY_PACKAGE,
+            "prism_cache": str(CACHE_DIR),
+        },
+        "sdk2_suite": _sdk_rows(spec),
+        "contract": _contract_row(),
+    }
+
+
+def _ratio(sim: dict[str, Any], other: dict[str, Any]) -> str:
+    if "wall_s" not in sim or "wall_s" not in other or not sim["wall_s"]:
+        return "—"
+    return f"{other['wall_s'] / sim['wall_s']:.2f}×"
+
+
+def markdown(results: dict[str, Any]) -> str:
+    rows = results["sdk2_suite"]
+    sim = rows.get(SIM_EXAMPLES, {})
+    lines = [
+        "## Whole suites",
+        "",
+        "### together 2.12.0 generated suite (`pytest tests/api_resources`, one process)",
+        "",
+        "| Server | Wall time | Passed | Failed | Skipped | Errors | sim advantage |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for name, row in rows.items():
+        if "not_run" in row:
+            lines.append(f"| {name} | not run: {row['not_run']} | | | | | |")
+            continue
+        ratio = "1.00× (baseline of the others)" if name == SIM_EXAMPLES else _ratio(sim, row)
+        lines.append(
+            f"| {name} | {row['wall_s']:.1f} s | {row['passed']} | {row['failed']} | "
+            f"{row['skipped']} | {row['error']} | {ratio} |"
+        )
+    c = results["contract"]
+    phases = ", ".join(f"{p} {n}" for p, n in c["phase_cases"].items())
+    lines += [
+        "",
+        "### Schemathesis: `together-sim contract` (in process, stateful, defaults)",
+        "",
+        "| Operations | Cases | Wall time (recorded) | Checks held |",
+        "|---:|---:|---:|---|",
+        f"| {c['operations']} | {c['cases']} ({phases}) | {c['wall_time_s']:.1f} s | "
+        f"{'yes' if c['ok'] else 'no (exit ' + str(c['exit_status']) + ')'} |",
+        "",
+        f"- sim advantage = the other server's wall time ÷ together-sim's. Load average before: "
+        f"{results['meta']['loadavg_before'][0]:.2f} on {results['meta']['cpus']} CPUs.",
+        "",
+    ]
+    return "\n".join(lines)
