@@ -13,7 +13,6 @@ synthetic answer here; the real model answers only live requests.
 
 from __future__ import annotations
 
-import hashlib
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -29,7 +28,7 @@ from mock_server.errors import (
     TogetherError,
     error_body,
 )
-from mock_server.files import FilePurpose, FileRecord, FileType
+from mock_server.files import FilePurpose, FileRecord, generated_jsonl
 from mock_server.ids import IdSource
 from mock_server.inference import (
     ChatRequest,
@@ -192,24 +191,17 @@ def _write_results(resources: Resources, record: Record) -> Record:
 def _write_file(
     resources: Resources, record: Record, name: str, lines: list[str], moment: datetime
 ) -> str:
-    data = "".join(line + "\n" for line in lines).encode()
     file_id = resources.backend.ids.file_id()
-    resources.store.blob_path(file_id).write_bytes(data)
-    resources.store.put_file(
-        FileRecord(
-            id=file_id,
-            tenant=record.tenant,
-            filename=f"batch_{record.id}_{name}.jsonl",
-            bytes=len(data),
-            created_at=moment,
-            purpose=FilePurpose.batch_generated,
-            file_type=FileType.jsonl,
-            sha256=hashlib.sha256(data).hexdigest(),
-            processed=True,
-            processing_status="COMPLETED",
-            num_samples=len(lines),
-        )
+    stored, data = generated_jsonl(
+        file_id=file_id,
+        tenant=record.tenant,
+        filename=f"batch_{record.id}_{name}.jsonl",
+        lines=lines,
+        created_at=moment,
+        purpose=FilePurpose.batch_generated,
     )
+    resources.store.blob_path(file_id).write_bytes(data)
+    resources.store.put_file(stored)
     return file_id
 
 

@@ -7,6 +7,7 @@ and, once the size and checksum check out, the store turns the session into a ``
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime
 from enum import StrEnum
 from typing import Any, Literal
@@ -15,7 +16,14 @@ from pydantic import BaseModel, ConfigDict
 
 from mock_server.timefmt import unix
 
-__all__ = ["FilePurpose", "FileRecord", "FileType", "UploadSession", "render_file"]
+__all__ = [
+    "FilePurpose",
+    "FileRecord",
+    "FileType",
+    "UploadSession",
+    "generated_jsonl",
+    "render_file",
+]
 
 
 class FilePurpose(StrEnum):
@@ -100,3 +108,31 @@ class UploadSession(BaseModel):
     upload_id: str | None = None
     num_parts: int = 0
     file_size: int | None = None
+
+
+def generated_jsonl(
+    *,
+    file_id: str,
+    tenant: str,
+    filename: str,
+    lines: list[str],
+    created_at: datetime,
+    purpose: FilePurpose,
+) -> tuple[FileRecord, bytes]:
+    """A JSONL file the server writes itself (batch output, evaluation results): its bytes and
+    its record, already processed, for the caller to store together."""
+    data = "".join(line + "\n" for line in lines).encode()
+    record = FileRecord(
+        id=file_id,
+        tenant=tenant,
+        filename=filename,
+        bytes=len(data),
+        created_at=created_at,
+        purpose=purpose,
+        file_type=FileType.jsonl,
+        sha256=hashlib.sha256(data).hexdigest(),
+        processed=True,
+        processing_status="COMPLETED",
+        num_samples=len(lines),
+    )
+    return record, data

@@ -18,7 +18,6 @@ tenant's.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import random
 import statistics
@@ -28,7 +27,7 @@ from typing import Any
 from mock_server import catalogue
 from mock_server.errors import InvalidRequest, NotFound
 from mock_server.families.base import Call, Operation
-from mock_server.files import FilePurpose, FileRecord, FileType
+from mock_server.files import FilePurpose, FileRecord, generated_jsonl
 from mock_server.ids import stable_int
 from mock_server.lifecycle import Lifecycle, walked
 from mock_server.resources import Family, Record, Resources
@@ -161,23 +160,16 @@ def _result_file(
             )
             for i, verdict in enumerate(verdicts)
         ]
-        data = "".join(line + "\n" for line in lines).encode()
-        store.blob_path(file_id).write_bytes(data)
-        store.put_file(
-            FileRecord(
-                id=file_id,
-                tenant=record.tenant,
-                filename=f"{record.id}-results.jsonl",
-                bytes=len(data),
-                created_at=done_at,
-                purpose=FilePurpose.eval_output,
-                file_type=FileType.jsonl,
-                sha256=hashlib.sha256(data).hexdigest(),
-                processed=True,
-                processing_status="COMPLETED",
-                num_samples=len(lines),
-            )
+        stored, data = generated_jsonl(
+            file_id=file_id,
+            tenant=record.tenant,
+            filename=f"{record.id}-results.jsonl",
+            lines=lines,
+            created_at=done_at,
+            purpose=FilePurpose.eval_output,
         )
+        store.blob_path(file_id).write_bytes(data)
+        store.put_file(stored)
     return file_id
 
 
