@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import secrets
 import shutil
 import threading
 from collections import OrderedDict
@@ -18,7 +16,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
-from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Literal
 
 from mock_server import catalogue
@@ -29,7 +26,7 @@ from mock_server.dataset_check import check_dataset
 from mock_server.endpoint_backend import EndpointBackend
 from mock_server.errors import InvalidRequest, InvalidTransition, NotFound
 from mock_server.events import Checkpoint, Event, Metric, render_event
-from mock_server.files import FilePurpose, FileRecord, FileType, UploadSession
+from mock_server.files import FilePurpose, FileRecord
 from mock_server.fine_tunes import (
     CheckpointRef,
     Context,
@@ -44,6 +41,7 @@ from mock_server.fine_tunes import (
     validate_shape,
 )
 from mock_server.ids import IdSource
+from mock_server.job_artifacts import JobArtifacts
 from mock_server.jobs import (
     TERMINAL,
     Fault,
@@ -61,6 +59,7 @@ from mock_server.jobs import (
 )
 from mock_server.jobs import InvalidTransition as _StateError
 from mock_server.store import Store
+from mock_server.uploads import Uploads
 
 if TYPE_CHECKING:  # the real-training modules load on the first real job, not at startup
     from mock_server.inference import Completion
@@ -70,8 +69,6 @@ if TYPE_CHECKING:  # the real-training modules load on the first real job, not a
     from mock_server.training.bases import BaseChoice
 
 __all__ = ["Backend", "Serving", "tenant_of"]
-
-CHUNK = 1 << 20
 
 Trainer = Literal["synthetic", "real"]
 
@@ -119,63 +116,10 @@ class Backend:
 
     # -- files ------------------------------------------------------------------------------------
 
-    def start_upload(
-        self,
-        tenant: str,
-        *,
-        filename: str,
-        purpose: str,
-        file_type: str | None,
-        checksum: str | None,
-    ) -> UploadSession:
-        session = UploadSession(
-            file_id=self.ids.file_id(),
-            tenant=tenant,
-            token=secrets.token_urlsafe(16),
-            filename=filename,
-            purpose=_purpose(purpose),
-            file_type=_file_type(file_type, filename),
-            checksum=checksum or None,
-            created_at=self.clock.now(),
-        )
-        self.store.put_upload(session)
-        return session
-
-    def upload_session(self, file_id: str, token: str) -> UploadSession:
-        session = self.store.get_upload(file_id)
-        if not secrets.compare_digest(session.token, token):
-            raise NotFound("upload", file_id, message=f"No upload in progress for {file_id}")
-        return session
-
-    def finish_upload(
-        self, session: UploadSession, part: Path, sha256: str, size: int
-    ) -> FileRecord:
-        """Make a fully received upload visible, or discard it if its checksum is wrong."""
-        if session.checksum and session.checksum.lower() != sha256:
-            part.unlink(missing_ok=True)
-            raise InvalidRequest(
-                f"Checksum mismatch for {session.filename}: the client announced "
-                f"{session.checksum}, the bytes received hash to {sha256}",
-                param="checksum",
-            )
-        if size == 0:
-            part.unlink(missing_ok=True)
-            raise InvalidRequest("File is empty", param="file")
-        os.replace(part, self.store.blob_path(session.file_id))
-        record = FileRecord(
-            id=session.file_id,
-            tenant=session.tenant,
-            filename=session.filename,
-            bytes=size,
-            created_at=self.clock.now(),
-            purpose=session.purpose,
-            file_type=session.file_type,
-            sha256=sha256,
-        )
-        with self.store.locked():
-            self.store.put_file(record)
-            self.store.delete_upload(session.file_id)
-        return record
+    @cached_property
+    def uploads(self) -> Uploads:
+        """Uploads in flight (one-shot and multipart), until they become files."""
+        return Uploads(self.store, self.clock, self.ids)
 
     def preprocess(self, tenant: str, file_id: str) -> FileRecord:
         """Validate the file with the rules of the SDK's ``check_file`` (once; later calls are
@@ -227,84 +171,6 @@ class Backend:
 
     def delete_file(self, tenant: str, file_id: str) -> FileRecord:
         return self.store.delete_file(tenant, file_id)
-
-    # -- multipart uploads (files above 5 GiB) ----------------------------------------------------
-
-    def initiate_multipart(
-        self,
-        tenant: str,
-        *,
-        filename: str,
-        purpose: str,
-        file_type: str | None,
-        checksum: str | None,
-        file_size: int,
-        num_parts: int,
-    ) -> UploadSession:
-        if num_parts < 1 or num_parts > 10_000:
-            raise InvalidRequest(
-                f"num_parts must be between 1 and 10000 (got {num_parts})", param="num_parts"
-            )
-        session = self.start_upload(
-            tenant, filename=filename, purpose=purpose, file_type=file_type, checksum=checksum
-        )
-        session = session.model_copy(
-            update={
-                "upload_id": f"upload-{self.ids.uuid()}",
-                "num_parts": num_parts,
-                "file_size": file_size,
-            }
-        )
-        self.store.put_upload(session)
-        return session
-
-    def multipart_session(self, tenant: str, upload_id: str, file_id: str) -> UploadSession:
-        session = self.store.get_upload(file_id)
-        if session.tenant != tenant or session.upload_id != upload_id:
-            raise NotFound(
-                "upload", upload_id, message=f"Upload {upload_id} not found", param="upload_id"
-            )
-        return session
-
-    def complete_multipart(self, session: UploadSession, etags: dict[int, str]) -> FileRecord:
-        missing = [n for n in range(1, session.num_parts + 1) if n not in etags]
-        if missing:
-            raise InvalidRequest(
-                f"Parts {missing} were not listed in the completion request", param="parts"
-            )
-        target = self.store.part_path(session.file_id, 0)
-        digest = hashlib.sha256()
-        size = 0
-        with target.open("wb") as out:
-            for number in range(1, session.num_parts + 1):
-                part = self.store.part_path(session.file_id, number)
-                if not part.exists():
-                    raise InvalidRequest(f"Part {number} was never uploaded", param="parts")
-                part_md5 = hashlib.md5(usedforsecurity=False)
-                with part.open("rb") as src:
-                    while chunk := src.read(CHUNK):
-                        part_md5.update(chunk)
-                        digest.update(chunk)
-                        out.write(chunk)
-                        size += len(chunk)
-                if etags[number].strip('"') != part_md5.hexdigest():
-                    raise InvalidRequest(
-                        f"ETag of part {number} does not match the bytes received", param="parts"
-                    )
-        if session.file_size is not None and size != session.file_size:
-            target.unlink(missing_ok=True)
-            raise InvalidRequest(
-                f"Received {size} bytes, but the upload announced {session.file_size}",
-                param="file_size",
-            )
-        record = self.finish_upload(session, target, digest.hexdigest(), size)
-        self.abort_multipart(session)
-        return record
-
-    def abort_multipart(self, session: UploadSession) -> None:
-        for number in range(session.num_parts + 1):
-            self.store.part_path(session.file_id, number).unlink(missing_ok=True)
-        self.store.delete_upload(session.file_id)
 
     # -- fine-tuning jobs -------------------------------------------------------------------------
 
@@ -555,43 +421,6 @@ class Backend:
         thread)."""
         return self.training_runner().chat.complete(model, **request)
 
-    def base_archive(self, job_id: str) -> Path:
-        """The base model of a real job as tar.zst: what its adapter loads onto."""
-        from mock_server.training.bases import recorded_base
-
-        job = self.store.find_job_anywhere(job_id)
-        base = recorded_base(self.store.training_dir(job.id))
-        if job.trainer != "real" or not (base / "config.json").exists():
-            raise NotFound(
-                "base model",
-                job_id,
-                message=f"Job {job_id} has no stand-in base model (not a real job, or its "
-                "training has not started)",
-            )
-        from mock_server.artifacts import pack_dir
-
-        path = self.store.training_dir(job.id) / "archives" / "base.tar.zst"
-        if not path.exists():
-            pack_dir(base, path)
-        return path
-
-    def _real_artifact(self, job: Job, kind: str, step: int | None) -> Path:
-        from mock_server.artifacts import pack_dir
-
-        archives = self.store.training_dir(job.id) / "archives"
-        if step is None:
-            path = archives / f"{'model' if kind == 'full' else kind}.tar.zst"
-            if not path.exists():
-                raise NotFound("artifact", job.id, message=f"The output of {job.id} is gone")
-            return path
-        saved = [c for c in self.store.list_checkpoints(job.id) if c.step == step]
-        wanted = "adapter" if job.is_lora else "model"
-        saved.sort(key=lambda c: (c.checkpoint_type != "Intermediate", c.kind != wanted))
-        path = archives / f"checkpoint-{step}.tar.zst"
-        if not path.exists():
-            pack_dir(Path(saved[0].path), path)
-        return path
-
     def fail_job(
         self,
         job_id: str,
@@ -641,64 +470,10 @@ class Backend:
 
     # -- downloads --------------------------------------------------------------------------------
 
-    def artifact(self, tenant: str, ft_id: str, checkpoint: str | None, step: int | None) -> Path:
-        job = self.job(tenant, ft_id)
-        if step == 0:  # SDK 3.1.1: "0 or omitted downloads the final model by default"
-            step = None
-        if step is not None:
-            saved = [c for c in self.store.list_checkpoints(job.id) if c.step == step]
-            if not saved:
-                raise NotFound(
-                    "checkpoint",
-                    f"{ft_id}:{step}",
-                    param="checkpoint_step",
-                    message=f"Job {ft_id} has no checkpoint at step {step}",
-                )
-            kind: Literal["adapter", "merged", "full"] = "adapter" if job.is_lora else "full"
-        else:
-            if job.status is not JobStatus.completed:
-                raise InvalidRequest(
-                    f"Job {ft_id} is {job.status.value}: its model can be downloaded once it is "
-                    "completed",
-                    param="ft_id",
-                )
-            if checkpoint is None:
-                raise InvalidRequest(
-                    "checkpoint is required when checkpoint_step is not set", param="checkpoint"
-                )
-            if job.is_lora:
-                if checkpoint == "model_output_path":
-                    checkpoint = "merged"
-                kind = "adapter" if checkpoint == "adapter" else "merged"
-            else:
-                if checkpoint != "model_output_path":
-                    raise InvalidRequest(
-                        f"Job {ft_id} is a full fine-tune: only checkpoint=model_output_path "
-                        "can be downloaded",
-                        param="checkpoint",
-                    )
-                kind = "full"
-        if job.trainer == "real":
-            return self._real_artifact(job, kind, step)
-        # Imported here, not at the top: it pulls in numpy, a tenth of the server's startup.
-        from mock_server.artifacts import ArtifactSpec, archive_name, build_archive
-
-        tt = job.training_type
-        spec = ArtifactSpec(
-            kind=kind,
-            base_model=job.model,
-            job_id=job.id,
-            step=step,
-            lora_r=int(tt.get("lora_r", 8)),
-            lora_alpha=int(tt.get("lora_alpha", 16)),
-            lora_dropout=float(tt.get("lora_dropout", 0.0)),
-            target_modules=str(tt.get("lora_trainable_modules", "all-linear")),
-            seed=job.seed,
-        )
-        path = self.store.data_dir / "artifacts" / archive_name(spec)
-        if not path.exists():
-            build_archive(spec, path)
-        return path
+    @cached_property
+    def artifacts(self) -> JobArtifacts:
+        """The archives a job's output and checkpoints download as."""
+        return JobArtifacts(self)
 
     # -- dedicated endpoints ----------------------------------------------------------------------
 
@@ -767,25 +542,3 @@ class Backend:
 def json_body(content: Any) -> bytes:
     """JSON exactly as Starlette's ``JSONResponse`` renders it."""
     return json.dumps(content, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
-
-
-def _purpose(value: str) -> FilePurpose:
-    try:
-        return FilePurpose(value)
-    except ValueError as exc:
-        allowed = ", ".join(p.value for p in FilePurpose)
-        raise InvalidRequest(
-            f"Invalid purpose {value!r}: must be one of {allowed}", param="purpose"
-        ) from exc
-
-
-def _file_type(value: str | None, filename: str) -> FileType:
-    if not value:
-        suffix = Path(filename).suffix.lstrip(".").lower()
-        value = suffix if suffix in {t.value for t in FileType} else "jsonl"
-    try:
-        return FileType(value)
-    except ValueError as exc:
-        raise InvalidRequest(
-            f"Invalid file_type {value!r}: must be one of jsonl, parquet, csv", param="file_type"
-        ) from exc

@@ -92,7 +92,7 @@ async def set_trainer(id: str, request: Request, backend: BackendDep) -> dict[st
 async def download_base(id: str, backend: BackendDep) -> FileResponse:
     """The stand-in base model a real job trained (config, weights, tokenizer) as tar.zst: what
     its downloaded adapter loads onto with ``PeftModel.from_pretrained``."""
-    path = backend.base_archive(id)
+    path = backend.artifacts.base_archive(id)
     return FileResponse(path, media_type="application/octet-stream", filename=f"{id}-base.tar.zst")
 
 

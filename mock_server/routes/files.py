@@ -80,7 +80,7 @@ async def create_file(
         )
         if not filename:
             raise InvalidRequest("Missing required field file_name", param="file_name")
-        session = backend.start_upload(
+        session = backend.uploads.start(
             tenant,
             filename=filename,
             purpose=_field(form, "purpose") or "fine-tune",
@@ -90,7 +90,7 @@ async def create_file(
         if isinstance(upload, UploadFile):  # a client that sent the bytes along: take them now
             part = backend.store.part_path(session.file_id)
             sha, _, size = await _receive(_upload_chunks(upload), part)
-            record = backend.finish_upload(session, part, sha, size)
+            record = backend.uploads.finish(session, part, sha, size)
             record = await run_in_threadpool(backend.preprocess, tenant, record.id)
             return JSONResponse(render_file(record))
         url = request.url_for("put_upload", file_id=session.file_id).include_query_params(
@@ -105,14 +105,14 @@ async def create_file(
 async def put_upload(
     file_id: str, token: str, request: Request, backend: BackendDep
 ) -> dict[str, Any]:
-    session = backend.upload_session(file_id, token)
+    session = backend.uploads.session(file_id, token)
     part = backend.store.part_path(file_id)
     sha, _, size = await _receive(request.stream(), part)
     announced = request.headers.get("content-length")
     if announced is not None and announced.isdigit() and int(announced) != size:
         part.unlink(missing_ok=True)
         raise InvalidRequest(f"Expected {announced} bytes, received {size}", param="file")
-    record = backend.finish_upload(session, part, sha, size)
+    record = backend.uploads.finish(session, part, sha, size)
     return {"id": record.id, "bytes": record.bytes, "sha256": sha}
 
 
@@ -128,7 +128,7 @@ async def upload_file(request: Request, backend: BackendDep, tenant: TenantDep) 
         upload = form.get("file")
         if not isinstance(upload, UploadFile):
             raise InvalidRequest("Missing required field file (the file's content)", param="file")
-        session = backend.start_upload(
+        session = backend.uploads.start(
             tenant,
             filename=_required(form, "file_name"),
             purpose=_required(form, "purpose"),
@@ -137,7 +137,7 @@ async def upload_file(request: Request, backend: BackendDep, tenant: TenantDep) 
         )
         part = backend.store.part_path(session.file_id)
         sha, _, size = await _receive(_upload_chunks(upload), part)
-        record = backend.finish_upload(session, part, sha, size)
+        record = backend.uploads.finish(session, part, sha, size)
         return render_file(await run_in_threadpool(backend.preprocess, tenant, record.id))
 
 
@@ -179,7 +179,7 @@ class AbortRequest(BaseModel):
 async def initiate_multipart(
     body: InitiateRequest, request: Request, backend: BackendDep, tenant: TenantDep
 ) -> dict[str, Any]:
-    session = backend.initiate_multipart(
+    session = backend.uploads.initiate_multipart(
         tenant,
         filename=body.file_name,
         purpose=body.purpose,
@@ -211,7 +211,7 @@ async def initiate_multipart(
 async def put_part(
     file_id: str, number: int, token: str, request: Request, backend: BackendDep
 ) -> JSONResponse:
-    session = backend.upload_session(file_id, token)
+    session = backend.uploads.session(file_id, token)
     if not 1 <= number <= session.num_parts:
         raise InvalidRequest(
             f"Part number {number} is outside 1..{session.num_parts}", param="part_number"
@@ -224,14 +224,14 @@ async def put_part(
 async def complete_multipart(
     body: CompleteRequest, backend: BackendDep, tenant: TenantDep
 ) -> dict[str, Any]:
-    session = backend.multipart_session(tenant, body.upload_id, body.file_id)
+    session = backend.uploads.multipart_session(tenant, body.upload_id, body.file_id)
     etags: dict[int, str] = {}
     for part in body.parts:
         number, etag = part.part_number or part.PartNumber, part.etag or part.ETag
         if number is None or etag is None:
             raise InvalidRequest("Each part needs part_number and etag", param="parts")
         etags[number] = etag
-    record = await run_in_threadpool(backend.complete_multipart, session, etags)
+    record = await run_in_threadpool(backend.uploads.complete_multipart, session, etags)
     return {"file": render_file(record)}
 
 
@@ -239,7 +239,8 @@ async def complete_multipart(
 async def abort_multipart(
     body: AbortRequest, backend: BackendDep, tenant: TenantDep
 ) -> dict[str, Any]:
-    backend.abort_multipart(backend.multipart_session(tenant, body.upload_id, body.file_id))
+    uploads = backend.uploads
+    uploads.abort_multipart(uploads.multipart_session(tenant, body.upload_id, body.file_id))
     return {"upload_id": body.upload_id, "file_id": body.file_id, "aborted": True}
 
 

@@ -155,7 +155,7 @@ async def download(
     checkpoint: Literal["merged", "adapter", "model_output_path"] | None = None,
     checkpoint_step: int | None = None,
 ) -> FileResponse:
-    path = backend.artifact(tenant, ft_id, checkpoint, checkpoint_step)
+    path = backend.artifacts.archive(tenant, ft_id, checkpoint, checkpoint_step)
     job = backend.job(tenant, ft_id)
     name = job.model_output_name.replace("/", "--") + (
         f"-checkpoint-{checkpoint_step}" if checkpoint_step else ""  # 0 means the final model
