@@ -13,6 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mock_server.events import Checkpoint, Event, EventType, Metric
+from mock_server.job_metrics import schedule
 from mock_server.jobs import (
     LIVE,
     TERMINAL,
@@ -29,7 +30,6 @@ from mock_server.jobs import (
     inject_fault,
     plan,
     request_cancel,
-    schedule,
 )
 from tests.builders import PHASES, T0, durations, make_job, pending_event
 
