@@ -27,17 +27,19 @@ from mock_server.endpoint_backend import EndpointBackend
 from mock_server.errors import InvalidRequest, InvalidTransition, NotFound
 from mock_server.events import Checkpoint, Event, Metric, render_event
 from mock_server.files import FilePurpose, FileRecord
-from mock_server.fine_tunes import (
+from mock_server.fine_tune_request import (
     CheckpointRef,
-    Context,
     FineTuneRequest,
     PriceRequest,
+    split_checkpoint_ref,
+)
+from mock_server.fine_tune_view import render_job
+from mock_server.fine_tunes import (
+    Context,
     check_dataset_file,
     estimate,
     find_entry,
-    render_job,
     resolve,
-    split_checkpoint_ref,
     validate_shape,
 )
 from mock_server.ids import IdSource

@@ -15,7 +15,7 @@ from pydantic import BaseModel, Field, ValidationError
 
 from mock_server.deps import BackendDep, SettingsDep
 from mock_server.errors import InvalidRequest
-from mock_server.fine_tunes import render_job
+from mock_server.fine_tune_view import render_job
 from mock_server.timefmt import iso
 
 __all__ = ["router"]

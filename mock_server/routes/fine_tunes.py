@@ -16,7 +16,8 @@ from mock_server.backend import Backend
 from mock_server.deps import BackendDep, TenantDep, UpperCaseEventsDep
 from mock_server.errors import InvalidRequest
 from mock_server.events import render_event
-from mock_server.fine_tunes import FineTuneRequest, PriceRequest, render_job
+from mock_server.fine_tune_request import FineTuneRequest, PriceRequest
+from mock_server.fine_tune_view import render_job
 from mock_server.jobs import Job
 from mock_server.timefmt import parse_iso
 
