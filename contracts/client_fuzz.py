@@ -8,7 +8,8 @@ every exchange to the spec the way the server is meant to: a request valid per t
 2xx or a business refusal (400/404 in Together's error body, naming the field); an invalid one a
 400 naming the field; every answer matches the schema documented for its status. ``judge_call``
 adds the client's side: a valid answer never makes the SDK fail except with the
-``APIStatusError`` subclass of its status.
+``APIStatusError`` subclass of its status (for 1.5.x, run in its own venv by
+``client_fuzz_v1``, with the class that line maps the status to).
 
 The upload's three steps (``POST /files`` answered 302, the presigned ``PUT``, ``POST
 /files/{id}/preprocess``) are not spec operations; the preprocess answer is still held to the
@@ -35,11 +36,14 @@ __all__ = [
     "CallOutcome",
     "Exchange",
     "RecordingTransport",
+    "StatusErrorCheck",
     "call_sdk",
     "chat_arguments",
     "fine_tune_arguments",
     "judge",
     "judge_call",
+    "number_around",
+    "status_error_3x",
     "training_rows",
 ]
 
@@ -237,12 +241,32 @@ def _status_error_for(status: int) -> type[Exception]:
     return by_status.get(status, together.InternalServerError if status >= 500 else Exception)
 
 
-def judge_call(index: OperationIndex, outcome: CallOutcome, target: str) -> list[str]:
-    """Every exchange of the call judged, and the SDK's own result: a parsed object, the status
-    error of the answer it got for ``target`` (an operation name), or, before ``target`` was sent,
-    a local refusal of its arguments."""
+StatusErrorCheck = Callable[[BaseException], "list[str] | None"]
+"""Reads an SDK's failure: None when it is not the SDK's error for an answer's status, else what
+is wrong with its class for that status (empty when it is the class the SDK maps it to)."""
+
+
+def status_error_3x(error: BaseException) -> list[str] | None:
     import together
 
+    if not isinstance(error, together.APIStatusError):
+        return None
+    expected = _status_error_for(error.status_code)
+    return (
+        [] if isinstance(error, expected) else [f"{type(error).__name__} for a {expected.__name__}"]
+    )
+
+
+def judge_call(
+    index: OperationIndex,
+    outcome: CallOutcome,
+    target: str,
+    *,
+    status_error: StatusErrorCheck = status_error_3x,
+) -> list[str]:
+    """Every exchange of the call judged, and the SDK's own result: a parsed object, the status
+    error of the answer it got for ``target`` (an operation name), or, before ``target`` was sent,
+    a local refusal of its arguments. ``status_error`` knows the SDK line's error classes."""
     problems = [p for exchange in outcome.exchanges for p in judge(index, exchange)]
     sent = [
         e
@@ -257,11 +281,9 @@ def judge_call(index: OperationIndex, outcome: CallOutcome, target: str) -> list
                 f"{target}: the call returned although the answer was {sent[-1].status}"
             )
         return problems
-    if isinstance(outcome.error, together.APIStatusError):
-        expected = _status_error_for(outcome.error.status_code)
-        if not isinstance(outcome.error, expected):
-            problems.append(f"{target}: {type(outcome.error).__name__} for a {expected.__name__}")
-        return problems
+    wrong_class = status_error(outcome.error)
+    if wrong_class is not None:
+        return problems + [f"{target}: {p}" for p in wrong_class]
     if sent:
         problems.append(f"{target}: the SDK failed on the answer: {outcome.error!r}")
     return problems
@@ -300,7 +322,7 @@ def training_rows(*, broken: bool) -> st.SearchStrategy[bytes]:
     return lines.map(lambda ls: ("\n".join(ls) + "\n").encode())
 
 
-def _number(low: float, high: float) -> st.SearchStrategy[float]:
+def number_around(low: float, high: float) -> st.SearchStrategy[float]:
     """Mostly in range, sometimes just outside it or far off."""
     return st.one_of(
         st.floats(low, high, allow_nan=False),
@@ -313,13 +335,13 @@ def fine_tune_arguments() -> st.SearchStrategy[dict[str, Any]]:
     optional = {
         "n_epochs": st.integers(-1, 5),
         "n_checkpoints": st.integers(0, 3),
-        "learning_rate": _number(1e-6, 1e-2),
+        "learning_rate": number_around(1e-6, 1e-2),
         "batch_size": st.one_of(st.just("max"), st.integers(-1, 40), st.just(1024)),
         "lora_r": st.integers(0, 64),
         "lora_alpha": st.integers(0, 128),
-        "lora_dropout": _number(0.0, 0.5),
+        "lora_dropout": number_around(0.0, 0.5),
         "suffix": _SUFFIX,
-        "warmup_ratio": _number(0.0, 1.0),
+        "warmup_ratio": number_around(0.0, 1.0),
         "train_on_inputs": st.one_of(st.booleans(), st.just("auto")),
         "n_evals": st.integers(0, 3),
         "with_validation": st.booleans(),
@@ -329,10 +351,10 @@ def fine_tune_arguments() -> st.SearchStrategy[dict[str, Any]]:
         st.fixed_dictionaries(
             {"training_method": st.just("dpo")},
             optional={
-                "dpo_beta": _number(0.0, 1.0),
+                "dpo_beta": number_around(0.0, 1.0),
                 "dpo_normalize_logratios_by_length": st.booleans(),
-                "rpo_alpha": _number(0.0, 2.0),
-                "simpo_gamma": _number(0.0, 2.0),
+                "rpo_alpha": number_around(0.0, 2.0),
+                "simpo_gamma": number_around(0.0, 2.0),
             },
         ),
     )
@@ -350,7 +372,7 @@ def chat_arguments() -> st.SearchStrategy[dict[str, Any]]:
         {"messages": st.lists(message, min_size=1, max_size=4), "stream": st.booleans()},
         optional={
             "max_tokens": st.integers(-1, 64),
-            "temperature": _number(0.0, 2.0),
+            "temperature": number_around(0.0, 2.0),
             "stop": st.one_of(_TEXT, st.lists(_TEXT, max_size=3)),
         },
     )
