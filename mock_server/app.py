@@ -199,6 +199,7 @@ def create_app(
         real_model=settings.real_model,
         model_map=model_map,
         progress=sys.stderr if _progress(settings) else None,
+        worker_threads=settings.worker_threads,
     )
     if store.has_live_jobs(trainer="real"):
         backend.training_runner().wake()  # real jobs of a previous process: go on, or fail them

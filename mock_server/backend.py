@@ -103,6 +103,7 @@ class Backend:
     real_model: str = "micro"  # the stand-in a real job trains
     model_map: Mapping[str, BaseChoice] = field(default_factory=dict)  # model name -> base
     progress: IO[str] | None = None  # where real jobs draw their progress lines
+    worker_threads: int | None = None  # CPU threads per worker; None: torch's choice
     # A scenario's job and file behaviours (stuck, fail at a step, invalid file): behaviours.py
     behaviours: Behaviours = field(default_factory=Behaviours)
     # Injected HTTP faults and their journal (active_faults.py), on this backend's clock.
@@ -371,7 +372,9 @@ class Backend:
             if self._runner is None:
                 from mock_server.runner import TrainingRunner
 
-                self._runner = TrainingRunner(self, model=self.real_model, progress=self.progress)
+                self._runner = TrainingRunner(
+                    self, model=self.real_model, progress=self.progress, threads=self.worker_threads
+                )
             return self._runner
 
     def close_training(self) -> None:

@@ -53,6 +53,7 @@ def _serve(args: argparse.Namespace) -> int:
             "real_model": args.real_model,
             "model_map": args.model_map,
             "progress": args.progress,
+            "worker_threads": args.worker_threads,
             "faults": args.faults,
         }.items()
         if value is not None
@@ -126,6 +127,12 @@ def _parser() -> argparse.ArgumentParser:
         "--model-map",
         metavar="FILE",
         help="JSON or YAML file mapping Together model names to bases for real training",
+    )
+    serve.add_argument(
+        "--worker-threads",
+        type=int,
+        metavar="N",
+        help="CPU threads of each training and inference worker (default: torch's, every core)",
     )
     serve.add_argument(
         "--progress",

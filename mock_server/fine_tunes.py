@@ -1,8 +1,9 @@
 """Creating fine-tuning jobs: the request (``fine_tune_request.py``) checked as the service checks
 it, and priced.
 
-``resolve`` turns a request into a ``Job`` or raises ``InvalidRequest`` naming the offending field, with the messages
-the SDKs use for the same rule, so a user sees the same words whichever side catches the mistake.
+``resolve`` turns a request into a ``Job`` or raises ``InvalidRequest`` naming the offending
+field, with the messages the SDKs use for the same rule, so a user sees the same words whichever
+side catches the mistake.
 """
 
 from __future__ import annotations

@@ -33,12 +33,13 @@ class RealModel:
     adapter_dir: Path | None
 
 
-def worker_env() -> dict[str, str]:
-    """The environment of a worker: offline (nothing is ever downloaded) and able to import this
-    package even when it is not installed."""
+def worker_env(threads: int | None = None) -> dict[str, str]:
+    """The environment of a worker: offline (nothing is ever downloaded), able to import this
+    package even when it is not installed, and with ``threads`` CPU threads (torch reads
+    ``OMP_NUM_THREADS`` when it starts; None leaves torch's own choice)."""
     root = str(Path(__file__).resolve().parent.parent)
     path = os.environ.get("PYTHONPATH")
-    return {
+    env = {
         **os.environ,
         "PYTHONPATH": root if not path else f"{root}{os.pathsep}{path}",
         "HF_HUB_OFFLINE": "1",
@@ -46,9 +47,14 @@ def worker_env() -> dict[str, str]:
         "TOKENIZERS_PARALLELISM": "false",
         "PYTHONUNBUFFERED": "1",
     }
+    if threads is not None:
+        env["OMP_NUM_THREADS"] = env["MKL_NUM_THREADS"] = str(threads)
+    return env
 
 
-def spawn_worker(module: str, *args: str, log: Path | None) -> subprocess.Popen[str]:
+def spawn_worker(
+    module: str, *args: str, log: Path | None, threads: int | None = None
+) -> subprocess.Popen[str]:
     """``python -m module args`` speaking JSON lines over stdin/stdout, stderr appended to
     ``log`` (or dropped): how both the training and the inference workers are started."""
     stderr: Any = subprocess.DEVNULL
@@ -63,7 +69,7 @@ def spawn_worker(module: str, *args: str, log: Path | None) -> subprocess.Popen[
             stderr=stderr,
             text=True,
             bufsize=1,
-            env=worker_env(),
+            env=worker_env(threads),
         )
     finally:
         if log is not None:
@@ -71,14 +77,17 @@ def spawn_worker(module: str, *args: str, log: Path | None) -> subprocess.Popen[
 
 
 class ChatWorker:
-    def __init__(self, log: Path | None = None) -> None:
+    def __init__(self, log: Path | None = None, threads: int | None = None) -> None:
         self._log = log
+        self._threads = threads
         self._proc: subprocess.Popen[str] | None = None
         self._lock = threading.Lock()
 
     def _started(self) -> subprocess.Popen[str]:
         if self._proc is None or self._proc.poll() is not None:
-            self._proc = spawn_worker("mock_server.training.chat_worker", log=self._log)
+            self._proc = spawn_worker(
+                "mock_server.training.chat_worker", log=self._log, threads=self._threads
+            )
         return self._proc
 
     def complete(

@@ -72,6 +72,7 @@ class Started(_Report):
     trainable_param_count: int
     device: str
     dtype: str
+    threads: int = 0  # CPU threads the worker trains with; 0: not reported (an older worker)
     stand_in: str = "micro"  # the tiny model that trains in place of the catalogue model
     notes: list[str] = []  # what the worker changed to fit the machine, said as warnings
     init_from: str = ""  # the checkpoint a from_checkpoint job starts from ("ft-…:STEP")
@@ -201,12 +202,15 @@ def _started(job: Job, r: Started, now: datetime) -> Transition:
         return Transition(moved)
     events = [job_event(moved, now, EventType.warning, note, level="warning") for note in r.notes]
     start = f" from checkpoint {r.init_from}" if r.init_from else ""
+    how = r.dtype
+    if r.device == "cpu" and r.threads:
+        how += f", {r.threads} thread{'s' if r.threads > 1 else ''}"
     events.append(
         job_event(
             moved,
             now,
             EventType.training_start,
-            f"Training started for model {job.model}{start} on {r.device} ({r.dtype}), "
+            f"Training started for model {job.model}{start} on {r.device} ({how}), "
             f"'{r.stand_in}' stand-in: {r.trainable_param_count:,} of {r.param_count:,} "
             f"parameters trainable, {r.total_steps} steps",
         )

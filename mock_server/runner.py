@@ -108,6 +108,7 @@ class TrainingRunner:
     backend: Backend
     model: str = "micro"  # the stand-in trained for every catalogue model
     progress: IO[str] | None = None  # where progress lines go; None: nowhere
+    threads: int | None = None  # CPU threads of each worker; None: torch's choice
     chat: ChatWorker = field(init=False)  # chat and completions on real jobs' outputs
     _queue: queue.SimpleQueue[object] = field(default_factory=queue.SimpleQueue)
     _workers: dict[str, _Worker] = field(default_factory=dict)
@@ -120,7 +121,9 @@ class TrainingRunner:
     _bar_job: str = ""  # the job whose progress line is open
 
     def __post_init__(self) -> None:
-        self.chat = ChatWorker(log=self.backend.store.data_dir / "training" / "chat-worker.log")
+        self.chat = ChatWorker(
+            log=self.backend.store.data_dir / "training" / "chat-worker.log", threads=self.threads
+        )
 
     # -- what the rest of the server calls --------------------------------------------------------
 
@@ -258,7 +261,10 @@ class TrainingRunner:
         out.mkdir(parents=True, exist_ok=True)
         (out / SPEC_FILE).write_text(spec.model_dump_json(indent=2))
         proc = spawn_worker(
-            "mock_server.training.worker", str(out / SPEC_FILE), log=out / "worker.log"
+            "mock_server.training.worker",
+            str(out / SPEC_FILE),
+            log=out / "worker.log",
+            threads=self.threads,
         )
         worker = _Worker(job.id, job.tenant, proc, out / "worker.log")
         worker.reader = threading.Thread(

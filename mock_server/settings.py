@@ -57,6 +57,10 @@ class Settings(BaseSettings):
     real_model: Literal["micro", "small", "smollm2"] = "micro"
     # A JSON or YAML file mapping Together model names to bases (training.bases.load_model_map).
     model_map: Path | None = None
+    # CPU threads of each training and inference worker; None: torch's own choice (every core).
+    # Several workers, or other work on the machine, run far faster with fewer each than with
+    # every worker contending for every core.
+    worker_threads: int | None = Field(default=None, ge=1)
     # A progress line per training job on stderr; None: only when stderr is a terminal.
     progress: bool | None = None
     # TOGETHER_SIM_FAULTS: a scenario file (faults and job behaviours) in force from startup.

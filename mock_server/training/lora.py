@@ -144,6 +144,7 @@ class StartReport:
     trainable_param_count: int
     device: str
     dtype: str
+    threads: int  # torch's CPU threads (what ``worker_threads`` set, else every core)
 
 
 @dataclass(frozen=True)
@@ -322,6 +323,7 @@ def train(
                 trainable_param_count=sum(p.numel() for p in params),
                 device=device,
                 dtype=dtype,
+                threads=torch.get_num_threads(),
             )
         )
 

@@ -184,6 +184,7 @@ def run(spec: WorkerSpec, emit: Emit, stop: threading.Event) -> None:
                 trainable_param_count=s.trainable_param_count,
                 device=s.device,
                 dtype=s.dtype,
+                threads=s.threads,
                 stand_in=spec.base.ref,
                 notes=[*spec.notes, *notes],
                 init_from=spec.init_from.checkpoint if spec.init_from else "",

@@ -59,6 +59,7 @@ def _app(data_dir: Path) -> FastAPI:
         api_keys=[],
         trainer="real",
         progress=False,
+        worker_threads=1,  # what the start event must show: the setting reached the worker
     )
     return create_app(settings, clock=ManualClock())
 
@@ -150,7 +151,8 @@ def test_its_events_follow_the_real_run_and_name_the_device(trained: Trained) ->
     ]
     start = next(e for e in events if e["type"] == "training_start")
     assert re.fullmatch(
-        rf"Training started for model {BASE_MODEL} on (cpu \(float32\)|cuda\S* \(bfloat16\)), "
+        rf"Training started for model {BASE_MODEL} "
+        r"on (cpu \(float32, 1 thread\)|cuda\S* \(bfloat16\)), "
         r"'micro' stand-in: [\d,]+ of [\d,]+ parameters trainable, 18 steps",
         start["message"],
     )

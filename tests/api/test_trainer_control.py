@@ -8,6 +8,7 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
 from fastapi.testclient import TestClient
 
 from mock_server.app import create_app
@@ -15,6 +16,7 @@ from mock_server.cli import _parser
 from mock_server.clock import ManualClock
 from mock_server.jobs import TERMINAL
 from mock_server.jobs import advance as advance_job
+from mock_server.real_inference import worker_env
 from mock_server.real_jobs import launch
 from mock_server.settings import ClockMode, Settings
 from mock_server.store import SqliteStore
@@ -63,6 +65,18 @@ def test_the_cli_sets_a_jobs_trainer_and_the_servers_default() -> None:
     assert (args.job_id, args.trainer, args.url) == ("ft-1", "real", "http://sim")
     serve = _parser().parse_args(["serve", "--trainer", "real", "--real-model", "small"])
     assert (serve.trainer, serve.real_model) == ("real", "small")
+
+
+def test_workers_get_the_cpu_threads_the_server_is_told(monkeypatch: pytest.MonkeyPatch) -> None:
+    serve = _parser().parse_args(["serve", "--worker-threads", "1"])
+    assert serve.worker_threads == 1
+    monkeypatch.setenv("TOGETHER_SIM_WORKER_THREADS", "3")
+    assert Settings().worker_threads == 3
+    with pytest.raises(ValueError, match="greater than or equal to 1"):
+        Settings(worker_threads=0)
+    monkeypatch.setenv("OMP_NUM_THREADS", "8")
+    assert worker_env(2)["OMP_NUM_THREADS"] == worker_env(2)["MKL_NUM_THREADS"] == "2"
+    assert worker_env()["OMP_NUM_THREADS"] == "8"  # unset: the server's own environment
 
 
 def test_a_real_job_left_training_without_its_folder_ends_in_error(tmp_path: Path) -> None:

@@ -51,6 +51,7 @@ STARTED = Started(
     trainable_param_count=73_728,
     device="cpu",
     dtype="float32",
+    threads=2,
     notes=["batch_size 32 is capped at 8 on cpu"],
 )
 
@@ -159,12 +160,12 @@ def test_reports_take_a_real_job_from_training_start_to_completed() -> None:
     assert types == [E.model_compression_complete, E.model_upload_complete, E.job_complete]
 
 
-def test_the_start_event_names_the_device_dtype_and_counts() -> None:
+def test_the_start_event_names_the_device_dtype_threads_and_counts() -> None:
     moved = apply_report(_training(), STARTED, FAR)
     start = moved.events[-1]
     assert start.message == (
         "Training started for model meta-llama/Meta-Llama-3.1-8B-Instruct-Reference on cpu "
-        "(float32), 'micro' stand-in: 73,728 of 782,976 parameters trainable, 4 steps"
+        "(float32, 2 threads), 'micro' stand-in: 73,728 of 782,976 parameters trainable, 4 steps"
     )
     assert (start.total_steps, start.param_count, start.token_count) == (4, 782_976, 800)
     assert moved.events[0].level == "warning"
