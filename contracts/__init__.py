@@ -5,6 +5,7 @@ links drive the stateful flows), runnable against any base URL.
   this process); ``selection``: which operations run, and the ones that cost money;
 - ``loading``: the schema and configuration for a target (``schemathesis.toml`` beside it);
   ``check_rules``: narrow corrections of checks; ``known_gaps``: simulator bugs found, not fixed;
+  ``valid_inputs``: values the target holds valid, swapped into a share of the creates;
 - ``runner``: one run through schemathesis's engine; ``coverage``: operations x statuses;
 - ``cli``: ``together-sim contract``; ``suite`` and ``pytest_tests``: the same checks as pytest
   tests (``pytest --pyargs contracts.suite``).

@@ -133,6 +133,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"left out: {label}: {reason}")
     for line in contract.known_gaps.summary():
         print(line)
+    for line in contract.valid_inputs.summary() if contract.valid_inputs else ():
+        print(line)
     if target.app is not None:  # only the simulator in this process is surely the simulator
         for gap in contract.known_gaps.stale(contract.selection.selected):
             print(f"known gap not seen in this run (fixed? delete it): {gap.operation}")

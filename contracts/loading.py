@@ -29,6 +29,7 @@ from contracts.coverage import CoverageRecorder, documented_statuses
 from contracts.known_gaps import KnownGaps
 from contracts.selection import Selection, select
 from contracts.target import Target
+from contracts.valid_inputs import ValidInputs
 
 if TYPE_CHECKING:
     from schemathesis import Case, HookContext, Response
@@ -101,6 +102,7 @@ class Contract:
     recorder: CoverageRecorder
     spec: dict[str, Any] = field(repr=False)
     known_gaps: KnownGaps = field(default_factory=lambda: KnownGaps(gaps=()))
+    valid_inputs: ValidInputs | None = None
 
     @property
     def auth_headers(self) -> dict[str, str]:
@@ -222,5 +224,11 @@ def load_contract(
         schema.hooks.register_hook_with_name(rule, "filter_failure")
     if target.real:
         schema.hooks.register_hook_with_name(_capping, "map_body")
+    # A share of the creates gets values the target holds valid, so that the links from them
+    # are walked (contracts/valid_inputs.py).
+    valid_inputs = ValidInputs(target, frozenset(selection.selected))
+    schema.hooks.register_hook_with_name(valid_inputs.hook(), "flatmap_case")
 
-    return Contract(target, options, schema, selection, recorder, document, known_gaps)
+    return Contract(
+        target, options, schema, selection, recorder, document, known_gaps, valid_inputs
+    )

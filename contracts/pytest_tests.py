@@ -96,6 +96,8 @@ def coverage_report(contract: Contract, directory: Path) -> Any:
             reporter.write_line(f"contract {contract.target.label}: {report.summary_line()}")
             for line in contract.known_gaps.summary():
                 reporter.write_line(line)
+            for line in contract.valid_inputs.summary() if contract.valid_inputs else ():
+                reporter.write_line(line)
             reporter.write_line(f"coverage table: {written[0]}")
 
     return _contract_coverage
