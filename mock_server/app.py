@@ -8,7 +8,6 @@ at this server, instead of FastAPI's generated schema.
 
 from __future__ import annotations
 
-import importlib
 import logging
 import sys
 from collections.abc import AsyncIterator
@@ -168,7 +167,11 @@ def _examples_app(settings: Settings) -> FastAPI:
     _install_spec(app, settings)
     generic.install(app)
     app.state.operations = generic.operations_of(settings)  # now, not on the first request
-    importlib.import_module("mock_server.synth")  # and import jsonschema now, for the same reason
+    # The operations' answers, ahead of FastAPI's routing (and jsonschema imported now, not on
+    # the first request); the catch-all route above serves what the front passes on.
+    from mock_server.examples_front import ExamplesFront
+
+    app.add_middleware(ExamplesFront, settings=settings, index=app.state.operations)
     return app
 
 

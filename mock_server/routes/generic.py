@@ -16,7 +16,7 @@ validates is sent, so every answer matches the spec's schema for its status.
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qs, quote
+from urllib.parse import parse_qs
 
 from fastapi import FastAPI, Request
 from starlette.datastructures import UploadFile
@@ -25,8 +25,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Match, Route
 
 from mock_server.deps import authenticate
-from mock_server.errors import InvalidRequest, TogetherError
-from mock_server.media import SSE, binary_body, choose_content_type, is_json, sse_body
+from mock_server.errors import TogetherError
+from mock_server.media import binary_body, is_json
 from mock_server.operations import OperationIndex, Reply, SpecOperation, operation_index
 from mock_server.settings import Settings
 
@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from mock_server.validation import ValidRequest
 
 __all__ = [
+    "FORMS",
     "PREFIX",
     "error_response",
     "index_of",
@@ -49,7 +50,7 @@ PREFIX = "/v1"  # the path of the spec's ``servers`` URL (operations_of checks i
 # ... and of the servers some operations name for themselves (videos: ``/v2``).
 _PREFIXES = (PREFIX, "/v2")
 _METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
-_FORMS = ("multipart/form-data", "application/x-www-form-urlencoded")
+FORMS = ("multipart/form-data", "application/x-www-form-urlencoded")
 
 
 def operations_of(settings: Settings) -> OperationIndex:
@@ -99,7 +100,7 @@ async def validated_request(
     media = (content_type or "").split(";", 1)[0].strip().lower()
     form: dict[str, list[Any]] | None = None
     raw = b""
-    if op.body is not None and media in _FORMS:
+    if op.body is not None and media in FORMS:
         form = {}
         async with request.form() as parsed:  # ``async with`` closes the spooled files
             for name, value in parsed.multi_items():
@@ -122,59 +123,11 @@ async def validated_request(
     )
 
 
-def _echoed(op: SpecOperation, valid: ValidRequest) -> dict[str, Any]:
-    """What the request said, by field name: query, then body scalars, then the path (whose
-    last parameter also stands for an ``id``: ``/endpoints/{endpointId}`` answers that id)."""
-    given: dict[str, Any] = dict(valid.query)
-    if isinstance(valid.body, dict):
-        given.update(valid.body)
-    names = [p.name for p in op.parameters if p.location == "path"]
-    if names:
-        given["id"] = valid.path[names[-1]]
-    given.update(valid.path)
-    return given
-
-
 def _success(request: Request, op: SpecOperation, valid: ValidRequest) -> Response:
-    from mock_server.synth import echo, synthesize
-    from mock_server.validation import is_valid
+    from mock_server.answers import success_answer
 
-    reply = op.success
-    status = int(reply.status) if reply.status.isdigit() else 200
-    if status == 101:
-        raise InvalidRequest(
-            f"{op.method} {op.route} is a WebSocket endpoint: connect with Upgrade: websocket "
-            "(together-sim does not serve WebSockets)",
-        )
-    content_type = choose_content_type(reply.content, valid.body, request.headers.get("accept", ""))
-    headers = {}
-    given = _echoed(op, valid)
-    if 300 <= status < 400:
-        name = quote(next(iter(valid.path.values()), "file"), safe="")
-        headers["Location"] = f"{str(request.base_url).rstrip('/')}/_examples/blob?name={name}"
-        given["location"] = headers["Location"]
-    if content_type is None or status == 204:
-        return Response(status_code=status, headers=headers)
-    schema = reply.content[content_type] or {}
-    if content_type == SSE:
-        # The spec's stream is a union of event objects (an event's ``data`` a chunk, then the
-        # ``[DONE]`` sentinel): one event of each, in the spec's order.
-        events = []
-        for variant in schema.get("anyOf", [schema]):
-            event = synthesize(variant)
-            if isinstance(event, dict) and isinstance(event.get("data"), dict):
-                data_schema = variant.get("properties", {}).get("data", {})
-                event["data"] = echo(event["data"], data_schema, given)
-            events.append(event)
-        return Response(sse_body(events), status, headers, media_type=SSE)
-    if is_json(content_type):
-        body = echo(synthesize(schema), schema, given)
-        if "location" in given and is_valid(given["location"], schema):
-            body = given["location"]  # a redirect's body is the URL it points to
-        return JSONResponse(body, status, headers, media_type=content_type)
-    return Response(
-        binary_body(content_type, schema.get("example")), status, headers, media_type=content_type
-    )
+    accept = request.headers.get("accept", "")
+    return success_answer(op, valid, accept, str(request.base_url)).response()
 
 
 def error_response(op: SpecOperation, exc: TogetherError) -> JSONResponse:
