@@ -37,10 +37,6 @@ UNTESTABLE: tuple[Exclusion, ...] = (
     # sends plain HTTP requests, which such an endpoint can only refuse.
     Exclusion("GET /audio/speech/websocket", "WebSocket endpoint (schemathesis speaks HTTP)"),
     Exclusion("GET /realtime", "WebSocket endpoint (schemathesis speaks HTTP)"),
-    # The audio file is `oneOf: [binary, uri]`; schemathesis 4.32 cannot draw that union in a
-    # multipart body (its oneOf filter fails: "ValueError: Unsupported type: 'Binary'").
-    Exclusion("POST /audio/transcriptions", "schemathesis cannot generate its multipart body"),
-    Exclusion("POST /audio/translations", "schemathesis cannot generate its multipart body"),
 )
 
 COSTS_MONEY: tuple[Exclusion, ...] = (

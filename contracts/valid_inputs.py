@@ -147,6 +147,24 @@ def _batch(client: Client) -> Facts:
     return {"input_file_id": _upload(client, "contract-batch.jsonl", "batch-api", content)}
 
 
+def _uploads(client: Client) -> Facts:
+    """The forms of a valid upload: a batch input file where the target lists a chat model, and
+    the dataset. The batch file comes first, as the one Hypothesis picks most: the overlay links
+    an upload into a batch, which needs it, while the fine-tune flow has its own valid create and
+    the upload's other links (read, download, delete) take any file. Text, not bytes: the swapped
+    body is checked against the schema again, and a body holding bytes would count as
+    schema-violating (a negative case) there."""
+    forms = [{"purpose": "fine-tune", "file_name": "contract.jsonl", "file": DATASET.decode()}]
+    try:
+        models = _chat_models(client)
+    except NotDiscovered:
+        models = []
+    if models:
+        batch = {"file_name": "contract-batch.jsonl", "file": batch_file(models[0]).decode()}
+        forms.insert(0, {"purpose": "batch-api", **batch})
+    return {"form": forms}
+
+
 def _regions(client: Client) -> Facts:
     regions = _json(client.get("/v1/compute/regions"), "GET /compute/regions").get("regions", [])
     for region in regions:
@@ -175,7 +193,7 @@ class Recipe:
     fields: tuple[str, ...] = ()
     keep: tuple[str, ...] = ()
     fixed: Mapping[str, Any] = field(default_factory=dict)
-    form: Mapping[str, Any] = field(default_factory=dict)  # a multipart body's own fields
+    whole: bool = False  # the single field is the whole body (a multipart form), not one field
 
 
 _REGION = ("region", "gpu_type", "cuda_version", "nvidia_driver_version")
@@ -195,13 +213,7 @@ RECIPES: Mapping[str, Recipe] = {
     "POST /compute/clusters/storage/volumes": Recipe(
         _regions, ("region",), ("volume_name",), {"size_tib": 1}
     ),
-    # A dataset upload needs nothing from the target, only bytes that pass the check.
-    "POST /files/upload": Recipe(
-        lambda client: {},
-        # Text, not bytes: the swapped body is checked against the schema again, and a body
-        # holding bytes would count as schema-violating (a negative case) there.
-        form={"purpose": "fine-tune", "file_name": "contract.jsonl", "file": DATASET.decode()},
-    ),
+    "POST /files/upload": Recipe(_uploads, ("form",), whole=True),
 }
 _FAMILY = {  # creates that share one discovery (and one uploaded file)
     "POST /fine-tunes/estimate-price": "POST /fine-tunes",
@@ -257,12 +269,13 @@ class ValidInputs:
         recipe = RECIPES[label]
         chosen = {name: facts[name] for name in recipe.fields}
         chosen = {k: v[pick % len(v)] if isinstance(v, list) else v for k, v in chosen.items()}
-        if recipe.form:
-            return {**generated, **recipe.form}
+        if recipe.whole:
+            return {**generated, **chosen[recipe.fields[0]]}
         if minimal:
             kept = {name: generated[name] for name in recipe.keep if name in generated}
             return {**kept, **chosen, **recipe.fixed}
-        return {**generated, **chosen}
+        # The fixed values too: a generated num_gpus or autoscaling is rarely one the target takes.
+        return {**generated, **chosen, **recipe.fixed}
 
     def hook(self) -> Callable[[HookContext, Case[Any]], st.SearchStrategy[Case[Any]]]:
         from schemathesis import GenerationMode

@@ -18,7 +18,7 @@ FINE_TUNE_FLOW = (
 
 
 def test_the_stateful_phase_follows_jobs_it_created() -> None:
-    options = RunOptions(max_examples=5, phases=("stateful",), include=FINE_TUNE_FLOW, seed=0)
+    options = RunOptions(max_examples=10, phases=("stateful",), include=FINE_TUNE_FLOW, seed=0)
     contract = load_contract(in_process_target(), options)
     result = run_contract(contract)
 
@@ -31,6 +31,30 @@ def test_the_stateful_phase_follows_jobs_it_created() -> None:
     assert 200 in seen["GET /fine-tunes/{id}"]
     assert 200 in seen["DELETE /fine-tunes/{id}"]
     assert 404 in seen["GET /fine-tunes/{id}"]
+
+
+BATCH_FLOW = (
+    "GET /files",
+    "POST /files/upload",
+    "POST /batches",
+    "GET /batches/{id}",
+    "POST /batches/{id}/cancel",
+)
+
+
+def test_a_batch_flow_starts_from_the_file_list_and_an_upload() -> None:
+    """schemathesis never starts a scenario at an upload or a batch create (it reads file_name
+    and input_file_id as references to resources nothing creates): the overlay links the file
+    list into the upload and the upload into the batch, and the batch is then read."""
+    options = RunOptions(max_examples=10, phases=("stateful",), include=BATCH_FLOW, seed=0)
+    contract = load_contract(in_process_target(), options)
+    result = run_contract(contract)
+
+    assert result.ok, "\n".join(f.describe() for f in [*result.failures, *result.errors])
+    seen = {row.label: row.seen for row in result.coverage.rows}
+    assert 200 in seen["POST /files/upload"]
+    assert 201 in seen["POST /batches"]
+    assert 200 in seen["GET /batches/{id}"]
 
 
 def test_a_target_that_cannot_say_leaves_the_cases_as_generated() -> None:
