@@ -33,6 +33,7 @@ from mock_server.operations import OperationIndex, SpecOperation
 from mock_server.validation import first_error, validate_request
 
 __all__ = [
+    "JOB_CALLS",
     "CallOutcome",
     "Exchange",
     "RecordingTransport",
@@ -45,6 +46,7 @@ __all__ = [
     "number_around",
     "status_error_3x",
     "training_rows",
+    "unknown_job_ids",
 ]
 
 
@@ -297,6 +299,19 @@ _SUFFIX = st.one_of(
     _TEXT,
     st.text(alphabet=string.ascii_letters, min_size=41, max_size=80),
 )
+
+
+# The job calls both SDK lines make on an id, and the operation each one targets.
+JOB_CALLS = {
+    "retrieve": "get /fine-tunes/{id}",
+    "list_events": "get /fine-tunes/{id}/events",
+    "cancel": "post /fine-tunes/{id}/cancel",
+}
+
+
+def unknown_job_ids() -> st.SearchStrategy[str]:
+    """Ids shaped like a job's that name no job (the server answers 404)."""
+    return st.text(alphabet="abcdef0123456789-", min_size=1, max_size=36).map(lambda s: "ft-" + s)
 
 
 def training_rows(*, broken: bool) -> st.SearchStrategy[bytes]:

@@ -20,6 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from contracts.client_fuzz import (
+    JOB_CALLS,
     RecordingTransport,
     call_sdk,
     chat_arguments,
@@ -27,6 +28,7 @@ from contracts.client_fuzz import (
     judge,
     judge_call,
     training_rows,
+    unknown_job_ids,
 )
 from mock_server.operations import OperationIndex, operation_index
 from mock_server.testing import Simulator, simulator_settings
@@ -135,8 +137,8 @@ def test_the_generated_fine_tunes_are_sometimes_accepted_and_sometimes_refused(
 @FUZZ
 @given(
     known=st.booleans(),
-    unknown=st.text(alphabet="abcdef0123456789-", min_size=1, max_size=36).map(lambda s: "ft-" + s),
-    action=st.sampled_from(["retrieve", "list_events", "cancel"]),
+    unknown=unknown_job_ids(),
+    action=st.sampled_from(list(JOB_CALLS)),
 )
 def test_reads_and_cancels_of_known_and_unknown_jobs(
     fuzzed: Fuzzed, known: bool, unknown: str, action: str
@@ -144,11 +146,7 @@ def test_reads_and_cancels_of_known_and_unknown_jobs(
     job_id = fuzzed.job if known else unknown
     call = getattr(fuzzed.client.fine_tuning, action)
     outcome = call_sdk(fuzzed.recorder, lambda: call(job_id))
-    target = {
-        "retrieve": "get /fine-tunes/{id}",
-        "list_events": "get /fine-tunes/{id}/events",
-        "cancel": "post /fine-tunes/{id}/cancel",
-    }[action]
+    target = JOB_CALLS[action]
     assert judge_call(fuzzed.index, outcome, target) == []
     status = outcome.exchanges[-1].status
     if not known:

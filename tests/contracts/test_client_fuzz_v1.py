@@ -21,11 +21,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from contracts.client_fuzz import (
+    JOB_CALLS,
     CallOutcome,
     chat_arguments,
     judge,
     judge_call,
     training_rows,
+    unknown_job_ids,
 )
 from contracts.client_fuzz_v1 import (
     RaisedInDriver,
@@ -160,18 +162,14 @@ def test_the_generated_fine_tunes_are_sometimes_accepted_and_sometimes_refused(
 @FUZZ
 @given(
     known=st.booleans(),
-    unknown=st.text(alphabet="abcdef0123456789-", min_size=1, max_size=36).map(lambda s: "ft-" + s),
-    action=st.sampled_from(["retrieve", "list_events", "cancel"]),
+    unknown=unknown_job_ids(),
+    action=st.sampled_from(list(JOB_CALLS)),
 )
 def test_reads_and_cancels_of_known_and_unknown_jobs(
     fuzzed: Fuzzed, known: bool, unknown: str, action: str
 ) -> None:
     outcome = fuzzed.driver.call(f"fine_tuning.{action}", id=fuzzed.job if known else unknown)
-    target = {
-        "retrieve": "get /fine-tunes/{id}",
-        "list_events": "get /fine-tunes/{id}/events",
-        "cancel": "post /fine-tunes/{id}/cancel",
-    }[action]
+    target = JOB_CALLS[action]
     assert fuzzed.judged(outcome, target) == []
     status = outcome.exchanges[-1].status
     if not known:
