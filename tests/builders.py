@@ -7,18 +7,20 @@ about (``make_job(total_steps=4, n_checkpoints=2)``).
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from mock_server.clock import utc
 from mock_server.events import Event, EventType
 from mock_server.files import FilePurpose, FileRecord, FileType
-from mock_server.jobs import Job, JobStatus, Timeline
+from mock_server.jobs import Job, JobStatus, Timeline, advance
+from mock_server.real_jobs import Started, Step, launch
 
 __all__ = ["PHASES", "T0", "durations", "make_file", "make_job", "pending_event"]
 
 T0 = utc(2026, 1, 1)
 PHASES = tuple(Timeline().durations())
+FAR = T0 + timedelta(days=1)  # long after any test job's planned milestones
 
 
 def durations(timeline: Timeline | None = None) -> dict[str, float]:
@@ -83,3 +85,39 @@ def make_file(
     }
     fields.update(overrides)
     return FileRecord(**fields)
+
+
+# -- a real job's worker ---------------------------------------------------------------------------
+
+
+def real_job_in_training(**overrides: Any) -> Job:
+    """A real job advanced to where its worker takes over, with the worker launched."""
+    return launch(advance(make_job(trainer="real", **overrides), FAR).job).job
+
+
+def worker_started(**overrides: Any) -> Started:
+    """The worker's first report for a 4-step micro job on the CPU."""
+    fields: dict[str, Any] = {
+        "total_steps": 4,
+        "steps_per_epoch": 2,
+        "token_count": 800,
+        "param_count": 782_976,
+        "trainable_param_count": 73_728,
+        "device": "cpu",
+        "dtype": "float32",
+    }
+    return Started(**{**fields, **overrides})
+
+
+def worker_step(step: int, loss: float, **fields: Any) -> Step:
+    """A step report of that job (2 steps an epoch, 200 tokens a step)."""
+    return Step(
+        step=step,
+        loss=loss,
+        lr=1e-3,
+        tokens=200,
+        tokens_per_s=5000.0,
+        epoch=step / 2,
+        seconds_per_step=0.5,
+        **fields,
+    )

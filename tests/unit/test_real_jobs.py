@@ -28,8 +28,6 @@ from mock_server.real_jobs import (
     Packaged,
     Report,
     Saved,
-    Started,
-    Step,
     Stopped,
     Trained,
     Uploaded,
@@ -38,41 +36,11 @@ from mock_server.real_jobs import (
 )
 from mock_server.runner import progress_line
 from mock_server.training.spec import fit_to_device, spec_for
-from tests.builders import T0, make_job
+from tests.builders import FAR, T0, make_job, real_job_in_training, worker_started, worker_step
 
 S = JobStatus
 E = EventType
-FAR = T0 + timedelta(days=1)
-STARTED = Started(
-    total_steps=4,
-    steps_per_epoch=2,
-    token_count=800,
-    param_count=782_976,
-    trainable_param_count=73_728,
-    device="cpu",
-    dtype="float32",
-    threads=2,
-    notes=["batch_size 32 is capped at 8 on cpu"],
-)
-
-
-def _step(step: int, loss: float, **fields: object) -> Step:
-    return Step(
-        step=step,
-        loss=loss,
-        lr=1e-3,
-        tokens=200,
-        tokens_per_s=5000.0,
-        epoch=step / 2,
-        seconds_per_step=0.5,
-        **fields,  # type: ignore[arg-type]
-    )
-
-
-def _training(**overrides: object) -> Job:
-    """A real job advanced to where its worker takes over, with the worker launched."""
-    job = advance(make_job(trainer="real", **overrides), FAR).job
-    return launch(job).job
+STARTED = worker_started(threads=2, notes=["batch_size 32 is capped at 8 on cpu"])
 
 
 def _apply(job: Job, *reports: Report) -> tuple[Job, list[EventType]]:
@@ -100,7 +68,7 @@ def test_a_real_jobs_plan_stops_where_training_starts() -> None:
 
 
 def test_a_real_job_in_training_is_never_kept_as_a_view() -> None:
-    job = _training()
+    job = real_job_in_training()
     assert unchanged_until(job, FAR) == FAR
     assert unchanged_until(make_job(trainer="real"), T0) == T0 + timedelta(seconds=1)
 
@@ -108,7 +76,7 @@ def test_a_real_job_in_training_is_never_kept_as_a_view() -> None:
 def test_seconds_remaining_comes_from_the_measured_step_time_once_training_runs() -> None:
     job = make_job(trainer="real")
     assert seconds_remaining(job, T0) == seconds_remaining(make_job(), T0)
-    job, _ = _apply(_training(), STARTED, _step(1, 3.0))
+    job, _ = _apply(real_job_in_training(), STARTED, worker_step(1, 3.0))
     # reported one second after FAR: three steps left at 0.5 s each, plus a second of packaging
     assert seconds_remaining(job, FAR + timedelta(seconds=1)) == 3
 
@@ -127,13 +95,13 @@ def test_the_trainer_cannot_change_once_the_job_runs(status: JobStatus) -> None:
 
 def test_reports_take_a_real_job_from_training_start_to_completed() -> None:
     job, types = _apply(
-        _training(validation_file="file-v", n_evals=1, n_checkpoints=2),
+        real_job_in_training(validation_file="file-v", n_evals=1, n_checkpoints=2),
         STARTED,
-        _step(1, 3.0),
-        _step(2, 2.5),
+        worker_step(1, 3.0),
+        worker_step(2, 2.5),
         Saved(step=2, path="/data/training/ft-1/checkpoints/checkpoint-2"),
-        _step(3, 2.0),
-        _step(4, 1.5, eval_loss=1.75),
+        worker_step(3, 2.0),
+        worker_step(4, 1.5, eval_loss=1.75),
         Trained(steps_completed=4, token_count=800, seconds=2.0),
     )
     assert job.status is S.compressing
@@ -161,7 +129,7 @@ def test_reports_take_a_real_job_from_training_start_to_completed() -> None:
 
 
 def test_the_start_event_names_the_device_dtype_threads_and_counts() -> None:
-    moved = apply_report(_training(), STARTED, FAR)
+    moved = apply_report(real_job_in_training(), STARTED, FAR)
     start = moved.events[-1]
     assert start.message == (
         "Training started for model meta-llama/Meta-Llama-3.1-8B-Instruct-Reference on cpu "
@@ -172,8 +140,8 @@ def test_the_start_event_names_the_device_dtype_threads_and_counts() -> None:
 
 
 def test_a_step_report_is_a_metric_point_with_the_real_values() -> None:
-    job = apply_report(_training(), STARTED, FAR).job
-    moved = apply_report(job, _step(2, 2.5, eval_loss=2.75), FAR)
+    job = apply_report(real_job_in_training(), STARTED, FAR).job
+    moved = apply_report(job, worker_step(2, 2.5, eval_loss=2.75), FAR)
     [point] = moved.metrics
     assert point.step == 2
     assert point.values == {
@@ -186,13 +154,15 @@ def test_a_step_report_is_a_metric_point_with_the_real_values() -> None:
 
 
 def test_checkpoints_carry_the_real_path() -> None:
-    [checkpoint] = apply_report(_training(), Saved(step=2, path="/x/checkpoint-2"), FAR).checkpoints
+    [checkpoint] = apply_report(
+        real_job_in_training(), Saved(step=2, path="/x/checkpoint-2"), FAR
+    ).checkpoints
     assert (checkpoint.step, checkpoint.path, checkpoint.kind) == (2, "/x/checkpoint-2", "adapter")
     assert checkpoint.checkpoint_type == "Intermediate"
 
 
 def test_a_cancel_in_training_waits_for_the_worker_to_stop() -> None:
-    job, _ = _apply(_training(), STARTED, _step(1, 3.0))
+    job, _ = _apply(real_job_in_training(), STARTED, worker_step(1, 3.0))
     job = request_cancel(job, FAR).job
     assert advance(job, FAR + timedelta(days=1)).job.status is S.cancel_requested
     job, types = _apply(job, Trained(steps_completed=4, token_count=1, seconds=1.0))
@@ -208,7 +178,9 @@ def test_a_cancel_before_training_follows_the_plan() -> None:
 
 @pytest.mark.parametrize("kind", ["error", "user_error"])
 def test_a_failed_report_ends_the_job_with_its_message(kind: str) -> None:
-    moved = apply_report(_training(), Failed(kind=kind, message="Training failed: bad"), FAR)  # type: ignore[arg-type]
+    moved = apply_report(
+        real_job_in_training(), Failed(kind=kind, message="Training failed: bad"), FAR
+    )  # type: ignore[arg-type]
     assert moved.job.status is S(kind)
     assert [(e.type.value, e.message) for e in moved.events] == [
         (f"job_{kind}", "Training failed: bad")
@@ -216,20 +188,22 @@ def test_a_failed_report_ends_the_job_with_its_message(kind: str) -> None:
 
 
 def test_a_stop_nobody_asked_for_is_an_error() -> None:
-    assert apply_report(_training(), Stopped(step=1), FAR).job.status is S.error
+    assert apply_report(real_job_in_training(), Stopped(step=1), FAR).job.status is S.error
 
 
 def test_reports_after_the_end_change_nothing() -> None:
-    job, _ = _apply(_training(), Failed(message="gone"))
-    moved = apply_report(job, _step(1, 3.0), FAR)
+    job, _ = _apply(real_job_in_training(), Failed(message="gone"))
+    moved = apply_report(job, worker_step(1, 3.0), FAR)
     assert moved.job == job
     assert moved.events == []
 
 
 def test_an_injected_fault_fires_on_the_real_step() -> None:
-    job, _ = _apply(_training(fault=Fault(at_step=2, message="boom")), STARTED, _step(1, 3.0))
+    job, _ = _apply(
+        real_job_in_training(fault=Fault(at_step=2, message="boom")), STARTED, worker_step(1, 3.0)
+    )
     assert job.status is S.running
-    job, types = _apply(job, _step(2, 2.0))
+    job, types = _apply(job, worker_step(2, 2.0))
     assert job.status is S.error
     assert types[-1] is E.job_error
     assert job.failure_message == "Job failed at step 2: boom"
@@ -239,7 +213,7 @@ def test_launch_is_once_and_only_when_training_is_due() -> None:
     with pytest.raises(ValueError):
         launch(make_job(trainer="real"))
     with pytest.raises(ValueError):
-        launch(_training())
+        launch(real_job_in_training())
 
 
 def test_the_worker_gets_every_hyper_parameter_of_the_job() -> None:

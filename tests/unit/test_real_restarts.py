@@ -8,58 +8,28 @@ from __future__ import annotations
 import threading
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from mock_server.events import Checkpoint, EventType, Metric
-from mock_server.jobs import Job, JobStatus, advance
+from mock_server.jobs import Job, JobStatus
 from mock_server.real_jobs import (
     Packaged,
     Report,
     Restarted,
     Saved,
-    Started,
-    Step,
     Trained,
     Uploaded,
     apply_report,
-    launch,
 )
 from mock_server.training.bases import BaseChoice
 from mock_server.training.spec import InitFrom, WorkerSpec, checkpoint_weights, spec_for
 from mock_server.training.worker import run
-from tests.builders import T0, make_job
+from tests.builders import FAR, make_job, real_job_in_training, worker_started, worker_step
 
 S = JobStatus
 E = EventType
-FAR = T0 + timedelta(days=1)
-STARTED = Started(
-    total_steps=4,
-    steps_per_epoch=2,
-    token_count=800,
-    param_count=782_976,
-    trainable_param_count=73_728,
-    device="cpu",
-    dtype="float32",
-)
-
-
-def _step(step: int, loss: float, **fields: Any) -> Step:
-    return Step(
-        step=step,
-        loss=loss,
-        lr=1e-3,
-        tokens=200,
-        tokens_per_s=5000.0,
-        epoch=step / 2,
-        seconds_per_step=0.5,
-        **fields,
-    )
-
-
-def _training(**overrides: object) -> Job:
-    return launch(advance(make_job(trainer="real", **overrides), FAR).job).job
+STARTED = worker_started()
 
 
 def _run(job: Job, *reports: Report) -> tuple[Job, list[tuple[EventType, str]], list[Metric]]:
@@ -74,21 +44,21 @@ def _run(job: Job, *reports: Report) -> tuple[Job, list[tuple[EventType, str]], 
 
 
 def test_a_restart_resumes_after_the_checkpoint_and_each_step_is_reported_once() -> None:
-    job = _training(validation_file="file-v", n_evals=2, n_checkpoints=2)
+    job = real_job_in_training(validation_file="file-v", n_evals=2, n_checkpoints=2)
     job, before, first = _run(
         job,
         STARTED,
-        _step(1, 3.0),
-        _step(2, 2.5, eval_loss=2.7),
+        worker_step(1, 3.0),
+        worker_step(2, 2.5, eval_loss=2.7),
         Saved(step=2, path="/d/checkpoints/checkpoint-2"),
-        _step(3, 2.0),  # the server dies here; the new worker goes on from step 2
+        worker_step(3, 2.0),  # the server dies here; the new worker goes on from step 2
     )
     job, after, second = _run(
         job,
         Restarted(step=2),
         STARTED.model_copy(update={"restarted": True}),
-        _step(3, 2.0),
-        _step(4, 1.5, eval_loss=1.6),
+        worker_step(3, 2.0),
+        worker_step(4, 1.5, eval_loss=1.6),
         Trained(steps_completed=4, token_count=800, seconds=2.0),
     )
     assert [m.step for m in first + second] == [1, 2, 3, 4]
@@ -108,7 +78,13 @@ def test_a_restart_resumes_after_the_checkpoint_and_each_step_is_reported_once()
 
 
 def test_while_steps_are_redone_the_job_counts_from_the_checkpoint() -> None:
-    job, _, _ = _run(_training(), STARTED, _step(1, 3.0), _step(2, 2.5), _step(3, 2.0))
+    job, _, _ = _run(
+        real_job_in_training(),
+        STARTED,
+        worker_step(1, 3.0),
+        worker_step(2, 2.5),
+        worker_step(3, 2.0),
+    )
     job, events, metrics = _run(job, Restarted(step=0))
     assert (job.steps_completed, job.epochs_completed, metrics) == (0, 0, [])
     assert events == [
@@ -118,15 +94,15 @@ def test_while_steps_are_redone_the_job_counts_from_the_checkpoint() -> None:
             "been saved",
         )
     ]
-    job, events, metrics = _run(job, _step(1, 3.0), _step(2, 2.5))
+    job, events, metrics = _run(job, worker_step(1, 3.0), worker_step(2, 2.5))
     assert (job.steps_completed, events, metrics) == (2, [], [])
 
 
 def test_a_job_packaging_when_the_server_died_packs_again_and_completes() -> None:
     job, _, _ = _run(
-        _training(),
+        real_job_in_training(),
         STARTED,
-        *[_step(s, 1.0) for s in range(1, 5)],
+        *[worker_step(s, 1.0) for s in range(1, 5)],
         Trained(steps_completed=4, token_count=800, seconds=2.0),
         Packaged(archives={"adapter": "/d/a.tar.zst"}),
     )
@@ -224,7 +200,7 @@ def test_a_parent_from_the_synthetic_timeline_leaves_the_child_on_the_base() -> 
 
 def test_the_start_event_names_the_checkpoint_a_child_starts_from() -> None:
     started = STARTED.model_copy(update={"init_from": "ft-parent:9"})
-    start = apply_report(_training(), started, FAR).events[-1]
+    start = apply_report(real_job_in_training(), started, FAR).events[-1]
     assert start.message.startswith(
         "Training started for model meta-llama/Meta-Llama-3.1-8B-Instruct-Reference from "
         "checkpoint ft-parent:9 on cpu (float32)"
