@@ -75,7 +75,7 @@ contracts-real: $(BIN)/.installed
 	$(BIN)/together-sim contract --base-url https://api.together.xyz --real-service-ok --stateful
 
 screenshot: $(BIN)/.installed /usr/bin/chromium
-	$(BIN)/python -m mock_server.ui.screenshot --out docs/dashboard.png
+	$(BIN)/python -m mock_server.admin.ui.screenshot --out docs/dashboard.png
 
 clean:
 	rm -rf $(VENV) $(V1) $(SDK2) .cache/sdk .together-sim .together-sim-contract .mypy_cache .ruff_cache .pytest_cache

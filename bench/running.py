@@ -2,8 +2,9 @@
 
 together-sim keeps the rendered body of every job until its next change (next milestone, next
 step or next tick of ``progress.seconds_remaining``; ``Backend.job_view`` / ``Backend.kept_view``
-and ``unchanged_until`` in ``mock_server/jobs.py``), and its ASGI fast path
-(``mock_server/fastpath.py``, ``KeptJobViews``) answers a poll from that body before FastAPI's
+and ``unchanged_until`` in ``mock_server/fine_tuning/machine.py``), and its ASGI fast path
+(``mock_server/fine_tuning/kept_views.py``, ``KeptJobViews``) answers a poll from that body before
+FastAPI's
 routing runs. Two measurements, each on its own together-sim started with ``--clock manual
 --speed 1``, one after the other:
 

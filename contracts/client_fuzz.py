@@ -28,9 +28,9 @@ from urllib.parse import parse_qs
 import httpx
 from hypothesis import strategies as st
 
-from mock_server.errors import InvalidRequest
-from mock_server.operations import OperationIndex, SpecOperation
-from mock_server.validation import first_error, validate_request
+from mock_server.core.errors import InvalidRequest
+from mock_server.spec.index import OperationIndex, SpecOperation
+from mock_server.spec.validate import first_error, validate_request
 
 __all__ = [
     "JOB_CALLS",

@@ -160,7 +160,7 @@ def contract_config(
         stateless = sorted(set(selection.selected) & target.generic_operations)
         if stateless:
             # The simulator's generic layer answers these from the spec and keeps nothing (see
-            # mock_server/routes/generic.py); each family leaves this list when a domain module
+            # mock_server/spec/fallback.py); each family leaves this list when a domain module
             # takes it over.
             operations.append(
                 {"include-name": stateless, "checks": {"use_after_free": {"enabled": False}}}

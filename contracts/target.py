@@ -114,8 +114,8 @@ def in_process_target(
     accepting only ``api_key``, on the instant clock so that a job created by one step is
     finished for the next."""
     from mock_server.app import create_app
-    from mock_server.routes.generic import routing_table
     from mock_server.settings import Settings
+    from mock_server.spec.fallback import routing_table
 
     if data_dir is None:
         data_dir = Path(tempfile.mkdtemp(prefix="together-sim-contract-"))

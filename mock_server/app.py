@@ -21,32 +21,30 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from mock_server import __version__
-from mock_server.backend import Backend
-from mock_server.clock import Clock, ManualClock, SystemClock
-from mock_server.errors import TogetherError, error_body
-from mock_server.fastpath import KeptJobViews
-from mock_server.fault_middleware import FaultInjection
-from mock_server.ids import IdSource
-from mock_server.jobs import Timeline
-from mock_server.routes import (
-    audio,
-    batches,
-    control,
-    dashboard,
-    embeddings,
-    endpoints,
-    faults,
-    files,
-    fine_tunes,
-    generic,
-    images,
-    inference,
-    models,
-    rerank,
-    resources,
-)
-from mock_server.scenarios import apply_scenario, load_scenario
+from mock_server.admin import controls as control
+from mock_server.admin import dashboard
+from mock_server.audio import routes as audio
+from mock_server.batches import routes as batches
+from mock_server.catalogue import routes as models
+from mock_server.core.clock import Clock, ManualClock, SystemClock
+from mock_server.core.errors import TogetherError, error_body
+from mock_server.core.ids import IdSource
+from mock_server.embeddings import rerank_routes as rerank
+from mock_server.embeddings import routes as embeddings
+from mock_server.endpoints import routes as endpoints
+from mock_server.families import routes as resources
+from mock_server.faults import routes as faults
+from mock_server.faults.middleware import FaultInjection
+from mock_server.faults.scenarios import apply_scenario, load_scenario
+from mock_server.files import routes as files
+from mock_server.fine_tuning import routes as fine_tunes
+from mock_server.fine_tuning.kept_views import KeptJobViews
+from mock_server.fine_tuning.machine import Timeline
+from mock_server.fine_tuning.service import Backend
+from mock_server.images import routes as images
+from mock_server.inference import routes as inference
 from mock_server.settings import ClockMode, ServeMode, Settings
+from mock_server.spec import fallback as generic
 from mock_server.store import SqliteStore, Store
 from mock_server.training.bases import BaseChoice, load_model_map
 
@@ -169,7 +167,7 @@ def _examples_app(settings: Settings) -> FastAPI:
     app.state.operations = generic.operations_of(settings)  # now, not on the first request
     # The operations' answers, ahead of FastAPI's routing (and jsonschema imported now, not on
     # the first request); the catch-all route above serves what the front passes on.
-    from mock_server.examples_front import ExamplesFront
+    from mock_server.spec.examples_front import ExamplesFront
 
     app.add_middleware(ExamplesFront, settings=settings, index=app.state.operations)
     return app

@@ -17,7 +17,7 @@ import sys
 from typing import Any
 
 from contracts.cli import add_command as add_contract_command
-from mock_server.fault_cli import add_commands as add_fault_commands
+from mock_server.faults.cli import add_commands as add_fault_commands
 from mock_server.record.cli import add_commands as add_record_commands
 from mock_server.record.cli import serve_replay
 

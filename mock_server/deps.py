@@ -6,8 +6,8 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from mock_server.backend import Backend, tenant_of
-from mock_server.errors import Unauthorized
+from mock_server.core.errors import Unauthorized
+from mock_server.fine_tuning.service import Backend, tenant_of
 from mock_server.settings import Settings
 
 __all__ = [

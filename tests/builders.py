@@ -10,11 +10,11 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from mock_server.clock import utc
-from mock_server.events import Event, EventType
-from mock_server.files import FilePurpose, FileRecord, FileType
-from mock_server.jobs import Job, JobStatus, Timeline, advance
-from mock_server.real_jobs import Started, Step, launch
+from mock_server.core.clock import utc
+from mock_server.files.models import FilePurpose, FileRecord, FileType
+from mock_server.fine_tuning.events import Event, EventType
+from mock_server.fine_tuning.machine import Job, JobStatus, Timeline, advance
+from mock_server.fine_tuning.reports import Started, Step, launch
 
 __all__ = ["PHASES", "T0", "durations", "make_file", "make_job", "pending_event"]
 

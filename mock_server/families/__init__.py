@@ -1,13 +1,13 @@
 """The stateful resource families beyond fine-tuning, files and dedicated endpoints: one module
 per family, each a table of the spec operations it serves (``Operation``s over the ``Resources``
-service in ``mock_server/resources.py``), mounted by ``routes/resources.py`` before the generic
+service in ``mock_server/families/engine.py``), mounted by ``routes/resources.py`` before the
+generic
 layer. ``DOWNLOADS`` maps the kinds of signed URL the families hand out to what serves them."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 
-from mock_server.downloads import Download
 from mock_server.families import (
     clusters,
     code_interpreter,
@@ -25,7 +25,8 @@ from mock_server.families import (
     videos,
 )
 from mock_server.families.base import Operation
-from mock_server.resources import Resources
+from mock_server.families.engine import Resources
+from mock_server.files.downloads import Download
 
 __all__ = ["DOWNLOADS", "OPERATIONS"]
 

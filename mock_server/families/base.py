@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from mock_server.resources import Family, Record, Resources
+from mock_server.families.engine import Family, Record, Resources
 
 __all__ = [
     "Action",
@@ -76,7 +76,7 @@ def path_param(key: str) -> str:
 def envelope(resources: Resources, key: str, items: list[dict[str, Any]]) -> Any:
     """``items`` as the list operation ``key`` answers them: a bare array, or the spec's object
     with the items in its array field and its constants (``"object": "list"``) set."""
-    from mock_server.synth import synthesize
+    from mock_server.spec.synth import synthesize
 
     schema = resources.schema(key)
     if schema.get("type") == "array":
@@ -135,7 +135,7 @@ def _update(family: Family, key: str) -> Action:
 
 def deleted_body(resources: Resources, family: Family, key: str, record: Record) -> Any:
     """The spec's delete body for ``record``: its schema's, with the id where it has one."""
-    from mock_server.synth import echo, synthesize
+    from mock_server.spec.synth import echo, synthesize
 
     schema = resources.schema(key)
     return echo(synthesize(schema), schema, {family.id_field: record.id, "id": record.id})

@@ -19,16 +19,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from mock_server.errors import InvalidRequest
+from mock_server.core.errors import InvalidRequest
+from mock_server.core.lifecycle import Steps, begin
 from mock_server.families.base import Call, Operation, standard
+from mock_server.families.engine import Family, Record, Resources, prefixed
 from mock_server.families.regions import check_region
 from mock_server.families.shared_volumes import (
     SHARED_VOLUMES,
     create_shared_volume,
     render_attached,
 )
-from mock_server.lifecycle import Steps, begin
-from mock_server.resources import Family, Record, Resources, prefixed
 
 __all__ = ["CLUSTERS", "OPERATIONS", "attached"]
 

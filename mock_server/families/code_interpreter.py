@@ -15,10 +15,10 @@ import hashlib
 from datetime import timedelta
 from typing import Any
 
-from mock_server.errors import InvalidRequest
+from mock_server.core.errors import InvalidRequest
+from mock_server.core.timefmt import iso, parse_iso
 from mock_server.families.base import Call, Operation
-from mock_server.resources import Family, Record, Resources
-from mock_server.timefmt import iso, parse_iso
+from mock_server.families.engine import Family, Record, Resources
 
 __all__ = ["OPERATIONS", "SESSIONS"]
 

@@ -16,11 +16,11 @@ from typing import Any
 
 from fastapi.responses import JSONResponse
 
-from mock_server.downloads import Download, signed_url
-from mock_server.errors import Conflict, InvalidRequest, NotFound
+from mock_server.core.errors import Conflict, InvalidRequest, NotFound
+from mock_server.core.timefmt import iso
 from mock_server.families.base import Call, Operation, standard
-from mock_server.resources import Family, Record, Resources, prefixed
-from mock_server.timefmt import iso
+from mock_server.families.engine import Family, Record, Resources, prefixed
+from mock_server.files.downloads import Download, signed_url
 
 __all__ = ["DOWNLOADS", "OPERATIONS", "VOLUMES", "file_download"]
 

@@ -19,13 +19,13 @@ import re
 from datetime import datetime, timedelta
 from typing import Any
 
-from mock_server.errors import Conflict, InvalidRequest, NotFound
+from mock_server.core.errors import Conflict, InvalidRequest, NotFound
+from mock_server.core.lifecycle import Lifecycle, Steps, begin, entered_at
+from mock_server.core.timefmt import iso
 from mock_server.families.base import Call, Operation, standard
 from mock_server.families.deployment_volumes import VOLUMES
+from mock_server.families.engine import Family, Record, Resources, prefixed
 from mock_server.families.secrets import SECRETS
-from mock_server.lifecycle import Lifecycle, Steps, begin, entered_at
-from mock_server.resources import Family, Record, Resources, prefixed
-from mock_server.timefmt import iso
 
 __all__ = ["DEPLOYMENTS", "OPERATIONS", "mounting"]
 

@@ -24,14 +24,14 @@ import statistics
 from datetime import datetime
 from typing import Any
 
-from mock_server import catalogue
-from mock_server.errors import InvalidRequest, NotFound
+from mock_server.catalogue import fine_tuning as catalogue
+from mock_server.core.errors import InvalidRequest, NotFound
+from mock_server.core.ids import stable_int
+from mock_server.core.lifecycle import Lifecycle, walked
+from mock_server.core.timefmt import iso
 from mock_server.families.base import Call, Operation
-from mock_server.files import FilePurpose, FileRecord, generated_jsonl
-from mock_server.ids import stable_int
-from mock_server.lifecycle import Lifecycle, walked
-from mock_server.resources import Family, Record, Resources
-from mock_server.timefmt import iso
+from mock_server.families.engine import Family, Record, Resources
+from mock_server.files.models import FilePurpose, FileRecord, generated_jsonl
 
 __all__ = ["EVALUATIONS", "OPERATIONS"]
 
@@ -174,7 +174,7 @@ def _result_file(
 
 
 def _checked_parameters(resources: Resources, kind: str, params: dict[str, Any]) -> None:
-    from mock_server.validation import first_error
+    from mock_server.spec.validate import first_error
 
     request_body = resources.index.by_key("POST", "/evaluation").body
     assert request_body is not None

@@ -13,14 +13,14 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any
 
-from mock_server.errors import Conflict, InvalidRequest, NotFound
+from mock_server.core.errors import Conflict, InvalidRequest, NotFound
+from mock_server.core.lifecycle import Lifecycle, entered_at, status_at, walked
+from mock_server.core.timefmt import iso, unix
 from mock_server.families.base import Call, Operation, envelope
-from mock_server.lifecycle import Lifecycle, entered_at, status_at, walked
-from mock_server.resources import Family, Record, Resources, prefixed
-from mock_server.timefmt import iso, unix
+from mock_server.families.engine import Family, Record, Resources, prefixed
 
 if TYPE_CHECKING:
-    from mock_server.backend import Backend
+    from mock_server.fine_tuning.service import Backend
 
 __all__ = ["OPERATIONS", "UPLOAD_JOBS", "uploaded_models"]
 

@@ -19,10 +19,10 @@ from typing import Any
 
 from fastapi.responses import JSONResponse
 
-from mock_server.errors import NotFound
+from mock_server.core.errors import NotFound
+from mock_server.core.timefmt import iso, parse_iso
 from mock_server.families.base import Call, Operation
-from mock_server.resources import Family, Record, Resources, prefixed
-from mock_server.timefmt import iso, parse_iso
+from mock_server.families.engine import Family, Record, Resources, prefixed
 
 __all__ = ["OPERATIONS", "QUEUE_JOBS", "Queued", "claims"]
 

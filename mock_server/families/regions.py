@@ -12,9 +12,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
-from mock_server.errors import InvalidRequest
+from mock_server.core.errors import InvalidRequest
 from mock_server.families.base import Call, Operation
-from mock_server.resources import Resources
+from mock_server.families.engine import Resources
 
 __all__ = ["OPERATIONS", "REGIONS", "Region", "check_region"]
 

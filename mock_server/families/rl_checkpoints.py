@@ -17,11 +17,11 @@ import struct
 from collections.abc import Mapping
 from typing import Any
 
-from mock_server.downloads import Download, signed_url
-from mock_server.errors import InvalidRequest, NotFound
+from mock_server.core.errors import InvalidRequest, NotFound
 from mock_server.families.base import Call, Operation
+from mock_server.families.engine import Resources
 from mock_server.families.rl_operations import Saved, find_checkpoint
-from mock_server.resources import Resources
+from mock_server.files.downloads import Download, signed_url
 
 __all__ = ["DOWNLOADS", "OPERATIONS"]
 

@@ -20,13 +20,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from mock_server.errors import NotFound
+from mock_server.core.errors import NotFound
+from mock_server.core.lifecycle import Progress, status_at
+from mock_server.core.timefmt import iso, parse_iso
 from mock_server.families.base import Call, Operation
+from mock_server.families.engine import Family, Record, Resources
 from mock_server.families.rl_outputs import check_batch, check_sample, output
 from mock_server.families.rl_sessions import CREATING, RL_SESSIONS, RUNNING, ready_at, session
-from mock_server.lifecycle import Progress, status_at
-from mock_server.resources import Family, Record, Resources
-from mock_server.timefmt import iso, parse_iso
 
 __all__ = ["OPERATIONS", "RL_OPERATIONS", "Done", "Saved", "find_checkpoint", "progress_of"]
 

@@ -12,8 +12,8 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from mock_server.errors import InvalidRequest
-from mock_server.ids import stable_int
+from mock_server.core.errors import InvalidRequest
+from mock_server.core.ids import stable_int
 
 __all__ = ["check_batch", "check_sample", "output"]
 

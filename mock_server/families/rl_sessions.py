@@ -13,11 +13,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from mock_server.errors import InvalidRequest, NotFound
+from mock_server.core.errors import InvalidRequest, NotFound
+from mock_server.core.lifecycle import Lifecycle, Move, entered_at
+from mock_server.core.timefmt import iso
 from mock_server.families.base import Call, Operation
-from mock_server.lifecycle import Lifecycle, Move, entered_at
-from mock_server.resources import Family, Record, Resources
-from mock_server.timefmt import iso
+from mock_server.families.engine import Family, Record, Resources
 
 __all__ = ["CREATING", "OPERATIONS", "RL_SESSIONS", "RUNNING", "ready_at", "session"]
 

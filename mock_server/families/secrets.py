@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from mock_server.errors import Conflict
+from mock_server.core.errors import Conflict
 from mock_server.families.base import Call, Operation, standard
-from mock_server.resources import Family, Resources, prefixed
+from mock_server.families.engine import Family, Resources, prefixed
 
 __all__ = ["OPERATIONS", "SECRETS"]
 

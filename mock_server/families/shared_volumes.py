@@ -12,11 +12,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from mock_server.errors import InvalidRequest, NotFound
+from mock_server.core.errors import InvalidRequest, NotFound
+from mock_server.core.lifecycle import Lifecycle
 from mock_server.families.base import Call, Operation, standard
+from mock_server.families.engine import Family, Record, Resources, prefixed
 from mock_server.families.regions import check_region
-from mock_server.lifecycle import Lifecycle
-from mock_server.resources import Family, Record, Resources, prefixed
 
 __all__ = ["OPERATIONS", "SHARED_VOLUMES", "create_shared_volume", "render_attached"]
 

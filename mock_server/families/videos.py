@@ -17,12 +17,12 @@ from __future__ import annotations
 import struct
 from typing import Any
 
-from mock_server.downloads import Download, signed_url
-from mock_server.errors import InvalidRequest
+from mock_server.core.errors import InvalidRequest
+from mock_server.core.lifecycle import begin, entered_at
+from mock_server.core.timefmt import unix
 from mock_server.families.base import Call, Operation, path_param
-from mock_server.lifecycle import begin, entered_at
-from mock_server.resources import Family, Record, Resources, prefixed
-from mock_server.timefmt import unix
+from mock_server.families.engine import Family, Record, Resources, prefixed
+from mock_server.files.downloads import Download, signed_url
 
 __all__ = ["DOWNLOADS", "OPERATIONS", "VIDEOS", "video_bytes"]
 

@@ -25,7 +25,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from mock_server.errors import error_body
+from mock_server.core.errors import error_body
+from mock_server.core.timefmt import iso
 from mock_server.record.bodies import MEMORY_LIMIT, Tap, request_body, response_body, wants_file
 from mock_server.record.cassette import (
     CassetteWriter,
@@ -35,7 +36,6 @@ from mock_server.record.cassette import (
 )
 from mock_server.record.locations import origin_of, split_upstream, through
 from mock_server.record.redact import Redactor, is_secret_name
-from mock_server.timefmt import iso
 
 __all__ = ["KEEP_REQUEST_BODIES_UP_TO", "create_record_app"]
 

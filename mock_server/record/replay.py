@@ -19,7 +19,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from mock_server.errors import error_body
+from mock_server.core.errors import error_body
 from mock_server.record.bodies import Tap, render_sse, request_body, wants_file
 from mock_server.record.cassette import Cassette, Exchange, load_cassette
 from mock_server.record.locations import split_upstream, through

@@ -1,7 +1,7 @@
 """Check a recorded response against the pinned spec: is the operation there, is the status
 declared, and which fields differ from the schema.
 
-The operation and its schemas come from ``mock_server.operations`` (resolved, and read the way
+The operation and its schemas come from ``mock_server.spec.index`` (resolved, and read the way
 the SDK generators read the spec: ``oneOf`` as a union, ``nullable`` as ``null`` allowed, a
 ``type`` beside a union left to the union), built from the pinned spec as published, without
 the simulator's overlay: the report is about what the published spec says. ``jsonschema``
@@ -18,8 +18,8 @@ from typing import Any
 
 from jsonschema.exceptions import ValidationError
 
-from mock_server.operations import OperationIndex, Schema, SpecOperation, build_index
-from mock_server.validation import is_valid, schema_validator
+from mock_server.spec.index import OperationIndex, Schema, SpecOperation, build_index
+from mock_server.spec.validate import is_valid, schema_validator
 
 __all__ = ["Finding", "Reply", "conform", "find_reply", "json_type", "spec_index"]
 

@@ -9,9 +9,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-from mock_server.events import Checkpoint, Event, Metric
-from mock_server.files import FileRecord, UploadSession
-from mock_server.jobs import Job, Transition
+from mock_server.files.models import FileRecord, UploadSession
+from mock_server.fine_tuning.events import Checkpoint, Event, Metric
+from mock_server.fine_tuning.machine import Job, Transition
 
 __all__ = ["Store"]
 

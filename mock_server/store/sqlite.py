@@ -20,11 +20,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from mock_server.errors import NotFound
-from mock_server.events import Checkpoint, Event, Metric
-from mock_server.files import FileRecord, UploadSession
-from mock_server.jobs import LIVE, Job, Transition
-from mock_server.timefmt import iso
+from mock_server.core.errors import NotFound
+from mock_server.core.timefmt import iso
+from mock_server.files.models import FileRecord, UploadSession
+from mock_server.fine_tuning.events import Checkpoint, Event, Metric
+from mock_server.fine_tuning.machine import LIVE, Job, Transition
 
 __all__ = ["SqliteStore"]
 

@@ -1,8 +1,8 @@
 """``python -m mock_server.training.chat_worker``: chat and completions on real jobs' outputs.
 
 A long-lived process that the server starts on the first request for a real job's output name
-(``mock_server.real_inference``), so that the server itself never imports torch. It reads one JSON
-request per line on stdin and answers each with one JSON line on stdout: the generated text and
+(``mock_server.real_training.chat``), so that the server itself never imports torch. It reads one
+JSON request per line on stdin and answers each with one JSON line on stdout: the generated text and
 token counts from the job's own tokenizer. Loaded models stay cached (``chat.load_chat_model``).
 """
 

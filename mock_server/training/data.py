@@ -40,7 +40,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
-from mock_server.dataset_rules import REQUIRED_COLUMNS, DatasetFormat
+from mock_server.files.checks.rules import REQUIRED_COLUMNS, DatasetFormat
 from mock_server.training.chat_format import (
     CHATML,
     EOS,

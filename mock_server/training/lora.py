@@ -8,17 +8,18 @@ before every optimizer step.
 
 Decisions worth knowing:
 
-* The learning rate comes from ``mock_server.schedule.Schedule``, the same object the simulated
-  timeline reports from, wrapped in a ``LambdaLR``; step ``s`` (from 1) trains at
-  ``Schedule.lr_at(s - 1)``, which is what ``/metrics`` reports as ``train/learning_rate``.
+* The learning rate comes from ``mock_server.fine_tuning.lr_schedule.Schedule``, the same
+  object the simulated timeline reports from, wrapped in a ``LambdaLR``; step ``s`` (from 1)
+  trains at ``Schedule.lr_at(s - 1)``, which is what ``/metrics`` reports as
+  ``train/learning_rate``.
 * Steps: an epoch is ``ceil(rows / batch_size)`` optimizer steps over the (packed) rows, in an
   order that depends only on the seed and the epoch. ``max_steps`` overrides the total, so a
   runner can impose the step count it already announced.
 * Checkpoints (adapter + optimizer + scheduler + RNG state) are saved at ``round(k*T/n)`` for
   k = 1..n_checkpoints, except at T, which is the final save; evaluations run at
-  ``round(k*T/n_evals)``. Both spacings equal ``mock_server.jobs``'s. Resuming from a checkpoint
-  (``resume_from``) reproduces the uninterrupted run's losses exactly (same device and thread
-  count).
+  ``round(k*T/n_evals)``. Both spacings equal ``mock_server.fine_tuning.machine``'s. Resuming
+  from a checkpoint (``resume_from``) reproduces the uninterrupted run's losses exactly (same
+  device and thread count).
 * Starting from another run's weights (``init_adapter``, Together's ``from_checkpoint``) is not a
   resume: the optimizer and the schedule start fresh, with this run's hyper-parameters. The saved
   adapter defines the adapter (its rank, alpha and target modules; the dropout is this run's); a
@@ -43,8 +44,8 @@ from typing import Any, Literal
 import torch
 from peft import LoraConfig, get_peft_model
 
-from mock_server.artifacts import resolve_target_modules
-from mock_server.schedule import Schedule
+from mock_server.fine_tuning.archive import resolve_target_modules
+from mock_server.fine_tuning.lr_schedule import Schedule
 from mock_server.training import checkpoints, data, dpo, models, pretokenized
 from mock_server.training.batch import token_loss
 

@@ -1,12 +1,14 @@
 """``python -m mock_server.training.worker SPEC.json``: one real fine-tuning job in its own process.
 
-The server never imports torch: its runner (``mock_server.runner``) starts this module for each
-real job with the job's ``WorkerSpec`` and reads what it reports. The protocol is two pipes:
+The server never imports torch: its runner (``mock_server.real_training.runner``) starts this
+module for each real job with the job's ``WorkerSpec`` and reads what it reports. The protocol
+is two pipes:
 
-* stdout carries one JSON report per line (``mock_server.real_jobs.Report``): ``started``, then a
-  ``step`` per optimizer step (with ``eval_loss`` when the step ended with an evaluation), a
-  ``checkpoint`` per intermediate save, ``trained``, ``packaged`` (the outputs are tar.zst
-  archives), ``uploaded`` (the archives are in place to download) — or ``stopped`` or ``failed``.
+* stdout carries one JSON report per line (``mock_server.fine_tuning.reports.Report``):
+  ``started``, then a ``step`` per optimizer step (with ``eval_loss`` when the step ended with
+  an evaluation), a ``checkpoint`` per intermediate save, ``trained``, ``packaged`` (the
+  outputs are tar.zst archives), ``uploaded`` (the archives are in place to download) — or
+  ``stopped`` or ``failed``.
   Whatever the libraries print goes to stderr, which the runner keeps in ``worker.log``.
 * stdin: a line ``stop``, or its end (the server went away), stops the run before its next step.
 
@@ -36,7 +38,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import IO, Any
 
-from mock_server.real_jobs import (
+from mock_server.fine_tuning.reports import (
     Failed,
     Packaged,
     Saved,
@@ -270,7 +272,7 @@ def package_again(spec: WorkerSpec, emit: Emit) -> None:
 
 def pack(out: Path, outputs: Mapping[str, Path]) -> Packaged:
     """Compressing: each output folder becomes a tar.zst, staged until the "upload"."""
-    from mock_server.artifacts import pack_dir
+    from mock_server.fine_tuning.archive import pack_dir
 
     staged = {name: out / "archives" / "staging" / f"{name}.tar.zst" for name in outputs}
     for name, folder in outputs.items():

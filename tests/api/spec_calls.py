@@ -1,6 +1,6 @@
 """Calls to the stateful families over a ``TestClient``, named by the spec's operation, each answer
 checked against the spec's schema for its status as the SDKs read the spec (``oneOf`` as a union,
-``nullable``): ``mock_server.validation``'s validator over the served spec's index."""
+``nullable``): ``mock_server.spec.validate``'s validator over the served spec's index."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
-from mock_server.operations import operation_index, sdk_schema
-from mock_server.validation import first_error
+from mock_server.spec.index import operation_index, sdk_schema
+from mock_server.spec.validate import first_error
 from openapi.spec import find_spec_path, load_spec
 from tests.api.steps import KEY, auth
 

@@ -12,8 +12,8 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
-from mock_server.operations import operation_index
-from mock_server.validation import is_valid
+from mock_server.spec.index import operation_index
+from mock_server.spec.validate import is_valid
 from tests.api.steps import auth
 from tests.spec_schemas import assert_is_error_data, assert_matches_spec
 

@@ -11,7 +11,7 @@ from typing import Any
 from fastapi.testclient import TestClient
 
 from mock_server.app import create_app
-from mock_server.clock import ManualClock
+from mock_server.core.clock import ManualClock
 from mock_server.settings import Settings
 from tests.api.steps import BASE_MODEL, advance, auth, jsonl, upload
 from tests.spec_schemas import assert_matches_spec

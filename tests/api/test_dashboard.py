@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from mock_server.backend import tenant_of
-from mock_server.routes.dashboard import wants_html
+from mock_server.admin.dashboard import wants_html
+from mock_server.fine_tuning.service import tenant_of
 from tests.api.steps import KEY, QUICKSTART, advance, auth, conversations, create_job, jsonl, upload
 
 OTHER_KEY = "second-secret-key"

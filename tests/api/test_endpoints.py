@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from mock_server import catalogue
 from mock_server.app import create_app
-from mock_server.clock import ManualClock
+from mock_server.catalogue import fine_tuning as catalogue
+from mock_server.core.clock import ManualClock
 from mock_server.settings import Settings
 from tests.api.steps import BASE_MODEL, advance, auth, conversations, create_job, upload
 from tests.spec_schemas import assert_is_error_data, assert_matches_spec

@@ -20,9 +20,9 @@ pytest.importorskip("peft")
 from fastapi.testclient import TestClient
 
 from mock_server.app import create_app
-from mock_server.clock import ManualClock
-from mock_server.inference import complete, prompt_text
-from mock_server.jobs import TERMINAL
+from mock_server.core.clock import ManualClock
+from mock_server.fine_tuning.machine import TERMINAL
+from mock_server.inference.models import complete, prompt_text
 from mock_server.settings import ClockMode, Settings
 from tests.api.steps import advance, auth, create_job, jsonl, upload
 from tests.training.rows import chat_rows

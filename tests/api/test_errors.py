@@ -13,7 +13,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from mock_server.app import create_app
-from mock_server.clock import ManualClock
+from mock_server.core.clock import ManualClock
 from mock_server.settings import ClockMode, Settings
 from tests.api.steps import BASE_MODEL, auth
 

@@ -1,4 +1,4 @@
-"""Examples mode's front door (``mock_server.examples_front``): the spec's operations answered
+"""Examples mode's front door (``mock_server.spec.examples_front``): the spec's operations answered
 before FastAPI's routing, from kept answers, must be exactly what the catch-all route answers,
 and an answer kept for one request must never answer another that differs in what it says.
 """
@@ -12,9 +12,9 @@ from fastapi.testclient import TestClient
 from httpx import Response
 
 from mock_server.app import create_app
-from mock_server.examples_front import ExamplesFront
-from mock_server.operations import SpecOperation
 from mock_server.settings import ServeMode, Settings
+from mock_server.spec.examples_front import ExamplesFront
+from mock_server.spec.index import SpecOperation
 from tests.api.test_examples_mode import HTTP, KEY, op_id, request_for
 
 pytestmark = pytest.mark.skipif(not HTTP, reason="the pinned spec is not available here")

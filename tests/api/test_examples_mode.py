@@ -18,11 +18,11 @@ import pytest
 from fastapi.testclient import TestClient
 
 from mock_server.app import create_app
-from mock_server.media import SSE, is_json
-from mock_server.operations import Schema, SpecOperation, operation_index
 from mock_server.settings import ServeMode, Settings
-from mock_server.synth import synthesize
-from mock_server.validation import first_error
+from mock_server.spec.index import Schema, SpecOperation, operation_index
+from mock_server.spec.media import SSE, is_json
+from mock_server.spec.synth import synthesize
+from mock_server.spec.validate import first_error
 from openapi.spec import SpecNotFound
 
 KEY = {"Authorization": "Bearer sk-examples"}

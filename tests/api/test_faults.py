@@ -15,8 +15,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from mock_server.app import create_app
-from mock_server.backend import tenant_of
-from mock_server.clock import ManualClock
+from mock_server.core.clock import ManualClock
+from mock_server.fine_tuning.service import tenant_of
 from mock_server.settings import Settings
 from tests.api.steps import QUICKSTART, advance, auth, create_job, jsonl, upload
 

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from mock_server import catalogue
+from mock_server.catalogue import fine_tuning as catalogue
 from tests.api.steps import (
     BASE_MODEL,
     QUICKSTART,

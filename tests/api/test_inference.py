@@ -8,8 +8,8 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
-from mock_server.inference import prompt_text
-from mock_server.tokens import count_tokens
+from mock_server.core.tokens import count_tokens
+from mock_server.inference.models import prompt_text
 from tests.api.steps import BASE_MODEL, advance, auth, conversations, create_job, upload
 
 HELLO = [{"role": "user", "content": "Hello"}]

@@ -15,8 +15,8 @@ import yaml
 from fastapi.testclient import TestClient
 
 from mock_server.app import create_app
-from mock_server.clock import ManualClock
-from mock_server.scenarios import ScenarioError, load_scenario
+from mock_server.core.clock import ManualClock
+from mock_server.faults.scenarios import ScenarioError, load_scenario
 from mock_server.settings import Settings
 from tests.api.steps import QUICKSTART, advance, auth, conversations, create_job, jsonl, upload
 

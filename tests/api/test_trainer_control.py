@@ -13,11 +13,11 @@ from fastapi.testclient import TestClient
 
 from mock_server.app import create_app
 from mock_server.cli import _parser
-from mock_server.clock import ManualClock
-from mock_server.jobs import TERMINAL
-from mock_server.jobs import advance as advance_job
-from mock_server.real_inference import worker_env
-from mock_server.real_jobs import launch
+from mock_server.core.clock import ManualClock
+from mock_server.fine_tuning.machine import TERMINAL
+from mock_server.fine_tuning.machine import advance as advance_job
+from mock_server.fine_tuning.reports import launch
+from mock_server.real_training.chat import worker_env
 from mock_server.settings import ClockMode, Settings
 from mock_server.store import SqliteStore
 from tests.api.steps import advance, auth, conversations, create_job, upload

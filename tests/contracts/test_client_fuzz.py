@@ -30,8 +30,8 @@ from contracts.client_fuzz import (
     training_rows,
     unknown_job_ids,
 )
-from mock_server.operations import OperationIndex, operation_index
-from mock_server.testing import Simulator, simulator_settings
+from mock_server.spec.index import OperationIndex, operation_index
+from mock_server.testing.in_process import Simulator, simulator_settings
 
 pytest.importorskip("together")
 

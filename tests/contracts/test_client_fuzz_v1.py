@@ -36,9 +36,9 @@ from contracts.client_fuzz_v1 import (
     fine_tune_arguments_1x,
     status_error_1x,
 )
-from mock_server.live_server import serve_in_thread
-from mock_server.operations import OperationIndex, operation_index
-from mock_server.testing import simulator_settings
+from mock_server.spec.index import OperationIndex, operation_index
+from mock_server.testing.in_process import simulator_settings
+from mock_server.testing.live import serve_in_thread
 
 V1_PYTHON = Path(__file__).resolve().parents[2] / ".venv-v1" / "bin" / "python"
 MODEL = "meta-llama/Meta-Llama-3.1-8B-Instruct-Reference"

@@ -16,8 +16,8 @@ from contracts.runner import run_contract
 from contracts.selection import select
 from contracts.target import RealServiceRefused, Target, in_process_target, url_target
 from mock_server.cli import main
-from mock_server.live_server import serve_in_thread
-from mock_server.testing import simulator_settings
+from mock_server.testing.in_process import simulator_settings
+from mock_server.testing.live import serve_in_thread
 
 REAL_KEY = {"TOGETHER_API_KEY": "sk-real"}
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from together import Together
 
-from mock_server.clock import utc
+from mock_server.core.clock import utc
 from tests.plugin.tuning import (
     MODEL,
     ask,
@@ -163,7 +163,7 @@ async def test_async_clients_reach_the_same_simulator(together_sim, training_fil
 def test_the_plugin_imports_nothing_heavy():
     # pytest loads it into every run of an environment that has the package.
     code = (
-        "import sys, mock_server.pytest_plugin; "
+        "import sys, mock_server.testing.pytest_plugin; "
         "print(sorted(m for m in ('fastapi', 'together', 'respx', 'httpx', 'uvicorn', "
         "'mock_server.app') if m in sys.modules))"
     )

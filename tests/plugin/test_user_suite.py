@@ -7,7 +7,7 @@ from __future__ import annotations
 # would import FastAPI, the app and the SDK afresh (about a second each).
 import together  # noqa: F401
 
-import mock_server.live_server  # noqa: F401
+import mock_server.testing.live  # noqa: F401
 
 USER_CODE = """
 from together import Together

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from safetensors.numpy import load as load_safetensors
 from safetensors.numpy import load_file
 
-from mock_server.artifacts import (
+from mock_server.fine_tuning.archive import (
     ALL_LINEAR_MODULES,
     STAND_IN,
     ArtifactSpec,
@@ -364,7 +364,7 @@ def test_build_archive_writes_atomically_and_leaves_no_temporary_files(tmp_path:
 def test_a_failed_build_removes_its_temporary_file(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import mock_server.artifacts as artifacts
+    import mock_server.fine_tuning.archive as artifacts
 
     def boom(*_args: object) -> None:
         raise OSError("disk full")

@@ -9,7 +9,7 @@ from datetime import timedelta
 
 import pytest
 
-from mock_server.batches import (
+from mock_server.batches.models import (
     BatchRequest,
     InputLineError,
     answered_at,
@@ -19,9 +19,9 @@ from mock_server.batches import (
     processed_at,
     result_lines,
 )
-from mock_server.clock import utc
-from mock_server.errors import InvalidRequest
-from mock_server.lifecycle import status_at
+from mock_server.core.clock import utc
+from mock_server.core.errors import InvalidRequest
+from mock_server.core.lifecycle import status_at
 
 CHAT = "/v1/chat/completions"
 T0 = utc(2026, 1, 1)

@@ -8,8 +8,7 @@ from datetime import timedelta
 import pytest
 from pydantic import ValidationError
 
-from mock_server.backend import tenant_of
-from mock_server.behaviours import (
+from mock_server.faults.behaviours import (
     FOREVER,
     Behaviours,
     FileBehaviour,
@@ -17,7 +16,8 @@ from mock_server.behaviours import (
     shape_file,
     shape_job,
 )
-from mock_server.jobs import JobStatus, advance, request_cancel
+from mock_server.fine_tuning.machine import JobStatus, advance, request_cancel
+from mock_server.fine_tuning.service import tenant_of
 from tests.builders import T0, make_file, make_job
 
 # The default timeline: queued at 5 s, running at 30 s, steps from 50 s, 3 s each.

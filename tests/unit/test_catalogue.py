@@ -1,4 +1,5 @@
-"""The model catalogue (``mock_server.catalogue``): its entries, the limits reply and batch sizes.
+"""The model catalogue (``mock_server.catalogue.fine_tuning``): its entries, the limits reply and
+batch sizes.
 
 The limits reply is checked three ways: against the pinned spec's ``FineTuneModelLimits``, with
 SDK 3.1.1's own response type (in process) and with SDK 1.5.35's (in one subprocess of the v1
@@ -19,8 +20,14 @@ import pytest
 from together.lib.resources.fine_tuning import create_finetune_request
 from together.types import FinetuneModelLimits
 
-from mock_server import catalogue
-from mock_server.catalogue import MODELS, ModelEntry, get, limits_payload, resolve_batch_size
+from mock_server.catalogue import fine_tuning as catalogue
+from mock_server.catalogue.fine_tuning import (
+    MODELS,
+    ModelEntry,
+    get,
+    limits_payload,
+    resolve_batch_size,
+)
 from openapi import load_spec
 
 SEED_MODELS = (

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from mock_server.dataset_check import check_dataset
+from mock_server.files.checks.check import check_dataset
 
 SDK_PYTHON = Path(__file__).resolve().parents[2] / ".venv-v1" / "bin" / "python"
 if not SDK_PYTHON.exists():

@@ -7,10 +7,10 @@ import math
 
 import pytest
 
-from mock_server.embeddings import document_text, embed, embed_all, rank
-from mock_server.errors import InvalidRequest
-from mock_server.serverless_models import EmbeddingModel, embedding_model, rerank_model
-from mock_server.tokens import count_tokens
+from mock_server.catalogue.serverless import EmbeddingModel, embedding_model, rerank_model
+from mock_server.core.errors import InvalidRequest
+from mock_server.core.tokens import count_tokens
+from mock_server.embeddings.models import document_text, embed, embed_all, rank
 
 
 def _embedding(name: str) -> EmbeddingModel:

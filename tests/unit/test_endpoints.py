@@ -1,4 +1,4 @@
-"""The dedicated endpoint's lifecycle (``mock_server.endpoints``), read off a clock the tests
+"""The dedicated endpoint's lifecycle (``mock_server.endpoints.models``), read off a clock the tests
 step: the walk to STARTED and to STOPPED, what a start or a stop does from every state, the idle
 stop of ``inactive_timeout``, updates, and the checks on a request."""
 
@@ -12,7 +12,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mock_server.endpoints import (
+from mock_server.core.errors import InvalidRequest
+from mock_server.endpoints.models import (
     Autoscaling,
     CreateEndpointRequest,
     Desired,
@@ -28,7 +29,6 @@ from mock_server.endpoints import (
     state_at,
     update,
 )
-from mock_server.errors import InvalidRequest
 from tests.builders import T0
 
 S = EndpointState

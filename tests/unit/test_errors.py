@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from mock_server.errors import (
+from mock_server.core.errors import (
     Conflict,
     InvalidRequest,
     InvalidTransition,

@@ -10,12 +10,19 @@ from datetime import timedelta
 import pytest
 from pydantic import ValidationError
 
-from mock_server.active_faults import Faults
-from mock_server.backend import tenant_of
-from mock_server.clock import ManualClock, utc
-from mock_server.errors import NotFound
-from mock_server.faults import FaultRule, Latency, RequestInfo, RuleState, decide, status_answer
-from mock_server.journal import Journal
+from mock_server.core.clock import ManualClock, utc
+from mock_server.core.errors import NotFound
+from mock_server.faults.journal import Journal
+from mock_server.faults.registry import Faults
+from mock_server.faults.rules import (
+    FaultRule,
+    Latency,
+    RequestInfo,
+    RuleState,
+    decide,
+    status_answer,
+)
+from mock_server.fine_tuning.service import tenant_of
 
 T0 = utc(2026, 1, 1)
 GET_JOB = RequestInfo("GET", "/v1/fine-tunes/ft-1")

@@ -1,4 +1,5 @@
-"""The formats the simulator holds values to (``mock_server.formats``): the ones that constrain a
+"""The formats the simulator holds values to (``mock_server.spec.formats``): the ones that
+constrain a
 value are checked, the ones that only name a type are not."""
 
 from __future__ import annotations
@@ -7,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from mock_server.formats import FORMATS
+from mock_server.spec.formats import FORMATS
 
 
 @pytest.mark.parametrize(

@@ -1,12 +1,14 @@
-"""The hardware catalogue (``mock_server.hardware``): ids in Together's pattern, prices, and which
+"""The hardware catalogue (``mock_server.catalogue.hardware``): ids in Together's pattern, prices,
+and which
 configurations have the GPU memory a model needs."""
 
 from __future__ import annotations
 
 import pytest
 
-from mock_server import catalogue, hardware
-from mock_server.clock import utc
+from mock_server.catalogue import fine_tuning as catalogue
+from mock_server.catalogue import hardware
+from mock_server.core.clock import utc
 
 
 def _params(model: str) -> int:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from mock_server.inference import complete, prompt_text
-from mock_server.tokens import count_tokens
+from mock_server.core.tokens import count_tokens
+from mock_server.inference.models import complete, prompt_text
 
 HELLO = prompt_text([{"role": "user", "content": "Hello"}])
 MODEL = "meta-llama/Meta-Llama-3.1-8B-Instruct-Reference"

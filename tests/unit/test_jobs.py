@@ -12,9 +12,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mock_server.events import Checkpoint, Event, EventType, Metric
-from mock_server.job_metrics import schedule
-from mock_server.jobs import (
+from mock_server.fine_tuning.events import Checkpoint, Event, EventType, Metric
+from mock_server.fine_tuning.machine import (
     LIVE,
     TERMINAL,
     TRANSITIONS,
@@ -31,6 +30,7 @@ from mock_server.jobs import (
     plan,
     request_cancel,
 )
+from mock_server.fine_tuning.metrics import schedule
 from tests.builders import PHASES, T0, durations, make_job, pending_event
 
 S = JobStatus

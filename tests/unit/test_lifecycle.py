@@ -1,4 +1,5 @@
-"""The families' lifecycle (``mock_server.lifecycle``), read off a clock the tests step: a walk's
+"""The families' lifecycle (``mock_server.core.lifecycle``), read off a clock the tests step: a
+walk's
 states and when each is entered, the instant clock's first state, moves and where they may be
 asked from, and a record's progress surviving JSON; and the queue's worker (``claims``)."""
 
@@ -12,9 +13,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mock_server.errors import InvalidTransition
-from mock_server.families.queue import Queued, claims
-from mock_server.lifecycle import (
+from mock_server.core.errors import InvalidTransition
+from mock_server.core.lifecycle import (
     Lifecycle,
     Move,
     Progress,
@@ -25,6 +25,7 @@ from mock_server.lifecycle import (
     status_at,
     walked,
 )
+from mock_server.families.queue import Queued, claims
 from tests.builders import T0
 
 SESSION = Lifecycle(

@@ -1,4 +1,4 @@
-"""The index of the spec's operations (``mock_server.operations``) and how it reads schemas."""
+"""The index of the spec's operations (``mock_server.spec.index``) and how it reads schemas."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from mock_server.operations import OperationIndex, build_index, operation_index, sdk_schema
-from mock_server.validation import is_valid
+from mock_server.spec.index import OperationIndex, build_index, operation_index, sdk_schema
+from mock_server.spec.validate import is_valid
 from openapi import load_pin, operations
 from openapi.spec import SpecNotFound
 

@@ -9,7 +9,7 @@ import zlib
 
 import pytest
 
-from mock_server.raster import BLOCK, Mosaic, jpeg, mosaic, png
+from mock_server.images.raster import BLOCK, Mosaic, jpeg, mosaic, png
 
 
 def _png_chunks(data: bytes) -> list[tuple[bytes, bytes]]:

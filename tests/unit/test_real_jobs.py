@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from mock_server.events import EventType
-from mock_server.jobs import (
+from mock_server.fine_tuning.events import EventType
+from mock_server.fine_tuning.machine import (
     Fault,
     InvalidTransition,
     Job,
@@ -23,7 +23,7 @@ from mock_server.jobs import (
     set_trainer,
     unchanged_until,
 )
-from mock_server.real_jobs import (
+from mock_server.fine_tuning.reports import (
     Failed,
     Packaged,
     Report,
@@ -34,7 +34,7 @@ from mock_server.real_jobs import (
     apply_report,
     launch,
 )
-from mock_server.runner import progress_line
+from mock_server.real_training.runner import progress_line
 from mock_server.training.spec import fit_to_device, spec_for
 from tests.builders import FAR, T0, make_job, real_job_in_training, worker_started, worker_step
 

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from mock_server.events import Checkpoint, EventType, Metric
-from mock_server.jobs import Job, JobStatus
-from mock_server.real_jobs import (
+from mock_server.fine_tuning.events import Checkpoint, EventType, Metric
+from mock_server.fine_tuning.machine import Job, JobStatus
+from mock_server.fine_tuning.reports import (
     Packaged,
     Report,
     Restarted,

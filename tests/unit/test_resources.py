@@ -1,4 +1,4 @@
-"""The families' service (``mock_server.resources``): a new record's body is the spec's schema
+"""The families' service (``mock_server.families.engine``): a new record's body is the spec's schema
 cut to its required and constant fields, then the request's valid fields, then the server's,
 with the id and timestamps in the schema's own formats; lookups by id or name; creation order."""
 
@@ -11,12 +11,12 @@ from typing import Any
 
 import pytest
 
-from mock_server.clock import ManualClock
-from mock_server.ids import IdSource
-from mock_server.jobs import Timeline
-from mock_server.lifecycle import Lifecycle
-from mock_server.operations import operation_index
-from mock_server.resources import Family, Resources, accepted, prefixed
+from mock_server.core.clock import ManualClock
+from mock_server.core.ids import IdSource
+from mock_server.core.lifecycle import Lifecycle
+from mock_server.families.engine import Family, Resources, accepted, prefixed
+from mock_server.fine_tuning.machine import Timeline
+from mock_server.spec.index import operation_index
 from mock_server.store import SqliteStore
 
 SECRETS = Family("secret", "GET /deployments/secrets/{id}", prefixed("secret"), name_field="name")

@@ -11,7 +11,7 @@ import math
 
 import pytest
 
-from mock_server.schedule import Schedule
+from mock_server.fine_tuning.lr_schedule import Schedule
 
 
 def hf_linear(step: int, warmup: int, total: int, min_ratio: float = 0.0) -> float:

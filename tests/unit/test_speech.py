@@ -9,7 +9,7 @@ import wave
 
 import pytest
 
-from mock_server.speech import (
+from mock_server.audio.speech import (
     SECONDS_PER_CHARACTER,
     audio_duration,
     encode,

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from mock_server.errors import NotFound
-from mock_server.events import EventType
-from mock_server.files import FilePurpose, FileType, UploadSession
-from mock_server.jobs import JobStatus, advance, plan, request_cancel
+from mock_server.core.errors import NotFound
+from mock_server.files.models import FilePurpose, FileType, UploadSession
+from mock_server.fine_tuning.events import EventType
+from mock_server.fine_tuning.machine import JobStatus, advance, plan, request_cancel
 from mock_server.store import SqliteStore
 from tests.builders import T0, make_file, make_job, pending_event
 

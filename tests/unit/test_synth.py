@@ -1,4 +1,5 @@
-"""Bodies built from the spec (``mock_server.synth``) and non-JSON bytes (``mock_server.media``)."""
+"""Bodies built from the spec (``mock_server.spec.synth``) and non-JSON bytes
+(``mock_server.spec.media``)."""
 
 from __future__ import annotations
 
@@ -9,10 +10,10 @@ from typing import Any
 
 import pytest
 
-from mock_server.media import binary_body, choose_content_type, sse_body
-from mock_server.operations import SpecOperation, operation_index
-from mock_server.synth import echo, synthesize
-from mock_server.validation import first_error
+from mock_server.spec.index import SpecOperation, operation_index
+from mock_server.spec.media import binary_body, choose_content_type, sse_body
+from mock_server.spec.synth import echo, synthesize
+from mock_server.spec.validate import first_error
 from openapi.spec import SpecNotFound
 
 

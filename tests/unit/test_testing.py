@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from mock_server.jobs import JobStatus, advance, plan
-from mock_server.testing import seconds_to_next_status
+from mock_server.fine_tuning.machine import JobStatus, advance, plan
+from mock_server.testing.in_process import seconds_to_next_status
 from tests.builders import T0, make_job
 
 

@@ -1,8 +1,8 @@
-"""Requests read against their schema (``mock_server.validation``): what handlers get back."""
+"""Requests read against their schema (``mock_server.spec.validate``): what handlers get back."""
 
 from __future__ import annotations
 
-from mock_server.validation import as_integers
+from mock_server.spec.validate import as_integers
 
 SCHEMA = {
     "type": "object",

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 
-from mock_server.ui.stream import snapshot_events
+from mock_server.admin.ui.stream import snapshot_events
 
 
 class SteppedTime:

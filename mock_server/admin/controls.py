@@ -1,0 +1,102 @@
+"""``/_sim/``: controls outside the Together surface, in the style of moto's ``/moto-api/``.
+
+Advance the clock, make a job fail (now or at a chosen step), choose a job's trainer (synthetic or
+real) while it waits, download a real job's stand-in base model, wipe all state. They act across
+tenants and need no key: they are for the person or the test running the simulator.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal, TypeVar
+
+from fastapi import APIRouter, Request
+from fastapi.responses import FileResponse
+from pydantic import BaseModel, Field, ValidationError
+
+from mock_server.core.errors import InvalidRequest
+from mock_server.core.timefmt import iso
+from mock_server.deps import BackendDep, SettingsDep
+from mock_server.fine_tuning.views import render_job
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/_sim", tags=["Simulator controls"])
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+async def _body(request: Request, model: type[M]) -> M:
+    """JSON whatever the Content-Type says: ``curl -d '{...}'`` sends a form type."""
+    raw = await request.body()
+    try:
+        return model.model_validate_json(raw or b"{}")
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        param = ".".join(str(p) for p in first["loc"]) or None
+        raise InvalidRequest(f"{param + ': ' if param else ''}{first['msg']}", param=param) from exc
+
+
+class AdvanceRequest(BaseModel):
+    seconds: float = Field(ge=0)
+
+
+class FailRequest(BaseModel):
+    kind: Literal["error", "user_error"] = "error"
+    at_step: int | None = Field(default=None, ge=1)
+    message: str = "Simulated failure injected through /_sim"
+
+
+@router.get("/clock")
+async def get_clock(backend: BackendDep, settings: SettingsDep) -> dict[str, Any]:
+    return {
+        "now": iso(backend.clock.now()),
+        "mode": settings.clock.value,
+        "offset_seconds": backend.clock.offset,
+        "speed": settings.speed,
+    }
+
+
+@router.post("/advance")
+async def advance_clock(
+    request: Request, backend: BackendDep, settings: SettingsDep
+) -> dict[str, Any]:
+    body = await _body(request, AdvanceRequest)
+    backend.advance_clock(body.seconds)
+    return await get_clock(backend, settings)
+
+
+@router.post("/jobs/{id}/fail")
+async def fail_job(id: str, request: Request, backend: BackendDep) -> dict[str, Any]:
+    body = await _body(request, FailRequest)
+    job = backend.fail_job(id, kind=body.kind, at_step=body.at_step, message=body.message)
+    return render_job(job, seconds_remaining=backend.seconds_remaining(job))
+
+
+class TrainerRequest(BaseModel):
+    trainer: Literal["synthetic", "real"]
+
+
+@router.post("/jobs/{id}/trainer")
+async def set_trainer(id: str, request: Request, backend: BackendDep) -> dict[str, Any]:
+    """Who trains the job: allowed while it is pending or queued."""
+    body = await _body(request, TrainerRequest)
+    job = backend.set_trainer(id, body.trainer)
+    return {
+        **render_job(job, seconds_remaining=backend.seconds_remaining(job)),
+        "trainer": job.trainer,
+    }
+
+
+@router.get("/jobs/{id}/base", response_model=None)
+async def download_base(id: str, backend: BackendDep) -> FileResponse:
+    """The stand-in base model a real job trained (config, weights, tokenizer) as tar.zst: what
+    its downloaded adapter loads onto with ``PeftModel.from_pretrained``."""
+    path = backend.artifacts.base_archive(id)
+    return FileResponse(path, media_type="application/octet-stream", filename=f"{id}-base.tar.zst")
+
+
+@router.post("/reset")
+async def reset(backend: BackendDep) -> dict[str, Any]:
+    backend.reset()
+    return {"reset": True}

@@ -1,0 +1,194 @@
+"""What the dashboard shows, gathered from the backend as plain JSON-ready dicts.
+
+The dashboard looks across tenants, as the ``/_sim`` controls do. A tenant is the hash that
+``tenant_of`` makes of an API key, so nothing here can show a key: rows carry tenant ids, and
+fault rules keep a tenant, never the ``api_key`` they were given. Jobs are read through the
+backend, which brings them up to the clock's time, so the page sees what a client polling the
+job would see; the tenant list reads the store as it is, so an idle page open on one tenant does
+not move every other tenant's jobs each second.
+
+A job's status timeline is not stored as such: it is read back from its events (each status
+change but ``queued`` comes with one) and its plan (``queued`` comes from the milestone).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mock_server.core.errors import NotFound
+from mock_server.core.timefmt import iso
+from mock_server.files.models import FileRecord
+from mock_server.fine_tuning.events import Event, EventType, Metric
+from mock_server.fine_tuning.machine import Job, JobStatus, plan, seconds_remaining
+from mock_server.fine_tuning.service import Backend
+
+__all__ = [
+    "JOURNAL_SHOWN",
+    "faults",
+    "files",
+    "job_detail",
+    "jobs",
+    "loss_curves",
+    "snapshot",
+    "status_timeline",
+    "tenants",
+]
+
+JOURNAL_SHOWN = 100  # newest journal entries on the page; the whole journal is at /_sim/journal
+
+# The event that comes with each status change (jobs.py plans them; real_jobs.py and the cancel
+# and fail moves emit the same types).
+_STATUS_OF_EVENT: dict[EventType, JobStatus] = {
+    EventType.job_start: JobStatus.running,
+    EventType.model_uploading: JobStatus.compressing,
+    EventType.model_compression_complete: JobStatus.uploading,
+    EventType.job_complete: JobStatus.completed,
+    EventType.cancel_requested: JobStatus.cancel_requested,
+    EventType.job_stopped: JobStatus.cancelled,
+    EventType.job_error: JobStatus.error,
+    EventType.job_user_error: JobStatus.user_error,
+}
+
+
+def tenants(backend: Backend) -> list[dict[str, Any]]:
+    """Every tenant, the most recently active first, with how many files and jobs it has."""
+    store = backend.store
+    return [
+        {"id": t, "files": len(store.list_files(t)), "jobs": len(store.list_jobs(t))}
+        for t in store.list_tenants()
+    ]
+
+
+def _file_row(record: FileRecord) -> dict[str, Any]:
+    report = record.validation_report or {}
+    return {
+        "id": record.id,
+        "filename": record.filename,
+        "bytes": record.bytes,
+        "purpose": record.purpose.value,
+        "file_type": record.file_type.value,
+        "created_at": iso(record.created_at),
+        "processing_status": record.processing_status,
+        "num_samples": record.num_samples,
+        "token_count": record.token_count,
+        "error": report.get("error"),
+    }
+
+
+def files(backend: Backend, tenant: str) -> list[dict[str, Any]]:
+    """The tenant's files, newest first."""
+    return [_file_row(f) for f in reversed(backend.files(tenant))]
+
+
+def _job_row(backend: Backend, job: Job) -> dict[str, Any]:
+    return {
+        "id": job.id,
+        "status": job.status.value,
+        "model": job.model,
+        "suffix": job.suffix,
+        "output_name": job.model_output_name,
+        "trainer": job.trainer,
+        "method": job.training_method.get("method", "sft"),
+        "lora": job.is_lora,
+        "created_at": iso(job.created_at),
+        "updated_at": iso(job.updated_at),
+        "steps_completed": job.steps_completed,
+        "total_steps": job.total_steps,
+        "epochs_completed": job.epochs_completed,
+        "n_epochs": job.n_epochs,
+        "seconds_remaining": seconds_remaining(job, backend.clock.now()),
+        "training_file": job.training_file,
+        "validation_file": job.validation_file or None,
+        "failure_message": job.failure_message,
+    }
+
+
+def jobs(backend: Backend, tenant: str) -> list[dict[str, Any]]:
+    """The tenant's jobs brought up to the clock's time, newest first."""
+    return [_job_row(backend, job) for job in reversed(backend.jobs(tenant))]
+
+
+def status_timeline(job: Job, events: list[Event]) -> list[dict[str, Any]]:
+    """Each status the job has been in and when it got there, oldest first."""
+    changes = [(job.created_at, JobStatus.pending)]
+    applied = plan(job)[: job.cursor]
+    changes += [(m.at, m.status) for m in applied if m.status is JobStatus.queued]
+    changes += [
+        (e.created_at, _STATUS_OF_EVENT[e.type]) for e in events if e.type in _STATUS_OF_EVENT
+    ]
+    changes.sort(key=lambda change: change[0])  # stable: same-moment changes keep their order
+    return [{"status": status.value, "at": iso(at)} for at, status in changes]
+
+
+def _event_row(event: Event) -> dict[str, Any]:
+    return {
+        "at": iso(event.created_at),
+        "type": event.type.value,
+        "level": event.level,
+        "message": event.message,
+        "step": event.step,
+    }
+
+
+def loss_curves(metrics: list[Metric]) -> dict[str, list[dict[str, float]]]:
+    """``train/loss`` and ``eval/loss`` by step, as the chart draws them."""
+    curves: dict[str, list[dict[str, float]]] = {"train": [], "eval": []}
+    for point in metrics:
+        for name, key in (("train", "train/loss"), ("eval", "eval/loss")):
+            if key in point.values:
+                curves[name].append({"step": point.step, "loss": point.values[key]})
+    return curves
+
+
+def job_detail(backend: Backend, tenant: str, job_id: str) -> dict[str, Any]:
+    """One job with its timeline, events, checkpoints and loss curves."""
+    job = backend.job(tenant, job_id)
+    events = backend.store.list_events(job.id)
+    return {
+        **_job_row(backend, job),
+        "timeline": status_timeline(job, events),
+        "events": [_event_row(e) for e in events],
+        "checkpoints": [c.render() for c in backend.checkpoints(tenant, job.id)],
+        "metrics": loss_curves(backend.store.list_metrics(job.id)),
+    }
+
+
+def faults(backend: Backend) -> dict[str, Any]:
+    """The fault rules in force, with their counters, and the newest journal entries."""
+    journal = backend.faults.journal
+    entries = journal.entries()
+    return {
+        "rules": backend.faults.rules(),
+        "journal": [e.as_dict() for e in reversed(entries[-JOURNAL_SHOWN:])],
+        "journal_total": len(entries),
+        "journal_dropped": journal.dropped,
+    }
+
+
+def snapshot(
+    backend: Backend, *, clock_mode: str, tenant: str | None = None, job_id: str | None = None
+) -> dict[str, Any]:
+    """Everything the page shows at once. An unknown (or no) tenant or job falls back to the
+    most recently active tenant and its newest job, so a fresh page shows something."""
+    known = tenants(backend)
+    ids: list[str] = [t["id"] for t in known]
+    chosen = tenant if tenant in ids else (ids[0] if ids else None)
+    listed = jobs(backend, chosen) if chosen else []
+    detail = None
+    if chosen and listed:
+        listed_ids: list[str] = [j["id"] for j in listed]
+        wanted = job_id if job_id is not None and job_id in listed_ids else listed_ids[0]
+        try:
+            detail = job_detail(backend, chosen, wanted)
+        except NotFound:  # deleted between the listing and now
+            detail = None
+    return {
+        "now": iso(backend.clock.now()),
+        "clock": clock_mode,
+        "tenants": known,
+        "tenant": chosen,
+        "files": files(backend, chosen) if chosen else [],
+        "jobs": listed,
+        "job": detail,
+        **faults(backend),
+    }

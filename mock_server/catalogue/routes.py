@@ -1,0 +1,71 @@
+"""``GET /v1/models``: the catalogue's models, then the tenant's completed fine-tunes and uploaded
+models (``POST /models``, served with ``families/model_uploads.py``); and the
+account lookup (``GET /v3/whoami``) that the 3.x CLI makes before every command."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+
+from mock_server.catalogue import fine_tuning as catalogue
+from mock_server.catalogue import serverless as serverless_models
+from mock_server.core.timefmt import unix
+from mock_server.deps import BackendDep, TenantDep
+from mock_server.families.model_uploads import uploaded_models
+from mock_server.fine_tuning.machine import JobStatus
+
+__all__ = ["router"]
+
+router = APIRouter(tags=["Models"])
+
+
+@router.get("/v1/models")
+async def list_models(
+    backend: BackendDep, tenant: TenantDep, dedicated: bool | None = None
+) -> list[dict[str, Any]]:
+    # ``dedicated`` is read only to refuse what is not a boolean (400, as from the service): the
+    # simulator does not tell serverless from dedicated-only models, so it filters nothing.
+    del dedicated
+    models: list[dict[str, Any]] = []
+    for name in catalogue.supported():
+        entry = catalogue.get(name)
+        assert entry is not None
+        models.append(
+            {
+                "id": name,
+                "object": "model",
+                "created": 1_700_000_000,
+                "type": "chat",
+                "display_name": name.rsplit("/", 1)[-1],
+                "organization": name.split("/", 1)[0],
+                "context_length": entry.context_length,
+            }
+        )
+    models += serverless_models.listed()  # embedding, rerank and image models
+    for job in backend.jobs(tenant):
+        if job.status is JobStatus.completed:
+            models.append(
+                {
+                    "id": job.model_output_name,
+                    "object": "model",
+                    "created": unix(job.updated_at),
+                    "type": "chat",
+                    "display_name": job.model_output_name.rsplit("/", 1)[-1],
+                    "organization": job.model_output_name.split("/", 1)[0],
+                    "context_length": job.max_seq_length,
+                }
+            )
+    models += uploaded_models(backend, tenant)
+    return models
+
+
+@router.get("/v3/whoami")
+async def whoami(tenant: TenantDep, backend: BackendDep) -> dict[str, Any]:
+    slug = backend.account
+    return {
+        "type": "project_api_key",
+        "project": {"id": f"proj-{tenant}", "name": slug, "slug": slug},
+        "organization": {"id": f"org-{tenant}", "name": slug, "slug": slug},
+        "api_key": {"id": f"key-{tenant}", "name": "together-sim"},
+    }

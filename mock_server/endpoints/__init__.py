@@ -1,0 +1,1 @@
+"""Dedicated endpoints: hardware, the start and stop walk, chat on a started endpoint."""

@@ -1,0 +1,119 @@
+"""The routes of the stateful families: one handler per spec operation, built from the families'
+tables (``families/``), and the signed downloads they hand out.
+
+Each handler does what the generic layer does before it answers (find the operation in the spec,
+ask for a key, check the request against the spec: a 400 naming the field), then calls the
+family's action with a ``Call`` and sends its body with the documented success status. Errors are
+rendered in the shape the operation documents for their status (``generic.error_response``:
+Together's body, or the queue's flat one, or ``{"error": "..."}``), so every answer matches the
+spec for its status. Paths are mounted as the spec writes them, most literal segments first, so
+``/deployments/secrets`` is never taken for ``/deployments/{id}``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import FileResponse, JSONResponse, Response
+
+from mock_server.core.errors import NotFound, TogetherError
+from mock_server.deps import authenticate
+from mock_server.families import DOWNLOADS, OPERATIONS
+from mock_server.families.base import Call, Operation
+from mock_server.families.engine import Resources
+from mock_server.files import downloads
+from mock_server.spec.fallback import PREFIX, error_response, index_of, validated_request
+from mock_server.spec.index import SpecOperation
+
+__all__ = ["build_router", "router", "service"]
+
+
+def service(app: FastAPI) -> Resources:
+    """The app's ``Resources``, made on first use (it needs the spec's index, which the
+    simulator loads on the first request that needs it, not at startup)."""
+    resources: Resources | None = getattr(app.state, "resources", None)
+    if resources is None:
+        resources = app.state.resources = Resources(app.state.backend, index_of(app))
+    return resources
+
+
+def _specificity(operation: Operation) -> tuple[int, int]:
+    segments = operation.path.strip("/").split("/")
+    return (-sum(not s.startswith("{") for s in segments), -len(segments))
+
+
+def _handler(operation: Operation) -> Callable[[Request], Awaitable[Response]]:
+    found: list[SpecOperation] = []
+
+    async def handle(request: Request) -> Response:
+        if not found:
+            found.append(index_of(request.app).by_key(operation.method, operation.path))
+        op = found[0]
+        try:
+            tenant = authenticate(
+                request.headers.get("authorization", ""), request.app.state.settings
+            )
+            valid = await validated_request(request, op, dict(request.path_params))
+            call = Call(tenant, valid.path, valid.query, valid.body, str(request.base_url))
+            resources = service(request.app)
+            with resources.moment():
+                result: Any = operation.action(resources, call)
+        except TogetherError as exc:
+            return error_response(op, exc)
+        if isinstance(result, Response):
+            return result
+        status = int(op.success.status) if op.success.status.isdigit() else 200
+        return JSONResponse(result, status_code=status)
+
+    handle.__name__ = handle.__qualname__ = operation.handler_name
+    return handle
+
+
+def build_router(operations: Iterable[Operation]) -> APIRouter:
+    built = APIRouter()
+    for operation in sorted(operations, key=_specificity):
+        handle = _handler(operation)
+        for path in (PREFIX + operation.path, *operation.also):
+            built.add_api_route(
+                path,
+                handle,
+                methods=[operation.method],
+                name=operation.handler_name,
+                include_in_schema=False,
+            )
+    built.add_api_route(
+        downloads.PREFIX + "/{tenant}/{kind}/{ref}/{name}",
+        signed_download,
+        methods=["GET"],
+        include_in_schema=False,
+    )
+    return built
+
+
+async def signed_download(
+    request: Request, tenant: str, kind: str, ref: str, name: str, sig: str = ""
+) -> Response:
+    """What a URL a family handed out points to: no key, the signature instead."""
+    resources = service(request.app)
+    try:
+        provide = DOWNLOADS.get(kind)
+        if provide is None:
+            raise NotFound("download", name, message="The download URL is invalid")
+        downloads.verify(resources.store, tenant, kind, ref, name, sig)
+        found = provide(resources, tenant, ref, name)
+    except TogetherError as exc:
+        return JSONResponse(exc.body(), status_code=exc.status)
+    if isinstance(found.content, bytes):
+        disposition = {"Content-Disposition": f'attachment; filename="{_safe(name)}"'}
+        return Response(found.content, media_type=found.media_type, headers=disposition)
+    return FileResponse(found.content, media_type=found.media_type, filename=name)
+
+
+def _safe(name: str) -> str:
+    return re.sub(r'["\\\r\n]', "_", name)
+
+
+router = build_router(OPERATIONS)

@@ -1,0 +1,125 @@
+"""``/_sim/faults``, ``/_sim/journal`` and ``/_sim/scenario``: the bad-day controls.
+
+Install, list and remove fault rules; read and clear the journal of requests they touched; put a
+whole scenario (faults plus job and file behaviours) in force. Like the other ``/_sim`` controls
+they act across tenants, need no key, and are never themselves subject to a fault.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from pydantic import ValidationError
+
+from mock_server.core.errors import InvalidRequest
+from mock_server.deps import BackendDep
+from mock_server.faults.registry import Faults
+from mock_server.faults.rules import FaultRule
+from mock_server.faults.scenarios import ScenarioError, apply_scenario, parse_scenario
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/_sim", tags=["Simulator controls"])
+
+
+async def _faults(request: Request) -> Faults:
+    faults: Faults = request.app.state.backend.faults
+    return faults
+
+
+FaultsDep = Annotated[Faults, Depends(_faults)]
+
+
+async def _json(request: Request) -> Any:
+    """JSON whatever the Content-Type says: ``curl -d '{...}'`` sends a form type."""
+    try:
+        return json.loads(await request.body() or b"{}")
+    except ValueError as exc:
+        raise InvalidRequest("The request body is not valid JSON") from exc
+
+
+def _rule(data: Any, index: int | None = None) -> FaultRule:
+    try:
+        return FaultRule.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        loc = [*([] if index is None else [str(index)]), *(str(p) for p in first["loc"])]
+        param = ".".join(loc) or None
+        raise InvalidRequest(f"{param + ': ' if param else ''}{first['msg']}", param=param) from exc
+
+
+@router.get("/faults")
+async def list_faults(faults: FaultsDep) -> dict[str, Any]:
+    return {"object": "list", "data": faults.rules()}
+
+
+@router.post("/faults")
+async def add_faults(request: Request, faults: FaultsDep) -> dict[str, Any]:
+    """One rule, a list of rules, or ``{"faults": [...]}``. All are checked before any is added."""
+    data = await _json(request)
+    if isinstance(data, dict) and set(data) == {"faults"}:
+        data = data["faults"]
+    rules = [_rule(r, i) for i, r in enumerate(data)] if isinstance(data, list) else [_rule(data)]
+    added = {rule.id for rule in faults.extend(rules)}
+    return {"object": "list", "data": [r for r in faults.rules() if r["id"] in added]}
+
+
+@router.delete("/faults")
+async def clear_faults(faults: FaultsDep) -> dict[str, Any]:
+    faults.clear()
+    return {"object": "list", "data": []}
+
+
+@router.delete("/faults/{id}")
+async def remove_fault(id: str, faults: FaultsDep) -> dict[str, Any]:
+    faults.remove(id)
+    return {"id": id, "deleted": True}
+
+
+@router.get("/journal")
+async def read_journal(
+    faults: FaultsDep,
+    rule: Annotated[str | None, Query()] = None,
+    limit: Annotated[int | None, Query(ge=1)] = None,
+) -> dict[str, Any]:
+    entries = faults.journal.entries(rule=rule, limit=limit)
+    return {
+        "object": "list",
+        "data": [e.as_dict() for e in entries],
+        "dropped": faults.journal.dropped,
+    }
+
+
+@router.delete("/journal")
+async def clear_journal(faults: FaultsDep) -> dict[str, Any]:
+    faults.journal.clear()
+    return {"object": "list", "data": [], "dropped": 0}
+
+
+@router.get("/scenario")
+async def current_scenario(faults: FaultsDep, backend: BackendDep) -> dict[str, Any]:
+    behaviours = backend.behaviours.listed()
+    return {
+        "faults": faults.rules(),
+        "jobs": [b for b in behaviours if b["kind"] == "job"],
+        "files": [b for b in behaviours if b["kind"] == "file"],
+    }
+
+
+@router.post("/scenario")
+async def add_scenario(request: Request, faults: FaultsDep, backend: BackendDep) -> dict[str, Any]:
+    try:
+        scenario = parse_scenario(await _json(request))
+    except ScenarioError as exc:
+        raise InvalidRequest(str(exc)) from exc
+    apply_scenario(scenario, faults, backend.behaviours)
+    return await current_scenario(faults, backend)
+
+
+@router.delete("/scenario")
+async def clear_scenario(faults: FaultsDep, backend: BackendDep) -> dict[str, Any]:
+    faults.clear()
+    backend.behaviours.clear()
+    return {"faults": [], "jobs": [], "files": []}

@@ -1,0 +1,339 @@
+"""Fault rules, pure: which requests a rule touches, when it fires, and what it answers.
+
+A rule is data, parsed strictly (``extra="forbid"``): a misspelt key in a scenario file is an
+error at load time, not a rule that silently never fires. ``decide`` looks at one request against
+the active rules with the caller's clock reading and random source (seeded from ``--seed``, so a
+run replays), advances the counters of the rules that match, and says what fires: any number of
+latency rules add up, and at most one *terminal* fault (a status, a reset, a truncated body, a
+slow stream) replaces or alters the answer, the first one listed that fires.
+
+What the clients do with the answers (clients-wire.md §1): 3.x retries 408, 409, 429 and 5xx
+twice and 1.5.x retries 429 and 5xx five times; both obey ``retry-after-ms``, then
+``retry-after``, when 0 < value <= 60 s, and 1.5.x only in lower case (Starlette and the
+middleware send every header name lower-case).
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from fnmatch import fnmatchcase
+from typing import Any, Literal, Self
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+
+from mock_server.core.errors import error_body
+
+__all__ = [
+    "Decision",
+    "FaultRule",
+    "Firing",
+    "Latency",
+    "RequestInfo",
+    "RuleState",
+    "SlowStream",
+    "decide",
+    "status_answer",
+]
+
+FaultStatus = Literal[408, 409, 429, 500, 502, 503, 504]
+
+# The body's ``type`` per status: the strings errors.py and the app's handlers already send.
+_TYPES = {408: "server_error", 409: "invalid_request_error", 429: "rate_limit_exceeded"}
+_REASONS = {
+    408: "Request timed out",
+    409: "Conflict",
+    429: "Rate limit exceeded",
+    500: "Internal server error",
+    502: "Bad gateway",
+    503: "Service unavailable",
+    504: "Gateway timeout",
+}
+_PARAM = re.compile(r"\{[^/{}]+\}")
+_HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+
+
+class Latency(BaseModel):
+    """Seconds added before the answer: ``0.5``, ``{uniform: [0.1, 0.8]}`` or
+    ``{normal: [mean, sd]}`` (a draw below zero is zero)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    fixed: float | None = Field(default=None, ge=0, le=600)
+    uniform: tuple[float, float] | None = None
+    normal: tuple[float, float] | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _bare_number(cls, value: Any) -> Any:
+        return {"fixed": value} if isinstance(value, int | float) else value
+
+    @model_validator(mode="after")
+    def _one_shape(self) -> Self:
+        given = [v for v in (self.fixed, self.uniform, self.normal) if v is not None]
+        if len(given) != 1:
+            raise ValueError("latency takes exactly one of fixed, uniform, normal")
+        if self.uniform is not None and not 0 <= self.uniform[0] <= self.uniform[1] <= 600:
+            raise ValueError("uniform latency needs 0 <= low <= high <= 600")
+        if self.normal is not None and (self.normal[1] < 0 or not 0 <= self.normal[0] <= 600):
+            raise ValueError("normal latency needs 0 <= mean <= 600 and sd >= 0")
+        return self
+
+    def draw(self, rng: random.Random) -> float:
+        if self.fixed is not None:
+            return self.fixed
+        if self.uniform is not None:
+            return rng.uniform(*self.uniform)
+        assert self.normal is not None
+        return min(600.0, max(0.0, rng.gauss(*self.normal)))
+
+
+class SlowStream(BaseModel):
+    """The real answer, delivered in pieces with ``interval`` seconds between them: one server-sent
+    event per piece for ``text/event-stream``, else ``chunk_bytes`` bytes."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    interval: float = Field(ge=0, le=60)
+    chunk_bytes: int = Field(default=1024, ge=1)
+
+
+class FaultRule(BaseModel):
+    """One fault: which requests (``operation``/``path``/``path_regex``, ``method``, ``tenant``),
+    when (``probability``, ``times``, ``every``, ``skip``, ``after``/``before``) and what (a
+    ``status``, ``latency``, ``reset``, ``truncate`` or ``slow_stream``; latency combines)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+    # -- which requests (none given: every request outside /_sim)
+    operation: str | None = None  # "POST /v1/fine-tunes/{id}/cancel", as the spec writes paths
+    path: str | None = None  # a glob: "/v1/fine-tunes/*"
+    path_regex: str | None = None
+    method: str | None = None
+    tenant: str | None = None  # the tenant id; ``api_key`` is turned into it and not kept
+    # -- when
+    probability: float = Field(default=1.0, ge=0, le=1)
+    times: int | None = Field(default=None, ge=1)  # fire this many times, then expire
+    every: int | None = Field(default=None, ge=1)  # every k-th matching call
+    skip: int = Field(default=0, ge=0)  # let the first n matching calls through
+    # On the sim clock: seconds after the rule was added, or a time.
+    after: float | AwareDatetime | None = None
+    before: float | AwareDatetime | None = None
+    # -- what
+    status: FaultStatus | None = None
+    message: str | None = None
+    retry_after: float | None = Field(default=None, gt=0)
+    retry_after_ms: int | None = Field(default=None, gt=0)
+    headers: dict[str, str] = Field(default_factory=dict)
+    latency: Latency | None = None
+    reset: bool = False  # close the connection without an answer
+    truncate: float | None = Field(default=None, ge=0, lt=1)  # the share of the body sent
+    slow_stream: SlowStream | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _key_to_tenant(cls, value: Any) -> Any:
+        if isinstance(value, dict) and "api_key" in value:
+            from mock_server.fine_tuning.service import (
+                tenant_of,  # here: the backend holds the faults
+            )
+
+            value = dict(value)
+            key = value.pop("api_key")
+            if value.get("tenant") is not None:
+                raise ValueError("give api_key or tenant, not both")
+            value["tenant"] = tenant_of(str(key))
+        return value
+
+    @model_validator(mode="after")
+    def _coherent(self) -> Self:
+        terminal = [
+            name
+            for name, on in (
+                ("status", self.status is not None),
+                ("reset", self.reset),
+                ("truncate", self.truncate is not None),
+                ("slow_stream", self.slow_stream is not None),
+            )
+            if on
+        ]
+        if len(terminal) > 1:
+            raise ValueError(f"a rule does one of status, reset, truncate, slow_stream: {terminal}")
+        if not terminal and self.latency is None:
+            raise ValueError("a rule needs a fault: status, latency, reset, truncate, slow_stream")
+        if sum(x is not None for x in (self.operation, self.path, self.path_regex)) > 1:
+            raise ValueError("match with one of operation, path, path_regex")
+        if self.operation is not None:
+            _operation(self.operation)
+        if self.path_regex is not None:
+            re.compile(self.path_regex)
+        if (self.retry_after or self.retry_after_ms or self.headers) and self.status is None:
+            raise ValueError("retry_after, retry_after_ms and headers go with a status")
+        for name, value in self.headers.items():
+            if not _HEADER_NAME.fullmatch(name) or not _latin1_line(value):
+                raise ValueError(f"header {name!r}: {value!r} cannot be sent as an HTTP header")
+        return self
+
+    @property
+    def terminal(self) -> str | None:
+        if self.status is not None:
+            return "status"
+        if self.reset:
+            return "reset"
+        if self.truncate is not None:
+            return "truncate"
+        return "slow_stream" if self.slow_stream is not None else None
+
+
+def _latin1_line(value: str) -> bool:
+    return value.isprintable() and all(ord(c) < 256 for c in value)
+
+
+def _operation(text: str) -> tuple[str | None, re.Pattern[str]]:
+    """``"POST /v1/files/{id}/preprocess"`` → ("POST", a pattern where ``{id}`` is one segment)."""
+    method, _, path = text.strip().rpartition(" ")
+    if not path.startswith("/"):
+        raise ValueError(f"operation {text!r} is not 'METHOD /path' (or '/path')")
+    pieces = _PARAM.split(path)
+    return (method.upper() or None), re.compile("[^/]+".join(re.escape(p) for p in pieces))
+
+
+@dataclass(frozen=True)
+class RequestInfo:
+    method: str
+    path: str
+    tenant: str | None = None
+
+
+@dataclass
+class RuleState:
+    """A rule as installed: when it was added (its ``after``/``before`` count from there), its
+    compiled match, and how many matching calls it has seen and fired on."""
+
+    rule: FaultRule
+    added_at: datetime
+    seen: int = 0
+    fired: int = 0
+    _method: str | None = field(default=None, init=False)
+    _pattern: re.Pattern[str] | None = field(default=None, init=False)
+
+    def __post_init__(self) -> None:
+        rule = self.rule
+        self._method = rule.method.upper() if rule.method else None
+        if rule.operation is not None:
+            method, self._pattern = _operation(rule.operation)
+            self._method = method or self._method
+        elif rule.path_regex is not None:
+            self._pattern = re.compile(rule.path_regex)
+
+    @property
+    def expired(self) -> bool:
+        return self.rule.times is not None and self.fired >= self.rule.times
+
+    def matches(self, request: RequestInfo) -> bool:
+        rule = self.rule
+        if self._method is not None and self._method not in ("*", request.method):
+            return False
+        if rule.tenant is not None and rule.tenant != request.tenant:
+            return False
+        if rule.path is not None:
+            return fnmatchcase(request.path, rule.path)
+        return self._pattern is None or self._pattern.fullmatch(request.path) is not None
+
+    def _moment(self, value: float | datetime) -> datetime:
+        return value if isinstance(value, datetime) else self.added_at + timedelta(seconds=value)
+
+    def due(self, now: datetime) -> bool:
+        """Whether the call just seen (``seen`` counts it) falls in the rule's schedule."""
+        rule = self.rule
+        if rule.after is not None and now < self._moment(rule.after):
+            return False
+        if rule.before is not None and now >= self._moment(rule.before):
+            return False
+        if self.seen <= rule.skip:
+            return False
+        return rule.every is None or (self.seen - rule.skip) % rule.every == 0
+
+    def as_dict(self) -> dict[str, Any]:
+        left = None if self.rule.times is None else self.rule.times - self.fired
+        return {
+            **self.rule.model_dump(mode="json", exclude_defaults=True),
+            "id": self.rule.id,
+            "seen": self.seen,
+            "fired": self.fired,
+            "remaining": left,
+        }
+
+
+@dataclass(frozen=True)
+class Firing:
+    rule: FaultRule
+    latency: float  # seconds this rule adds (0 when it has no latency)
+
+
+@dataclass(frozen=True)
+class Decision:
+    firings: tuple[Firing, ...] = ()
+
+    @property
+    def latency(self) -> float:
+        return sum(f.latency for f in self.firings)
+
+    @property
+    def terminal(self) -> FaultRule | None:
+        return next((f.rule for f in self.firings if f.rule.terminal), None)
+
+
+def decide(
+    states: list[RuleState], request: RequestInfo, now: datetime, rng: random.Random
+) -> Decision:
+    """The faults ``request`` meets. Advances the counters of the rules it looks at; reads no
+    clock and no global randomness (``now`` and ``rng`` come from the caller)."""
+    firings: list[Firing] = []
+    terminal_taken = False
+    for state in states:
+        if state.expired or not state.matches(request):
+            continue
+        state.seen += 1
+        rule = state.rule
+        if not state.due(now) or (rule.terminal and terminal_taken):
+            continue
+        if rule.probability < 1 and rng.random() >= rule.probability:
+            continue
+        state.fired += 1
+        firings.append(Firing(rule, rule.latency.draw(rng) if rule.latency else 0.0))
+        terminal_taken = terminal_taken or rule.terminal is not None
+    return Decision(tuple(firings))
+
+
+def _seconds(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else f"{value:g}"
+
+
+def status_answer(rule: FaultRule) -> tuple[int, list[tuple[str, str]], dict[str, Any]]:
+    """The status, headers and Together error body a status rule answers with. A 429 carries
+    the ``x-ratelimit-limit/-remaining/-reset`` headers Together documents for rate limits
+    (reset: seconds until the window refills); ``headers`` adds to or overrides any of them."""
+    assert rule.status is not None
+    status = rule.status
+    headers: dict[str, str] = {}
+    if rule.retry_after is not None:
+        headers["retry-after"] = _seconds(rule.retry_after)
+    if rule.retry_after_ms is not None:
+        headers["retry-after-ms"] = str(rule.retry_after_ms)
+    if status == 429:
+        wait = rule.retry_after or (rule.retry_after_ms or 1000) / 1000
+        headers |= {
+            "x-ratelimit-limit": "60",
+            "x-ratelimit-remaining": "0",
+            "x-ratelimit-reset": str(max(1, math.ceil(wait))),
+        }
+    headers |= {k.lower(): v for k, v in rule.headers.items()}
+    headers["x-together-sim-fault"] = rule.id or ""
+    message = rule.message or f"{_REASONS[status]} (injected by together-sim fault {rule.id})"
+    body = error_body(message, _TYPES.get(status, "server_error"))
+    return status, list(headers.items()), body

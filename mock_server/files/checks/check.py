@@ -1,0 +1,464 @@
+"""Server-side validation of uploaded fine-tuning datasets.
+
+Holds :func:`check_dataset`, which the upload route runs on every stored file, and
+:class:`CheckReport`, its result. The rules and their exact message texts are those of the Together
+SDK's ``check_file`` (together 1.5.35, ``together/utils/files.py``; see ``lora-and-semantics.md``
+§6.7): a file the SDK accepts must be accepted here and vice versa, with the same words, so a
+client cannot tell the simulator from the real service. :meth:`CheckReport.sdk_report` rebuilds
+the very dict ``check_file`` returns, flag quirks included; the differential test compares the two.
+
+Where this module departs from the SDK, it is on purpose:
+
+* It streams. The file is read in binary chunks and decoded incrementally, so a gigabyte-sized
+  upload needs memory for one line at a time, not for the file.
+* Paths in messages are the name the user uploaded (``filename``), not the server's storage path.
+* Where the SDK fails but leaves ``message`` as "Checks passed" (missing file, unknown extension,
+  Parquet errors), :attr:`CheckReport.error` still says why, so the server can always explain.
+* Where the SDK would crash (a CSV the ``csv`` module cannot parse, an unreadable Parquet file
+  that pyarrow reports with something other than ``ArrowInvalid``, JSON nested beyond the
+  recursion limit), this module reports the error the SDK's nearest branch would have reported.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import traceback
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path, PurePath
+from typing import BinaryIO
+
+from mock_server.core.tokens import count_tokens
+from mock_server.files.checks.rules import DatasetFormat, JsonlLineChecker, RuleViolation
+
+__all__ = ["CheckReport", "DatasetFormat", "check_dataset"]
+
+# The SDK's limits (together/constants.py). "GB" there means GiB.
+MAX_FILE_SIZE_GB = 50.1
+NUM_BYTES_IN_GB = 2**30
+MAX_FILE_SIZE_BYTES = MAX_FILE_SIZE_GB * NUM_BYTES_IN_GB
+MIN_SAMPLES = 1
+PARQUET_COLUMNS = ["input_ids", "attention_mask", "labels"]  # a list: the SDK prints its repr
+
+CHECKS_PASSED = "Checks passed"
+# The chunk size of io.TextIOWrapper. The SDK checks UTF-8 by iterating a text file, which
+# decodes 8192-byte chunks; a UnicodeDecodeError's "position" is relative to the chunk (plus any
+# incomplete sequence carried over from the one before). Decoding the same chunks with the same
+# incremental decoder reproduces the SDK's message to the byte.
+_CHUNK_SIZE = 8192
+# Content errors the SDK records by setting report[error_source] = False.
+_SDK_FLAGS = ("format", "key_value", "line_type")
+# The SDK's FilePurpose enum formats as its repr inside f-strings ("FilePurpose.FineTune").
+_SDK_PURPOSES = {
+    "fine-tune": "FilePurpose.FineTune",
+    "batch-api": "FilePurpose.BatchAPI",
+    "eval": "FilePurpose.Eval",
+    "eval-output": "FilePurpose.EvalOutput",
+}
+
+
+@dataclass(frozen=True, kw_only=True)
+class CheckReport:
+    """The outcome of :func:`check_dataset`.
+
+    ``message`` is exactly what the SDK's report would say (so it can be "Checks passed" on some
+    failures); ``error`` is a human-readable reason for every failure and None on success.
+    ``error_source`` names the failed check: for JSONL/CSV content errors it is the SDK's own
+    ``error_source`` ("format", "key_value", "line_type"; None for the image-URL format error,
+    which the SDK raises without one), otherwise one of "found", "file_size", "filetype",
+    "purpose", "utf8", "load_json", "load_csv", "header", "load_parquet", "has_min_samples".
+    ``line_number`` is 1-based; for JSON that does not parse it is set here although the SDK omits
+    it. ``filetype`` is "jsonl", "parquet", "csv", or "" when no file type was decided.
+    ``num_samples``, ``token_count`` and ``has_weights`` cover the samples that passed before the
+    scan stopped (all of them on success; none after an encoding error).
+    """
+
+    is_check_passed: bool
+    message: str
+    line_number: int | None = None
+    error_source: str | None = None
+    dataset_format: DatasetFormat | None = None
+    num_samples: int = 0
+    file_size: int = 0
+    filetype: str = ""
+    token_count: int = 0
+    has_weights: bool = False
+    error: str | None = None
+    filename: str = ""
+
+    def sdk_report(self) -> dict[str, object]:
+        """The dict the SDK's ``check_file`` would return for this file."""
+        report: dict[str, object] = {
+            "is_check_passed": self.is_check_passed,
+            "message": self.message,
+            "found": None,
+            "file_size": None,
+            "utf8": None,
+            "line_type": None,
+            "text_field": None,
+            "key_value": None,
+            "has_min_samples": None,
+            "num_samples": None,
+            "load_json": None,
+            "load_csv": None,
+        }
+        source = self.error_source
+        report["found"] = source != "found"
+        if source == "found":
+            return report
+        if self.file_size == 0:
+            report["file_size"] = 0
+            return report
+        if self.file_size <= MAX_FILE_SIZE_BYTES:  # the SDK leaves it None for oversize files
+            report["file_size"] = self.file_size
+        if not self.filetype:
+            report["filetype"] = _unknown_extension(self.filename)
+            return report
+        report["filetype"] = self.filetype
+        if source == "purpose":
+            return report
+
+        # The content checks ran to the end and passed (perhaps on an oversize file).
+        content_ok = (source is None and self.is_check_passed) or source == "file_size"
+        if self.filetype == "parquet":
+            if source == "load_parquet":
+                report["load_parquet"] = self.error
+            elif source == "has_min_samples":
+                report["has_min_samples"] = False
+            elif content_ok:
+                report["num_samples"] = self.num_samples
+                # SDK quirk: the Parquet branch sets is_check_passed True on success, undoing
+                # the oversize failure.
+                report["is_check_passed"] = True
+            return report
+
+        report["utf8"] = source != "utf8"
+        if source == "utf8" or source == "header":
+            return report
+        load_key = "load_json" if self.filetype == "jsonl" else "load_csv"
+        if content_ok:
+            report.update({load_key: True, "has_min_samples": True})
+            report["num_samples"] = self.num_samples
+        elif source == "has_min_samples":
+            report.update({load_key: True, "has_min_samples": False})
+        else:
+            report[load_key] = False
+            if source not in ("load_json", "load_csv"):  # unparsable input carries no line
+                report["line_number"] = self.line_number
+            if source in _SDK_FLAGS:
+                report[source] = False
+        if self.filetype == "jsonl":
+            for key in ("text_field", "line_type", "key_value"):
+                if report[key] is None:
+                    report[key] = True
+        return report
+
+
+@dataclass
+class _Scan:
+    """The mutable state of one file's content check."""
+
+    filetype: str
+    failed: bool = False
+    message: str = CHECKS_PASSED
+    error: str | None = None
+    error_source: str | None = None
+    line_number: int | None = None
+    dataset_format: DatasetFormat | None = None
+    num_samples: int = 0
+    token_count: int = 0
+    has_weights: bool = False
+
+    def fail(
+        self,
+        message: str,
+        source: str | None,
+        line_number: int | None = None,
+        *,
+        error: str | None = None,
+    ) -> None:
+        self.failed = True
+        self.message = message
+        self.error = error if error is not None else message
+        self.error_source = source
+        self.line_number = line_number
+
+
+def check_dataset(
+    path: Path, *, purpose: str = "fine-tune", filename: str | None = None
+) -> CheckReport:
+    """Check the dataset stored at ``path``, as the SDK's ``check_file`` would.
+
+    ``filename`` is the name the user uploaded: its extension picks the rules (the stored file
+    may have none) and it stands for the file in messages. ``purpose`` is the upload purpose.
+    """
+    name = filename if filename is not None else str(path)
+    if not path.is_file():  # F1: the SDK says nothing but found=False
+        return CheckReport(
+            is_check_passed=False,
+            message=CHECKS_PASSED,
+            error_source="found",
+            error=f"No file found for {name}.",
+            filename=name,
+        )
+    size = path.stat().st_size
+    if size == 0:  # F3
+        return CheckReport(
+            is_check_passed=False,
+            message="File is empty",
+            error_source="file_size",
+            error="File is empty",
+            filename=name,
+        )
+
+    suffix = PurePath(name).suffix  # case-sensitive, like the SDK: ".JSONL" is unknown
+    if suffix == ".jsonl":
+        scan = _scan_jsonl(path, purpose, name)
+    elif suffix == ".csv":
+        scan = _scan_csv(path, purpose, name)
+    elif suffix == ".parquet":
+        scan = _scan_parquet(path, purpose, name)
+    else:  # F4: the SDK hides the reason in `filetype` and keeps "Checks passed"
+        scan = _Scan(filetype="")
+        scan.fail(CHECKS_PASSED, "filetype", error=_unknown_extension(name))
+
+    if size > MAX_FILE_SIZE_BYTES:
+        # F2. The SDK notes the size, runs the content checks anyway, and lets any message they
+        # set overwrite its own.
+        too_big = (
+            f"Maximum supported file size is {MAX_FILE_SIZE_GB} GB. "
+            f"Found file with size of {round(size / NUM_BYTES_IN_GB, 3)} GB."
+        )
+        if not scan.failed:
+            scan.fail(too_big, "file_size")
+        elif scan.message == CHECKS_PASSED:
+            scan.message = too_big
+
+    return CheckReport(
+        is_check_passed=not scan.failed,
+        message=scan.message,
+        line_number=scan.line_number,
+        error_source=scan.error_source,
+        dataset_format=scan.dataset_format,
+        num_samples=scan.num_samples,
+        file_size=size,
+        filetype=scan.filetype,
+        token_count=scan.token_count,
+        has_weights=scan.has_weights,
+        error=scan.error if scan.failed else None,
+        filename=name,
+    )
+
+
+def _unknown_extension(name: str) -> str:
+    return (
+        f"Unknown extension of file {name}. "
+        "Only files with extensions .jsonl and .parquet are supported."
+    )
+
+
+def _sdk_purpose(purpose: str) -> str:
+    return _SDK_PURPOSES.get(purpose, purpose)
+
+
+def _iter_lines(fh: BinaryIO) -> Iterator[str]:
+    """Yield the lines of a UTF-8 file as text-mode iteration would, without reading it all.
+
+    Like ``open(path, encoding="utf-8")``: universal newlines ("\\r\\n" and a lone "\\r" become
+    "\\n"), each line keeps its "\\n", the last line may lack one. Raises UnicodeDecodeError with
+    the SDK's position semantics (see ``_CHUNK_SIZE``). Only the current line is held in memory.
+    """
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    partial: list[str] = []  # the pieces of a line that has not ended yet
+    cr_pending = False  # a chunk ended in "\r": it may be the first half of "\r\n"
+    while True:
+        chunk = fh.read(_CHUNK_SIZE)
+        final = not chunk
+        text = decoder.decode(chunk, final)
+        if cr_pending:
+            text = "\r" + text
+            cr_pending = False
+        if not final and text.endswith("\r"):
+            text = text[:-1]
+            cr_pending = True
+        if "\r" in text:
+            text = text.replace("\r\n", "\n").replace("\r", "\n")
+        pieces = text.split("\n")
+        if len(pieces) > 1:
+            partial.append(pieces[0])
+            yield "".join(partial) + "\n"
+            for piece in pieces[1:-1]:
+                yield piece + "\n"
+            partial = []
+        if pieces[-1]:
+            partial.append(pieces[-1])
+        if final:
+            break
+    if partial:
+        yield "".join(partial)
+
+
+def _scan_text(path: Path, filetype: str, body: Callable[[Iterator[str], _Scan], None]) -> _Scan:
+    """Run ``body`` over the lines of a text file, giving encoding errors precedence.
+
+    The SDK decodes the whole file before it looks at the content, so an encoding error anywhere
+    outranks a content error on an earlier line: after ``body`` stops, the rest of the file is
+    still decoded (F6).
+    """
+    scan = _Scan(filetype=filetype)
+    with path.open("rb") as fh:
+        lines = _iter_lines(fh)
+        try:
+            body(lines, scan)
+            for _ in lines:
+                pass
+        except UnicodeDecodeError as exc:
+            scan = _Scan(filetype=filetype)
+            scan.fail(f"File is not UTF-8 encoded. Error raised: {exc}.", "utf8")
+    return scan
+
+
+def _check_min_samples(scan: _Scan, name: str) -> None:
+    # S1. Unreachable for a non-empty JSONL file; a CSV with only a header gets here.
+    if scan.num_samples < MIN_SAMPLES:
+        scan.fail(
+            f"Processing {name} resulted in only {scan.num_samples} samples. "
+            f"Our minimum is {MIN_SAMPLES} samples. ",
+            "has_min_samples",
+        )
+
+
+def _scan_jsonl(path: Path, purpose: str, name: str) -> _Scan:
+    # For evaluation files the SDK only requires each line to be a JSON object.
+    checker = JsonlLineChecker(check_format=purpose != "eval")
+
+    def body(lines: Iterator[str], scan: _Scan) -> None:
+        for n, line in enumerate(lines, 1):
+            try:
+                summary = checker.check(line, n)
+            except RuleViolation as violation:  # the first error stops the scan
+                scan.fail(violation.message, violation.source, violation.line_number)
+                return
+            scan.num_samples += 1
+            scan.token_count += summary.token_count
+            scan.has_weights |= summary.has_weights
+        scan.dataset_format = checker.dataset_format
+        _check_min_samples(scan, name)
+
+    return _scan_text(path, "jsonl", body)
+
+
+def _scan_csv(path: Path, purpose: str, name: str) -> _Scan:
+    if purpose != "eval":  # F5
+        scan = _Scan(filetype="csv")
+        scan.fail(
+            f"CSV files are not supported for {_sdk_purpose(purpose)}. "
+            "Only JSONL and Parquet files are supported.",
+            "purpose",
+        )
+        return scan
+
+    def body(lines: Iterator[str], scan: _Scan) -> None:
+        reader = csv.DictReader(lines)
+        row_number = 0  # the last row read; the SDK's idx + 1
+        try:
+            if not reader.fieldnames:
+                scan.fail("CSV file is empty or has no header.", "header")
+                return
+            for row_number, row in enumerate(reader, 1):
+                # Extra fields land under the key None, missing ones get the value None.
+                if None in row or None in row.values():
+                    scan.fail(
+                        "CSV file is malformed or the number of columns found on line "
+                        f"{row_number} is inconsistent with the header",
+                        "format",
+                        row_number,
+                    )
+                    return
+                scan.num_samples += 1
+                scan.token_count += sum(count_tokens(value) for value in row.values())
+        except csv.Error:
+            # The SDK catches only ValueError here, so csv.Error would crash it; report what
+            # its ValueError branch says.
+            scan.fail(
+                "Unable to decode file. File may be empty or in an unsupported format. "
+                if row_number == 0
+                else f"Error parsing the CSV file. Unexpected format on line {row_number}.",
+                "load_csv",
+            )
+            return
+        _check_min_samples(scan, name)
+
+    return _scan_text(path, "csv", body)
+
+
+def _scan_parquet(path: Path, purpose: str, name: str) -> _Scan:
+    scan = _Scan(filetype="parquet")
+    if purpose == "eval":
+        scan.fail(
+            f"Parquet files are not supported for {_sdk_purpose(purpose)}. "
+            "Only JSONL and CSV files are supported.",
+            "purpose",
+        )
+        return scan
+
+    # Imported here: pyarrow is an optional extra and heavy; the server must start without it.
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    # The SDK loads the whole table; reading it batch by batch finds the same corruption while
+    # holding one row group at a time. The SDK's messages for Parquet errors go to the
+    # `load_parquet` key and leave `message` as "Checks passed".
+    try:
+        with pq.ParquetFile(path) as parquet_file:
+            columns: list[str] = list(parquet_file.schema_arrow.names)
+            num_rows = int(parquet_file.metadata.num_rows)
+            tokens = 0
+            for batch in parquet_file.iter_batches():
+                if "input_ids" not in columns:
+                    continue
+                input_ids = batch.column("input_ids")
+                kind = input_ids.type
+                # The token count is the total length of the id lists (nulls count 0). The SDK
+                # does not check the column's type, and neither does this; a non-list column
+                # simply adds no tokens.
+                if (
+                    pa.types.is_list(kind)
+                    or pa.types.is_large_list(kind)
+                    or pa.types.is_fixed_size_list(kind)
+                ):
+                    tokens += int(pc.sum(pc.list_value_length(input_ids)).as_py() or 0)
+    except (pa.ArrowException, OSError, ValueError) as exc:
+        # The SDK appends the full traceback; the exception line alone says the same without
+        # exposing the server's paths.
+        reason = "".join(traceback.format_exception_only(exc))
+        scan.fail(
+            CHECKS_PASSED,
+            "load_parquet",
+            error=f"An exception has occurred when loading the Parquet file {name}. Please check "
+            f"the file for corruption. Exception trace:\n{reason}",
+        )
+        return scan
+
+    if "input_ids" not in columns:
+        scan.fail(
+            CHECKS_PASSED,
+            "load_parquet",
+            error=f"Parquet file {name} does not contain the `input_ids` column.",
+        )
+        return scan
+    for column in columns:
+        if column not in PARQUET_COLUMNS:
+            scan.fail(
+                CHECKS_PASSED,
+                "load_parquet",
+                error=f"Parquet file {name} contains an unexpected column {column}. "
+                f"Only columns {PARQUET_COLUMNS} are supported.",
+            )
+            return scan
+    scan.num_samples = num_rows
+    scan.token_count = tokens
+    _check_min_samples(scan, name)
+    return scan

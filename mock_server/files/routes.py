@@ -1,0 +1,273 @@
+"""Files: the three-step upload the SDKs use, the >5 GiB multipart flow, the spec's one-shot
+``/files/upload``, and list/retrieve/content/delete.
+
+The SDKs' upload is ``POST /v1/files`` (form fields only) answered with exactly a 302 to an
+absolute URL, then a ``PUT`` of the raw bytes there (no auth header: the URL carries a token),
+then ``POST /v1/files/{id}/preprocess``. Bodies stream to disk in chunks and become a file only
+when complete, so a dropped upload leaves nothing visible.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import FileResponse, JSONResponse, RedirectResponse
+from pydantic import BaseModel, ConfigDict
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile
+
+from mock_server.core.errors import InvalidRequest
+from mock_server.deps import BackendDep, TenantDep
+from mock_server.files.models import render_file
+
+__all__ = ["router", "upload_router"]
+
+router = APIRouter(prefix="/v1", tags=["Files"])
+upload_router = APIRouter(tags=["Uploads"])  # the presigned targets, outside /v1 and auth
+
+
+async def _receive(chunks: AsyncIterator[bytes], part: Path) -> tuple[str, str, int]:
+    """Stream a body into ``part``; return its sha256, md5 and size."""
+    sha, md5, size = hashlib.sha256(), hashlib.md5(usedforsecurity=False), 0
+    part.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with part.open("wb") as out:
+            async for chunk in chunks:
+                if chunk:
+                    sha.update(chunk)
+                    md5.update(chunk)
+                    out.write(chunk)
+                    size += len(chunk)
+    except BaseException:
+        part.unlink(missing_ok=True)
+        raise
+    return sha.hexdigest(), md5.hexdigest(), size
+
+
+async def _upload_chunks(upload: UploadFile) -> AsyncIterator[bytes]:
+    while chunk := await upload.read(1 << 20):
+        yield chunk
+
+
+def _field(form: Any, *names: str) -> str | None:
+    for name in names:
+        value = form.get(name)
+        if isinstance(value, str) and value:
+            return value
+    return None
+
+
+def _required(form: Any, name: str, *aliases: str) -> str:
+    value = _field(form, name, *aliases)
+    if value is None:
+        raise InvalidRequest(f"Missing required field {name}", param=name)
+    return value
+
+
+@router.post("/files", status_code=302, response_model=None)
+async def create_file(
+    request: Request, backend: BackendDep, tenant: TenantDep
+) -> RedirectResponse | JSONResponse:
+    # ``async with`` closes the form's spooled files, which would otherwise leak.
+    async with request.form() as form:
+        upload = form.get("file")
+        filename = _field(form, "file_name", "filename") or (
+            upload.filename if isinstance(upload, UploadFile) else None
+        )
+        if not filename:
+            raise InvalidRequest("Missing required field file_name", param="file_name")
+        session = backend.uploads.start(
+            tenant,
+            filename=filename,
+            purpose=_field(form, "purpose") or "fine-tune",
+            file_type=_field(form, "file_type"),
+            checksum=_field(form, "checksum"),
+        )
+        if isinstance(upload, UploadFile):  # a client that sent the bytes along: take them now
+            part = backend.store.part_path(session.file_id)
+            sha, _, size = await _receive(_upload_chunks(upload), part)
+            record = backend.uploads.finish(session, part, sha, size)
+            record = await run_in_threadpool(backend.preprocess, tenant, record.id)
+            return JSONResponse(render_file(record))
+        url = request.url_for("put_upload", file_id=session.file_id).include_query_params(
+            token=session.token
+        )
+        return RedirectResponse(
+            str(url), status_code=302, headers={"X-Together-File-Id": session.file_id}
+        )
+
+
+@upload_router.put("/_uploads/{file_id}", name="put_upload")
+async def put_upload(
+    file_id: str, token: str, request: Request, backend: BackendDep
+) -> dict[str, Any]:
+    session = backend.uploads.session(file_id, token)
+    part = backend.store.part_path(file_id)
+    sha, _, size = await _receive(request.stream(), part)
+    announced = request.headers.get("content-length")
+    if announced is not None and announced.isdigit() and int(announced) != size:
+        part.unlink(missing_ok=True)
+        raise InvalidRequest(f"Expected {announced} bytes, received {size}", param="file")
+    record = backend.uploads.finish(session, part, sha, size)
+    return {"id": record.id, "bytes": record.bytes, "sha256": sha}
+
+
+@router.post("/files/{id}/preprocess")
+async def preprocess_file(id: str, backend: BackendDep, tenant: TenantDep) -> dict[str, Any]:
+    return render_file(await run_in_threadpool(backend.preprocess, tenant, id))
+
+
+@router.post("/files/upload")
+async def upload_file(request: Request, backend: BackendDep, tenant: TenantDep) -> dict[str, Any]:
+    # ``async with`` closes the form's spooled files, which would otherwise leak.
+    async with request.form() as form:
+        upload = form.get("file")
+        if not isinstance(upload, UploadFile):
+            raise InvalidRequest("Missing required field file (the file's content)", param="file")
+        session = backend.uploads.start(
+            tenant,
+            filename=_required(form, "file_name"),
+            purpose=_required(form, "purpose"),
+            file_type=_field(form, "file_type"),
+            checksum=_field(form, "checksum"),
+        )
+        part = backend.store.part_path(session.file_id)
+        sha, _, size = await _receive(_upload_chunks(upload), part)
+        record = backend.uploads.finish(session, part, sha, size)
+        return render_file(await run_in_threadpool(backend.preprocess, tenant, record.id))
+
+
+# -- multipart ------------------------------------------------------------------------------------
+
+
+class InitiateRequest(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    file_name: str
+    file_size: int
+    num_parts: int
+    purpose: str = "fine-tune"
+    file_type: str | None = None
+    checksum: str | None = None
+
+
+class PartRef(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    part_number: int | None = None
+    PartNumber: int | None = None
+    etag: str | None = None
+    ETag: str | None = None
+
+
+class CompleteRequest(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    upload_id: str
+    file_id: str
+    parts: list[PartRef] = []
+
+
+class AbortRequest(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    upload_id: str
+    file_id: str
+
+
+@router.post("/files/multipart/initiate")
+async def initiate_multipart(
+    body: InitiateRequest, request: Request, backend: BackendDep, tenant: TenantDep
+) -> dict[str, Any]:
+    session = backend.uploads.initiate_multipart(
+        tenant,
+        filename=body.file_name,
+        purpose=body.purpose,
+        file_type=body.file_type,
+        checksum=body.checksum,
+        file_size=body.file_size,
+        num_parts=body.num_parts,
+    )
+    parts = []
+    for number in range(1, session.num_parts + 1):
+        url = str(
+            request.url_for(
+                "put_part", file_id=session.file_id, number=str(number)
+            ).include_query_params(token=session.token)
+        )
+        parts.append(
+            {
+                "PartNumber": number,
+                "part_number": number,
+                "URL": url,
+                "UploadURL": url,
+                "Headers": {},
+            }
+        )
+    return {"upload_id": session.upload_id, "file_id": session.file_id, "parts": parts}
+
+
+@upload_router.put("/_uploads/{file_id}/parts/{number}", name="put_part")
+async def put_part(
+    file_id: str, number: int, token: str, request: Request, backend: BackendDep
+) -> JSONResponse:
+    session = backend.uploads.session(file_id, token)
+    if not 1 <= number <= session.num_parts:
+        raise InvalidRequest(
+            f"Part number {number} is outside 1..{session.num_parts}", param="part_number"
+        )
+    _, md5, size = await _receive(request.stream(), backend.store.part_path(file_id, number))
+    return JSONResponse({"part_number": number, "size": size}, headers={"ETag": f'"{md5}"'})
+
+
+@router.post("/files/multipart/complete")
+async def complete_multipart(
+    body: CompleteRequest, backend: BackendDep, tenant: TenantDep
+) -> dict[str, Any]:
+    session = backend.uploads.multipart_session(tenant, body.upload_id, body.file_id)
+    etags: dict[int, str] = {}
+    for part in body.parts:
+        number, etag = part.part_number or part.PartNumber, part.etag or part.ETag
+        if number is None or etag is None:
+            raise InvalidRequest("Each part needs part_number and etag", param="parts")
+        etags[number] = etag
+    record = await run_in_threadpool(backend.uploads.complete_multipart, session, etags)
+    return {"file": render_file(record)}
+
+
+@router.post("/files/multipart/abort")
+async def abort_multipart(
+    body: AbortRequest, backend: BackendDep, tenant: TenantDep
+) -> dict[str, Any]:
+    uploads = backend.uploads
+    uploads.abort_multipart(uploads.multipart_session(tenant, body.upload_id, body.file_id))
+    return {"upload_id": body.upload_id, "file_id": body.file_id, "aborted": True}
+
+
+# -- the rest -------------------------------------------------------------------------------------
+
+
+@router.get("/files")
+async def list_files(backend: BackendDep, tenant: TenantDep) -> dict[str, Any]:
+    return {"object": "list", "data": [render_file(f) for f in backend.files(tenant)]}
+
+
+@router.get("/files/{id}")
+async def retrieve_file(id: str, backend: BackendDep, tenant: TenantDep) -> dict[str, Any]:
+    return render_file(backend.file(tenant, id))
+
+
+@router.get("/files/{id}/content", response_model=None)
+async def file_content(id: str, backend: BackendDep, tenant: TenantDep) -> FileResponse:
+    record = backend.file(tenant, id)
+    return FileResponse(
+        backend.store.blob_path(record.id),
+        filename=record.filename,
+        media_type="application/octet-stream",
+    )
+
+
+@router.delete("/files/{id}")
+async def delete_file(id: str, backend: BackendDep, tenant: TenantDep) -> dict[str, Any]:
+    record = backend.delete_file(tenant, id)
+    return {"id": record.id, "object": "file", "deleted": True}

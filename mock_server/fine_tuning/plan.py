@@ -1,0 +1,325 @@
+"""A job's plan: every milestone (a status change, an event, a checkpoint) at its due time,
+decided when the job is created from its size and the timeline.
+
+Pure and cheap to ask again: the uncut plan depends only on what the job was created with, so it
+is remembered; a cancel or an injected fault cuts it at that moment. A real job's plan stops at
+the start of training, where its worker's reports take over (``real_jobs.py``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import OrderedDict
+from dataclasses import replace
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+from mock_server.fine_tuning.events import Checkpoint, Event, EventType
+from mock_server.fine_tuning.models import TERMINAL, Job, JobStatus, Milestone
+
+__all__ = [
+    "checkpoint_steps",
+    "end_time",
+    "eval_steps",
+    "in_training",
+    "job_event",
+    "plan",
+    "seconds_remaining",
+    "step_at",
+    "step_time",
+    "unchanged_until",
+]
+
+
+def _at(job: Job, seconds: float) -> datetime:
+    return job.created_at + timedelta(seconds=seconds)
+
+
+def _stamp(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _training_start_offset(job: Job) -> float:
+    d = job.durations
+    return d["queue"] + d["start"] + d["model_download"] + d["data_download"]
+
+
+def step_time(job: Job, step: int) -> datetime:
+    return _at(job, _training_start_offset(job) + step * job.durations["step"])
+
+
+def step_at(job: Job, moment: datetime) -> int:
+    """How many optimizer steps the job has finished by ``moment`` (on an uncut plan)."""
+    if job.durations["step"] == 0:
+        return job.total_steps if moment >= step_time(job, 0) else 0
+    elapsed = (moment - step_time(job, 0)).total_seconds()
+    return max(0, min(job.total_steps, math.floor(elapsed / job.durations["step"] + 1e-9)))
+
+
+def _spread(count: int, total: int) -> list[int]:
+    """``count`` steps spread evenly over ``1..total``, the last one at ``total``."""
+    if count <= 0 or total <= 0:
+        return []
+    return sorted({max(1, round(k * total / count)) for k in range(1, count + 1)})
+
+
+def checkpoint_steps(job: Job) -> list[int]:
+    """Steps of the intermediate checkpoints; the final one is saved on completion."""
+    return [s for s in _spread(job.n_checkpoints, job.total_steps) if s < job.total_steps]
+
+
+def eval_steps(job: Job) -> list[int]:
+    return _spread(job.n_evals, job.total_steps) if job.validation_file else []
+
+
+def job_event(job: Job, at: datetime, type_: EventType, message: str, **fields: Any) -> Event:
+    fields.setdefault("token_count", job.token_count)
+    fields.setdefault("param_count", job.param_count)
+    fields.setdefault("total_steps", job.total_steps)
+    fields.setdefault("wandb_url", job.wandb_url)
+    return Event(created_at=at, type=type_, message=message, **fields)
+
+
+def _ms(at: datetime, status: JobStatus | None = None, event: Event | None = None) -> Milestone:
+    return Milestone(at=at, status=status, event=event)
+
+
+def _full_plan(job: Job) -> list[Milestone]:
+    d, model = job.durations, job.model
+    out: list[Milestone] = []
+
+    def note(
+        at: datetime, type_: EventType, message: str, status: JobStatus | None = None, **fields: Any
+    ) -> None:
+        out.append(_ms(at, status, job_event(job, at, type_, message, **fields)))
+
+    queued = _at(job, d["queue"])
+    running = queued + timedelta(seconds=d["start"])
+    downloaded = running + timedelta(seconds=d["model_download"])
+    data = downloaded + timedelta(seconds=d["data_download"])
+    out.append(_ms(queued, JobStatus.queued))
+    note(running, EventType.job_start, f"Job started at {_stamp(running)}", JobStatus.running)
+    note(
+        downloaded,
+        EventType.model_download_complete,
+        f"Model data downloaded for {model} at {_stamp(downloaded)}",
+    )
+    note(
+        data,
+        EventType.training_data_download_complete,
+        f"Training data downloaded for {model} at {_stamp(data)}",
+    )
+    if job.validation_file:
+        note(
+            data,
+            EventType.validation_data_download_complete,
+            f"Validation data downloaded for {model} at {_stamp(data)}",
+        )
+    if job.wandb_url:
+        note(data, EventType.wandb_init, "WandB run initialized.")
+    note(data, EventType.training_start, f"Training started for model {model}")
+
+    # What happens at a step, in this order when several coincide: epoch end, eval, checkpoint.
+    epochs = {min(job.total_steps, e * job.steps_per_epoch): e for e in range(1, job.n_epochs + 1)}
+    evals, saves = set(eval_steps(job)), set(checkpoint_steps(job))
+    for step in sorted(set(epochs) | evals | saves):
+        at = step_time(job, step)
+        if step in epochs:
+            note(
+                at,
+                EventType.epoch_complete,
+                f"Epoch completed, at step {step}",
+                step=step,
+                training_offset=epochs[step],
+            )
+        if step in evals:
+            note(at, EventType.eval_complete, f"Evaluation completed at step {step}", step=step)
+        if step in saves:
+            path = f"s3://together-sim/finetune/{job.id}/checkpoints/step-{step}"
+            note(
+                at,
+                EventType.checkpoint_save,
+                f"New checkpoint saved at step {step}",
+                step=step,
+                checkpoint_path=path,
+            )
+            out[-1] = replace(
+                out[-1],
+                checkpoint=Checkpoint(
+                    step=step,
+                    created_at=at,
+                    checkpoint_type="Intermediate",
+                    path=path,
+                    kind="adapter" if job.is_lora else "model",
+                ),
+            )
+
+    trained = step_time(job, job.total_steps)
+    compressed = trained + timedelta(seconds=d["compress"])
+    uploaded = compressed + timedelta(seconds=d["upload"])
+    out_path = f"s3://together-sim/finetune/{job.id}/{job.model_output_name}"
+    last = job.total_steps
+    note(
+        trained,
+        EventType.training_complete,
+        f"Training completed for {model} at {_stamp(trained)}",
+        step=last,
+    )
+    note(
+        trained,
+        EventType.model_uploading,
+        "Uploading output model",
+        JobStatus.compressing,
+        step=last,
+    )
+    note(trained, EventType.model_compressing, "Compressing output model", step=last)
+    note(
+        compressed,
+        EventType.model_compression_complete,
+        "Model compression complete",
+        JobStatus.uploading,
+        step=last,
+    )
+    note(
+        uploaded,
+        EventType.model_upload_complete,
+        "Model upload complete",
+        step=last,
+        model_path=out_path,
+    )
+    finals: list[tuple[str, Literal["adapter", "model"]]] = (
+        [("Final Merged", "model"), ("Final Adapter", "adapter")]
+        if job.is_lora
+        else [("Final", "model")]
+    )
+    for label, kind in finals:
+        path = out_path + ("/adapter" if kind == "adapter" else "")
+        out.append(
+            Milestone(
+                at=uploaded,
+                checkpoint=Checkpoint(
+                    step=last, created_at=uploaded, checkpoint_type=label, path=path, kind=kind
+                ),
+            )
+        )
+    note(
+        uploaded,
+        EventType.job_complete,
+        f"Job finished at {_stamp(uploaded)}",
+        JobStatus.completed,
+        step=last,
+        model_path=out_path,
+    )
+    return out
+
+
+_PLANS: OrderedDict[tuple[Any, ...], tuple[Milestone, ...]] = OrderedDict()
+_TRAINING = EventType.training_start
+
+
+def _uncut_plan(job: Job) -> list[Milestone]:
+    """``_full_plan``, remembered: a job is read far more often than it changes, and the uncut
+    plan depends only on what the job was created with (the key holds all of it)."""
+    key = (
+        job.id, job.created_at, job.model, job.model_output_name, job.validation_file,
+        job.wandb_url, job.total_steps, job.steps_per_epoch, job.n_epochs, job.n_evals,
+        job.n_checkpoints, job.is_lora, job.token_count, job.param_count,
+        tuple(sorted(job.durations.items())), job.trainer,
+    )  # fmt: skip
+    milestones = _PLANS.get(key)
+    if milestones is None:
+        full = _full_plan(job)
+        if job.trainer == "real":  # the worker's reports take over at the start of training
+            start = next(i for i, m in enumerate(full) if m.event and m.event.type is _TRAINING)
+            full = full[:start]
+        milestones = _PLANS[key] = tuple(full)
+        if len(_PLANS) > 256:
+            _PLANS.popitem(last=False)
+    return list(milestones)
+
+
+def plan(job: Job) -> list[Milestone]:
+    """Every milestone of the job from its creation on, cut short by a cancel or a fault."""
+    milestones = _uncut_plan(job)
+    # A real job's fault fires on the worker's step report (real_jobs.apply_report), not on a clock.
+    if job.fault is not None and job.failed_at is None and job.trainer != "real":
+        at = step_time(job, job.fault.at_step)
+        kept = [m for m in milestones if m.at < at]
+        status = JobStatus(job.fault.kind)
+        type_ = EventType.job_error if status is JobStatus.error else EventType.job_user_error
+        event = job_event(
+            job,
+            at,
+            type_,
+            f"Job failed at step {job.fault.at_step}: {job.fault.message}",
+            level="error",
+            step=job.fault.at_step,
+        )
+        milestones = [*kept, _ms(at, status, event)]
+    if job.cancel_requested_at is not None:
+        cut = job.cancel_requested_at
+        kept = [m for m in milestones if m.at <= cut][: job.cursor]
+        if in_training(job):  # the worker confirms the stop with a report
+            return kept
+        at = cut + timedelta(seconds=job.durations["cancel"])
+        milestones = [
+            *kept,
+            _ms(
+                at,
+                JobStatus.cancelled,
+                job_event(
+                    job,
+                    at,
+                    EventType.job_stopped,
+                    f"Job was stopped at {_stamp(at)}",
+                    step=job.steps_completed,
+                ),
+            ),
+        ]
+    return milestones
+
+
+def end_time(job: Job) -> datetime:
+    return plan(job)[-1].at
+
+
+def in_training(job: Job) -> bool:
+    """A real job past its planned milestones: its progress now comes from a training worker."""
+    return job.trainer == "real" and job.cursor >= len(_uncut_plan(job))
+
+
+def _expected_end(job: Job) -> datetime:
+    """When the job should end: its plan's last milestone; for a real job, the end measured step
+    times predict, or before the first step the synthetic timeline's end."""
+    if job.trainer != "real" or job.cancel_requested_at is not None:
+        return end_time(job)
+    if job.eta is not None:
+        return job.eta
+    return _uncut_plan(job.model_copy(update={"trainer": "synthetic"}))[-1].at
+
+
+def seconds_remaining(job: Job, now: datetime) -> int:
+    """Whole seconds until the job ends (rounded up), as ``progress.seconds_remaining``."""
+    if job.status in TERMINAL:
+        return 0
+    return max(0, math.ceil((_expected_end(job) - now).total_seconds()))
+
+
+def unchanged_until(job: Job, now: datetime) -> datetime | None:
+    """Until when a read of ``job`` (already advanced to ``now``) gives the same answer: the next
+    milestone, the next step or the next tick of ``seconds_remaining``. None: never changes."""
+    if job.status in TERMINAL:
+        return None
+    if in_training(job):  # a worker's report may change it at any moment
+        return now
+    milestones = plan(job)
+    moments = [now]
+    if job.cursor < len(milestones):
+        moments.append(milestones[job.cursor].at)
+    if job.steps_completed < job.total_steps and job.trainer != "real":
+        moments.append(step_time(job, job.steps_completed + 1))
+    end = _expected_end(job)
+    left = (end - now).total_seconds()
+    if left > 0:
+        moments.append(end - timedelta(seconds=math.ceil(left) - 1))
+    return min(m for m in moments if m > now) if any(m > now for m in moments) else now

@@ -1,0 +1,165 @@
+"""Fine-tuning: create, list, retrieve, cancel, delete, events, checkpoints, metrics, price,
+model limits, and the model download (with the Range requests the CLI's downloader makes)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from fastapi import APIRouter, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, Response
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from mock_server.catalogue import fine_tuning as catalogue
+from mock_server.core.errors import InvalidRequest
+from mock_server.core.timefmt import parse_iso
+from mock_server.deps import BackendDep, TenantDep, UpperCaseEventsDep
+from mock_server.fine_tuning.events import render_event
+from mock_server.fine_tuning.machine import Job
+from mock_server.fine_tuning.requests import FineTuneRequest, PriceRequest
+from mock_server.fine_tuning.service import Backend
+from mock_server.fine_tuning.views import render_job
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/v1", tags=["Fine-tuning"])
+
+
+def _job(backend: Backend, job: Job) -> dict[str, Any]:
+    return render_job(job, seconds_remaining=backend.seconds_remaining(job))
+
+
+@router.post("/fine-tunes")
+async def create_fine_tune(
+    body: FineTuneRequest, backend: BackendDep, tenant: TenantDep
+) -> dict[str, Any]:
+    return _job(backend, backend.create_job(tenant, body))
+
+
+@router.get("/fine-tunes")
+async def list_fine_tunes(backend: BackendDep, tenant: TenantDep) -> dict[str, Any]:
+    jobs = sorted(backend.jobs(tenant), key=lambda j: j.created_at, reverse=True)
+    return {"object": "list", "data": [_job(backend, j) for j in jobs]}
+
+
+@router.post("/fine-tunes/estimate-price")
+async def estimate_price(
+    body: PriceRequest, backend: BackendDep, tenant: TenantDep
+) -> dict[str, Any]:
+    return backend.estimate_price(tenant, body)
+
+
+@router.get("/fine-tunes/models/supported")
+async def supported_models(tenant: TenantDep) -> dict[str, Any]:
+    return {"models": catalogue.supported()}
+
+
+@router.get("/fine-tunes/models/limits")
+async def model_limits(model_name: str, backend: BackendDep, tenant: TenantDep) -> dict[str, Any]:
+    return backend.limits(tenant, model_name)
+
+
+@router.get("/fine-tunes/{id}", response_model=None)
+async def retrieve_fine_tune(
+    id: str, backend: BackendDep, tenant: TenantDep, upper: UpperCaseEventsDep
+) -> Response:
+    # Bytes, not a dict: FastAPI would otherwise validate the returned dict against the
+    # annotation on every poll, for nothing.
+    body = backend.job_view(tenant, id, upper_case_types=upper)
+    return Response(body, media_type="application/json")
+
+
+@router.delete("/fine-tunes/{id}")
+async def delete_fine_tune(
+    id: str, backend: BackendDep, tenant: TenantDep, force: bool = False
+) -> dict[str, Any]:
+    backend.delete_job(tenant, id)
+    return {"message": f"Fine-tune job {id} deleted", "id": id, "deleted": True}
+
+
+@router.post("/fine-tunes/{id}/cancel")
+async def cancel_fine_tune(id: str, backend: BackendDep, tenant: TenantDep) -> dict[str, Any]:
+    return _job(backend, backend.cancel(tenant, id))
+
+
+@router.get("/fine-tunes/{id}/events")
+async def list_events(
+    id: str, backend: BackendDep, tenant: TenantDep, upper: UpperCaseEventsDep
+) -> dict[str, Any]:
+    events = backend.events(tenant, id)
+    return {"object": "list", "data": [render_event(e, upper_case_types=upper) for e in events]}
+
+
+@router.get("/fine-tunes/{id}/checkpoints")
+async def list_checkpoints(id: str, backend: BackendDep, tenant: TenantDep) -> dict[str, Any]:
+    return {"object": "list", "data": [c.render() for c in backend.checkpoints(tenant, id)]}
+
+
+class MetricsFilter(BaseModel):
+    # Unknown fields are ignored: the spec's body schema allows them (no additionalProperties:
+    # false), and the query parameters of a proxied request may come along.
+    model_config = ConfigDict(extra="ignore")
+    global_step_from: int | None = None
+    global_step_to: int | None = None
+    logged_at_from: str | None = None
+    logged_at_to: str | None = None
+    # Not in the pinned spec; SDK 3.1.1 sends it, and its CLI's text-mode ``retrieve`` sizes
+    # its loss plot with it: "Number of (uniformly sampled) train metrics to return".
+    resolution: int | None = Field(default=None, ge=1)
+
+
+def _moment(value: str | None, param: str) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        return parse_iso(value)
+    except ValueError as exc:
+        raise InvalidRequest(
+            f"{param} must be an ISO-8601 time (got {value!r})", param=param
+        ) from exc
+
+
+@router.get("/fine-tunes/{id}/metrics")
+async def get_metrics(
+    id: str, request: Request, backend: BackendDep, tenant: TenantDep
+) -> dict[str, Any]:
+    # A GET with an optional JSON body, as the spec has it; query parameters work too.
+    raw = await request.body()
+    try:  # validated by hand, so failures must be turned into the 400 FastAPI would give
+        given = (
+            MetricsFilter.model_validate_json(raw)
+            if raw.strip()
+            else MetricsFilter.model_validate(dict(request.query_params))
+        )
+    except ValidationError as exc:
+        raise RequestValidationError(exc.errors(include_url=False)) from exc
+    points = backend.metrics(
+        tenant,
+        id,
+        step_from=given.global_step_from,
+        step_to=given.global_step_to,
+        logged_from=_moment(given.logged_at_from, "logged_at_from"),
+        logged_to=_moment(given.logged_at_to, "logged_at_to"),
+    )
+    if given.resolution is not None and len(points) > given.resolution:
+        stride = len(points) / given.resolution
+        points = [points[int(i * stride)] for i in range(given.resolution)]
+    return {"metrics": [p.values for p in points]}
+
+
+@router.get("/finetune/download", response_model=None)
+async def download(
+    ft_id: str,
+    backend: BackendDep,
+    tenant: TenantDep,
+    checkpoint: Literal["merged", "adapter", "model_output_path"] | None = None,
+    checkpoint_step: int | None = None,
+) -> FileResponse:
+    path = backend.artifacts.archive(tenant, ft_id, checkpoint, checkpoint_step)
+    job = backend.job(tenant, ft_id)
+    name = job.model_output_name.replace("/", "--") + (
+        f"-checkpoint-{checkpoint_step}" if checkpoint_step else ""  # 0 means the final model
+    )
+    # octet-stream, not x-tar: the clients name the file .tar.zst unless they see "x-tar".
+    return FileResponse(path, media_type="application/octet-stream", filename=f"{name}.tar.zst")

@@ -1,0 +1,1 @@
+"""Image generation: real PNG and JPEG bytes drawn from the prompt."""

@@ -1,0 +1,167 @@
+"""Chat and text completions on catalogue models, on the output names of completed jobs and on
+the names of STARTED dedicated endpoints, answered with deterministic synthetic text, as JSON or as
+server-sent events. A job trained for real (by its output name, or behind an endpoint) answers with
+its model, generated in the inference worker (off the event loop, in a thread)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import StreamingResponse
+from starlette.concurrency import run_in_threadpool
+
+from mock_server.core.ids import stable_int
+from mock_server.core.timefmt import unix
+from mock_server.deps import BackendDep, TenantDep
+from mock_server.fine_tuning.service import Backend, Serving
+from mock_server.inference.models import (
+    ChatRequest,
+    Completion,
+    CompletionRequest,
+    Sampling,
+    chat_body,
+    chat_id,
+    complete,
+    prompt_text,
+    text_body,
+    text_id,
+    usage,
+)
+from mock_server.spec.fallback import index_of, validated_request
+
+__all__ = ["router"]
+
+
+async def _holds_to_the_spec(request: Request) -> None:
+    """The whole request checked against the spec's schema (a 400 naming the field), fields the
+    simulator ignores included: ``logit_bias: {"1": "x"}`` is refused here as by the service."""
+    found = index_of(request.app).match(request.method, request.url.path)
+    if found is not None:
+        await validated_request(request, *found)
+
+
+router = APIRouter(
+    prefix="/v1", tags=["Chat", "Completion"], dependencies=[Depends(_holds_to_the_spec)]
+)
+
+
+async def _answer(
+    backend: Backend,
+    served: Serving,
+    body: Sampling,
+    *,
+    prompt: str,
+    messages: list[dict[str, Any]] | None,
+) -> Completion:
+    if served.real is None:
+        return complete(
+            served.answers_as, prompt, max_tokens=body.max_tokens, seed=body.seed, stop=body.stops
+        )
+    return await run_in_threadpool(
+        backend.real_completion,
+        served.real,
+        messages=messages,
+        prompt=None if messages is not None else prompt,
+        max_tokens=body.max_tokens,
+        seed=body.seed,
+        stop=body.stops,
+    )
+
+
+def _token(text: str, *, special: bool) -> dict[str, Any]:
+    """A streamed token: a stable id for its text and a plausible log-probability."""
+    number = stable_int("token", text) % 32_000
+    return {
+        "id": number,
+        "text": text,
+        "logprob": -round(0.05 + number % 97 / 100, 2),
+        "special": special,
+    }
+
+
+def _sse(chunks: Iterator[dict[str, Any]]) -> StreamingResponse:
+    def body() -> Iterator[str]:
+        for chunk in chunks:
+            yield f"data: {json.dumps(chunk)}\n\n"
+        yield "data: [DONE]\n\n"
+
+    return StreamingResponse(body(), media_type="text/event-stream")
+
+
+@router.post("/chat/completions", response_model=None)
+async def chat_completions(
+    body: ChatRequest, backend: BackendDep, tenant: TenantDep
+) -> dict[str, Any] | StreamingResponse:
+    served = backend.serving(tenant, body.model)
+    model = served.model
+    prompt = prompt_text(body.messages)
+    result = await _answer(backend, served, body, prompt=prompt, messages=body.messages)
+    created = unix(backend.clock.now())
+    if not body.stream:
+        return chat_body(model, prompt, body.seed, created, result)
+    id_ = chat_id(model, prompt, body.seed, created)
+
+    def chunks() -> Iterator[dict[str, Any]]:
+        base = {"id": id_, "object": "chat.completion.chunk", "created": created, "model": model}
+        for piece in result.chunks():
+            yield {
+                **base,
+                "choices": [
+                    {
+                        "index": 0,
+                        "finish_reason": None,
+                        "delta": {"role": "assistant", "content": piece},
+                    }
+                ],
+            }
+        yield {
+            **base,
+            "usage": usage(result),
+            "choices": [
+                {
+                    "index": 0,
+                    "finish_reason": result.finish_reason,
+                    "delta": {"role": "assistant", "content": ""},
+                }
+            ],
+        }
+
+    return _sse(chunks())
+
+
+@router.post("/completions", response_model=None)
+async def completions(
+    body: CompletionRequest, backend: BackendDep, tenant: TenantDep
+) -> dict[str, Any] | StreamingResponse:
+    served = backend.serving(tenant, body.model)
+    model = served.model
+    result = await _answer(backend, served, body, prompt=body.prompt, messages=None)
+    created = unix(backend.clock.now())
+    if not body.stream:
+        return text_body(model, body.prompt, body.seed, created, result)
+    id_ = text_id(model, body.prompt, body.seed, created)
+
+    def chunks() -> Iterator[dict[str, Any]]:
+        # Each chunk of Together's (legacy) completion stream carries its token, and `usage`
+        # and `finish_reason` (null until the last chunk), as the spec's CompletionChunk requires.
+        base = {"id": id_, "object": "completion.chunk", "created": created, "model": model}
+        for piece in result.chunks():
+            yield {
+                **base,
+                "token": _token(piece, special=False),
+                "choices": [{"index": 0, "text": piece, "finish_reason": None}],
+                "usage": None,
+                "finish_reason": None,
+            }
+        yield {
+            **base,
+            "token": _token("", special=True),  # the end-of-sequence token, which prints nothing
+            "choices": [{"index": 0, "text": "", "finish_reason": result.finish_reason}],
+            "usage": usage(result),
+            "finish_reason": result.finish_reason,
+        }
+
+    return _sse(chunks())

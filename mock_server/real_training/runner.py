@@ -1,0 +1,370 @@
+"""The job runner for real training: worker processes in, store writes out.
+
+A real job follows its plan up to the start of training like any other; then this runner starts
+``python -m mock_server.training.worker`` for it (a subprocess, so the server never imports torch)
+and applies each report the worker writes as one transaction (``Backend.apply_report``: the job,
+its events, metric points and checkpoints, and the kept view forgotten).
+
+One background thread does it all, so reports, launches and stops never race each other. It wakes
+on a report, on a worker's exit, when the backend says a real job changed (created, cancelled,
+failed, deleted) and, while any real job is live, every ``_TICK`` seconds to move real jobs along
+their planned timeline (reads are lazy, and nobody may be reading). It starts on the first real
+job, not with the app, so a server that never trains real jobs never has the thread.
+
+Cancel: the worker is told ``stop`` and stops before its next optimizer step, then reports
+``stopped``. A worker that exits without a final report while the server runs ends its job in
+``error`` with the tail of its log. A job whose worker was lost with a previous server process is
+not failed: it gets a new worker (``worker_specs.relaunch_spec``) that resumes from its last
+checkpoint, or from step 0, or packs its final outputs again, and a ``job_restarted`` event says
+which.
+
+While a job trains, a progress line (steps, loss, tokens/s, ETA) is drawn on the server's stderr
+when it is a terminal; ``progress_line`` renders it.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import queue
+import re
+import shutil
+import subprocess
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, TYPE_CHECKING
+
+from pydantic import ValidationError
+
+from mock_server.core.errors import NotFound, TogetherError
+from mock_server.fine_tuning.machine import LIVE, Job, JobStatus, in_training
+from mock_server.fine_tuning.reports import REPORT, Failed, Report, Step, Stopped
+from mock_server.real_training.chat import ChatWorker, spawn_worker
+from mock_server.real_training.launch import SPEC_FILE, CannotLaunch, launch_spec, relaunch_spec
+from mock_server.training.spec import WorkerSpec
+
+if TYPE_CHECKING:
+    from mock_server.fine_tuning.service import Backend
+
+__all__ = ["TrainingRunner", "progress_line"]
+
+log = logging.getLogger("together_sim.runner")
+
+_TICK = 0.2  # seconds between scans of the live real jobs
+_GRACE = 5.0  # seconds a worker told to stop has before it is killed
+
+
+@dataclass(eq=False)
+class _Worker:
+    job_id: str
+    tenant: str
+    proc: subprocess.Popen[str]
+    log: Path
+    stop_sent: float | None = None
+    reader: threading.Thread | None = None
+
+    def release(self) -> None:
+        """Close the pipes once the process is gone and its output read."""
+        if self.reader is not None and self.reader is not threading.current_thread():
+            self.reader.join(timeout=5)
+        for pipe in (self.proc.stdin, self.proc.stdout):
+            if pipe is not None:
+                try:
+                    pipe.close()
+                except OSError:
+                    pass
+
+    def stop(self) -> None:
+        if self.stop_sent is not None:
+            if time.monotonic() - self.stop_sent > _GRACE and self.proc.poll() is None:
+                self.proc.kill()
+            return
+        self.stop_sent = time.monotonic()
+        try:
+            assert self.proc.stdin is not None
+            self.proc.stdin.write("stop\n")
+            self.proc.stdin.flush()
+        except (OSError, ValueError):  # it is already gone
+            pass
+
+
+@dataclass(frozen=True)
+class _Line:
+    job_id: str
+    text: str
+
+
+@dataclass(frozen=True)
+class _Exit:
+    job_id: str
+    code: int
+
+
+@dataclass(eq=False)
+class TrainingRunner:
+    backend: Backend
+    model: str = "micro"  # the stand-in trained for every catalogue model
+    progress: IO[str] | None = None  # where progress lines go; None: nowhere
+    threads: int | None = None  # CPU threads of each worker; None: torch's choice
+    chat: ChatWorker = field(init=False)  # chat and completions on real jobs' outputs
+    _queue: queue.SimpleQueue[object] = field(default_factory=queue.SimpleQueue)
+    _workers: dict[str, _Worker] = field(default_factory=dict)
+    _thread: threading.Thread | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _changed: threading.Condition = field(default_factory=threading.Condition)
+    _closing: bool = False
+    _busy: bool = False
+    _last_scan: float = 0.0
+    _bar_job: str = ""  # the job whose progress line is open
+
+    def __post_init__(self) -> None:
+        self.chat = ChatWorker(
+            log=self.backend.store.data_dir / "training" / "chat-worker.log", threads=self.threads
+        )
+
+    # -- what the rest of the server calls --------------------------------------------------------
+
+    def wake(self) -> None:
+        """Look at the real jobs now, starting the thread on first use."""
+        with self._lock:
+            if self._closing:
+                return
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._loop, name="together-sim-trainer", daemon=True
+                )
+                self._thread.start()
+        self._queue.put("wake")
+
+    def nudge(self) -> None:
+        """Look now if the thread runs (the clock moved); never starts it."""
+        if self._thread is not None:
+            self._queue.put("wake")
+
+    def reset(self) -> None:
+        """Kill every worker (their jobs are about to be deleted)."""
+        with self._lock:
+            workers = list(self._workers.values())
+        for worker in workers:
+            worker.proc.kill()
+            worker.proc.wait()
+
+    def close(self) -> None:
+        with self._lock:
+            self._closing = True
+            thread = self._thread
+        if thread is not None:
+            self._queue.put("close")
+            thread.join(timeout=10)
+        with self._lock:
+            workers = list(self._workers.values())
+        for worker in workers:
+            worker.stop()
+        for worker in workers:
+            try:
+                worker.proc.wait(timeout=_GRACE)
+            except subprocess.TimeoutExpired:
+                worker.proc.kill()
+                worker.proc.wait()
+            worker.release()
+        self.chat.close()
+
+    def worker_pid(self, job_id: str) -> int | None:
+        with self._lock:
+            worker = self._workers.get(job_id)
+        return None if worker is None else worker.proc.pid
+
+    def wait_for(self, done: Callable[[], bool], timeout: float) -> bool:
+        """Block until ``done()`` holds (checked after each thing the runner does) or timeout."""
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while not done():
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._changed.wait(min(left, _TICK))
+        return True
+
+    # -- the thread -------------------------------------------------------------------------------
+
+    def _loop(self) -> None:
+        while True:
+            try:
+                item = self._queue.get(timeout=_TICK if self._busy else None)
+            except queue.Empty:
+                item = "wake"
+            if item == "close":
+                return
+            try:
+                if isinstance(item, _Line):
+                    self._on_line(item)
+                elif isinstance(item, _Exit):
+                    self._on_exit(item)
+                if item == "wake" or time.monotonic() - self._last_scan >= _TICK:
+                    self._scan()
+            except Exception:
+                log.exception("the training runner failed on %r", item)
+            with self._changed:
+                self._changed.notify_all()
+
+    def _scan(self) -> None:
+        self._last_scan = time.monotonic()
+        store = self.backend.store
+        live: dict[str, Job] = {}
+        for job in store.iter_live_jobs(trainer="real"):
+            try:
+                job = self.backend.job(job.tenant, job.id)  # lazy progress, as a read makes
+            except NotFound:
+                continue
+            if job.status in LIVE:
+                live[job.id] = job
+        with self._lock:
+            workers = dict(self._workers)
+        for job_id, worker in workers.items():
+            job_or_none = live.get(job_id)
+            if job_or_none is None or job_or_none.status is JobStatus.cancel_requested:
+                worker.stop()
+        for job in live.values():
+            if not in_training(job) or job.id in workers:
+                continue
+            if job.status is JobStatus.cancel_requested:
+                self._report(job.tenant, job.id, Stopped(step=job.steps_completed))
+            elif job.worker_launched:  # its worker died with a previous server process
+                self._relaunch(job)
+            else:
+                self._launch(job)
+        self._busy = bool(live) or bool(self._workers)
+
+    def _launch(self, job: Job) -> None:
+        try:
+            spec = launch_spec(self.backend, job, self.model)
+        except CannotLaunch as exc:
+            self._report(job.tenant, job.id, Failed(kind=exc.kind, message=str(exc)))
+            return
+        self.backend.worker_launched(job.tenant, job.id)
+        self._start(job, spec)
+
+    def _relaunch(self, job: Job) -> None:
+        try:
+            spec, restarted = relaunch_spec(self.backend.store, job)
+        except CannotLaunch as exc:
+            self._report(job.tenant, job.id, Failed(kind=exc.kind, message=str(exc)))
+            return
+        if self._report(job.tenant, job.id, restarted) is not None:
+            self._start(job, spec)
+
+    def _start(self, job: Job, spec: WorkerSpec) -> None:
+        out = Path(spec.out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / SPEC_FILE).write_text(spec.model_dump_json(indent=2))
+        proc = spawn_worker(
+            "mock_server.training.worker",
+            str(out / SPEC_FILE),
+            log=out / "worker.log",
+            threads=self.threads,
+        )
+        worker = _Worker(job.id, job.tenant, proc, out / "worker.log")
+        worker.reader = threading.Thread(
+            target=self._read, args=(worker,), name=f"worker-{job.id}", daemon=True
+        )
+        with self._lock:
+            self._workers[job.id] = worker
+        worker.reader.start()
+
+    def _read(self, worker: _Worker) -> None:
+        assert worker.proc.stdout is not None
+        for line in worker.proc.stdout:
+            self._queue.put(_Line(worker.job_id, line))
+        self._queue.put(_Exit(worker.job_id, worker.proc.wait()))
+
+    def _on_line(self, line: _Line) -> None:
+        with self._lock:
+            worker = self._workers.get(line.job_id)
+        if worker is None or self._closing:
+            return
+        try:
+            report: Report = REPORT.validate_json(line.text)
+        except ValidationError:
+            log.warning("job %s: not a report: %r", line.job_id, line.text[:200])
+            return
+        job = self._report(worker.tenant, worker.job_id, report)
+        if job is not None:
+            self._draw(job, report)
+
+    def _on_exit(self, exit_: _Exit) -> None:
+        with self._lock:
+            worker = self._workers.pop(exit_.job_id, None)
+        if worker is None:
+            return
+        worker.release()
+        if self._closing:
+            return
+        try:
+            job = self.backend.store.get_job(worker.tenant, worker.job_id)
+        except NotFound:  # deleted while it trained: its files go too
+            shutil.rmtree(self.backend.store.training_dir(worker.job_id), ignore_errors=True)
+            return
+        if job.status not in LIVE:
+            return
+        if job.status is JobStatus.cancel_requested:
+            self._report(job.tenant, job.id, Stopped(step=job.steps_completed))
+            return
+        how = f"was killed by signal {-exit_.code}" if exit_.code < 0 else f"exited ({exit_.code})"
+        tail = _tail(worker.log)
+        message = f"The training worker {how} before the job finished" + (
+            f": {tail}" if tail else ""
+        )
+        self._report(job.tenant, job.id, Failed(message=message))
+
+    def _report(self, tenant: str, job_id: str, report: Report) -> Job | None:
+        try:
+            return self.backend.apply_report(tenant, job_id, report)
+        except NotFound:
+            return None
+        except TogetherError:
+            log.exception("job %s: report %s does not apply", job_id, report.type)
+            return None
+
+    def _draw(self, job: Job, report: Report) -> None:
+        if self.progress is None:
+            return
+        stream = self.progress
+        if isinstance(report, Step):  # the ETA of the measured pace, whatever the clock says
+            eta = math.ceil((job.total_steps - report.step) * report.seconds_per_step)
+            line = progress_line(
+                job.id, report.step, job.total_steps, report.loss, report.tokens_per_s, eta
+            )
+            stream.write(("\n" if self._bar_job not in ("", job.id) else "") + "\r" + line)
+            self._bar_job = job.id
+        elif job.status is not JobStatus.running and self._bar_job == job.id:
+            stream.write(f"\n{job.id} {job.status.value}\n")
+            self._bar_job = ""
+        stream.flush()
+
+
+def progress_line(
+    job_id: str, step: int, total: int, loss: float, tokens_per_s: float, eta: int, width: int = 24
+) -> str:
+    """``ft-… [#########---------------]  12/40 loss 2.3101   8120 tok/s ETA 0:07``"""
+    filled = round(width * step / max(1, total))
+    minutes, seconds = divmod(max(0, eta), 60)
+    return (
+        f"{job_id} [{'#' * filled}{'-' * (width - filled)}] {step:>{len(str(total))}}/{total} "
+        f"loss {loss:.4f} {tokens_per_s:>8.0f} tok/s ETA {minutes}:{seconds:02d}"
+    )
+
+
+_RAISED = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Exit|Interrupt)\b")
+
+
+def _tail(path: Path, limit: int = 400) -> str:
+    """The last exception a worker's log names (a traceback's last line), if any."""
+    try:
+        lines = [ln.strip() for ln in path.read_text(errors="replace").splitlines()]
+    except OSError:
+        return ""
+    raised = [ln for ln in lines if _RAISED.match(ln)]
+    return raised[-1][-limit:] if raised else ""
