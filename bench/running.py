@@ -1,12 +1,11 @@
 """Throughput of ``GET /fine-tunes/{id}`` on a job that is still running, both ways.
 
 together-sim keeps the rendered body of every job until its next change (next milestone, next
-step or next tick of ``progress.seconds_remaining``; ``Backend.job_view`` / ``Backend.kept_view``
-and ``unchanged_until`` in ``mock_server/fine_tuning/machine.py``), and its ASGI fast path
-(``mock_server/fine_tuning/kept_views.py``, ``KeptJobViews``) answers a poll from that body before
-FastAPI's
-routing runs. Two measurements, each on its own together-sim started with ``--clock manual
---speed 1``, one after the other:
+step or next tick of ``progress.seconds_remaining``; ``FineTuning.job_view`` /
+``FineTuning.kept_view`` and ``unchanged_until`` in ``mock_server/fine_tuning/machine.py``), and
+its ASGI fast path (``mock_server/fine_tuning/poll_front.py``, ``KeptJobViews``) answers a poll
+from that body before FastAPI's routing runs. Two measurements, each on its own together-sim
+started with ``--clock manual --speed 1``, one after the other:
 
 - **kept body** (the default server): the clock never moves during the load, so the body kept
   at the first read stays valid for the whole run. On the realtime clock ``seconds_remaining``

@@ -16,18 +16,16 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any
 
-__all__ = ["add_command", "run"]
+__all__ = ["configure", "run"]
 
 
-def add_command(sub: Any) -> None:
-    command = sub.add_parser(
-        "contract",
-        help="run the contract suite (schemathesis on the pinned spec) against a server",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+def configure(command: argparse.ArgumentParser) -> None:
+    """Fill in the ``contract`` sub-command that ``mock_server/cli.py`` declares (with its one-line
+    help): it calls this only when ``contract`` runs, so the product CLI never loads ``contracts``
+    for its other commands."""
+    command.description = __doc__
+    command.formatter_class = argparse.RawDescriptionHelpFormatter
     command.add_argument(
         "--base-url", help="the server root (default: the simulator built in this process)"
     )

@@ -25,7 +25,7 @@ import httpx
 from hypothesis import strategies as st
 
 from contracts.client_fuzz import CallOutcome, Exchange, fine_tune_arguments, number_around
-from mock_server.deps import wants_upper_case_events
+from mock_server.core.wire import wants_upper_case_events
 from mock_server.fine_tuning.events import EventType
 
 __all__ = [

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -23,28 +23,40 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from mock_server import __version__
 from mock_server.admin import controls as control
 from mock_server.admin import dashboard
+from mock_server.admin.service import Controls
 from mock_server.audio import routes as audio
 from mock_server.batches import routes as batches
-from mock_server.catalogue import routes as models
+from mock_server.batches.service import checked_input_file
 from mock_server.core.clock import Clock, ManualClock, SystemClock
 from mock_server.core.errors import TogetherError, error_body
 from mock_server.core.ids import IdSource
+from mock_server.deps import Services
 from mock_server.embeddings import rerank_routes as rerank
 from mock_server.embeddings import routes as embeddings
 from mock_server.endpoints import routes as endpoints
+from mock_server.endpoints.service import EndpointService
+from mock_server.families import model_list as models
 from mock_server.families import routes as resources
+from mock_server.families.engine import Resources
 from mock_server.faults import routes as faults
+from mock_server.faults.behaviours import Behaviours
 from mock_server.faults.middleware import FaultInjection
+from mock_server.faults.registry import Faults
 from mock_server.faults.scenarios import apply_scenario, load_scenario
 from mock_server.files import routes as files
+from mock_server.files.service import FileService
 from mock_server.fine_tuning import routes as fine_tunes
-from mock_server.fine_tuning.kept_views import KeptJobViews
+from mock_server.fine_tuning.artifacts import JobArtifacts
 from mock_server.fine_tuning.machine import Timeline
-from mock_server.fine_tuning.service import Backend
+from mock_server.fine_tuning.poll_front import KeptJobViews
+from mock_server.fine_tuning.service import FineTuning
 from mock_server.images import routes as images
 from mock_server.inference import routes as inference
+from mock_server.inference.service import Inference
+from mock_server.real_training.service import RealTraining
 from mock_server.settings import ClockMode, ServeMode, Settings
 from mock_server.spec import fallback as generic
+from mock_server.spec.index import OperationIndex
 from mock_server.store import SqliteStore, Store
 from mock_server.training.bases import BaseChoice, load_model_map
 
@@ -144,14 +156,14 @@ def _model_map(settings: Settings) -> dict[str, BaseChoice]:
     return {} if settings.model_map is None else load_model_map(settings.model_map)
 
 
-def _bad_day(settings: Settings, backend: Backend) -> None:
+def _bad_day(settings: Settings, faults: Faults, behaviours: Behaviours) -> None:
     """No faults, or a scenario file's faults and behaviours: the baseline /_sim/reset restores.
     The fault random source is seeded from ``--seed`` (or the scenario's own seed)."""
     if settings.seed is not None:
-        backend.faults.reseed(settings.seed)
+        faults.reseed(settings.seed)
     if settings.faults is not None:
         scenario = load_scenario(settings.faults)
-        apply_scenario(scenario, backend.faults, backend.behaviours, baseline=True)
+        apply_scenario(scenario, faults, behaviours, baseline=True)
 
 
 def _examples_app(settings: Settings) -> FastAPI:
@@ -173,6 +185,87 @@ def _examples_app(settings: Settings) -> FastAPI:
     return app
 
 
+def _services(
+    settings: Settings,
+    store: Store,
+    clock: Clock,
+    timeline: Timeline,
+    generation: int,
+    model_map: dict[str, BaseChoice],
+    index: Callable[[], OperationIndex],
+) -> Services:
+    """Every service, each given only what it uses; where two need each other, the lower one
+    takes a small hook or protocol of its own and it is filled in here."""
+    ids = IdSource(settings.seed, generation)
+    behaviours = Behaviours()
+    files = FileService(
+        store,
+        clock,
+        ids,
+        check_batch_input=checked_input_file,
+        on_validated=behaviours.validated_file,
+    )
+    fine_tuning = FineTuning(
+        store,
+        clock,
+        ids,
+        timeline,
+        files,
+        account=settings.account,
+        trainer=settings.trainer,
+        keep_views=settings.keep_views,
+        on_new_job=behaviours.new_job,
+    )
+    real_training = RealTraining(
+        fine_tuning,
+        model=settings.real_model,
+        model_map=model_map,
+        progress=sys.stderr if _progress(settings) else None,
+        threads=settings.worker_threads,
+    )
+    fine_tuning.on_real_change = real_training.wake
+    endpoints = EndpointService(
+        store, clock, ids, fine_tuning, account=settings.account, speed=timeline.speed
+    )
+    inference = Inference(fine_tuning, endpoints, real_training)
+    faults = Faults(clock)
+    resources = Resources(
+        store,
+        clock,
+        ids,
+        index,
+        speed=timeline.speed,
+        account=settings.account,
+        files=files,
+        jobs=fine_tuning,
+        endpoints=endpoints,
+        inference=inference,
+    )
+    controls = Controls(
+        store,
+        clock,
+        views=fine_tuning.views,
+        real_training=real_training,
+        behaviours=behaviours,
+        faults=faults,
+    )
+    return Services(
+        store=store,
+        clock=clock,
+        ids=ids,
+        files=files,
+        fine_tuning=fine_tuning,
+        artifacts=JobArtifacts(fine_tuning),
+        real_training=real_training,
+        endpoints=endpoints,
+        inference=inference,
+        resources=resources,
+        behaviours=behaviours,
+        faults=faults,
+        controls=controls,
+    )
+
+
 def create_app(
     settings: Settings | None = None, *, clock: Clock | None = None, store: Store | None = None
 ) -> FastAPI:
@@ -189,26 +282,18 @@ def create_app(
         if settings.clock is ClockMode.instant
         else Timeline(speed=settings.speed)
     )
-    backend = Backend(
-        store=store,
-        clock=clock,
-        ids=IdSource(settings.seed, generation),
-        timeline=timeline,
-        account=settings.account,
-        keep_views=settings.keep_views,
-        trainer=settings.trainer,
-        real_model=settings.real_model,
-        model_map=model_map,
-        progress=sys.stderr if _progress(settings) else None,
-        worker_threads=settings.worker_threads,
-    )
+
+    def index() -> OperationIndex:  # the spec's, loaded by the first request that needs it
+        return generic.index_of(app)
+
+    services = _services(settings, store, clock, timeline, generation, model_map, index)
     if store.has_live_jobs(trainer="real"):
-        backend.training_runner().wake()  # real jobs of a previous process: go on, or fail them
+        services.real_training.wake()  # real jobs of a previous process: go on, or fail them
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
-        backend.close_training()
+        services.real_training.close()
 
     app = FastAPI(
         title="together-sim",
@@ -219,8 +304,8 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.settings = settings
-    app.state.backend = backend
-    _bad_day(settings, backend)
+    app.state.services = services
+    _bad_day(settings, services.faults, services.behaviours)
     _install_error_handlers(app)
     _install_spec(app, settings)
     for module in (files, fine_tunes, inference, models, endpoints, faults, control, dashboard):
@@ -229,9 +314,9 @@ def create_app(
         app.include_router(family.router)
     app.include_router(images.media_router)
     app.include_router(files.upload_router)
-    app.add_middleware(KeptJobViews, state=app.state)
+    app.add_middleware(KeptJobViews, fine_tuning=services.fine_tuning, api_keys=settings.api_keys)
     # Added last, so outermost: a fault applies before a kept view could answer.
-    app.add_middleware(FaultInjection, state=app.state)
+    app.add_middleware(FaultInjection, faults=services.faults)
 
     @app.get("/", include_in_schema=False)
     async def root(request: Request) -> Response:

@@ -3,8 +3,11 @@
 ``/_sim/`` controls. ``record``, ``drift`` and ``serve --replay`` live in ``record/cli.py``;
 ``contract`` (the contract suite against any base URL) in ``contracts/cli.py``.
 
-Every ``serve`` flag can also come from a ``TOGETHER_SIM_*`` variable (``--api-key`` from
-``TOGETHER_SIM_API_KEYS``, comma-separated); a flag given on the command line wins.
+``serve``'s flags are built from the fields of :class:`mock_server.settings.Settings` (the name
+in kebab case, the description as help), so each can also come from its ``TOGETHER_SIM_*``
+variable (``--api-key`` from ``TOGETHER_SIM_API_KEYS``, comma-separated); a flag given on the
+command line wins. Those flags (pydantic) and ``contract``'s (``contracts/``) are built only when
+that sub-command runs or shows its help: every other command, and ``--help``, starts without them.
 """
 
 from __future__ import annotations
@@ -14,9 +17,10 @@ import gc
 import json
 import os
 import sys
-from typing import Any
+from collections.abc import Callable, Sequence
+from enum import Enum
+from typing import Any, Literal, Union, get_args, get_origin
 
-from contracts.cli import add_command as add_contract_command
 from mock_server.faults.cli import add_commands as add_fault_commands
 from mock_server.record.cli import add_commands as add_record_commands
 from mock_server.record.cli import serve_replay
@@ -35,30 +39,7 @@ def _serve(args: argparse.Namespace) -> int:
     from mock_server.app import create_app
     from mock_server.settings import Settings
 
-    given: dict[str, Any] = {
-        key: value
-        for key, value in {
-            "mode": args.mode,
-            "host": args.host,
-            "port": args.port,
-            "data_dir": args.data_dir,
-            "api_keys": args.api_key,
-            "clock": args.clock,
-            "speed": args.speed,
-            "seed": args.seed,
-            "account": args.account,
-            "keep_views": args.keep_views,
-            "spec": args.spec,
-            "trainer": args.trainer,
-            "real_model": args.real_model,
-            "model_map": args.model_map,
-            "progress": args.progress,
-            "worker_threads": args.worker_threads,
-            "faults": args.faults,
-        }.items()
-        if value is not None
-    }
-    settings = Settings(**given)
+    settings = Settings(**given_settings(args))
     app = create_app(settings)
     gc.freeze()
     gc.enable()
@@ -88,66 +69,123 @@ def _control(args: argparse.Namespace, method: str, path: str, body: dict[str, A
     return 0 if response.is_success else 1
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="together-sim", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
+class _Parser(argparse.ArgumentParser):
+    """A parser that can add its flags on first use (a parse or its help), for sub-commands whose
+    flags need an import that every other command would pay for."""
 
-    serve = sub.add_parser("serve", help="run the simulator")
-    serve.add_argument(
-        "--mode",
-        choices=["stateful", "examples"],
-        help="stateful simulator (default), or stateless answers from the spec's examples",
-    )
-    serve.add_argument("--host")
-    serve.add_argument("--port", type=int)
-    serve.add_argument("--data-dir")
-    serve.add_argument("--api-key", action="append", help="accepted key (repeatable)")
-    serve.add_argument("--clock", choices=["instant", "realtime", "manual"])
-    serve.add_argument("--speed", type=float, help="divides the job timeline (realtime clock)")
-    serve.add_argument("--seed", type=int, help="seed for ids and synthetic output")
-    serve.add_argument("--account", help="namespace of output model names")
-    serve.add_argument("--spec", help="path of the pinned OpenAPI spec")
-    serve.add_argument(
-        "--keep-views",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="keep rendered job bodies until the job's next change (default: on)",
-    )
-    serve.add_argument(
-        "--trainer",
-        choices=["synthetic", "real"],
-        help="who trains new jobs: the synthetic timeline (default) or a real worker process",
-    )
-    serve.add_argument(
-        "--real-model",
-        choices=["micro", "small", "smollm2"],
-        help="the base a real job trains when nothing else names one (default: micro)",
-    )
-    serve.add_argument(
-        "--model-map",
-        metavar="FILE",
-        help="JSON or YAML file mapping Together model names to bases for real training",
-    )
-    serve.add_argument(
-        "--worker-threads",
-        type=int,
-        metavar="N",
-        help="CPU threads of each training and inference worker (default: torch's, every core)",
-    )
-    serve.add_argument(
-        "--progress",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="a progress line per training job on stderr (default: when it is a terminal)",
-    )
-    serve.add_argument(
-        "--faults", metavar="FILE", help="a scenario file (faults, job behaviours) from startup"
-    )
+    def __init__(
+        self, *args: Any, flags: Callable[[argparse.ArgumentParser], None] | None = None, **kw: Any
+    ) -> None:
+        super().__init__(*args, **kw)
+        self._flags = flags
+
+    def _add_flags(self) -> None:
+        if self._flags is not None:
+            flags, self._flags = self._flags, None
+            flags(self)
+
+    def parse_known_args(  # type: ignore[override]
+        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> tuple[argparse.Namespace, list[str]]:
+        self._add_flags()
+        return super().parse_known_args(args, namespace)
+
+    def format_usage(self) -> str:
+        self._add_flags()
+        return super().format_usage()
+
+    def format_help(self) -> str:
+        self._add_flags()
+        return super().format_help()
+
+
+def _setting_type(annotation: Any) -> Any:
+    """The type a setting holds when it is set: ``int | None`` is an ``int``."""
+    if get_origin(annotation) in (Union, type(int | None)):
+        (inner,) = (arg for arg in get_args(annotation) if arg is not type(None))
+        return inner
+    return annotation
+
+
+def _setting_help(description: str | None, default: Any, env: str) -> str:
+    if isinstance(default, bool):
+        shown = "on" if default else "off"
+    elif isinstance(default, Enum):
+        shown = str(default.value)
+    else:
+        shown = "" if default is None else str(default)
+    extra = f"default: {shown}; env {env}" if shown else f"env {env}"
+    return f"{description or ''} ({extra})".strip().replace("%", "%%")
+
+
+def _settings_flags(serve: argparse.ArgumentParser) -> None:
+    """A flag per field of :class:`Settings`, its ``dest`` the field name. Every flag defaults to
+    None, and :func:`given_settings` passes only the flags given, so that an unset flag leaves the
+    field to its ``TOGETHER_SIM_*`` variable and then its default."""
+    from pydantic_core import PydanticUndefined
+
+    from mock_server.settings import Flag, Settings
+
+    prefix = str(Settings.model_config.get("env_prefix", ""))
+    for name, field in Settings.model_fields.items():
+        flag = next((m for m in field.metadata if isinstance(m, Flag)), Flag())
+        kind = _setting_type(field.annotation)
+        default = None if field.default is PydanticUndefined else field.default
+        options: dict[str, Any] = {
+            "dest": name,
+            "default": None,
+            "help": _setting_help(field.description, default, prefix + name.upper()),
+        }
+        if flag.metavar is not None:
+            options["metavar"] = flag.metavar
+        if kind is bool:
+            options["action"] = argparse.BooleanOptionalAction
+        elif get_origin(kind) is list:
+            options["action"] = "append"
+        elif get_origin(kind) is Literal:
+            options["choices"] = [str(choice) for choice in get_args(kind)]
+        elif isinstance(kind, type) and issubclass(kind, Enum):
+            options["choices"] = [str(member.value) for member in kind]
+        elif kind in (int, float):
+            options["type"] = kind
+        # Anything else (str, Path) goes as given: Settings parses it as it parses a variable.
+        serve.add_argument(flag.name or "--" + name.replace("_", "-"), **options)
+
+
+def given_settings(args: argparse.Namespace) -> dict[str, Any]:
+    """The settings named on the command line, by field name: the rest come from the
+    environment, then the defaults."""
+    from mock_server.settings import Settings
+
+    return {
+        name: getattr(args, name)
+        for name in Settings.model_fields
+        if getattr(args, name, None) is not None
+    }
+
+
+def _serve_flags(serve: argparse.ArgumentParser) -> None:
+    _settings_flags(serve)
     serve.add_argument(
         "--replay", metavar="DIR", help="answer from a cassette made by `together-sim record`"
     )
     serve.add_argument("--log-level", default="warning")
     serve.add_argument("--access-log", action="store_true")
+
+
+def _contract_flags(command: argparse.ArgumentParser) -> None:
+    from contracts.cli import configure
+
+    configure(command)
+
+
+def _parser() -> argparse.ArgumentParser:
+    # Typed as the base class: the other modules add their commands to plain parsers (at run time
+    # every sub-command is a _Parser, which is what lets serve and contract add flags late).
+    parser: argparse.ArgumentParser = _Parser(prog="together-sim", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run the simulator", flags=_serve_flags)
     serve.set_defaults(run=_serve)
 
     default_url = os.environ.get("TOGETHER_SIM_URL", "http://127.0.0.1:8000")
@@ -192,7 +230,11 @@ def _parser() -> argparse.ArgumentParser:
             command.set_defaults(run=lambda a: _control(a, "GET", "/_sim/clock", None))
     add_fault_commands(sub, default_url, _control)  # faults, journal, scenario
     add_record_commands(sub)  # record, drift
-    add_contract_command(sub)  # contract (contracts/cli.py)
+    sub.add_parser(
+        "contract",
+        help="run the contract suite (schemathesis on the pinned spec) against a server",
+        flags=_contract_flags,  # contracts/cli.py
+    )
     return parser
 
 

@@ -1,30 +1,125 @@
-"""Dependencies the routes declare: the backend, the settings and the caller's tenant."""
+"""What routes declare they need: one ``Annotated`` dependency per service, the settings, the
+caller's tenant and the event casing its client reads.
+
+``Services`` is every service of one app, built once by ``app.py`` (the only place that wires
+them together) and kept on ``app.state.services``; a route names the one it uses, so its
+signature says what it touches.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request
 
-from mock_server.core.errors import Unauthorized
-from mock_server.fine_tuning.service import Backend, tenant_of
+from mock_server.admin.service import Controls
+from mock_server.core.clock import Clock
+from mock_server.core.ids import IdSource
+from mock_server.core.tenancy import authenticate
+from mock_server.core.wire import wants_upper_case_events
+from mock_server.endpoints.service import EndpointService
+from mock_server.families.engine import Resources
+from mock_server.faults.behaviours import Behaviours
+from mock_server.faults.registry import Faults
+from mock_server.files.service import FileService
+from mock_server.fine_tuning.artifacts import JobArtifacts
+from mock_server.fine_tuning.service import FineTuning
+from mock_server.inference.service import Inference
+from mock_server.real_training.service import RealTraining
 from mock_server.settings import Settings
+from mock_server.store import Store
 
 __all__ = [
-    "BackendDep",
+    "ArtifactsDep",
+    "BehavioursDep",
+    "ClockDep",
+    "ControlsDep",
+    "EndpointsDep",
+    "FaultsDep",
+    "FilesDep",
+    "FineTuningDep",
+    "IdsDep",
+    "InferenceDep",
+    "RealTrainingDep",
+    "Services",
     "SettingsDep",
+    "StoreDep",
     "TenantDep",
     "UpperCaseEventsDep",
-    "authenticate",
-    "wants_upper_case_events",
 ]
+
+
+@dataclass(frozen=True)
+class Services:
+    store: Store
+    clock: Clock
+    ids: IdSource
+    files: FileService
+    fine_tuning: FineTuning
+    artifacts: JobArtifacts
+    real_training: RealTraining
+    endpoints: EndpointService
+    inference: Inference
+    resources: Resources
+    behaviours: Behaviours
+    faults: Faults
+    controls: Controls
 
 
 # Every dependency is ``async def``: FastAPI runs a plain ``def`` one in the thread pool, a thread
 # hop per dependency per request that cost more than the rest of a cheap request.
-async def _backend(request: Request) -> Backend:
-    backend: Backend = request.app.state.backend
-    return backend
+def _services(request: Request) -> Services:
+    services: Services = request.app.state.services
+    return services
+
+
+async def _store(request: Request) -> Store:
+    return _services(request).store
+
+
+async def _clock(request: Request) -> Clock:
+    return _services(request).clock
+
+
+async def _ids(request: Request) -> IdSource:
+    return _services(request).ids
+
+
+async def _files(request: Request) -> FileService:
+    return _services(request).files
+
+
+async def _fine_tuning(request: Request) -> FineTuning:
+    return _services(request).fine_tuning
+
+
+async def _artifacts(request: Request) -> JobArtifacts:
+    return _services(request).artifacts
+
+
+async def _real_training(request: Request) -> RealTraining:
+    return _services(request).real_training
+
+
+async def _endpoints(request: Request) -> EndpointService:
+    return _services(request).endpoints
+
+
+async def _inference(request: Request) -> Inference:
+    return _services(request).inference
+
+
+async def _behaviours(request: Request) -> Behaviours:
+    return _services(request).behaviours
+
+
+async def _faults(request: Request) -> Faults:
+    return _services(request).faults
+
+
+async def _controls(request: Request) -> Controls:
+    return _services(request).controls
 
 
 async def _settings(request: Request) -> Settings:
@@ -33,35 +128,26 @@ async def _settings(request: Request) -> Settings:
 
 
 async def _tenant(request: Request) -> str:
-    return authenticate(request.headers.get("authorization", ""), request.app.state.settings)
-
-
-def authenticate(header: str, settings: Settings) -> str:
-    """The bearer key decides the tenant; configured keys decide who may call at all."""
-    scheme, _, key = header.partition(" ")
-    key = key.strip()
-    if scheme.lower() != "bearer" or not key:
-        raise Unauthorized(
-            "Missing API key. Send it as `Authorization: Bearer <key>` (any key works unless "
-            "the simulator was started with --api-key)."
-        )
-    allowed = settings.api_keys
-    if allowed and key not in allowed:
-        raise Unauthorized()
-    return tenant_of(key)
+    settings: Settings = request.app.state.settings
+    return authenticate(request.headers.get("authorization", ""), settings.api_keys)
 
 
 async def _upper_case_events(request: Request) -> bool:
     return wants_upper_case_events(request.headers.get("user-agent", ""))
 
 
-def wants_upper_case_events(user_agent: str) -> bool:
-    """The 1.5.x SDK validates event types against an upper-case enum; everyone else (the spec,
-    3.x, 2.x) uses lower case. Its User-Agent is ``Together/v1 PythonBindings/<version>``."""
-    return "PythonBindings" in user_agent
-
-
-BackendDep = Annotated[Backend, Depends(_backend)]
+StoreDep = Annotated[Store, Depends(_store)]
+ClockDep = Annotated[Clock, Depends(_clock)]
+IdsDep = Annotated[IdSource, Depends(_ids)]
+FilesDep = Annotated[FileService, Depends(_files)]
+FineTuningDep = Annotated[FineTuning, Depends(_fine_tuning)]
+ArtifactsDep = Annotated[JobArtifacts, Depends(_artifacts)]
+RealTrainingDep = Annotated[RealTraining, Depends(_real_training)]
+EndpointsDep = Annotated[EndpointService, Depends(_endpoints)]
+InferenceDep = Annotated[Inference, Depends(_inference)]
+BehavioursDep = Annotated[Behaviours, Depends(_behaviours)]
+FaultsDep = Annotated[Faults, Depends(_faults)]
+ControlsDep = Annotated[Controls, Depends(_controls)]
 SettingsDep = Annotated[Settings, Depends(_settings)]
 TenantDep = Annotated[str, Depends(_tenant)]
 UpperCaseEventsDep = Annotated[bool, Depends(_upper_case_events)]

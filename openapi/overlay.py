@@ -7,11 +7,10 @@ and either an ``update`` merged into them or ``remove: true``. Merging follows t
 specification: objects merge recursively, other values replace, arrays concatenate, and a target
 that *is* an array gets ``update`` appended (a value already there is not appended twice).
 
-Targets are the subset of JSONPath (RFC 9535) these patches need, parsed here rather than with a
-dependency: ``$``, ``.name``, ``['name']``, unions of names ``['a','b']``, array indices ``[0]``,
-``.*`` / ``[*]``, and filters ``[?test && !test]``
-whose tests are existence checks on ``@`` paths (``[?@.responses && !@.responses['401']]``).
-Anything else is refused with the target named, so a patch never silently selects the wrong node.
+Targets are RFC 9535 JSONPath queries, read by ``jsonpath-rfc9535`` (a strict implementation of the
+RFC that passes the JSONPath compliance suite; imported on the first load of an overlay, so a
+server that never loads one never pays for it). A target that is not valid RFC 9535 is refused at
+load time with the target named, so a patch never silently selects the wrong node.
 
 An action that selects nothing, or changes nothing, means upstream moved or fixed the gap:
 loading goes on (with a warning), and ``python -m openapi check`` reports it.
@@ -20,14 +19,17 @@ loading goes on (with a warning), and ``python -m openapi check`` reports it.
 from __future__ import annotations
 
 import copy
+import functools
 import logging
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
+
+if TYPE_CHECKING:
+    from jsonpath_rfc9535 import JSONPathQuery
 
 __all__ = [
     "OVERLAY_PATH",
@@ -48,7 +50,7 @@ OVERLAY_PATH = Path(__file__).with_name("overlay.yaml")
 
 
 class OverlayError(Exception):
-    """The overlay document is malformed or uses target syntax this module does not read."""
+    """The overlay document is malformed, or a target is not an RFC 9535 query."""
 
 
 @dataclass(frozen=True)
@@ -89,7 +91,7 @@ def load_overlay(path: Path = OVERLAY_PATH) -> Overlay:
             raise OverlayError(f"{path}: action {index} has no target")
         if ("update" in entry) == bool(entry.get("remove")):
             raise OverlayError(f"{path}: action {index} needs exactly one of update, remove")
-        _parse(entry["target"])  # refuse unreadable targets at load time
+        _query(entry["target"])  # refuse unreadable targets at load time
         actions.append(
             Action(
                 target=entry["target"],
@@ -111,8 +113,7 @@ def apply_overlay(
     for action in overlay.actions:
         locations = select(document, action.target)
         changed = 0
-        # Removals go last-first so that deleting from a list keeps the other indices valid.
-        for parent, key in reversed(locations) if action.remove else locations:
+        for parent, key in _removal_order(locations) if action.remove else locations:
             if action.remove:
                 if parent is None:
                     raise OverlayError(f"{action.target}: the root cannot be removed")
@@ -197,132 +198,36 @@ def _merge_member(current: Any, value: Any) -> Any:
 
 _Location = tuple[Any, Any]  # (parent container or None for the root, key or index)
 
-_NAME = r"[A-Za-z_$][A-Za-z0-9_$-]*"
-_QUOTED = r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\""
-_SEGMENT = re.compile(
-    rf"\.(?P<name>{_NAME})|\.\*|\[\*\]|\[(?P<index>\d+)\]"
-    rf"|\[\s*(?P<quoted>(?:{_QUOTED})(?:\s*,\s*(?:{_QUOTED}))*)\s*\]"
-)
-_QUOTED_NAME = re.compile(_QUOTED)
-_TEST = re.compile(rf"\s*(?P<neg>!?)\s*@(?P<path>(?:\.{_NAME}|\[(?:{_QUOTED})\])+)\s*$")
-_STEP = re.compile(rf"\.(?P<name>{_NAME})|\[(?P<quoted>{_QUOTED})\]")
 
+@functools.lru_cache(maxsize=256)
+def _query(target: str) -> JSONPathQuery:
+    """``target`` compiled once: the overlay's targets repeat across loads and checks."""
+    import jsonpath_rfc9535  # only a load of the overlay needs the parser
 
-@dataclass(frozen=True)
-class _Segment:
-    kind: str  # "name", "index", "wildcard" or "filter"
-    names: tuple[str, ...] = ()  # one name, or a union ['a','b'] selected in this order
-    tests: tuple[tuple[bool, tuple[str, ...]], ...] = ()  # (negated, relative path)
-
-
-def _unquote(quoted: str) -> str:
-    return re.sub(r"\\(.)", r"\1", quoted[1:-1])
-
-
-def _steps(text: str) -> tuple[str, ...]:
-    return tuple(
-        m["name"] if m["name"] is not None else _unquote(m["quoted"]) for m in _STEP.finditer(text)
-    )
-
-
-def _filter_end(target: str, start: int) -> int:
-    """The index of the ``]`` closing the filter that opens at ``start`` (quotes and nested
-    brackets skipped)."""
-    depth, quote, position = 0, "", start
-    while position < len(target):
-        char = target[position]
-        if quote:
-            if char == "\\":
-                position += 1
-            elif char == quote:
-                quote = ""
-        elif char in "'\"":
-            quote = char
-        elif char == "[":
-            depth += 1
-        elif char == "]":
-            depth -= 1
-            if depth == 0:
-                return position
-        position += 1
-    raise OverlayError(f"target {target!r}: unclosed filter")
-
-
-def _parse_filter(target: str, text: str) -> _Segment:
-    tests = []
-    for term in text.split("&&"):
-        test = _TEST.match(term)
-        if test is None:
-            raise OverlayError(f"target {target!r}: unsupported filter test {term.strip()!r}")
-        tests.append((test["neg"] == "!", _steps(test["path"])))
-    return _Segment("filter", tests=tuple(tests))
-
-
-def _parse(target: str) -> list[_Segment]:
-    if not target.startswith("$"):
-        raise OverlayError(f"target {target!r}: must start with $")
-    segments, position = [], 1
-    while position < len(target):
-        if target.startswith("[?", position):
-            end = _filter_end(target, position)
-            segments.append(_parse_filter(target, target[position + 2 : end]))
-            position = end + 1
-            continue
-        match = _SEGMENT.match(target, position)
-        if match is None:
-            raise OverlayError(f"target {target!r}: cannot read {target[position:]!r}")
-        if match["name"] is not None:
-            segments.append(_Segment("name", (match["name"],)))
-        elif match["index"] is not None:
-            segments.append(_Segment("index", (match["index"],)))
-        elif match["quoted"] is not None:
-            names = tuple(_unquote(q.group()) for q in _QUOTED_NAME.finditer(match["quoted"]))
-            segments.append(_Segment("name", names))
-        else:
-            segments.append(_Segment("wildcard"))
-        position = match.end()
-    return segments
-
-
-def _children(value: Any) -> list[_Location]:
-    if isinstance(value, dict):
-        return [(value, key) for key in value]
-    if isinstance(value, list):
-        return [(value, index) for index in range(len(value))]
-    return []
-
-
-def _exists(value: Any, path: tuple[str, ...]) -> bool:
-    for step in path:
-        if not isinstance(value, dict) or step not in value:
-            return False
-        value = value[step]
-    return True
+    try:
+        return jsonpath_rfc9535.compile(target)
+    except jsonpath_rfc9535.JSONPathError as exc:
+        raise OverlayError(f"target {target!r}: {exc}") from exc
 
 
 def select(document: Any, target: str) -> list[_Location]:
-    """The nodes ``target`` selects, as (parent, key) pairs; the root is ``(None, None)``."""
-    locations: list[_Location] = [(None, None)]
-    for segment in _parse(target):
-        found: list[_Location] = []
-        for parent, key in locations:
-            node = document if parent is None else parent[key]
-            if segment.kind == "name":
-                if isinstance(node, dict):
-                    found.extend((node, name) for name in segment.names if name in node)
-            elif segment.kind == "index":
-                if isinstance(node, list) and int(segment.names[0]) < len(node):
-                    found.append((node, int(segment.names[0])))
-            elif segment.kind == "wildcard":
-                found.extend(_children(node))
-            else:
-                found.extend(
-                    (container, child)
-                    for container, child in _children(node)
-                    if all(
-                        _exists(container[child], path) != negated
-                        for negated, path in segment.tests
-                    )
-                )
-        locations = found
+    """The nodes ``target`` selects, as (parent, key) pairs in the query's order; the root is
+    ``(None, None)``. A location is the node's normalized path, walked from ``document``, so the
+    pair names the container an update or a removal must change."""
+    locations: list[_Location] = []
+    for node in _query(target).find(document):
+        if not node.location:
+            locations.append((None, None))
+            continue
+        parent = document
+        for step in node.location[:-1]:
+            parent = parent[step]
+        locations.append((parent, node.location[-1]))
     return locations
+
+
+def _removal_order(locations: list[_Location]) -> list[_Location]:
+    """Each selected node once, array items from the highest index down, so that deleting one
+    never shifts another still to be deleted (a union may list ``[0, 2]`` in any order)."""
+    unique = list({(id(parent), key): (parent, key) for parent, key in locations}.values())
+    return sorted(unique, key=lambda loc: -loc[1] if isinstance(loc[0], list) else 0)

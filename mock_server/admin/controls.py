@@ -15,7 +15,7 @@ from pydantic import BaseModel, Field, ValidationError
 
 from mock_server.core.errors import InvalidRequest
 from mock_server.core.timefmt import iso
-from mock_server.deps import BackendDep, SettingsDep
+from mock_server.deps import ArtifactsDep, ClockDep, ControlsDep, FineTuningDep, SettingsDep
 from mock_server.fine_tuning.views import render_job
 
 __all__ = ["router"]
@@ -48,29 +48,29 @@ class FailRequest(BaseModel):
 
 
 @router.get("/clock")
-async def get_clock(backend: BackendDep, settings: SettingsDep) -> dict[str, Any]:
+async def get_clock(clock: ClockDep, settings: SettingsDep) -> dict[str, Any]:
     return {
-        "now": iso(backend.clock.now()),
+        "now": iso(clock.now()),
         "mode": settings.clock.value,
-        "offset_seconds": backend.clock.offset,
+        "offset_seconds": clock.offset,
         "speed": settings.speed,
     }
 
 
 @router.post("/advance")
 async def advance_clock(
-    request: Request, backend: BackendDep, settings: SettingsDep
+    request: Request, controls: ControlsDep, settings: SettingsDep
 ) -> dict[str, Any]:
     body = await _body(request, AdvanceRequest)
-    backend.advance_clock(body.seconds)
-    return await get_clock(backend, settings)
+    controls.advance_clock(body.seconds)
+    return await get_clock(controls.clock, settings)
 
 
 @router.post("/jobs/{id}/fail")
-async def fail_job(id: str, request: Request, backend: BackendDep) -> dict[str, Any]:
+async def fail_job(id: str, request: Request, jobs: FineTuningDep) -> dict[str, Any]:
     body = await _body(request, FailRequest)
-    job = backend.fail_job(id, kind=body.kind, at_step=body.at_step, message=body.message)
-    return render_job(job, seconds_remaining=backend.seconds_remaining(job))
+    job = jobs.fail_job(id, kind=body.kind, at_step=body.at_step, message=body.message)
+    return render_job(job, seconds_remaining=jobs.seconds_remaining(job))
 
 
 class TrainerRequest(BaseModel):
@@ -78,25 +78,25 @@ class TrainerRequest(BaseModel):
 
 
 @router.post("/jobs/{id}/trainer")
-async def set_trainer(id: str, request: Request, backend: BackendDep) -> dict[str, Any]:
+async def set_trainer(id: str, request: Request, jobs: FineTuningDep) -> dict[str, Any]:
     """Who trains the job: allowed while it is pending or queued."""
     body = await _body(request, TrainerRequest)
-    job = backend.set_trainer(id, body.trainer)
+    job = jobs.set_trainer(id, body.trainer)
     return {
-        **render_job(job, seconds_remaining=backend.seconds_remaining(job)),
+        **render_job(job, seconds_remaining=jobs.seconds_remaining(job)),
         "trainer": job.trainer,
     }
 
 
 @router.get("/jobs/{id}/base", response_model=None)
-async def download_base(id: str, backend: BackendDep) -> FileResponse:
+async def download_base(id: str, artifacts: ArtifactsDep) -> FileResponse:
     """The stand-in base model a real job trained (config, weights, tokenizer) as tar.zst: what
     its downloaded adapter loads onto with ``PeftModel.from_pretrained``."""
-    path = backend.artifacts.base_archive(id)
+    path = artifacts.base_archive(id)
     return FileResponse(path, media_type="application/octet-stream", filename=f"{id}-base.tar.zst")
 
 
 @router.post("/reset")
-async def reset(backend: BackendDep) -> dict[str, Any]:
-    backend.reset()
+async def reset(controls: ControlsDep) -> dict[str, Any]:
+    controls.reset()
     return {"reset": True}

@@ -9,14 +9,14 @@ from __future__ import annotations
 from importlib import resources
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
-from fastapi.responses import HTMLResponse, Response, StreamingResponse
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import HTMLResponse, Response
 
 from mock_server.admin.ui import views
-from mock_server.admin.ui.stream import snapshot_events
+from mock_server.admin.ui.stream import snapshot_stream
 from mock_server.core.errors import NotFound
-from mock_server.deps import BackendDep, SettingsDep
-from mock_server.fine_tuning.service import Backend, json_body
+from mock_server.core.wire import json_body
+from mock_server.deps import Services, SettingsDep
 
 __all__ = ["router", "wants_html"]
 
@@ -33,8 +33,22 @@ def _static(name: str) -> bytes:
     return resources.files("mock_server.admin.ui").joinpath("static", name).read_bytes()
 
 
-def _known_tenant(backend: Backend, tenant: str) -> None:
-    if tenant not in backend.store.list_tenants():
+async def _sources(request: Request) -> views.Sources:
+    services: Services = request.app.state.services
+    return views.Sources(
+        store=services.store,
+        clock=services.clock,
+        files=services.files,
+        jobs=services.fine_tuning,
+        faults=services.faults,
+    )
+
+
+SourcesDep = Annotated[views.Sources, Depends(_sources)]
+
+
+def _known_tenant(src: views.Sources, tenant: str) -> None:
+    if tenant not in src.store.list_tenants():
         raise NotFound("tenant", tenant, message=f"No tenant {tenant}", param="tenant")
 
 
@@ -66,46 +80,42 @@ async def dashboard_asset(name: str) -> Response:
 
 @router.get("/api/snapshot")
 async def dashboard_snapshot(
-    backend: BackendDep, settings: SettingsDep, tenant: TenantQuery = None, job: JobQuery = None
+    src: SourcesDep, settings: SettingsDep, tenant: TenantQuery = None, job: JobQuery = None
 ) -> dict[str, Any]:
-    return views.snapshot(backend, clock_mode=settings.clock.value, tenant=tenant, job_id=job)
+    return views.snapshot(src, clock_mode=settings.clock.value, tenant=tenant, job_id=job)
 
 
 @router.get("/api/tenants")
-async def dashboard_tenants(backend: BackendDep) -> dict[str, Any]:
-    return {"object": "list", "data": views.tenants(backend)}
+async def dashboard_tenants(src: SourcesDep) -> dict[str, Any]:
+    return {"object": "list", "data": views.tenants(src)}
 
 
 @router.get("/api/tenants/{tenant}")
-async def dashboard_tenant(tenant: str, backend: BackendDep) -> dict[str, Any]:
-    _known_tenant(backend, tenant)
+async def dashboard_tenant(tenant: str, src: SourcesDep) -> dict[str, Any]:
+    _known_tenant(src, tenant)
     return {
         "id": tenant,
-        "files": views.files(backend, tenant),
-        "jobs": views.jobs(backend, tenant),
+        "files": views.files(src, tenant),
+        "jobs": views.jobs(src, tenant),
     }
 
 
 @router.get("/api/tenants/{tenant}/jobs/{id}")
-async def dashboard_job(tenant: str, id: str, backend: BackendDep) -> dict[str, Any]:
-    return views.job_detail(backend, tenant, id)
+async def dashboard_job(tenant: str, id: str, src: SourcesDep) -> dict[str, Any]:
+    return views.job_detail(src, tenant, id)
 
 
 @router.get("/api/faults")
-async def dashboard_faults(backend: BackendDep) -> dict[str, Any]:
-    return views.faults(backend)
+async def dashboard_faults(src: SourcesDep) -> dict[str, Any]:
+    return views.faults(src)
 
 
 @router.get("/events")
 async def dashboard_events(
-    backend: BackendDep, settings: SettingsDep, tenant: TenantQuery = None, job: JobQuery = None
-) -> StreamingResponse:
+    src: SourcesDep, settings: SettingsDep, tenant: TenantQuery = None, job: JobQuery = None
+) -> Response:
     def read() -> bytes:
-        view = views.snapshot(backend, clock_mode=settings.clock.value, tenant=tenant, job_id=job)
+        view = views.snapshot(src, clock_mode=settings.clock.value, tenant=tenant, job_id=job)
         return json_body(view)
 
-    return StreamingResponse(
-        snapshot_events(read),
-        media_type="text/event-stream",
-        headers={**_NO_STORE, "x-accel-buffering": "no"},
-    )
+    return snapshot_stream(read)

@@ -5,7 +5,8 @@ short pause after each), so the audio lasts about as long as reading the text al
 characters a second) and the same text, model and voice always give the same bytes. It is
 encoded in the format asked: a WAV that ``wave`` opens, raw PCM in the four encodings the spec
 names (float32, int16, G.711 mu-law and A-law), or MPEG-1 Layer III frames with valid headers
-(silent: an MP3 encoder is out of scope) whose count matches the duration.
+(silent: an MP3 encoder is out of scope) whose count matches the duration. The WAV and MP3
+containers are ``core/audio_bytes.py``'s, which the spec's example bodies use too.
 
 A transcript reads ``Simulated transcript of N.N seconds of audio: ...`` followed by words
 drawn from the audio's bytes, about 2.5 words a second, so no one mistakes it for a real one;
@@ -22,6 +23,7 @@ import wave
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from mock_server.core.audio_bytes import silent_mp3, wav
 from mock_server.core.ids import stable_int
 
 if TYPE_CHECKING:
@@ -41,8 +43,6 @@ __all__ = [
 SECONDS_PER_CHARACTER = 1 / 15  # reading pace: ~150 words a minute
 _PAUSE = 0.08  # seconds of silence after each word
 _SEGMENT_WORDS = 12
-_MP3_SAMPLE_RATES = {44_100: 0, 48_000: 1, 32_000: 2}
-_MP3_BITRATES = {32_000: 1, 64_000: 5, 96_000: 7, 128_000: 9, 192_000: 11}
 _LANGUAGES = dict(
     pair.split(":")
     for pair in (
@@ -114,25 +114,6 @@ def _raw(samples: NDArray[np.float32], encoding: str) -> bytes:
     return pcm.tobytes()  # pcm_s16le
 
 
-def _wav(samples: NDArray[np.float32], sample_rate: int) -> bytes:
-    out = io.BytesIO()
-    with wave.open(out, "wb") as wav:
-        wav.setnchannels(1)
-        wav.setsampwidth(2)
-        wav.setframerate(sample_rate)
-        wav.writeframes(_int16(samples).tobytes())
-    return out.getvalue()
-
-
-def _mp3(seconds: float, sample_rate: int, bit_rate: int) -> bytes:
-    """Silent MPEG-1 Layer III frames, mono, no CRC: 1152 samples each."""
-    rate = sample_rate if sample_rate in _MP3_SAMPLE_RATES else 44_100
-    bits = bit_rate if bit_rate in _MP3_BITRATES else 128_000
-    header = bytes([0xFF, 0xFB, _MP3_BITRATES[bits] << 4 | _MP3_SAMPLE_RATES[rate] << 2, 0xC0])
-    frame = header + bytes(144 * bits // rate - len(header))
-    return frame * max(1, round(seconds * rate / 1152))
-
-
 def encode(
     samples: NDArray[np.float32],
     *,
@@ -143,9 +124,9 @@ def encode(
 ) -> bytes:
     """The samples as ``wav``, ``mp3`` or ``raw`` PCM in ``encoding``."""
     if response_format == "wav":
-        return _wav(samples, sample_rate)
+        return wav(_int16(samples).tobytes(), sample_rate=sample_rate)
     if response_format == "mp3":
-        return _mp3(len(samples) / sample_rate, sample_rate, bit_rate)
+        return silent_mp3(len(samples) / sample_rate, sample_rate=sample_rate, bit_rate=bit_rate)
     return _raw(samples, encoding)
 
 
@@ -164,8 +145,8 @@ def audio_duration(data: bytes) -> float:
     """Seconds of audio in an upload: a WAV's own frame count, else the size at 128 kbit/s."""
     if data[:4] == b"RIFF" and data[8:12] == b"WAVE":
         try:
-            with wave.open(io.BytesIO(data)) as wav:
-                return round(float(wav.getnframes()) / float(wav.getframerate()), 3)
+            with wave.open(io.BytesIO(data)) as upload:
+                return round(float(upload.getnframes()) / float(upload.getframerate()), 3)
         except (wave.Error, EOFError, ZeroDivisionError, struct.error):
             pass
     return round(max(len(data), 1) * 8 / 128_000, 3)

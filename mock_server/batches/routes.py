@@ -12,7 +12,6 @@ from fastapi.responses import JSONResponse
 from mock_server.batches import service as batch_backend
 from mock_server.deps import TenantDep
 from mock_server.families.engine import Resources
-from mock_server.spec.fallback import index_of
 from mock_server.spec.routing import SpecRequestDep, SpecRoute
 
 __all__ = ["router", "service"]
@@ -21,10 +20,8 @@ router = APIRouter(prefix="/v1", tags=["Batches"], route_class=SpecRoute)
 
 
 def service(app: FastAPI) -> Resources:
-    """The app's ``Resources`` service, made on first use (it needs the spec's index)."""
-    resources: Resources | None = getattr(app.state, "resources", None)
-    if resources is None:
-        resources = app.state.resources = Resources(app.state.backend, index_of(app))
+    """The app's ``Resources`` (made in ``app.py``)."""
+    resources: Resources = app.state.services.resources
     return resources
 
 

@@ -79,7 +79,7 @@ BATCHES = Family(
 
 def _input(resources: Resources, tenant: str, file_id: str) -> tuple[FileRecord, bytes]:
     try:
-        record = resources.backend.file(tenant, file_id)
+        record = resources.files.file(tenant, file_id)
     except NotFound as exc:
         raise NotFound(
             "file", file_id, message=f"File {file_id} not found", param="input_file_id"
@@ -156,7 +156,7 @@ def _settled(resources: Resources, record: Record) -> Record:
     """The record with its results written, if it has ended and they were not yet."""
     if record.private.get("settled") or resources.status(record) not in batches.TERMINAL:
         return record
-    with resources.store.locked():
+    with resources.store.transaction():
         record = resources.get(BATCHES, record.tenant, record.id, param="id")
         if record.private.get("settled"):
             return record
@@ -191,7 +191,7 @@ def _write_results(resources: Resources, record: Record) -> Record:
 def _write_file(
     resources: Resources, record: Record, name: str, lines: list[str], moment: datetime
 ) -> str:
-    file_id = resources.backend.ids.file_id()
+    file_id = resources.ids.file_id()
     stored, data = generated_jsonl(
         file_id=file_id,
         tenant=record.tenant,
@@ -211,7 +211,7 @@ class _Answerer:
     def __init__(
         self, resources: Resources, tenant: str, endpoint: str, model_id: str | None
     ) -> None:
-        self.backend = resources.backend
+        self.inference = resources.inference
         self.tenant = tenant
         self.endpoint = endpoint
         self.model_id = model_id
@@ -239,7 +239,7 @@ class _Answerer:
             )
         if self.endpoint == "/v1/chat/completions":
             chat = ChatRequest.model_validate(body)
-            served = self.backend.serving(self.tenant, chat.model)
+            served = self.inference.serving(self.tenant, chat.model)
             prompt = prompt_text(chat.messages)
             result = complete(
                 served.answers_as,
@@ -250,7 +250,7 @@ class _Answerer:
             )
             return chat_body(served.model, prompt, chat.seed, created, result)
         text = CompletionRequest.model_validate(body)
-        served = self.backend.serving(self.tenant, text.model)
+        served = self.inference.serving(self.tenant, text.model)
         result = complete(
             served.answers_as,
             text.prompt,

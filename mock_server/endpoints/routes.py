@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Response
 
-from mock_server.deps import BackendDep, TenantDep
+from mock_server.deps import EndpointsDep, TenantDep
 from mock_server.endpoints.models import CreateEndpointRequest, UpdateEndpointRequest
 
 __all__ = ["router"]
@@ -18,51 +18,53 @@ router = APIRouter(prefix="/v1", tags=["Endpoints", "Hardware"])
 
 @router.get("/endpoints")
 async def list_endpoints(
-    backend: BackendDep,
+    endpoints: EndpointsDep,
     tenant: TenantDep,
     type_: Annotated[Literal["dedicated", "serverless"] | None, Query(alias="type")] = None,
     usage_type: Literal["on-demand", "reserved"] | None = None,
     mine: bool | None = None,
 ) -> dict[str, Any]:
-    data = backend.endpoints.list_endpoints(tenant, type_=type_, usage_type=usage_type, mine=mine)
+    data = endpoints.list_endpoints(tenant, type_=type_, usage_type=usage_type, mine=mine)
     return {"object": "list", "data": data}
 
 
 @router.post("/endpoints")
 async def create_endpoint(
-    body: CreateEndpointRequest, backend: BackendDep, tenant: TenantDep
+    body: CreateEndpointRequest, endpoints: EndpointsDep, tenant: TenantDep
 ) -> dict[str, Any]:
-    return backend.endpoints.create(tenant, body)
+    return endpoints.create(tenant, body)
 
 
 @router.get("/endpoints/{endpointId}")
-async def get_endpoint(endpointId: str, backend: BackendDep, tenant: TenantDep) -> dict[str, Any]:
-    return backend.endpoints.get(tenant, endpointId)
+async def get_endpoint(
+    endpointId: str, endpoints: EndpointsDep, tenant: TenantDep
+) -> dict[str, Any]:
+    return endpoints.get(tenant, endpointId)
 
 
 @router.patch("/endpoints/{endpointId}")
 async def update_endpoint(
     endpointId: str,
     body: UpdateEndpointRequest,
-    backend: BackendDep,
+    endpoints: EndpointsDep,
     tenant: TenantDep,
 ) -> dict[str, Any]:
-    return backend.endpoints.update(tenant, endpointId, body)
+    return endpoints.update(tenant, endpointId, body)
 
 
 @router.delete("/endpoints/{endpointId}", status_code=204)
-async def delete_endpoint(endpointId: str, backend: BackendDep, tenant: TenantDep) -> Response:
-    backend.endpoints.delete(tenant, endpointId)
+async def delete_endpoint(endpointId: str, endpoints: EndpointsDep, tenant: TenantDep) -> Response:
+    endpoints.delete(tenant, endpointId)
     return Response(status_code=204)
 
 
 @router.get("/hardware")
 async def list_hardware(
-    backend: BackendDep, tenant: TenantDep, model: str | None = None
+    endpoints: EndpointsDep, tenant: TenantDep, model: str | None = None
 ) -> dict[str, Any]:
-    return {"object": "list", "data": backend.endpoints.list_hardware(tenant, model)}
+    return {"object": "list", "data": endpoints.list_hardware(tenant, model)}
 
 
 @router.get("/clusters/availability-zones")
-async def availability_zones(backend: BackendDep, tenant: TenantDep) -> dict[str, Any]:
-    return {"avzones": backend.endpoints.availability_zones()}
+async def availability_zones(endpoints: EndpointsDep, tenant: TenantDep) -> dict[str, Any]:
+    return {"avzones": endpoints.availability_zones()}

@@ -3,20 +3,21 @@ and what the tenant may deploy (catalogue models and the outputs of its complete
 
 Endpoints are kept in the store's generic resource table as the ``Endpoint`` record; their state
 is derived from the clock on every read, so reads never write. The routes call one method here and
-return its body; ``Backend.serving`` asks :meth:`EndpointBackend.serving` when a completion names
-an endpoint.
+return its body; ``Inference.serving`` asks :meth:`EndpointService.serving` when a completion names
+an endpoint. A fine-tune's output is found through ``OutputJobs``, the one thing this service needs
+of fine-tuning, handed in by ``app.py``.
 """
 
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal, Protocol
 
 from mock_server.catalogue import fine_tuning as catalogue
 from mock_server.catalogue import hardware
+from mock_server.core.clock import Clock
 from mock_server.core.errors import InvalidRequest, NotFound
-from mock_server.core.ids import stable_int
+from mock_server.core.ids import IdSource, stable_int
 from mock_server.endpoints import models as endpoints
 from mock_server.endpoints.models import (
     CreateEndpointRequest,
@@ -24,12 +25,10 @@ from mock_server.endpoints.models import (
     EndpointState,
     UpdateEndpointRequest,
 )
-from mock_server.fine_tuning.machine import JobStatus
+from mock_server.fine_tuning.machine import Job, JobStatus
+from mock_server.store import Store
 
-if TYPE_CHECKING:
-    from mock_server.fine_tuning.service import Backend
-
-__all__ = ["KIND", "EndpointBackend"]
+__all__ = ["KIND", "EndpointService", "OutputJobs"]
 
 KIND = "endpoint"
 
@@ -46,9 +45,28 @@ def _unavailable(name: str, param: str) -> InvalidRequest:
     )
 
 
-@dataclass
-class EndpointBackend:
-    backend: Backend
+class OutputJobs(Protocol):
+    def output_job(self, tenant: str, name: str) -> Job:
+        """The job whose output model is named ``name``, up to the clock's time."""
+
+
+class EndpointService:
+    def __init__(
+        self,
+        store: Store,
+        clock: Clock,
+        ids: IdSource,
+        outputs: OutputJobs,
+        *,
+        account: str,
+        speed: float,
+    ) -> None:
+        self.store = store
+        self.clock = clock
+        self.ids = ids
+        self.outputs = outputs
+        self.account = account
+        self.speed = speed  # the timeline's: an endpoint's walk is scaled by it
 
     # -- what may be deployed, and on what --------------------------------------------------------
 
@@ -58,7 +76,7 @@ class EndpointBackend:
         if entry is not None:
             return entry.name, entry.param_count
         try:
-            job = self.backend.output_job(tenant, name)
+            job = self.outputs.output_job(tenant, name)
         except NotFound as exc:
             raise _unavailable(name, "model") from exc
         if job.status is not JobStatus.completed:
@@ -71,7 +89,7 @@ class EndpointBackend:
         return job.model_output_name, base.param_count if base else job.param_count
 
     def list_hardware(self, tenant: str, model: str | None) -> list[dict[str, Any]]:
-        now = self.backend.clock.now()
+        now = self.clock.now()
         if model is None:
             return [hardware.render(h, now, with_availability=False) for h in hardware.HARDWARE]
         _, params = self._deployable(tenant, model)
@@ -103,9 +121,7 @@ class EndpointBackend:
 
     def _load(self, tenant: str, endpoint_id: str) -> Endpoint:
         try:
-            return Endpoint.model_validate(
-                self.backend.store.get_resource(KIND, tenant, endpoint_id)
-            )
+            return Endpoint.model_validate(self.store.get_resource(KIND, tenant, endpoint_id))
         except NotFound as exc:
             raise NotFound(
                 KIND,
@@ -116,9 +132,7 @@ class EndpointBackend:
 
     def _save(self, endpoint: Endpoint) -> None:
         body = endpoint.model_dump(mode="json")
-        self.backend.store.put_resource(
-            KIND, endpoint.tenant, endpoint.id, body, endpoint.created_at
-        )
+        self.store.put_resource(KIND, endpoint.tenant, endpoint.id, body, endpoint.created_at)
 
     def create(self, tenant: str, req: CreateEndpointRequest) -> dict[str, Any]:
         model, params = self._deployable(tenant, req.model)
@@ -130,25 +144,24 @@ class EndpointBackend:
                 f"{', '.join(hardware.AVAILABILITY_ZONES)}",
                 param="availability_zone",
             )
-        b = self.backend
-        now = b.clock.now()
-        owner = b.account
+        now = self.clock.now()
+        owner = self.account
         short = model.removeprefix(f"{owner}/")  # a fine-tune's output name starts with it
         endpoint = endpoints.new_endpoint(
             req,
-            id_=f"endpoint-{b.ids.uuid()}",
-            name=f"{owner}/{short}-{b.ids.hex(8)}",
+            id_=f"endpoint-{self.ids.uuid()}",
+            name=f"{owner}/{short}-{self.ids.hex(8)}",
             model=model,
             owner=owner,
             tenant=tenant,
             now=now,
-            durations=endpoints.scaled_durations(b.timeline.speed),
+            durations=endpoints.scaled_durations(self.speed),
         )
         self._save(endpoint)
         return endpoints.render(endpoint, now)
 
     def get(self, tenant: str, endpoint_id: str) -> dict[str, Any]:
-        return endpoints.render(self._load(tenant, endpoint_id), self.backend.clock.now())
+        return endpoints.render(self._load(tenant, endpoint_id), self.clock.now())
 
     def list_endpoints(
         self,
@@ -160,10 +173,10 @@ class EndpointBackend:
     ) -> list[dict[str, Any]]:
         """The tenant's dedicated endpoints, newest first (all on demand: nothing is reserved
         here), then the serverless ones unless the filters leave them out."""
-        now = self.backend.clock.now()
+        now = self.clock.now()
         listed: list[dict[str, Any]] = []
         if type_ in (None, "dedicated") and usage_type in (None, "on-demand"):
-            records = self.backend.store.list_resources(KIND, tenant)
+            records = self.store.list_resources(KIND, tenant)
             own = [Endpoint.model_validate(r) for r in reversed(records)]
             listed += [endpoints.render_listed(e, now) for e in own]
         if type_ in (None, "serverless") and usage_type is None and not mine:
@@ -171,16 +184,16 @@ class EndpointBackend:
         return listed
 
     def update(self, tenant: str, endpoint_id: str, req: UpdateEndpointRequest) -> dict[str, Any]:
-        now = self.backend.clock.now()
-        with self.backend.store.locked():
+        now = self.clock.now()
+        with self.store.transaction():
             endpoint = endpoints.update(self._load(tenant, endpoint_id), req, now)
             self._save(endpoint)
         return endpoints.render(endpoint, now)
 
     def delete(self, tenant: str, endpoint_id: str) -> None:
-        with self.backend.store.locked():
+        with self.store.transaction():
             self._load(tenant, endpoint_id)  # the endpoint's own 404
-            self.backend.store.delete_resource(KIND, tenant, endpoint_id)
+            self.store.delete_resource(KIND, tenant, endpoint_id)
 
     def availability_zones(self) -> list[str]:
         return list(hardware.AVAILABILITY_ZONES)
@@ -191,9 +204,9 @@ class EndpointBackend:
         """The endpoint named ``name`` if it may answer a completion now (the request counts as
         activity); None if no endpoint has that name; Together's 400 if it is not STARTED."""
         folded = name.casefold()
-        now = self.backend.clock.now()
-        with self.backend.store.locked():
-            for record in self.backend.store.list_resources(KIND, tenant):
+        now = self.clock.now()
+        with self.store.transaction():
+            for record in self.store.list_resources(KIND, tenant):
                 endpoint = Endpoint.model_validate(record)
                 if endpoint.name.casefold() != folded:
                     continue

@@ -1,31 +1,32 @@
 """The stateful resource families beyond fine-tuning, files and dedicated endpoints: one module
 per family, each a table of the spec operations it serves (``Operation``s over the ``Resources``
-service in ``mock_server/families/engine.py``), mounted by ``routes/resources.py`` before the
-generic
-layer. ``DOWNLOADS`` maps the kinds of signed URL the families hand out to what serves them."""
+service in ``mock_server/families/engine.py``), mounted by ``families/routes.py`` before the
+generic layer. ``DOWNLOADS`` maps the kinds of signed URL the families hand out to what serves them.
+
+Kinds whose views read each other share a package (``clusters/``, ``deployments/``, ``rl/``) whose
+``model`` module declares them, so that no two modules import each other."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 
 from mock_server.families import (
-    clusters,
     code_interpreter,
-    deployment_volumes,
-    deployments,
     evaluations,
     model_uploads,
     queue,
     regions,
-    rl_checkpoints,
-    rl_operations,
-    rl_sessions,
     secrets,
-    shared_volumes,
     videos,
 )
 from mock_server.families.base import Operation
+from mock_server.families.clusters import clusters, shared_volumes
+from mock_server.families.deployments import deployments
+from mock_server.families.deployments import volumes as deployment_volumes
 from mock_server.families.engine import Resources
+from mock_server.families.rl import checkpoints as rl_checkpoints
+from mock_server.families.rl import operations as rl_operations
+from mock_server.families.rl import sessions as rl_sessions
 from mock_server.files.downloads import Download
 
 __all__ = ["DOWNLOADS", "OPERATIONS"]

@@ -3,8 +3,9 @@
 A family module lists its spec operations as ``Operation(key, action)``: ``key`` is the method and
 path as the spec writes them (``"GET /deployments/secrets/{id}"``), ``action`` a function of the
 ``Resources`` service and a ``Call`` (the caller's tenant and the request, already checked against
-the spec) that returns the body to send, or a whole ``Response`` where the status or type is not
-the documented success. ``routes/resources.py`` mounts the table; an action never sees HTTP.
+the spec) that returns the body to send, or an ``Answer`` (a body with its own status and headers)
+where the status is not the documented success. ``families/routes.py`` mounts the table and turns
+both into HTTP responses; an action never sees HTTP.
 
 ``standard(family, get=..., list_=..., create=..., update=..., delete=...)`` gives the plain
 operations: retrieve by the path's id (a 404 naming the path parameter), list newest first in the
@@ -16,13 +17,15 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from mock_server.families.engine import Family, Record, Resources
+from mock_server.spec.synth import echo, synthesize
 
 __all__ = [
     "Action",
+    "Answer",
     "Call",
     "Operation",
     "deleted_body",
@@ -45,6 +48,17 @@ class Call:
 
 
 Action = Callable[[Resources, Call], Any]
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A JSON body sent with a status other than the operation's documented success: the spec's
+    307 to a download (the URL in ``Location`` too), the queue's 409 for a job past cancelling.
+    Data, so that the families stay free of the web framework; ``routes.py`` renders it."""
+
+    body: Any
+    status: int
+    headers: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -76,8 +90,6 @@ def path_param(key: str) -> str:
 def envelope(resources: Resources, key: str, items: list[dict[str, Any]]) -> Any:
     """``items`` as the list operation ``key`` answers them: a bare array, or the spec's object
     with the items in its array field and its constants (``"object": "list"``) set."""
-    from mock_server.spec.synth import synthesize
-
     schema = resources.schema(key)
     if schema.get("type") == "array":
         return items
@@ -135,8 +147,6 @@ def _update(family: Family, key: str) -> Action:
 
 def deleted_body(resources: Resources, family: Family, key: str, record: Record) -> Any:
     """The spec's delete body for ``record``: its schema's, with the id where it has one."""
-    from mock_server.spec.synth import echo, synthesize
-
     schema = resources.schema(key)
     return echo(synthesize(schema), schema, {family.id_field: record.id, "id": record.id})
 

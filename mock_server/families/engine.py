@@ -2,9 +2,10 @@
 
 A ``Family`` says what a kind of resource is: its store kind, the spec operation whose success
 body a record renders as, how ids are made, which field may name it instead of its id, and the
-lifecycle of its status field (``lifecycle.py``). ``Resources`` is the one service every family
-uses (``routes/resources.py`` builds the routes; ``families/`` holds the families): create, find,
-list, update, move along the lifecycle, delete, render.
+lifecycle of its status field (``core/lifecycle.py``). ``Resources`` is the one service every
+family uses (``families/routes.py`` builds the routes; ``families/`` holds the families): create,
+find, list, update, move along the lifecycle, delete, render; with the other services a family
+calls (files, fine-tuning jobs, endpoints, inference) handed in by ``app.py``.
 
 A new record's body is built, in order, from
 
@@ -44,7 +45,11 @@ from mock_server.core.timefmt import iso, parse_iso, unix
 from mock_server.spec.index import OperationIndex, Schema
 
 if TYPE_CHECKING:
-    from mock_server.fine_tuning.service import Backend
+    from mock_server.core.clock import Clock
+    from mock_server.endpoints.service import EndpointService
+    from mock_server.files.service import FileService
+    from mock_server.fine_tuning.service import FineTuning
+    from mock_server.inference.service import Inference
     from mock_server.store import Store
 
 __all__ = ["Family", "Record", "Resources", "View", "accepted", "prefixed", "stamp"]
@@ -162,30 +167,48 @@ def _skeleton(schema: Schema) -> dict[str, Any]:
 
 
 class Resources:
-    """The families' service: the backend's store, clock and ids, and the spec's schemas."""
+    """The families' service: the store, clock and ids, the spec's schemas (``index`` loads the
+    spec's index on first use, not at startup), and the services families call."""
 
-    def __init__(self, backend: Backend, index: OperationIndex) -> None:
-        self.backend = backend
-        self.index = index
+    def __init__(
+        self,
+        store: Store,
+        clock: Clock,
+        ids: IdSource,
+        index: Callable[[], OperationIndex],
+        *,
+        speed: float,
+        account: str,
+        files: FileService,
+        jobs: FineTuning,
+        endpoints: EndpointService,
+        inference: Inference,
+    ) -> None:
+        self.store = store
+        self.clock = clock
+        self.ids = ids
+        self._index = index
+        self.speed = speed  # the timeline's: walks are scaled by it
+        self.account = account
+        self.files = files
+        self.jobs = jobs
+        self.endpoints = endpoints
+        self.inference = inference
         self._schemas: dict[str, Schema] = {}
 
     @property
-    def store(self) -> Store:
-        return self.backend.store
-
-    @property
-    def speed(self) -> float:
-        return self.backend.timeline.speed
+    def index(self) -> OperationIndex:
+        return self._index()
 
     def now(self) -> datetime:
         """The clock's time, or the request's moment inside ``moment()``."""
-        return _MOMENT.get() or self.backend.clock.now()
+        return _MOMENT.get() or self.clock.now()
 
     @contextmanager
     def moment(self) -> Iterator[datetime]:
         """One instant for everything a request does: a create answers its first state even on
         the instant clock, where any later read sees the walk already over."""
-        token = _MOMENT.set(self.backend.clock.now())
+        token = _MOMENT.set(self.clock.now())
         try:
             yield self.now()
         finally:
@@ -219,7 +242,7 @@ class Resources:
         """A new record, saved. Without ``progress`` it starts on its lifecycle's walk now."""
         schema = self.schema(family.schema)
         now = self.now()
-        record_id = id_ or family.new_id(self.backend.ids)
+        record_id = id_ or family.new_id(self.ids)
         body = {**_skeleton(schema), **accepted(request, schema), **(fields or {})}
         body[family.id_field] = record_id
         body.update(stamp(schema, "created_at", now))
@@ -229,7 +252,7 @@ class Resources:
             progress = begin(life.steps, life.rest, now, self.speed)
         if progress is not None:  # the clock says the status; the skeleton's is a placeholder
             body.pop(family.status_field, None)
-        with self.store.locked():
+        with self.store.transaction():
             seq = int(self.store.get_meta("resource_seq") or 0) + 1
             self.store.set_meta("resource_seq", str(seq))
             record = Record(record_id, tenant, now, body, progress, dict(private or {}), seq)

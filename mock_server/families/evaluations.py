@@ -32,6 +32,7 @@ from mock_server.core.timefmt import iso
 from mock_server.families.base import Call, Operation
 from mock_server.families.engine import Family, Record, Resources
 from mock_server.files.models import FilePurpose, FileRecord, generated_jsonl
+from mock_server.spec.validate import first_error
 
 __all__ = ["EVALUATIONS", "OPERATIONS"]
 
@@ -174,8 +175,6 @@ def _result_file(
 
 
 def _checked_parameters(resources: Resources, kind: str, params: dict[str, Any]) -> None:
-    from mock_server.spec.validate import first_error
-
     request_body = resources.index.by_key("POST", "/evaluation").body
     assert request_body is not None
     variants = request_body.content["application/json"]["properties"]["parameters"]["anyOf"]
@@ -211,7 +210,7 @@ def create_evaluation(resources: Resources, call: Call) -> Any:
     _checked_parameters(resources, kind, params)
     file_id = params["input_data_file_path"]
     try:
-        source: FileRecord = resources.backend.file(call.tenant, file_id)
+        source: FileRecord = resources.files.file(call.tenant, file_id)
     except NotFound as exc:
         raise NotFound(
             "file",
@@ -229,7 +228,7 @@ def create_evaluation(resources: Resources, call: Call) -> Any:
         private={
             "input_file": source.id,
             "rows": rows,
-            "result_file": resources.backend.ids.file_id(),
+            "result_file": resources.ids.file_id(),
         },
     )
     return {"workflow_id": record.id, "status": resources.status(record)}
@@ -261,15 +260,17 @@ def model_list(resources: Resources, call: Call) -> Any:
     outputs), dedicated (the tenant's endpoints), or all of them. ``model_source`` is a free
     string filter in the spec, so a source of no model is an empty list, not a refusal."""
     source = call.query.get("model_source", "all")
-    backend, names = resources.backend, []
+    names: list[str] = []
     if source in ("all", "serverless"):
         names += catalogue.supported()
         names += [
-            j.model_output_name for j in backend.jobs(call.tenant) if j.status.value == "completed"
+            j.model_output_name
+            for j in resources.jobs.jobs(call.tenant)
+            if j.status.value == "completed"
         ]
     if source in ("all", "dedicated"):
         names += [
-            e["name"] for e in backend.endpoints.list_endpoints(call.tenant, type_="dedicated")
+            e["name"] for e in resources.endpoints.list_endpoints(call.tenant, type_="dedicated")
         ]
     return {"model_list": names}
 

@@ -11,6 +11,7 @@ fine-tune output is a 409 naming ``model_name``: the request is valid, the state
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from mock_server.core.errors import Conflict, InvalidRequest, NotFound
@@ -20,7 +21,7 @@ from mock_server.families.base import Call, Operation, envelope
 from mock_server.families.engine import Family, Record, Resources, prefixed
 
 if TYPE_CHECKING:
-    from mock_server.fine_tuning.service import Backend
+    from mock_server.store import Store
 
 __all__ = ["OPERATIONS", "UPLOAD_JOBS", "uploaded_models"]
 
@@ -76,13 +77,13 @@ def upload_model(resources: Resources, call: Call) -> Any:
     request = call.json()
     source = request["model_source"]
     kind = _source_kind(source)
-    name = f"{resources.backend.account}/{request['model_name']}"
+    name = f"{resources.account}/{request['model_name']}"
     if _taken(resources, call.tenant, name):
         raise Conflict(f"A model named {name} already exists", param="model_name")
     args = {"modelName": name, "modelSource": source}
     if request.get("description"):
         args["description"] = request["description"]
-    model_id = f"model-{resources.backend.ids.uuid()}"
+    model_id = f"model-{resources.ids.uuid()}"
     record = resources.create(
         UPLOAD_JOBS,
         call.tenant,
@@ -114,11 +115,10 @@ def list_jobs(resources: Resources, call: Call) -> Any:
     return envelope(resources, "GET /jobs", [resources.render(UPLOAD_JOBS, r) for r in records])
 
 
-def uploaded_models(backend: Backend, tenant: str) -> list[dict[str, Any]]:
+def uploaded_models(store: Store, now: datetime, tenant: str) -> list[dict[str, Any]]:
     """The tenant's uploads whose job is complete, as ``GET /models`` lists a model."""
-    now = backend.clock.now()
     models = []
-    for doc in backend.store.list_resources(UPLOAD_JOBS.kind, tenant):
+    for doc in store.list_resources(UPLOAD_JOBS.kind, tenant):
         record = Record.from_json(doc)
         assert record.progress is not None
         if status_at(record.progress, now) != "Complete":

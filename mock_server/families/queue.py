@@ -17,11 +17,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from fastapi.responses import JSONResponse
-
 from mock_server.core.errors import NotFound
 from mock_server.core.timefmt import iso, parse_iso
-from mock_server.families.base import Call, Operation
+from mock_server.families.base import Answer, Call, Operation
 from mock_server.families.engine import Family, Record, Resources, prefixed
 
 __all__ = ["OPERATIONS", "QUEUE_JOBS", "Queued", "claims"]
@@ -154,7 +152,7 @@ def cancel(resources: Resources, call: Call) -> Any:
             resources.update(QUEUE_JOBS, record, private={"canceled_at": iso(resources.now())})
             state = "canceled"
     if state != "canceled":
-        return JSONResponse({"status": state}, status_code=409)
+        return Answer({"status": state}, 409)
     return {"status": state}
 
 

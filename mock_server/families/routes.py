@@ -20,9 +20,9 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import FileResponse, JSONResponse, Response
 
 from mock_server.core.errors import NotFound, TogetherError
-from mock_server.deps import authenticate
+from mock_server.core.tenancy import authenticate
 from mock_server.families import DOWNLOADS, OPERATIONS
-from mock_server.families.base import Call, Operation
+from mock_server.families.base import Answer, Call, Operation
 from mock_server.families.engine import Resources
 from mock_server.files import downloads
 from mock_server.spec.fallback import PREFIX, error_response, index_of, validated_request
@@ -32,11 +32,8 @@ __all__ = ["build_router", "router", "service"]
 
 
 def service(app: FastAPI) -> Resources:
-    """The app's ``Resources``, made on first use (it needs the spec's index, which the
-    simulator loads on the first request that needs it, not at startup)."""
-    resources: Resources | None = getattr(app.state, "resources", None)
-    if resources is None:
-        resources = app.state.resources = Resources(app.state.backend, index_of(app))
+    """The app's ``Resources`` (made in ``app.py``)."""
+    resources: Resources = app.state.services.resources
     return resources
 
 
@@ -54,7 +51,7 @@ def _handler(operation: Operation) -> Callable[[Request], Awaitable[Response]]:
         op = found[0]
         try:
             tenant = authenticate(
-                request.headers.get("authorization", ""), request.app.state.settings
+                request.headers.get("authorization", ""), request.app.state.settings.api_keys
             )
             valid = await validated_request(request, op, dict(request.path_params))
             call = Call(tenant, valid.path, valid.query, valid.body, str(request.base_url))
@@ -63,8 +60,9 @@ def _handler(operation: Operation) -> Callable[[Request], Awaitable[Response]]:
                 result: Any = operation.action(resources, call)
         except TogetherError as exc:
             return error_response(op, exc)
-        if isinstance(result, Response):
-            return result
+        if isinstance(result, Answer):
+            headers = dict(result.headers)
+            return JSONResponse(result.body, status_code=result.status, headers=headers)
         status = int(op.success.status) if op.success.status.isdigit() else 200
         return JSONResponse(result, status_code=status)
 

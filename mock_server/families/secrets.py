@@ -30,7 +30,7 @@ def _check_name_free(resources: Resources, tenant: str, name: str, own_id: str =
 def create_secret(resources: Resources, call: Call) -> Any:
     request = call.json()
     _check_name_free(resources, call.tenant, request["name"])
-    account = resources.backend.account
+    account = resources.account
     record = resources.create(
         SECRETS,
         call.tenant,
@@ -51,7 +51,7 @@ def update_secret(resources: Resources, call: Call) -> Any:
         SECRETS,
         record,
         request=request,
-        fields={"last_updated_by": resources.backend.account},
+        fields={"last_updated_by": resources.account},
         private=private,
     )
     return resources.render(SECRETS, updated)

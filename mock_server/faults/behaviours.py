@@ -19,6 +19,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from mock_server.core.tenancy import tenant_of
 from mock_server.files.models import FileRecord
 from mock_server.fine_tuning.machine import Fault, Job, inject_fault
 
@@ -63,10 +64,6 @@ class _Selector(BaseModel):
     @classmethod
     def _key_to_tenant(cls, value: Any) -> Any:
         if isinstance(value, dict) and "api_key" in value:
-            from mock_server.fine_tuning.service import (
-                tenant_of,  # here: backend imports this module
-            )
-
             value = dict(value)
             value["tenant"] = tenant_of(str(value.pop("api_key")))
         return value

@@ -26,20 +26,20 @@ from typing import Any, Protocol, cast
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from mock_server.core.tenancy import bearer_key, tenant_of
 from mock_server.faults.registry import Faults
 from mock_server.faults.rules import FaultRule, SlowStream, status_answer
-from mock_server.fine_tuning.service import tenant_of
 
 __all__ = ["FaultInjection"]
 
 
 class FaultInjection:
-    def __init__(self, app: ASGIApp, *, state: Any) -> None:
+    def __init__(self, app: ASGIApp, *, faults: Faults) -> None:
         self.app = app
-        self.state = state  # the FastAPI app's state: its backend's ``faults`` are asked
+        self.faults = faults
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        faults: Faults = self.state.backend.faults
+        faults = self.faults
         if scope["type"] != "http" or not faults.active or scope["path"].startswith("/_sim"):
             await self.app(scope, receive, send)
             return
@@ -68,9 +68,8 @@ class FaultInjection:
 
 
 def _tenant(authorization: bytes) -> str | None:
-    scheme, _, key = authorization.decode("latin-1").partition(" ")
-    key = key.strip()
-    return tenant_of(key) if scheme.lower() == "bearer" and key else None
+    key = bearer_key(authorization.decode("latin-1"))
+    return tenant_of(key) if key is not None else None
 
 
 async def _answer(rule: FaultRule, send: Send) -> None:

@@ -10,26 +10,17 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query, Request
 from pydantic import ValidationError
 
 from mock_server.core.errors import InvalidRequest
-from mock_server.deps import BackendDep
-from mock_server.faults.registry import Faults
+from mock_server.deps import BehavioursDep, FaultsDep
 from mock_server.faults.rules import FaultRule
 from mock_server.faults.scenarios import ScenarioError, apply_scenario, parse_scenario
 
 __all__ = ["router"]
 
 router = APIRouter(prefix="/_sim", tags=["Simulator controls"])
-
-
-async def _faults(request: Request) -> Faults:
-    faults: Faults = request.app.state.backend.faults
-    return faults
-
-
-FaultsDep = Annotated[Faults, Depends(_faults)]
 
 
 async def _json(request: Request) -> Any:
@@ -99,27 +90,29 @@ async def clear_journal(faults: FaultsDep) -> dict[str, Any]:
 
 
 @router.get("/scenario")
-async def current_scenario(faults: FaultsDep, backend: BackendDep) -> dict[str, Any]:
-    behaviours = backend.behaviours.listed()
+async def current_scenario(faults: FaultsDep, behaviours: BehavioursDep) -> dict[str, Any]:
+    listed = behaviours.listed()
     return {
         "faults": faults.rules(),
-        "jobs": [b for b in behaviours if b["kind"] == "job"],
-        "files": [b for b in behaviours if b["kind"] == "file"],
+        "jobs": [b for b in listed if b["kind"] == "job"],
+        "files": [b for b in listed if b["kind"] == "file"],
     }
 
 
 @router.post("/scenario")
-async def add_scenario(request: Request, faults: FaultsDep, backend: BackendDep) -> dict[str, Any]:
+async def add_scenario(
+    request: Request, faults: FaultsDep, behaviours: BehavioursDep
+) -> dict[str, Any]:
     try:
         scenario = parse_scenario(await _json(request))
     except ScenarioError as exc:
         raise InvalidRequest(str(exc)) from exc
-    apply_scenario(scenario, faults, backend.behaviours)
-    return await current_scenario(faults, backend)
+    apply_scenario(scenario, faults, behaviours)
+    return await current_scenario(faults, behaviours)
 
 
 @router.delete("/scenario")
-async def clear_scenario(faults: FaultsDep, backend: BackendDep) -> dict[str, Any]:
+async def clear_scenario(faults: FaultsDep, behaviours: BehavioursDep) -> dict[str, Any]:
     faults.clear()
-    backend.behaviours.clear()
+    behaviours.clear()
     return {"faults": [], "jobs": [], "files": []}

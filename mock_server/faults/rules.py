@@ -26,6 +26,7 @@ from typing import Any, Literal, Self
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from mock_server.core.errors import error_body
+from mock_server.core.tenancy import tenant_of
 
 __all__ = [
     "Decision",
@@ -138,10 +139,6 @@ class FaultRule(BaseModel):
     @classmethod
     def _key_to_tenant(cls, value: Any) -> Any:
         if isinstance(value, dict) and "api_key" in value:
-            from mock_server.fine_tuning.service import (
-                tenant_of,  # here: the backend holds the faults
-            )
-
             value = dict(value)
             key = value.pop("api_key")
             if value.get("tenant") is not None:

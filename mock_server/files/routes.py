@@ -21,7 +21,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
 from mock_server.core.errors import InvalidRequest
-from mock_server.deps import BackendDep, TenantDep
+from mock_server.deps import FilesDep, TenantDep
 from mock_server.files.models import render_file
 
 __all__ = ["router", "upload_router"]
@@ -70,7 +70,7 @@ def _required(form: Any, name: str, *aliases: str) -> str:
 
 @router.post("/files", status_code=302, response_model=None)
 async def create_file(
-    request: Request, backend: BackendDep, tenant: TenantDep
+    request: Request, files: FilesDep, tenant: TenantDep
 ) -> RedirectResponse | JSONResponse:
     # ``async with`` closes the form's spooled files, which would otherwise leak.
     async with request.form() as form:
@@ -80,7 +80,7 @@ async def create_file(
         )
         if not filename:
             raise InvalidRequest("Missing required field file_name", param="file_name")
-        session = backend.uploads.start(
+        session = files.uploads.start(
             tenant,
             filename=filename,
             purpose=_field(form, "purpose") or "fine-tune",
@@ -88,10 +88,10 @@ async def create_file(
             checksum=_field(form, "checksum"),
         )
         if isinstance(upload, UploadFile):  # a client that sent the bytes along: take them now
-            part = backend.store.part_path(session.file_id)
+            part = files.store.part_path(session.file_id)
             sha, _, size = await _receive(_upload_chunks(upload), part)
-            record = backend.uploads.finish(session, part, sha, size)
-            record = await run_in_threadpool(backend.preprocess, tenant, record.id)
+            record = files.uploads.finish(session, part, sha, size)
+            record = await run_in_threadpool(files.preprocess, tenant, record.id)
             return JSONResponse(render_file(record))
         url = request.url_for("put_upload", file_id=session.file_id).include_query_params(
             token=session.token
@@ -102,43 +102,41 @@ async def create_file(
 
 
 @upload_router.put("/_uploads/{file_id}", name="put_upload")
-async def put_upload(
-    file_id: str, token: str, request: Request, backend: BackendDep
-) -> dict[str, Any]:
-    session = backend.uploads.session(file_id, token)
-    part = backend.store.part_path(file_id)
+async def put_upload(file_id: str, token: str, request: Request, files: FilesDep) -> dict[str, Any]:
+    session = files.uploads.session(file_id, token)
+    part = files.store.part_path(file_id)
     sha, _, size = await _receive(request.stream(), part)
     announced = request.headers.get("content-length")
     if announced is not None and announced.isdigit() and int(announced) != size:
         part.unlink(missing_ok=True)
         raise InvalidRequest(f"Expected {announced} bytes, received {size}", param="file")
-    record = backend.uploads.finish(session, part, sha, size)
+    record = files.uploads.finish(session, part, sha, size)
     return {"id": record.id, "bytes": record.bytes, "sha256": sha}
 
 
 @router.post("/files/{id}/preprocess")
-async def preprocess_file(id: str, backend: BackendDep, tenant: TenantDep) -> dict[str, Any]:
-    return render_file(await run_in_threadpool(backend.preprocess, tenant, id))
+async def preprocess_file(id: str, files: FilesDep, tenant: TenantDep) -> dict[str, Any]:
+    return render_file(await run_in_threadpool(files.preprocess, tenant, id))
 
 
 @router.post("/files/upload")
-async def upload_file(request: Request, backend: BackendDep, tenant: TenantDep) -> dict[str, Any]:
+async def upload_file(request: Request, files: FilesDep, tenant: TenantDep) -> dict[str, Any]:
     # ``async with`` closes the form's spooled files, which would otherwise leak.
     async with request.form() as form:
         upload = form.get("file")
         if not isinstance(upload, UploadFile):
             raise InvalidRequest("Missing required field file (the file's content)", param="file")
-        session = backend.uploads.start(
+        session = files.uploads.start(
             tenant,
             filename=_required(form, "file_name"),
             purpose=_required(form, "purpose"),
             file_type=_field(form, "file_type"),
             checksum=_field(form, "checksum"),
         )
-        part = backend.store.part_path(session.file_id)
+        part = files.store.part_path(session.file_id)
         sha, _, size = await _receive(_upload_chunks(upload), part)
-        record = backend.uploads.finish(session, part, sha, size)
-        return render_file(await run_in_threadpool(backend.preprocess, tenant, record.id))
+        record = files.uploads.finish(session, part, sha, size)
+        return render_file(await run_in_threadpool(files.preprocess, tenant, record.id))
 
 
 # -- multipart ------------------------------------------------------------------------------------
@@ -177,9 +175,9 @@ class AbortRequest(BaseModel):
 
 @router.post("/files/multipart/initiate")
 async def initiate_multipart(
-    body: InitiateRequest, request: Request, backend: BackendDep, tenant: TenantDep
+    body: InitiateRequest, request: Request, files: FilesDep, tenant: TenantDep
 ) -> dict[str, Any]:
-    session = backend.uploads.initiate_multipart(
+    session = files.uploads.initiate_multipart(
         tenant,
         filename=body.file_name,
         purpose=body.purpose,
@@ -209,37 +207,35 @@ async def initiate_multipart(
 
 @upload_router.put("/_uploads/{file_id}/parts/{number}", name="put_part")
 async def put_part(
-    file_id: str, number: int, token: str, request: Request, backend: BackendDep
+    file_id: str, number: int, token: str, request: Request, files: FilesDep
 ) -> JSONResponse:
-    session = backend.uploads.session(file_id, token)
+    session = files.uploads.session(file_id, token)
     if not 1 <= number <= session.num_parts:
         raise InvalidRequest(
             f"Part number {number} is outside 1..{session.num_parts}", param="part_number"
         )
-    _, md5, size = await _receive(request.stream(), backend.store.part_path(file_id, number))
+    _, md5, size = await _receive(request.stream(), files.store.part_path(file_id, number))
     return JSONResponse({"part_number": number, "size": size}, headers={"ETag": f'"{md5}"'})
 
 
 @router.post("/files/multipart/complete")
 async def complete_multipart(
-    body: CompleteRequest, backend: BackendDep, tenant: TenantDep
+    body: CompleteRequest, files: FilesDep, tenant: TenantDep
 ) -> dict[str, Any]:
-    session = backend.uploads.multipart_session(tenant, body.upload_id, body.file_id)
+    session = files.uploads.multipart_session(tenant, body.upload_id, body.file_id)
     etags: dict[int, str] = {}
     for part in body.parts:
         number, etag = part.part_number or part.PartNumber, part.etag or part.ETag
         if number is None or etag is None:
             raise InvalidRequest("Each part needs part_number and etag", param="parts")
         etags[number] = etag
-    record = await run_in_threadpool(backend.uploads.complete_multipart, session, etags)
+    record = await run_in_threadpool(files.uploads.complete_multipart, session, etags)
     return {"file": render_file(record)}
 
 
 @router.post("/files/multipart/abort")
-async def abort_multipart(
-    body: AbortRequest, backend: BackendDep, tenant: TenantDep
-) -> dict[str, Any]:
-    uploads = backend.uploads
+async def abort_multipart(body: AbortRequest, files: FilesDep, tenant: TenantDep) -> dict[str, Any]:
+    uploads = files.uploads
     uploads.abort_multipart(uploads.multipart_session(tenant, body.upload_id, body.file_id))
     return {"upload_id": body.upload_id, "file_id": body.file_id, "aborted": True}
 
@@ -248,26 +244,26 @@ async def abort_multipart(
 
 
 @router.get("/files")
-async def list_files(backend: BackendDep, tenant: TenantDep) -> dict[str, Any]:
-    return {"object": "list", "data": [render_file(f) for f in backend.files(tenant)]}
+async def list_files(files: FilesDep, tenant: TenantDep) -> dict[str, Any]:
+    return {"object": "list", "data": [render_file(f) for f in files.files(tenant)]}
 
 
 @router.get("/files/{id}")
-async def retrieve_file(id: str, backend: BackendDep, tenant: TenantDep) -> dict[str, Any]:
-    return render_file(backend.file(tenant, id))
+async def retrieve_file(id: str, files: FilesDep, tenant: TenantDep) -> dict[str, Any]:
+    return render_file(files.file(tenant, id))
 
 
 @router.get("/files/{id}/content", response_model=None)
-async def file_content(id: str, backend: BackendDep, tenant: TenantDep) -> FileResponse:
-    record = backend.file(tenant, id)
+async def file_content(id: str, files: FilesDep, tenant: TenantDep) -> FileResponse:
+    record = files.file(tenant, id)
     return FileResponse(
-        backend.store.blob_path(record.id),
+        files.store.blob_path(record.id),
         filename=record.filename,
         media_type="application/octet-stream",
     )
 
 
 @router.delete("/files/{id}")
-async def delete_file(id: str, backend: BackendDep, tenant: TenantDep) -> dict[str, Any]:
-    record = backend.delete_file(tenant, id)
+async def delete_file(id: str, files: FilesDep, tenant: TenantDep) -> dict[str, Any]:
+    record = files.delete_file(tenant, id)
     return {"id": record.id, "object": "file", "deleted": True}

@@ -32,23 +32,23 @@ numpy ``Generator`` seeded by sha256 of a key (never Python's salted ``hash()``)
   ``base + (lora_alpha / r) * B @ A`` for every targeted module, and the other modules are the base;
 * full fine-tuning: ``base + normal * 0.002`` from ``(job seed, job id, step, tensor name)``.
 
-The safetensors format is written by hand (8-byte little-endian header length, JSON header padded
-with spaces to a multiple of 8, raw little-endian data) because the ``safetensors`` package is only
-a test dependency. Tensors are generated one at a time while the tar streams into the zstd
-compressor, so memory stays at about one tensor plus the writers. The tar is deterministic (USTAR,
-sorted members, fixed mtime/uid/gid/mode, empty owner names), so identical specs give
-byte-identical archives; callers cache them under :func:`archive_name`.
+The safetensors files are written by the ``safetensors`` library, imported on the first download
+(a server that hands out no archive never loads it). A member is built whole in memory before the
+tar streams it into the zstd compressor: the stand-in keeps the largest under 2 MB. The tar is
+deterministic (USTAR, sorted members, fixed mtime/uid/gid/mode, empty owner names), so identical
+specs give byte-identical archives; callers cache them under :func:`archive_name`.
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import re
 import tarfile
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from functools import partial
 from pathlib import Path
@@ -306,59 +306,22 @@ def _model_plan(spec: ArtifactSpec) -> list[_Plan]:
 
 
 # --------------------------------------------------------------------------------------------------
-# hand-written safetensors, streamed
+# safetensors
 
 
-class _SafetensorsReader:
-    """A read-only file object producing a safetensors file, one tensor generated at a time."""
+def _safetensors(plans: list[_Plan]) -> bytes:
+    """The planned tensors as one safetensors file, written by the ``safetensors`` library (the
+    format's reference writer: header layout, alignment and dtype names are its business)."""
+    from safetensors.numpy import save  # first download only: the server starts without it
 
-    def __init__(self, plans: list[_Plan]) -> None:
-        self._plans = sorted(plans, key=lambda p: p.name)
-        header: dict[str, object] = {"__metadata__": {"format": "pt"}}
-        offset = 0
-        for p in self._plans:
-            nbytes = 4 * int(np.prod(p.shape, dtype=np.int64))
-            header[p.name] = {
-                "dtype": "F32",
-                "shape": list(p.shape),
-                "data_offsets": [offset, offset + nbytes],
-            }
-            offset += nbytes
-        raw = json.dumps(header, separators=(",", ":")).encode()
-        raw += b" " * (-len(raw) % 8)
-        self._header = len(raw).to_bytes(8, "little") + raw
-        self.size = len(self._header) + offset
-        self._chunks = self._generate()
-        self._chunk = b""
-        self._pos = 0
-
-    def _generate(self) -> Iterator[bytes]:
-        yield self._header
-        for p in self._plans:
-            arr = p.make()
-            if arr.shape != p.shape or arr.dtype != np.float32:
-                raise RuntimeError(
-                    f"tensor {p.name} came out {arr.dtype}{arr.shape}, not {p.shape}"
-                )
-            yield np.ascontiguousarray(arr, dtype="<f4").tobytes()
-
-    def read(self, n: int = -1, /) -> bytes:
-        parts: list[bytes] = []
-        need = n
-        while need != 0:
-            if self._pos >= len(self._chunk):
-                nxt = next(self._chunks, None)
-                if nxt is None:
-                    break
-                self._chunk, self._pos = nxt, 0
-                continue
-            left = len(self._chunk) - self._pos
-            take = left if need < 0 else min(need, left)
-            parts.append(self._chunk[self._pos : self._pos + take])
-            self._pos += take
-            if need > 0:
-                need -= take
-        return b"".join(parts)
+    tensors: dict[str, F32] = {}
+    for p in plans:
+        arr = p.make()
+        if arr.shape != p.shape or arr.dtype != np.float32:
+            raise RuntimeError(f"tensor {p.name} came out {arr.dtype}{arr.shape}, not {p.shape}")
+        tensors[p.name] = arr
+    data: bytes = save(tensors, metadata={"format": "pt"})
+    return data
 
 
 # --------------------------------------------------------------------------------------------------
@@ -468,11 +431,11 @@ def _readme(spec: ArtifactSpec) -> bytes:
     ).encode()
 
 
-def _members(spec: ArtifactSpec) -> dict[str, bytes | _SafetensorsReader]:
-    members: dict[str, bytes | _SafetensorsReader] = {"README.md": _readme(spec)}
+def _members(spec: ArtifactSpec) -> dict[str, bytes]:
+    members: dict[str, bytes] = {"README.md": _readme(spec)}
     if spec.kind == "adapter":
         members["adapter_config.json"] = _json_bytes(_adapter_config(spec))
-        members["adapter_model.safetensors"] = _SafetensorsReader(_adapter_plan(spec))
+        members["adapter_model.safetensors"] = _safetensors(_adapter_plan(spec))
     else:
         members["config.json"] = _json_bytes(_model_config(spec))
         members["generation_config.json"] = _json_bytes(
@@ -483,19 +446,8 @@ def _members(spec: ArtifactSpec) -> dict[str, bytes | _SafetensorsReader]:
                 "transformers_version": _TRANSFORMERS_VERSION,
             }
         )
-        members["model.safetensors"] = _SafetensorsReader(_model_plan(spec))
+        members["model.safetensors"] = _safetensors(_model_plan(spec))
     return members
-
-
-class _BytesReader:
-    def __init__(self, data: bytes) -> None:
-        self._data, self._pos = data, 0
-
-    def read(self, n: int = -1, /) -> bytes:
-        end = len(self._data) if n < 0 else self._pos + n
-        out = self._data[self._pos : end]
-        self._pos += len(out)
-        return out
 
 
 def _tarinfo(name: str, size: int) -> tarfile.TarInfo:
@@ -516,10 +468,7 @@ def _write_archive(spec: ArtifactSpec, fh: BinaryIO) -> None:
         tarfile.open(fileobj=zw, mode="w|", format=tarfile.USTAR_FORMAT) as tf,
     ):
         for name, content in sorted(_members(spec).items()):
-            if isinstance(content, bytes):
-                tf.addfile(_tarinfo(name, len(content)), _BytesReader(content))
-            else:
-                tf.addfile(_tarinfo(name, content.size), content)
+            tf.addfile(_tarinfo(name, len(content)), io.BytesIO(content))
 
 
 def _write_atomically(dest: Path, write: Callable[[BinaryIO], None]) -> int:

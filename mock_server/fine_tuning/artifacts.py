@@ -16,7 +16,7 @@ from mock_server.core.errors import InvalidRequest, NotFound
 from mock_server.fine_tuning.machine import Job, JobStatus
 
 if TYPE_CHECKING:
-    from mock_server.fine_tuning.service import Backend
+    from mock_server.fine_tuning.service import FineTuning
     from mock_server.store import Store
 
 __all__ = ["JobArtifacts"]
@@ -24,14 +24,14 @@ __all__ = ["JobArtifacts"]
 
 @dataclass
 class JobArtifacts:
-    backend: Backend
+    jobs: FineTuning
 
     @property
     def store(self) -> Store:
-        return self.backend.store
+        return self.jobs.store
 
     def archive(self, tenant: str, ft_id: str, checkpoint: str | None, step: int | None) -> Path:
-        job = self.backend.job(tenant, ft_id)
+        job = self.jobs.job(tenant, ft_id)
         if step == 0:  # SDK 3.1.1: "0 or omitted downloads the final model by default"
             step = None
         if step is not None:

@@ -1,60 +1,59 @@
-"""A response cache in front of the app for the one request clients repeat most: polling a job
-(``GET /v1/fine-tunes/{id}``).
+"""The rendered bodies of polled jobs, kept until the job's next change.
 
-A job's answer changes only at moments its plan knows in advance, so the backend keeps its
-rendered body until then (``Backend.kept_view``; ended jobs keep theirs for good).
-This ASGI middleware answers such a poll with those bytes before FastAPI's routing and
-dependency machinery run, which is most of the cost of a cheap request. Authentication is the
-same function the routes use; anything it is not sure about (no cached body, a bad key, another
-path or method) goes on to the app unchanged, so the answers are identical either way.
+A job's answer changes only at moments its plan knows in advance (its next milestone, step or
+tick of ``seconds_remaining``), or when it is cancelled, failed or deleted, which forget it. So a
+poll between two such moments can be answered with the bytes of the last one. This is process
+memory: a bounded LRU, lost on restart (nothing is lost with it: the next poll renders again).
 """
 
 from __future__ import annotations
 
-import re
-from typing import Any
+import threading
+from collections import OrderedDict
+from datetime import datetime
 
-from starlette.types import ASGIApp, Receive, Scope, Send
+__all__ = ["KeptViews"]
 
-from mock_server.core.errors import Unauthorized
-from mock_server.deps import authenticate, wants_upper_case_events
-
-__all__ = ["KeptJobViews"]
-
-_JOB_PATH = re.compile(r"/v1/fine-tunes/(ft-[A-Za-z0-9-]+)")
+_Key = tuple[str, str, bool]
 
 
-class KeptJobViews:
-    def __init__(self, app: ASGIApp, *, state: Any) -> None:
-        self.app = app
-        self.state = state  # the FastAPI app's state: its settings and backend
+class KeptViews:
+    def __init__(self, *, enabled: bool = True, size: int = 1024) -> None:
+        self.enabled = enabled
+        self._size = size
+        self._lock = threading.Lock()
+        self._views: OrderedDict[_Key, tuple[bytes, datetime | None]] = OrderedDict()
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["method"] == "GET" and not scope["query_string"]:
-            match = _JOB_PATH.fullmatch(scope["path"])
-            if match is not None and (body := self._cached(scope, match[1])) is not None:
-                await send(
-                    {
-                        "type": "http.response.start",
-                        "status": 200,
-                        "headers": [
-                            (b"content-length", str(len(body)).encode()),
-                            (b"content-type", b"application/json"),
-                        ],
-                    }
-                )
-                await send({"type": "http.response.body", "body": body})
-                return
-        await self.app(scope, receive, send)
+    def keep(
+        self, tenant: str, job_id: str, upper: bool, body: bytes, until: datetime | None
+    ) -> None:
+        """Keep ``body`` until ``until`` (None: for good, as an ended job's)."""
+        if not self.enabled:
+            return
+        with self._lock:
+            self._views[(tenant, job_id, upper)] = (body, until)
+            if len(self._views) > self._size:
+                self._views.popitem(last=False)
 
-    def _cached(self, scope: Scope, job_id: str) -> bytes | None:
-        headers = dict(scope["headers"])
-        try:
-            tenant = authenticate(
-                headers.get(b"authorization", b"").decode("latin-1"), self.state.settings
-            )
-        except Unauthorized:
-            return None
-        upper = wants_upper_case_events(headers.get(b"user-agent", b"").decode("latin-1"))
-        body: bytes | None = self.state.backend.kept_view(tenant, job_id, upper)
-        return body
+    def get(self, tenant: str, job_id: str, upper: bool, now: datetime) -> bytes | None:
+        """The kept body if it is still the right answer at ``now``."""
+        key = (tenant, job_id, upper)
+        with self._lock:
+            kept = self._views.get(key)
+            if kept is None:
+                return None
+            body, until = kept
+            if until is not None and now >= until:
+                del self._views[key]
+                return None
+            self._views.move_to_end(key)
+            return body
+
+    def forget(self, tenant: str, job_id: str) -> None:
+        with self._lock:
+            for upper in (False, True):
+                self._views.pop((tenant, job_id, upper), None)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._views.clear()

@@ -14,11 +14,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from mock_server.catalogue import fine_tuning as catalogue
 from mock_server.core.errors import InvalidRequest
 from mock_server.core.timefmt import parse_iso
-from mock_server.deps import BackendDep, TenantDep, UpperCaseEventsDep
+from mock_server.deps import ArtifactsDep, FineTuningDep, TenantDep, UpperCaseEventsDep
 from mock_server.fine_tuning.events import render_event
 from mock_server.fine_tuning.machine import Job
 from mock_server.fine_tuning.requests import FineTuneRequest, PriceRequest
-from mock_server.fine_tuning.service import Backend
+from mock_server.fine_tuning.service import FineTuning
 from mock_server.fine_tuning.views import render_job
 
 __all__ = ["router"]
@@ -26,28 +26,28 @@ __all__ = ["router"]
 router = APIRouter(prefix="/v1", tags=["Fine-tuning"])
 
 
-def _job(backend: Backend, job: Job) -> dict[str, Any]:
-    return render_job(job, seconds_remaining=backend.seconds_remaining(job))
+def _job(jobs: FineTuning, job: Job) -> dict[str, Any]:
+    return render_job(job, seconds_remaining=jobs.seconds_remaining(job))
 
 
 @router.post("/fine-tunes")
 async def create_fine_tune(
-    body: FineTuneRequest, backend: BackendDep, tenant: TenantDep
+    body: FineTuneRequest, jobs: FineTuningDep, tenant: TenantDep
 ) -> dict[str, Any]:
-    return _job(backend, backend.create_job(tenant, body))
+    return _job(jobs, jobs.create_job(tenant, body))
 
 
 @router.get("/fine-tunes")
-async def list_fine_tunes(backend: BackendDep, tenant: TenantDep) -> dict[str, Any]:
-    jobs = sorted(backend.jobs(tenant), key=lambda j: j.created_at, reverse=True)
-    return {"object": "list", "data": [_job(backend, j) for j in jobs]}
+async def list_fine_tunes(jobs: FineTuningDep, tenant: TenantDep) -> dict[str, Any]:
+    listed = sorted(jobs.jobs(tenant), key=lambda j: j.created_at, reverse=True)
+    return {"object": "list", "data": [_job(jobs, j) for j in listed]}
 
 
 @router.post("/fine-tunes/estimate-price")
 async def estimate_price(
-    body: PriceRequest, backend: BackendDep, tenant: TenantDep
+    body: PriceRequest, jobs: FineTuningDep, tenant: TenantDep
 ) -> dict[str, Any]:
-    return backend.estimate_price(tenant, body)
+    return jobs.estimate_price(tenant, body)
 
 
 @router.get("/fine-tunes/models/supported")
@@ -56,44 +56,44 @@ async def supported_models(tenant: TenantDep) -> dict[str, Any]:
 
 
 @router.get("/fine-tunes/models/limits")
-async def model_limits(model_name: str, backend: BackendDep, tenant: TenantDep) -> dict[str, Any]:
-    return backend.limits(tenant, model_name)
+async def model_limits(model_name: str, jobs: FineTuningDep, tenant: TenantDep) -> dict[str, Any]:
+    return jobs.limits(tenant, model_name)
 
 
 @router.get("/fine-tunes/{id}", response_model=None)
 async def retrieve_fine_tune(
-    id: str, backend: BackendDep, tenant: TenantDep, upper: UpperCaseEventsDep
+    id: str, jobs: FineTuningDep, tenant: TenantDep, upper: UpperCaseEventsDep
 ) -> Response:
     # Bytes, not a dict: FastAPI would otherwise validate the returned dict against the
     # annotation on every poll, for nothing.
-    body = backend.job_view(tenant, id, upper_case_types=upper)
+    body = jobs.job_view(tenant, id, upper_case_types=upper)
     return Response(body, media_type="application/json")
 
 
 @router.delete("/fine-tunes/{id}")
 async def delete_fine_tune(
-    id: str, backend: BackendDep, tenant: TenantDep, force: bool = False
+    id: str, jobs: FineTuningDep, tenant: TenantDep, force: bool = False
 ) -> dict[str, Any]:
-    backend.delete_job(tenant, id)
+    jobs.delete_job(tenant, id)
     return {"message": f"Fine-tune job {id} deleted", "id": id, "deleted": True}
 
 
 @router.post("/fine-tunes/{id}/cancel")
-async def cancel_fine_tune(id: str, backend: BackendDep, tenant: TenantDep) -> dict[str, Any]:
-    return _job(backend, backend.cancel(tenant, id))
+async def cancel_fine_tune(id: str, jobs: FineTuningDep, tenant: TenantDep) -> dict[str, Any]:
+    return _job(jobs, jobs.cancel(tenant, id))
 
 
 @router.get("/fine-tunes/{id}/events")
 async def list_events(
-    id: str, backend: BackendDep, tenant: TenantDep, upper: UpperCaseEventsDep
+    id: str, jobs: FineTuningDep, tenant: TenantDep, upper: UpperCaseEventsDep
 ) -> dict[str, Any]:
-    events = backend.events(tenant, id)
+    events = jobs.events(tenant, id)
     return {"object": "list", "data": [render_event(e, upper_case_types=upper) for e in events]}
 
 
 @router.get("/fine-tunes/{id}/checkpoints")
-async def list_checkpoints(id: str, backend: BackendDep, tenant: TenantDep) -> dict[str, Any]:
-    return {"object": "list", "data": [c.render() for c in backend.checkpoints(tenant, id)]}
+async def list_checkpoints(id: str, jobs: FineTuningDep, tenant: TenantDep) -> dict[str, Any]:
+    return {"object": "list", "data": [c.render() for c in jobs.checkpoints(tenant, id)]}
 
 
 class MetricsFilter(BaseModel):
@@ -122,7 +122,7 @@ def _moment(value: str | None, param: str) -> datetime | None:
 
 @router.get("/fine-tunes/{id}/metrics")
 async def get_metrics(
-    id: str, request: Request, backend: BackendDep, tenant: TenantDep
+    id: str, request: Request, jobs: FineTuningDep, tenant: TenantDep
 ) -> dict[str, Any]:
     # A GET with an optional JSON body, as the spec has it; query parameters work too.
     raw = await request.body()
@@ -134,7 +134,7 @@ async def get_metrics(
         )
     except ValidationError as exc:
         raise RequestValidationError(exc.errors(include_url=False)) from exc
-    points = backend.metrics(
+    points = jobs.metrics(
         tenant,
         id,
         step_from=given.global_step_from,
@@ -151,13 +151,14 @@ async def get_metrics(
 @router.get("/finetune/download", response_model=None)
 async def download(
     ft_id: str,
-    backend: BackendDep,
+    jobs: FineTuningDep,
+    artifacts: ArtifactsDep,
     tenant: TenantDep,
     checkpoint: Literal["merged", "adapter", "model_output_path"] | None = None,
     checkpoint_step: int | None = None,
 ) -> FileResponse:
-    path = backend.artifacts.archive(tenant, ft_id, checkpoint, checkpoint_step)
-    job = backend.job(tenant, ft_id)
+    path = artifacts.archive(tenant, ft_id, checkpoint, checkpoint_step)
+    job = jobs.job(tenant, ft_id)
     name = job.model_output_name.replace("/", "--") + (
         f"-checkpoint-{checkpoint_step}" if checkpoint_step else ""  # 0 means the final model
     )

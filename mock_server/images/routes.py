@@ -20,7 +20,7 @@ from fastapi.responses import FileResponse
 from mock_server.catalogue.serverless import ImageModel, image_model, unavailable
 from mock_server.core.errors import InvalidRequest, NotFound
 from mock_server.core.ids import stable_int
-from mock_server.deps import BackendDep, TenantDep
+from mock_server.deps import IdsDep, TenantDep
 from mock_server.images.raster import jpeg, mosaic, png
 from mock_server.spec.routing import SpecRequestDep, SpecRoute
 
@@ -56,14 +56,14 @@ def _check(model: ImageModel, body: dict[str, Any]) -> None:
 
 def _folder(request: Request) -> Path:
     """Under ``artifacts/``, which ``/_sim/reset`` empties with the rest of the state."""
-    folder: Path = request.app.state.backend.store.data_dir / "artifacts" / "images"
+    folder: Path = request.app.state.services.store.data_dir / "artifacts" / "images"
     folder.mkdir(parents=True, exist_ok=True)
     return folder
 
 
 @router.post("/images/generations", response_model=None)
 async def create_image(
-    request: Request, tenant: TenantDep, backend: BackendDep, valid: SpecRequestDep
+    request: Request, tenant: TenantDep, ids: IdsDep, valid: SpecRequestDep
 ) -> dict[str, Any]:
     body = valid.body
     model = image_model(body["model"])
@@ -88,7 +88,7 @@ async def create_image(
         (_folder(request) / name).write_bytes(image)
         url = f"{str(request.base_url).rstrip('/')}{MEDIA_PATH}/{name}"
         data.append({"index": index, "url": url, "type": "url"})
-    return {"id": f"img-{backend.ids.uuid()}", "model": model.name, "object": "list", "data": data}
+    return {"id": f"img-{ids.uuid()}", "model": model.name, "object": "list", "data": data}
 
 
 @media_router.get(MEDIA_PATH + "/{name}", response_model=None)

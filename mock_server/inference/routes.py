@@ -15,8 +15,7 @@ from starlette.concurrency import run_in_threadpool
 
 from mock_server.core.ids import stable_int
 from mock_server.core.timefmt import unix
-from mock_server.deps import BackendDep, TenantDep
-from mock_server.fine_tuning.service import Backend, Serving
+from mock_server.deps import ClockDep, InferenceDep, TenantDep
 from mock_server.inference.models import (
     ChatRequest,
     Completion,
@@ -30,6 +29,7 @@ from mock_server.inference.models import (
     text_id,
     usage,
 )
+from mock_server.inference.service import Inference, Serving
 from mock_server.spec.fallback import index_of, validated_request
 
 __all__ = ["router"]
@@ -49,7 +49,7 @@ router = APIRouter(
 
 
 async def _answer(
-    backend: Backend,
+    inference: Inference,
     served: Serving,
     body: Sampling,
     *,
@@ -61,7 +61,7 @@ async def _answer(
             served.answers_as, prompt, max_tokens=body.max_tokens, seed=body.seed, stop=body.stops
         )
     return await run_in_threadpool(
-        backend.real_completion,
+        inference.real_training.complete,
         served.real,
         messages=messages,
         prompt=None if messages is not None else prompt,
@@ -83,23 +83,28 @@ def _token(text: str, *, special: bool) -> dict[str, Any]:
 
 
 def _sse(chunks: Iterator[dict[str, Any]]) -> StreamingResponse:
-    def body() -> Iterator[str]:
+    """Each chunk as an event of one ``data`` line, then ``[DONE]``, encoded by sse-starlette
+    (imported by the first stream, not at startup). Not its ``EventSourceResponse``: a finite
+    stream needs no pings, and clients see the headers they always saw."""
+    from sse_starlette import ServerSentEvent
+
+    def body() -> Iterator[bytes]:
         for chunk in chunks:
-            yield f"data: {json.dumps(chunk)}\n\n"
-        yield "data: [DONE]\n\n"
+            yield ServerSentEvent(json.dumps(chunk), sep="\n").encode()
+        yield ServerSentEvent("[DONE]", sep="\n").encode()
 
     return StreamingResponse(body(), media_type="text/event-stream")
 
 
 @router.post("/chat/completions", response_model=None)
 async def chat_completions(
-    body: ChatRequest, backend: BackendDep, tenant: TenantDep
+    body: ChatRequest, inference: InferenceDep, clock: ClockDep, tenant: TenantDep
 ) -> dict[str, Any] | StreamingResponse:
-    served = backend.serving(tenant, body.model)
+    served = inference.serving(tenant, body.model)
     model = served.model
     prompt = prompt_text(body.messages)
-    result = await _answer(backend, served, body, prompt=prompt, messages=body.messages)
-    created = unix(backend.clock.now())
+    result = await _answer(inference, served, body, prompt=prompt, messages=body.messages)
+    created = unix(clock.now())
     if not body.stream:
         return chat_body(model, prompt, body.seed, created, result)
     id_ = chat_id(model, prompt, body.seed, created)
@@ -134,12 +139,12 @@ async def chat_completions(
 
 @router.post("/completions", response_model=None)
 async def completions(
-    body: CompletionRequest, backend: BackendDep, tenant: TenantDep
+    body: CompletionRequest, inference: InferenceDep, clock: ClockDep, tenant: TenantDep
 ) -> dict[str, Any] | StreamingResponse:
-    served = backend.serving(tenant, body.model)
+    served = inference.serving(tenant, body.model)
     model = served.model
-    result = await _answer(backend, served, body, prompt=body.prompt, messages=None)
-    created = unix(backend.clock.now())
+    result = await _answer(inference, served, body, prompt=body.prompt, messages=None)
+    created = unix(clock.now())
     if not body.stream:
         return text_body(model, body.prompt, body.seed, created, result)
     id_ = text_id(model, body.prompt, body.seed, created)

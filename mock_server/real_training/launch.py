@@ -19,6 +19,7 @@ is a ``CannotLaunch`` naming the reason, which the runner turns into a failed jo
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
@@ -37,8 +38,9 @@ from mock_server.training.spec import (
 )
 
 if TYPE_CHECKING:
-    from mock_server.fine_tuning.service import Backend
+    from mock_server.fine_tuning.service import FineTuning
     from mock_server.store import Store
+    from mock_server.training.bases import BaseChoice
 
 __all__ = ["SPEC_FILE", "CannotLaunch", "launch_spec", "relaunch_spec"]
 
@@ -51,8 +53,10 @@ class CannotLaunch(Exception):
         self.kind: Literal["error", "user_error"] = kind
 
 
-def launch_spec(backend: Backend, job: Job, model: str) -> WorkerSpec:
-    store = backend.store
+def launch_spec(
+    jobs: FineTuning, job: Job, model: str, model_map: Mapping[str, BaseChoice]
+) -> WorkerSpec:
+    store = jobs.store
     try:
         training = store.get_file(job.tenant, job.training_file)
     except NotFound:
@@ -66,25 +70,25 @@ def launch_spec(backend: Backend, job: Job, model: str) -> WorkerSpec:
         training_file_type=training.file_type.value,
         validation_path=store.blob_path(job.validation_file) if job.validation_file else None,
         model=model,
-        model_map=backend.model_map,
+        model_map=model_map,
         models_dir=store.data_dir / "models",
-        init=_init_from(backend, job) if job.from_checkpoint else None,
+        init=_init_from(jobs, job) if job.from_checkpoint else None,
     )
 
 
-def _init_from(backend: Backend, job: Job) -> InitFrom | None:
+def _init_from(jobs: FineTuning, job: Job) -> InitFrom | None:
     """The parent's weights at the step ``from_checkpoint`` names; None for a parent trained by
     the synthetic timeline, which saved none."""
     ref = str(job.from_checkpoint)
     try:
-        found = backend.resolve_checkpoint(job.tenant, ref)
+        found = jobs.resolve_checkpoint(job.tenant, ref)
     except TogetherError as exc:
         raise CannotLaunch(f"from_checkpoint {ref} can no longer be used: {exc.message}") from None
     parent = found.job
     if parent.trainer != "real":
         return None
-    saved = checkpoint_weights(parent, found.step, backend.store.list_checkpoints(parent.id))
-    folder = backend.store.training_dir(parent.id)
+    saved = checkpoint_weights(parent, found.step, jobs.store.list_checkpoints(parent.id))
+    folder = jobs.store.training_dir(parent.id)
     try:
         parent_spec = WorkerSpec.model_validate_json((folder / SPEC_FILE).read_text())
     except (OSError, ValidationError):

@@ -2,14 +2,15 @@
 
 A real job follows its plan up to the start of training like any other; then this runner starts
 ``python -m mock_server.training.worker`` for it (a subprocess, so the server never imports torch)
-and applies each report the worker writes as one transaction (``Backend.apply_report``: the job,
+and applies each report the worker writes as one transaction (``FineTuning.apply_report``: the job,
 its events, metric points and checkpoints, and the kept view forgotten).
 
 One background thread does it all, so reports, launches and stops never race each other. It wakes
-on a report, on a worker's exit, when the backend says a real job changed (created, cancelled,
-failed, deleted) and, while any real job is live, every ``_TICK`` seconds to move real jobs along
-their planned timeline (reads are lazy, and nobody may be reading). It starts on the first real
-job, not with the app, so a server that never trains real jobs never has the thread.
+on a report, on a worker's exit, when the fine-tuning service says a real job changed (created,
+cancelled, failed, deleted) and, while any real job is live, every ``_TICK`` seconds to move
+real jobs along their planned timeline (reads are lazy, and nobody may be reading). It starts on
+the first real job, not with the app, so a server that never trains real jobs never has the
+thread.
 
 Cancel: the worker is told ``stop`` and stops before its next optimizer step, then reports
 ``stopped``. A worker that exits without a final report while the server runs ends its job in
@@ -32,7 +33,7 @@ import shutil
 import subprocess
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
@@ -47,7 +48,8 @@ from mock_server.real_training.launch import SPEC_FILE, CannotLaunch, launch_spe
 from mock_server.training.spec import WorkerSpec
 
 if TYPE_CHECKING:
-    from mock_server.fine_tuning.service import Backend
+    from mock_server.fine_tuning.service import FineTuning
+    from mock_server.training.bases import BaseChoice
 
 __all__ = ["TrainingRunner", "progress_line"]
 
@@ -105,10 +107,11 @@ class _Exit:
 
 @dataclass(eq=False)
 class TrainingRunner:
-    backend: Backend
+    jobs: FineTuning
     model: str = "micro"  # the stand-in trained for every catalogue model
     progress: IO[str] | None = None  # where progress lines go; None: nowhere
     threads: int | None = None  # CPU threads of each worker; None: torch's choice
+    model_map: Mapping[str, BaseChoice] = field(default_factory=dict)  # model name -> base
     chat: ChatWorker = field(init=False)  # chat and completions on real jobs' outputs
     _queue: queue.SimpleQueue[object] = field(default_factory=queue.SimpleQueue)
     _workers: dict[str, _Worker] = field(default_factory=dict)
@@ -122,7 +125,7 @@ class TrainingRunner:
 
     def __post_init__(self) -> None:
         self.chat = ChatWorker(
-            log=self.backend.store.data_dir / "training" / "chat-worker.log", threads=self.threads
+            log=self.jobs.store.data_dir / "training" / "chat-worker.log", threads=self.threads
         )
 
     # -- what the rest of the server calls --------------------------------------------------------
@@ -212,11 +215,11 @@ class TrainingRunner:
 
     def _scan(self) -> None:
         self._last_scan = time.monotonic()
-        store = self.backend.store
+        store = self.jobs.store
         live: dict[str, Job] = {}
         for job in store.iter_live_jobs(trainer="real"):
             try:
-                job = self.backend.job(job.tenant, job.id)  # lazy progress, as a read makes
+                job = self.jobs.job(job.tenant, job.id)  # lazy progress, as a read makes
             except NotFound:
                 continue
             if job.status in LIVE:
@@ -240,16 +243,16 @@ class TrainingRunner:
 
     def _launch(self, job: Job) -> None:
         try:
-            spec = launch_spec(self.backend, job, self.model)
+            spec = launch_spec(self.jobs, job, self.model, self.model_map)
         except CannotLaunch as exc:
             self._report(job.tenant, job.id, Failed(kind=exc.kind, message=str(exc)))
             return
-        self.backend.worker_launched(job.tenant, job.id)
+        self.jobs.worker_launched(job.tenant, job.id)
         self._start(job, spec)
 
     def _relaunch(self, job: Job) -> None:
         try:
-            spec, restarted = relaunch_spec(self.backend.store, job)
+            spec, restarted = relaunch_spec(self.jobs.store, job)
         except CannotLaunch as exc:
             self._report(job.tenant, job.id, Failed(kind=exc.kind, message=str(exc)))
             return
@@ -303,9 +306,9 @@ class TrainingRunner:
         if self._closing:
             return
         try:
-            job = self.backend.store.get_job(worker.tenant, worker.job_id)
+            job = self.jobs.store.get_job(worker.tenant, worker.job_id)
         except NotFound:  # deleted while it trained: its files go too
-            shutil.rmtree(self.backend.store.training_dir(worker.job_id), ignore_errors=True)
+            shutil.rmtree(self.jobs.store.training_dir(worker.job_id), ignore_errors=True)
             return
         if job.status not in LIVE:
             return
@@ -321,7 +324,7 @@ class TrainingRunner:
 
     def _report(self, tenant: str, job_id: str, report: Report) -> Job | None:
         try:
-            return self.backend.apply_report(tenant, job_id, report)
+            return self.jobs.apply_report(tenant, job_id, report)
         except NotFound:
             return None
         except TogetherError:

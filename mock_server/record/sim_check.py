@@ -250,5 +250,5 @@ def simulate(cassette: Cassette) -> dict[int, Answer]:
         try:
             return asyncio.run(_simulate(cassette, app))
         finally:
-            app.state.backend.close_training()
-            app.state.backend.store.close()
+            app.state.services.real_training.close()
+            app.state.services.store.close()

@@ -23,7 +23,7 @@ from urllib.parse import parse_qs
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mock_server.core.errors import InvalidRequest, TogetherError
-from mock_server.deps import authenticate
+from mock_server.core.tenancy import authenticate
 from mock_server.settings import Settings
 from mock_server.spec.examples import Answer, success_answer
 from mock_server.spec.fallback import FORMS, error_response
@@ -56,7 +56,7 @@ class ExamplesFront:
         op, path = found
         try:
             if op.secured:
-                authenticate(headers.get("authorization") or "", self.settings)
+                authenticate(headers.get("authorization") or "", self.settings.api_keys)
             body = await _body(receive)
             answer = self._answer(op, scope, path, headers, body)
         except TogetherError as exc:

@@ -25,7 +25,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Match, Route
 
 from mock_server.core.errors import TogetherError
-from mock_server.deps import authenticate
+from mock_server.core.tenancy import authenticate
 from mock_server.settings import Settings
 from mock_server.spec.index import OperationIndex, Reply, SpecOperation, operation_index
 from mock_server.spec.media import binary_body, is_json
@@ -82,7 +82,7 @@ async def _answer(request: Request) -> Response:
     op, path_params = found
     try:
         if op.secured:
-            authenticate(request.headers.get("authorization", ""), settings)
+            authenticate(request.headers.get("authorization", ""), settings.api_keys)
         valid = await validated_request(request, op, path_params)
         return _success(request, op, valid)
     except TogetherError as exc:

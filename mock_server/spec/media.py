@@ -10,11 +10,11 @@ audio format, then the ``Accept`` header, then JSON.
 from __future__ import annotations
 
 import functools
-import io
 import json
-import wave
 from collections.abc import Iterable, Mapping
 from typing import Any
+
+from mock_server.core.audio_bytes import silent_mp3, wav
 
 __all__ = ["SSE", "binary_body", "choose_content_type", "is_json", "sse_body"]
 
@@ -61,21 +61,12 @@ def _silence(seconds: float = 0.1) -> bytes:
 
 @functools.cache
 def _wav() -> bytes:
-    out = io.BytesIO()
-    with wave.open(out, "wb") as wav:
-        wav.setnchannels(1)
-        wav.setsampwidth(2)
-        wav.setframerate(_SAMPLE_RATE)
-        wav.writeframes(_silence())
-    return out.getvalue()
+    return wav(_silence(), sample_rate=_SAMPLE_RATE)
 
 
 @functools.cache
-def _mp3(frames: int = 4) -> bytes:
-    # MPEG-1 Layer III, no CRC, 128 kbit/s, 44.1 kHz, mono: 144 * 128000 / 44100 = 417 bytes a
-    # frame, header included; silent frames are all zeros after the header.
-    header = bytes([0xFF, 0xFB, 0x90, 0xC0])
-    return (header + bytes(417 - len(header))) * frames
+def _mp3() -> bytes:
+    return silent_mp3(0.1)  # as long as the WAV: four frames at 44.1 kHz and 128 kbit/s
 
 
 def binary_body(content_type: str, example: Any = None) -> bytes:
@@ -91,17 +82,24 @@ def binary_body(content_type: str, example: Any = None) -> bytes:
 
 
 def sse_body(events: Iterable[Mapping[str, Any]]) -> bytes:
-    """Server-sent events from objects whose fields are SSE fields (``data``, ``event``, ``id``):
-    the spec describes a stream as a union of such objects (ChatCompletionEvent, StreamSentinel).
-    """
-    out = []
-    for event in events:
-        lines: list[str] = []
-        for name in ("id", "event", "retry", "data"):
-            if name not in event or event[name] is None:
-                continue
-            value = event[name]
-            text = value if isinstance(value, str) else json.dumps(value, separators=(",", ":"))
-            lines.extend(f"{name}: {line}" for line in text.split("\n"))
-        out.append("\n".join(lines) + "\n\n")
-    return "".join(out).encode()
+    """Server-sent events from objects whose fields are SSE fields (``data``, ``event``, ``id``,
+    ``retry``): the spec describes a stream as a union of such objects (ChatCompletionEvent,
+    StreamSentinel). sse-starlette encodes them (imported here, by the first stream), with LF line
+    ends as the service sends them; a non-string ``data`` goes as compact JSON."""
+    from sse_starlette import ServerSentEvent
+
+    def text(value: Any) -> str | None:
+        if value is None or isinstance(value, str):
+            return value
+        return json.dumps(value, separators=(",", ":"))
+
+    return b"".join(
+        ServerSentEvent(
+            text(event.get("data")),
+            event=text(event.get("event")),
+            id=text(event.get("id")),
+            retry=event.get("retry"),
+            sep="\n",
+        ).encode()
+        for event in events
+    )

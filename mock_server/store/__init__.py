@@ -1,6 +1,10 @@
-"""Persistence behind one interface: ``Store`` (``base.py``), kept in SQLite (``sqlite.py``)."""
+"""Persistence: records behind ``Store`` (``base.py``), kept in SQLite (``sqlite.py``) with a
+schema brought up to date by numbered steps (``migrations.py``); bytes behind ``BlobStore``
+(``blobs.py``), kept as files under the data dir."""
 
 from mock_server.store.base import Store
+from mock_server.store.blobs import BlobStore, LocalBlobStore
+from mock_server.store.migrations import SchemaError, SchemaTooNew
 from mock_server.store.sqlite import SqliteStore
 
-__all__ = ["SqliteStore", "Store"]
+__all__ = ["BlobStore", "LocalBlobStore", "SchemaError", "SchemaTooNew", "SqliteStore", "Store"]

@@ -1,5 +1,7 @@
-"""The storage interface. Methods are named for the domain; records come back as frozen models,
-and a missing one raises ``NotFound`` rather than returning ``None``, so no route builds a 404."""
+"""The storage interface for records. Methods are named for the domain; records come back as
+frozen models, and a missing one raises ``NotFound`` rather than returning ``None``, so no route
+builds a 404. Bytes are a ``BlobStore``'s (``blobs.py``): the three path methods below only hand
+its paths on until their callers ask it directly, and then leave this interface."""
 
 from __future__ import annotations
 
@@ -19,18 +21,25 @@ __all__ = ["Store"]
 class Store(Protocol):
     data_dir: Path
 
+    def transaction(self) -> AbstractContextManager[None]:
+        """One all-or-nothing unit: a read-modify-write no other thread interleaves with, rolled
+        back if the block raises. Re-entrant: a nested one joins the outermost, which alone
+        commits, so a method that opens one can be called from inside another."""
+
     def locked(self) -> AbstractContextManager[None]:
-        """Serialises a read-modify-write across threads (and is a transaction)."""
+        """Deprecated in favour of ``transaction()``, which it is; kept while callers move."""
 
     # meta
     def get_meta(self, key: str) -> str | None: ...
     def set_meta(self, key: str, value: str) -> None: ...
 
-    # files and their bytes
+    # bytes: to leave for BlobStore.path, .part_path and .training_dir once callers use it
     def blob_path(self, file_id: str) -> Path: ...
     def part_path(self, file_id: str, part: int = 0) -> Path: ...
     def training_dir(self, job_id: str) -> Path:
         """Where a real job's base model, checkpoints, outputs and archives live."""
+
+    # files
 
     def put_file(self, record: FileRecord) -> None: ...
     def get_file(self, tenant: str, file_id: str) -> FileRecord: ...
@@ -84,5 +93,8 @@ class Store(Protocol):
     def delete_resource(self, kind: str, tenant: str, id_: str) -> dict[str, Any]:
         """Remove a record and return what it held."""
 
-    def reset(self) -> None: ...
+    def reset(self) -> None:
+        """Forget every record, and (while the store owns them) every blob and training folder;
+        meta survives, the schema version with it."""
+
     def close(self) -> None: ...

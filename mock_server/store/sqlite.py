@@ -4,18 +4,21 @@ Records are kept as JSON documents beside the columns that are queried (tenant, 
 the schema does not have to chase every field of the API. WAL mode and ``synchronous=NORMAL``
 keep writes cheap while a crash loses nothing that was committed. One connection is shared by all
 threads behind a re-entrant lock: requests are short, and a single writer is what SQLite wants.
-File bytes live next to the database (``blobs/``, ``parts/``), written by the routes through
-paths this store hands out, as are real jobs' outputs (``training/<job id>/``).
+The schema is versioned and brought up to date on open by the numbered steps of
+``migrations.py``. Bytes (files' bodies, upload parts, real jobs' outputs) are a ``BlobStore``'s
+(``blobs.py``); ``blob_path``, ``part_path`` and ``training_dir`` hand its paths on until the
+routes ask it directly.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -25,56 +28,62 @@ from mock_server.core.timefmt import iso
 from mock_server.files.models import FileRecord, UploadSession
 from mock_server.fine_tuning.events import Checkpoint, Event, Metric
 from mock_server.fine_tuning.machine import LIVE, Job, Transition
+from mock_server.store.blobs import BlobStore, LocalBlobStore
+from mock_server.store.migrations import (
+    MIGRATIONS,
+    SCHEMA_VERSION_KEY,
+    Migrated,
+    Migration,
+    migrate,
+)
 
 __all__ = ["SqliteStore"]
 
-# Run on every open. Every statement is IF NOT EXISTS, so a data dir made by an older version
-# gains the tables added since (``resources``) the first time a newer server opens it: that is
-# the whole migration, as long as tables are only ever added.
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS files (
-    id TEXT PRIMARY KEY, tenant TEXT NOT NULL, created_at TEXT NOT NULL, doc TEXT NOT NULL);
-CREATE INDEX IF NOT EXISTS files_by_tenant ON files (tenant, created_at);
-CREATE TABLE IF NOT EXISTS uploads (file_id TEXT PRIMARY KEY, doc TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS jobs (
-    id TEXT PRIMARY KEY, tenant TEXT NOT NULL, created_at TEXT NOT NULL,
-    output_name TEXT NOT NULL, status TEXT NOT NULL, doc TEXT NOT NULL);
-CREATE INDEX IF NOT EXISTS jobs_by_tenant ON jobs (tenant, created_at);
-CREATE INDEX IF NOT EXISTS jobs_by_output ON jobs (tenant, output_name);
-CREATE TABLE IF NOT EXISTS events (
-    job_id TEXT NOT NULL, seq INTEGER NOT NULL, doc TEXT NOT NULL, PRIMARY KEY (job_id, seq));
-CREATE TABLE IF NOT EXISTS checkpoints (
-    job_id TEXT NOT NULL, seq INTEGER NOT NULL, doc TEXT NOT NULL, PRIMARY KEY (job_id, seq));
-CREATE TABLE IF NOT EXISTS metrics (
-    job_id TEXT NOT NULL, step INTEGER NOT NULL, logged_at TEXT NOT NULL, doc TEXT NOT NULL,
-    PRIMARY KEY (job_id, step));
-CREATE TABLE IF NOT EXISTS resources (
-    kind TEXT NOT NULL, id TEXT NOT NULL, tenant TEXT NOT NULL, created_at TEXT NOT NULL,
-    doc TEXT NOT NULL, PRIMARY KEY (kind, tenant, id));
-CREATE INDEX IF NOT EXISTS resources_by_tenant ON resources (kind, tenant, created_at);
-"""
+log = logging.getLogger("together_sim.store")
 
 
 class SqliteStore:
-    def __init__(self, data_dir: Path, *, db_path: Path | None = None) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        *,
+        db_path: Path | None = None,
+        blobs: BlobStore | None = None,
+        steps: Sequence[Migration] = MIGRATIONS,
+    ) -> None:
+        """``steps`` are the migrations to bring the database to: every one this code knows,
+        unless a test plays a newer version. Raises ``SchemaError`` (one line) for a data dir
+        this code cannot use, such as one a newer together-sim wrote."""
         self.data_dir = data_dir
         data_dir.mkdir(parents=True, exist_ok=True)
-        (data_dir / "blobs").mkdir(exist_ok=True)
-        (data_dir / "parts").mkdir(exist_ok=True)
+        self.blobs: BlobStore = blobs or LocalBlobStore(data_dir)
         self._path = db_path or data_dir / "together-sim.sqlite3"
         self._lock = threading.RLock()
-        self._db = sqlite3.connect(self._path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute("PRAGMA busy_timeout=5000")
-        self._db.executescript(_SCHEMA)
         self._depth = 0
+        self._db = sqlite3.connect(self._path, check_same_thread=False, isolation_level=None)
+        try:
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.execute("PRAGMA busy_timeout=5000")
+            self.migrated: Migrated = migrate(_Schema(self), where=str(self._path), steps=steps)
+        except BaseException:
+            self._db.close()
+            raise
+        if self.migrated.applied:
+            how = "adopted the unversioned layout" if self.migrated.adopted else "migrated"
+            log.info(
+                "%s: %s, schema version %s -> %d (steps %s)",
+                self._path,
+                how,
+                self.migrated.found,
+                self.migrated.version,
+                ", ".join(map(str, self.migrated.applied)),
+            )
 
     # -- plumbing ---------------------------------------------------------------------------------
 
     @contextmanager
-    def locked(self) -> Iterator[None]:
+    def transaction(self) -> Iterator[None]:
         with self._lock:
             outermost = self._depth == 0
             if outermost:
@@ -91,12 +100,16 @@ class SqliteStore:
             if outermost:
                 self._db.execute("COMMIT")
 
+    def locked(self) -> AbstractContextManager[None]:
+        """Deprecated: the old name of ``transaction()``, kept until its callers move."""
+        return self.transaction()
+
     def _rows(self, sql: str, *args: Any) -> list[tuple[Any, ...]]:
         with self._lock:
             return self._db.execute(sql, args).fetchall()
 
     def _write(self, sql: str, *args: Any) -> int:
-        with self.locked():
+        with self.transaction():
             return self._db.execute(sql, args).rowcount
 
     def close(self) -> None:
@@ -110,18 +123,20 @@ class SqliteStore:
         return str(rows[0][0]) if rows else None
 
     def set_meta(self, key: str, value: str) -> None:
+        if key == SCHEMA_VERSION_KEY:
+            raise ValueError(f"meta key {key!r} is the migrations' own")
         self._write("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", key, value)
 
     # -- files ------------------------------------------------------------------------------------
 
     def blob_path(self, file_id: str) -> Path:
-        return self.data_dir / "blobs" / file_id
+        return self.blobs.path(file_id)
 
     def part_path(self, file_id: str, part: int = 0) -> Path:
-        return self.data_dir / "parts" / f"{file_id}.{part}.part"
+        return self.blobs.part_path(file_id, part)
 
     def training_dir(self, job_id: str) -> Path:
-        return self.data_dir / "training" / job_id
+        return self.blobs.training_dir(job_id)
 
     def put_file(self, record: FileRecord) -> None:
         self._write(
@@ -143,10 +158,10 @@ class SqliteStore:
         return [FileRecord.model_validate_json(doc) for (doc,) in rows]
 
     def delete_file(self, tenant: str, file_id: str) -> FileRecord:
-        with self.locked():
+        with self.transaction():
             record = self.get_file(tenant, file_id)
             self._db.execute("DELETE FROM files WHERE id = ?", (file_id,))
-        self.blob_path(file_id).unlink(missing_ok=True)
+        self.blobs.delete(file_id)
         return record
 
     def put_upload(self, session: UploadSession) -> None:
@@ -178,7 +193,7 @@ class SqliteStore:
         )
 
     def create_job(self, job: Job, events: list[Event]) -> None:
-        with self.locked():
+        with self.transaction():
             self._db.execute(
                 "INSERT INTO jobs (id, tenant, created_at, output_name, status, doc) "
                 "VALUES (?, ?, ?, ?, ?, ?)",
@@ -268,7 +283,7 @@ class SqliteStore:
 
     def save_transition(self, transition: Transition) -> None:
         job = transition.job
-        with self.locked():
+        with self.transaction():
             self._db.execute(
                 "UPDATE jobs SET status = ?, doc = ? WHERE id = ?",
                 (job.status.value, job.model_dump_json(), job.id),
@@ -276,7 +291,7 @@ class SqliteStore:
             self._append(job.id, transition.events, transition.checkpoints, transition.metrics)
 
     def update_job(self, tenant: str, job_id: str, move: Callable[[Job], Transition]) -> Job:
-        with self.locked():
+        with self.transaction():
             before = self.get_job(tenant, job_id)
             transition = move(before)
             if transition.job != before or transition.events:
@@ -284,7 +299,7 @@ class SqliteStore:
             return transition.job
 
     def delete_job(self, tenant: str, job_id: str) -> None:
-        with self.locked():
+        with self.transaction():
             self.get_job(tenant, job_id)
             for table in ("jobs",):
                 self._db.execute(f"DELETE FROM {table} WHERE id = ?", (job_id,))
@@ -355,7 +370,7 @@ class SqliteStore:
         return [json.loads(doc) for (doc,) in rows]
 
     def delete_resource(self, kind: str, tenant: str, id_: str) -> dict[str, Any]:
-        with self.locked():
+        with self.transaction():
             body = self.get_resource(kind, tenant, id_)
             self._db.execute(
                 "DELETE FROM resources WHERE kind = ? AND tenant = ? AND id = ?",
@@ -366,11 +381,42 @@ class SqliteStore:
     # -- reset ------------------------------------------------------------------------------------
 
     def reset(self) -> None:
-        with self.locked():
+        with self.transaction():
             tables = ("files", "uploads", "jobs", "events", "checkpoints", "metrics", "resources")
             for table in tables:
                 self._db.execute(f"DELETE FROM {table}")
-        for sub in ("blobs", "parts", "artifacts"):
-            shutil.rmtree(self.data_dir / sub, ignore_errors=True)
-            (self.data_dir / sub).mkdir(exist_ok=True)
-        shutil.rmtree(self.data_dir / "training", ignore_errors=True)  # real jobs' outputs
+        self.blobs.clear()
+        # Synthetic archives and images: caches the services write under the data dir themselves.
+        shutil.rmtree(self.data_dir / "artifacts", ignore_errors=True)
+        (self.data_dir / "artifacts").mkdir()
+
+
+class _Schema:
+    """The store's connection as the migrations runner sees it (``migrations.Database``)."""
+
+    def __init__(self, store: SqliteStore) -> None:
+        self._store = store
+        self._db = store._db
+
+    def transaction(self) -> AbstractContextManager[None]:
+        return self._store.transaction()
+
+    def has_table(self, name: str) -> bool:
+        found = self._db.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)
+        ).fetchone()
+        return found is not None
+
+    def execute(self, statement: str) -> None:
+        self._db.execute(statement)
+
+    def read_version(self) -> str | None:
+        row = self._db.execute(
+            "SELECT value FROM meta WHERE key = ?", (SCHEMA_VERSION_KEY,)
+        ).fetchone()
+        return None if row is None else str(row[0])
+
+    def write_version(self, value: str) -> None:
+        self._db.execute(
+            "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (SCHEMA_VERSION_KEY, value)
+        )

@@ -25,10 +25,11 @@ import httpx
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 
 from mock_server.app import create_app
+from mock_server.core.tenancy import tenant_of
+from mock_server.deps import Services
 from mock_server.files.models import FileRecord
 from mock_server.fine_tuning.events import Checkpoint, Event
 from mock_server.fine_tuning.machine import TERMINAL, Job, JobStatus, plan
-from mock_server.fine_tuning.service import Backend, tenant_of
 from mock_server.settings import ClockMode, Settings
 
 if TYPE_CHECKING:  # the SDK and respx load when a test asks for them, not with the plugin
@@ -141,52 +142,52 @@ class ASGIBridge(httpx.BaseTransport):
 
 
 class SimulatorView:
-    """What a test reads and steps, whichever way the simulator is reached: the backend is in this
+    """What a test reads and steps, whichever way the simulator is reached: the services are in this
     process for both. Reads bring jobs up to the clock's time, as a GET would."""
 
-    backend: Backend
+    services: Services
     api_key: str
 
     def advance(self, seconds: float) -> datetime:
         raise NotImplementedError
 
     def now(self) -> datetime:
-        return self.backend.clock.now()
+        return self.services.clock.now()
 
     def _tenant(self, api_key: str | None) -> str:
         return tenant_of(api_key or self.api_key)
 
     def _job_tenant(self, job_id: str) -> str:
-        return self.backend.store.find_job_anywhere(job_id).tenant
+        return self.services.store.find_job_anywhere(job_id).tenant
 
     def job(self, job_id: str) -> Job:
         """The job, whichever key created it."""
-        return self.backend.job(self._job_tenant(job_id), job_id)
+        return self.services.fine_tuning.job(self._job_tenant(job_id), job_id)
 
     def jobs(self, api_key: str | None = None) -> list[Job]:
-        return self.backend.jobs(self._tenant(api_key))
+        return self.services.fine_tuning.jobs(self._tenant(api_key))
 
     def files(self, api_key: str | None = None) -> list[FileRecord]:
-        return self.backend.files(self._tenant(api_key))
+        return self.services.files.files(self._tenant(api_key))
 
     def events(self, job_id: str) -> list[Event]:
-        return self.backend.events(self._job_tenant(job_id), job_id)
+        return self.services.fine_tuning.events(self._job_tenant(job_id), job_id)
 
     def checkpoints(self, job_id: str) -> list[Checkpoint]:
-        return self.backend.checkpoints(self._job_tenant(job_id), job_id)
+        return self.services.fine_tuning.checkpoints(self._job_tenant(job_id), job_id)
 
     @property
     def faults(self) -> Faults:
         """Injected faults and their journal: ``faults.add(operation="POST /v1/files",
         status=429, retry_after=1, times=2)``, ``faults.journal.entries()``, ``faults.clear()``."""
-        return self.backend.faults
+        return self.services.faults
 
     def scenario(self, source: str | Path | Mapping[str, Any]) -> None:
         """Put a scenario in force (a YAML or JSON file, or its content), added to what is."""
         from mock_server.faults.scenarios import apply_scenario, load_scenario, parse_scenario
 
         scenario = parse_scenario(source) if isinstance(source, Mapping) else load_scenario(source)
-        apply_scenario(scenario, self.backend.faults, self.backend.behaviours)
+        apply_scenario(scenario, self.services.faults, self.services.behaviours)
 
     def run_until(
         self, job_id: str, status: JobStatus | str = JobStatus.completed, *, timeout: float = 60.0
@@ -240,12 +241,12 @@ class Simulator(SimulatorView):
         self.api_key = api_key
         self.base_url = base_url
         self.app = create_app(settings)
-        self.backend = self.app.state.backend
+        self.services = self.app.state.services
         self._stack = ExitStack()
         self._closers: list[Any] = []
         try:
             portal = self._stack.enter_context(start_blocking_portal())
-            self._stack.callback(self.backend.store.close)  # after the lifespan's shutdown
+            self._stack.callback(self.services.store.close)  # after the lifespan's shutdown
             lifespan = self.app.router.lifespan_context(self.app)
             self._stack.enter_context(portal.wrap_async_context_manager(lifespan))
         except BaseException:
@@ -315,7 +316,7 @@ class Simulator(SimulatorView):
     # -- controls ---------------------------------------------------------------------------------
 
     def advance(self, seconds: float) -> datetime:
-        return self.backend.advance_clock(seconds)
+        return self.services.controls.advance_clock(seconds)
 
     def fail(
         self,
@@ -326,10 +327,12 @@ class Simulator(SimulatorView):
         message: str = "Simulated failure injected through /_sim",
     ) -> Job:
         """Fail the job now, or when it reaches ``at_step``."""
-        return self.backend.fail_job(job_id, kind=kind, at_step=at_step, message=message)
+        return self.services.fine_tuning.fail_job(
+            job_id, kind=kind, at_step=at_step, message=message
+        )
 
     def set_trainer(self, job_id: str, trainer: Literal["synthetic", "real"]) -> Job:
-        return self.backend.set_trainer(job_id, trainer)
+        return self.services.fine_tuning.set_trainer(job_id, trainer)
 
     def reset(self) -> None:
-        self.backend.reset()
+        self.services.controls.reset()

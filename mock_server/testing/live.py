@@ -4,7 +4,7 @@ The 1.5.x SDK and the CLIs speak through ``requests`` or their own processes, so
 ``serve_in_thread`` runs uvicorn on 127.0.0.1 with port 0 in a daemon thread (httpx's own test
 suite does the same): it starts in milliseconds, so each test gets its own server and data dir,
 and nothing has to be reset between tests. The test steps it through the ``/_sim`` controls over
-HTTP, like any client of a running simulator, and reads its state from the backend, which lives in
+HTTP, like any client of a running simulator, and reads its state from the services, which live in
 this process.
 """
 
@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING, Any, Literal
 import httpx
 
 from mock_server.app import create_app
+from mock_server.deps import Services
 from mock_server.fine_tuning.machine import Job
-from mock_server.fine_tuning.service import Backend
 from mock_server.settings import Settings
 from mock_server.testing.in_process import API_KEY, SimulatorView
 
@@ -35,10 +35,10 @@ class LiveSimulator(SimulatorView):
     """A running simulator: ``base_url`` is what a 3.x client takes, ``v1_base_url`` what 1.5.x
     and 2.x take (their paths are relative to ``/v1``)."""
 
-    def __init__(self, base_url: str, settings: Settings, backend: Backend, api_key: str) -> None:
+    def __init__(self, base_url: str, settings: Settings, services: Services, api_key: str) -> None:
         self.base_url = base_url
         self.settings = settings
-        self.backend = backend
+        self.services = services
         self.api_key = api_key
 
     @property
@@ -100,8 +100,8 @@ def serve_in_thread(settings: Settings, *, api_key: str = API_KEY) -> Iterator[L
         time.sleep(0.005)
     host, port = server.servers[0].sockets[0].getsockname()[:2]
     try:
-        yield LiveSimulator(f"http://{host}:{port}", settings, app.state.backend, api_key)
+        yield LiveSimulator(f"http://{host}:{port}", settings, app.state.services, api_key)
     finally:
         server.should_exit = True
         thread.join(timeout=10)
-        app.state.backend.store.close()
+        app.state.services.store.close()

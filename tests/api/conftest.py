@@ -30,7 +30,7 @@ def settings(tmp_path: Path) -> Settings:
 def app(settings: Settings, clock: ManualClock) -> Iterator[FastAPI]:
     app = create_app(settings, clock=clock)
     yield app
-    app.state.backend.store.close()
+    app.state.services.store.close()
 
 
 @pytest.fixture

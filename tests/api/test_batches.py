@@ -213,14 +213,14 @@ def test_a_batch_lives_on_across_a_restart(settings: Settings, clock: ManualCloc
     app = create_app(settings, clock=clock)
     with TestClient(app) as client:
         job = _create(client, [_line("q1", "Hi")])
-    app.state.backend.store.close()
+    app.state.services.store.close()
     again = create_app(settings, clock=clock)
     with TestClient(again) as client:
         assert _get(client, job["id"])["status"] == "VALIDATING"
         advance(client, 11)
         done = _get(client, job["id"])
         assert [line["custom_id"] for line in _lines(client, done["output_file_id"])] == ["q1"]
-    again.state.backend.store.close()
+    again.state.services.store.close()
 
 
 def test_results_are_written_once(client: TestClient) -> None:

@@ -1,16 +1,21 @@
-"""``/_sim/ui``: the dashboard's page and its read-only JSON, over the in-process app. What it
-shows must be what the API says (the same events, checkpoints and metric values), its status
-timeline must follow the job's plan, and no API key may appear anywhere in it."""
+"""``/_sim/ui``: the dashboard's page, its read-only JSON and its event stream, over the
+in-process app. What it shows must be what the API says (the same events, checkpoints and metric
+values), its status timeline must follow the job's plan, the stream must push each change while
+the page stays and end when it goes, and no API key may appear anywhere in it."""
 
 from __future__ import annotations
 
+import json
+import queue
 from typing import Any
 
+import anyio
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from mock_server.admin.dashboard import wants_html
-from mock_server.fine_tuning.service import tenant_of
+from mock_server.core.tenancy import tenant_of
 from tests.api.steps import KEY, QUICKSTART, advance, auth, conversations, create_job, jsonl, upload
 
 OTHER_KEY = "second-secret-key"
@@ -168,6 +173,85 @@ def test_an_unknown_tenant_or_job_is_a_together_404(client: TestClient) -> None:
     gone = client.get(f"/_sim/ui/api/tenants/{tenant_of(KEY)}/jobs/ft-nope")
     assert gone.status_code == 404
     assert set(gone.json()["error"]) == {"message", "type", "param", "code"}
+
+
+class _Tab:
+    """A browser tab on ``/_sim/ui/events``, spoken to in raw ASGI on the TestClient's event loop:
+    TestClient hands a body over only once the app has finished it, and this one finishes only
+    when the tab goes away. Waits are guards (a frame that never comes fails, it does not hang)."""
+
+    def __init__(self, client: TestClient, app: FastAPI) -> None:
+        assert client.portal is not None
+        self._portal = client.portal
+        self._gone = self._portal.call(anyio.Event)
+        self._requested = False
+        self.start: queue.Queue[dict[str, Any]] = queue.Queue()
+        self.frames: queue.Queue[bytes] = queue.Queue()
+        scope = {
+            "type": "http",
+            "asgi": {"version": "3.0"},
+            "http_version": "1.1",
+            "method": "GET",
+            "scheme": "http",
+            "path": "/_sim/ui/events",
+            "raw_path": b"/_sim/ui/events",
+            "root_path": "",
+            "query_string": b"",
+            "headers": [(b"host", b"testserver"), (b"accept", b"text/event-stream")],
+            "client": ("127.0.0.1", 50000),
+            "server": ("testserver", 80),
+            "state": dict(client.app_state),
+        }
+        self._done = self._portal.start_task_soon(app, scope, self._receive, self._send)
+
+    async def _receive(self) -> dict[str, Any]:
+        if not self._requested:
+            self._requested = True
+            return {"type": "http.request", "body": b"", "more_body": False}
+        await self._gone.wait()
+        return {"type": "http.disconnect"}
+
+    async def _send(self, message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            self.start.put(message)
+        elif message.get("body"):
+            self.frames.put(message["body"])
+
+    def headers(self) -> dict[str, str]:
+        start = self.start.get(timeout=30)
+        assert start["status"] == 200
+        return {k.decode().lower(): v.decode() for k, v in start["headers"]}
+
+    def snapshot(self) -> Any:
+        frame = self.frames.get(timeout=30)
+        event, data = frame.removesuffix(b"\n\n").split(b"\n")
+        assert (event, data[:6]) == (b"event: snapshot", b"data: ")
+        return json.loads(data[6:])
+
+    def close(self) -> None:
+        """Leave as a closed tab does; returns once the app has finished the response."""
+        self._portal.call(self._gone.set)
+        self._done.result(timeout=30)
+
+
+def test_the_event_stream_pushes_each_change_until_the_tab_goes_away(
+    client: TestClient, app: FastAPI
+) -> None:
+    upload(client, jsonl(QUICKSTART))
+    tab = _Tab(client, app)
+    headers = tab.headers()
+    assert headers["content-type"].startswith("text/event-stream")
+    assert (headers["cache-control"], headers["x-accel-buffering"]) == ("no-store", "no")
+    assert tab.frames.get(timeout=30) == b"retry: 500\n\n"
+    assert tab.snapshot() == _get(client, "/snapshot")
+
+    advance(client, 10)
+    moved = tab.snapshot()  # pushed on the same connection: no reconnect, no poll
+    assert moved["now"] == "2026-01-01T00:00:10.000000Z"
+    assert moved == _get(client, "/snapshot")
+
+    tab.close()
+    assert tab.frames.empty()  # nothing changed between the push and the tab leaving
 
 
 def test_browsers_get_the_dashboard_and_clients_keep_their_json(client: TestClient) -> None:

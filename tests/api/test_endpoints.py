@@ -234,7 +234,7 @@ def test_an_endpoint_keeps_its_state_across_a_restart(
     with TestClient(app) as client:
         endpoint = _create(client)
         advance(client, 20)
-    app.state.backend.store.close()
+    app.state.services.store.close()
     again = create_app(settings, clock=clock)
     try:
         with TestClient(again) as client:
@@ -242,7 +242,7 @@ def test_an_endpoint_keeps_its_state_across_a_restart(
             advance(client, 40)
             assert _answer(_chat(client, endpoint["name"]))
     finally:
-        again.state.backend.store.close()
+        again.state.services.store.close()
 
 
 def test_a_reset_forgets_every_endpoint(client: TestClient) -> None:

@@ -51,7 +51,7 @@ def test_an_endpoint_on_a_real_fine_tune_answers_with_the_trained_model(tmp_path
         progress=False,
     )
     app = create_app(settings, clock=ManualClock())
-    store, runner = app.state.backend.store, app.state.backend.training_runner()
+    store, runner = app.state.services.store, app.state.services.real_training.runner()
     with TestClient(app) as client:
         train = upload(client, jsonl(chat_rows(16)))["id"]
         job = create_job(client, train, n_epochs=1, batch_size=8, packing=False)  # 2 steps

@@ -39,7 +39,7 @@ def keyed_client(tmp_path: Path) -> Iterator[TestClient]:
     app = create_app(settings, clock=ManualClock())
     with TestClient(app) as client:
         yield client
-    app.state.backend.store.close()
+    app.state.services.store.close()
 
 
 def test_an_unknown_route_is_a_404_in_together_shape(client: TestClient) -> None:
@@ -135,7 +135,7 @@ def test_an_unexpected_exception_is_a_500_in_together_shape(
     def explode(tenant: str) -> None:
         raise RuntimeError("disk on fire")
 
-    monkeypatch.setattr(app.state.backend, "files", explode)
+    monkeypatch.setattr(app.state.services.files, "files", explode)
     with TestClient(app, raise_server_exceptions=False) as client:
         error = _error(client.get("/v1/files", headers=auth()), 500)
     assert error == {

@@ -16,7 +16,7 @@ from fastapi.testclient import TestClient
 
 from mock_server.app import create_app
 from mock_server.core.clock import ManualClock
-from mock_server.fine_tuning.service import tenant_of
+from mock_server.core.tenancy import tenant_of
 from mock_server.settings import Settings
 from tests.api.steps import QUICKSTART, advance, auth, create_job, jsonl, upload
 
@@ -175,7 +175,7 @@ def test_reset_returns_to_the_startup_scenario(tmp_path: Path) -> None:
         ]
         assert _journal(client) == []
         assert client.get("/v1/files", headers=auth()).status_code == 503
-    app.state.backend.store.close()
+    app.state.services.store.close()
 
 
 def test_the_faults_file_can_come_from_the_environment(

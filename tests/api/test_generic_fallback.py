@@ -14,7 +14,7 @@ from tests.api.steps import auth
 DOMAIN = {
     ("POST", "/chat/completions"): "inference.routes.chat_completions",
     ("POST", "/completions"): "inference.routes.completions",
-    ("GET", "/models"): "catalogue.routes.list_models",
+    ("GET", "/models"): "families.model_list.list_models",
     ("GET", "/files"): "files.routes.list_files",
     ("GET", "/files/{id}"): "files.routes.retrieve_file",
     ("DELETE", "/files/{id}"): "files.routes.delete_file",

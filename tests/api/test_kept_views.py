@@ -12,7 +12,7 @@ from tests.api.steps import advance, auth, conversations, create_job, upload
 
 
 def _fresh(app: FastAPI, client: TestClient, job_id: str) -> bytes:
-    app.state.backend._views.clear()  # what the server would answer with nothing kept
+    app.state.services.fine_tuning.views.clear()  # what the server would answer with nothing kept
     return client.get(f"/v1/fine-tunes/{job_id}", headers=auth()).content
 
 

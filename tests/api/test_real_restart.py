@@ -45,8 +45,8 @@ def _app(data_dir: Path) -> FastAPI:
 
 
 def _wait(app: FastAPI, job_id: str, done: Any, timeout: float = 300) -> Job:
-    store = app.state.backend.store
-    assert app.state.backend.training_runner().wait_for(
+    store = app.state.services.store
+    assert app.state.services.real_training.runner().wait_for(
         lambda: done(store.find_job_anywhere(job_id)), timeout
     )
     job: Job = store.find_job_anywhere(job_id)
@@ -62,7 +62,7 @@ def test_a_real_job_resumes_from_its_checkpoint_after_a_restart(tmp_path: Path) 
             client, train, n_epochs=10, batch_size=8, packing=False, n_checkpoints=12
         )["id"]
         advance(client, STARTS)
-        store = first.state.backend.store
+        store = first.state.services.store
         _wait(first, job_id, lambda j: bool(store.list_checkpoints(j.id)))
     stopped = store.find_job_anywhere(job_id)
     resumed_at = max(c.step for c in store.list_checkpoints(job_id))
@@ -76,7 +76,7 @@ def test_a_real_job_resumes_from_its_checkpoint_after_a_restart(tmp_path: Path) 
         events = client.get(f"/v1/fine-tunes/{job_id}/events", headers=auth()).json()["data"]
         metrics = client.get(f"/v1/fine-tunes/{job_id}/metrics", headers=auth()).json()["metrics"]
         listed = client.get(f"/v1/fine-tunes/{job_id}/checkpoints", headers=auth()).json()["data"]
-    second.state.backend.store.close()
+    second.state.services.store.close()
 
     restarts = [e["message"] for e in events if e["type"] == "job_restarted"]
     assert restarts == [

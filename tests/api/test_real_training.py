@@ -65,11 +65,13 @@ def _app(data_dir: Path) -> FastAPI:
 
 
 def _status(app: FastAPI, job_id: str) -> Any:
-    return app.state.backend.store.find_job_anywhere(job_id)
+    return app.state.services.store.find_job_anywhere(job_id)
 
 
 def _wait(app: FastAPI, job_id: str, done: Any, timeout: float = 90) -> Any:
-    assert app.state.backend.training_runner().wait_for(lambda: done(_status(app, job_id)), timeout)
+    assert app.state.services.real_training.runner().wait_for(
+        lambda: done(_status(app, job_id)), timeout
+    )
     return _status(app, job_id)
 
 
@@ -221,7 +223,7 @@ def test_chat_on_the_output_name_generates_with_the_trained_model(trained: Train
     first = trained.client.post("/v1/chat/completions", headers=auth(), json=body).json()
     again = trained.client.post("/v1/chat/completions", headers=auth(), json=body).json()
     assert first["choices"] == again["choices"]  # greedy
-    base = Path(trained.app.state.backend.store.data_dir) / "training" / trained.job["id"] / "base"
+    base = Path(trained.app.state.services.store.data_dir) / "training" / trained.job["id"] / "base"
     tokenizer = AutoTokenizer.from_pretrained(base)
     prompt_tokens = len(tokenizer(render_prompt(QUESTION), add_special_tokens=False)["input_ids"])
     assert first["usage"]["prompt_tokens"] == prompt_tokens
@@ -303,8 +305,8 @@ def test_cancel_stops_the_worker_within_a_second(real_app: tuple[FastAPI, TestCl
     assert 2 <= job.steps_completed < job.total_steps == 240
     events = client.get(f"/v1/fine-tunes/{job_id}/events", headers=auth()).json()["data"]
     assert [e["type"] for e in events[-2:]] == ["cancel_requested", "job_stopped"]
-    assert app.state.backend.training_runner().wait_for(
-        lambda: app.state.backend.training_runner().worker_pid(job_id) is None, 5
+    assert app.state.services.real_training.runner().wait_for(
+        lambda: app.state.services.real_training.runner().worker_pid(job_id) is None, 5
     )
 
 
@@ -314,7 +316,7 @@ def test_a_killed_worker_ends_the_job_in_error_with_the_reason(
     app, client = real_app
     job_id = _long_job(client)
     _wait(app, job_id, lambda j: j.steps_completed >= 1)
-    os.kill(app.state.backend.training_runner().worker_pid(job_id), signal.SIGKILL)
+    os.kill(app.state.services.real_training.runner().worker_pid(job_id), signal.SIGKILL)
     job = _wait(app, job_id, lambda j: j.status in TERMINAL, timeout=10)
     assert job.status == "error"
     last = client.get(f"/v1/fine-tunes/{job_id}/events", headers=auth()).json()["data"][-1]
@@ -395,8 +397,8 @@ def test_the_server_process_never_imports_torch(tmp_path: Path) -> None:
         app = create_app(settings)
         with TestClient(app) as client:
             job = create_job(client, upload(client, jsonl(chat_rows(16)))["id"], packing=False)
-            store = app.state.backend.store
-            assert app.state.backend.training_runner().wait_for(
+            store = app.state.services.store
+            assert app.state.services.real_training.runner().wait_for(
                 lambda: store.find_job_anywhere(job["id"]).status == "completed", 90)
             name = store.find_job_anywhere(job["id"]).model_output_name
             body = {{"model": name, "messages": [{{"role": "user", "content": "Hi"}}]}}

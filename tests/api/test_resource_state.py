@@ -22,7 +22,7 @@ def _server(data_dir: Path) -> Iterator[Api]:
         with TestClient(app) as client:
             yield Api(client)
     finally:
-        app.state.backend.store.close()
+        app.state.services.store.close()
 
 
 def test_records_and_their_lifecycle_survive_a_restart(tmp_path: Path) -> None:

@@ -23,7 +23,7 @@ def _server(data_dir: Path, seed: int | None = None) -> Iterator[TestClient]:
         with TestClient(app) as client:
             yield client
     finally:
-        app.state.backend.store.close()
+        app.state.services.store.close()
 
 
 def test_files_jobs_and_events_survive_a_restart(tmp_path: Path) -> None:

@@ -32,7 +32,7 @@ def _scenario_client(tmp_path: Path, name: str) -> Iterator[TestClient]:
     app = create_app(settings, clock=ManualClock())
     with TestClient(app) as client:
         yield client
-    app.state.backend.store.close()
+    app.state.services.store.close()
 
 
 def _job(client: TestClient, job_id: str) -> dict[str, Any]:

@@ -88,10 +88,10 @@ def test_a_real_job_left_training_without_its_folder_ends_in_error(tmp_path: Pat
 
     settings = Settings(data_dir=tmp_path / "data", clock=ClockMode.manual, progress=False)
     app = create_app(settings, clock=ManualClock(start=later))
-    backend = app.state.backend
+    services = app.state.services
     with TestClient(app):
-        found = lambda: backend.store.find_job_anywhere(job.id)  # noqa: E731
-        assert backend.training_runner().wait_for(lambda: found().status in TERMINAL, 10)
+        found = lambda: services.store.find_job_anywhere(job.id)  # noqa: E731
+        assert services.real_training.runner().wait_for(lambda: found().status in TERMINAL, 10)
         assert found().status == "error"
         assert found().failure_message == (
             "Training was interrupted by a restart of the simulator, and the job's worker spec "

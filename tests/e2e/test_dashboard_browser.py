@@ -21,7 +21,7 @@ import httpx
 import pytest
 from together import Together
 
-from mock_server.fine_tuning.service import tenant_of
+from mock_server.core.tenancy import tenant_of
 
 pytestmark = pytest.mark.e2e
 

@@ -153,7 +153,7 @@ def upstream(tmp_path: Path) -> Iterator[str]:
         with _serving(_PlantedDrift(app)) as root:
             yield root
     finally:
-        app.state.backend.store.close()
+        app.state.services.store.close()
 
 
 @pytest.fixture

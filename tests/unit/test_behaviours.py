@@ -8,6 +8,7 @@ from datetime import timedelta
 import pytest
 from pydantic import ValidationError
 
+from mock_server.core.tenancy import tenant_of
 from mock_server.faults.behaviours import (
     FOREVER,
     Behaviours,
@@ -17,7 +18,6 @@ from mock_server.faults.behaviours import (
     shape_job,
 )
 from mock_server.fine_tuning.machine import JobStatus, advance, request_cancel
-from mock_server.fine_tuning.service import tenant_of
 from tests.builders import T0, make_file, make_job
 
 # The default timeline: queued at 5 s, running at 30 s, steps from 50 s, 3 s each.

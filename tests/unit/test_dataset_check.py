@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from mock_server.files.checks import check as dataset_check
 
 from mock_server.core.tokens import count_tokens
+from mock_server.files.checks import check as dataset_check
 from mock_server.files.checks.check import CheckReport, DatasetFormat, check_dataset
 from mock_server.files.checks.rules import MAX_BASE64_IMAGE_LENGTH
 

@@ -12,6 +12,7 @@ from pydantic import ValidationError
 
 from mock_server.core.clock import ManualClock, utc
 from mock_server.core.errors import NotFound
+from mock_server.core.tenancy import tenant_of
 from mock_server.faults.journal import Journal
 from mock_server.faults.registry import Faults
 from mock_server.faults.rules import (
@@ -22,7 +23,6 @@ from mock_server.faults.rules import (
     decide,
     status_answer,
 )
-from mock_server.fine_tuning.service import tenant_of
 
 T0 = utc(2026, 1, 1)
 GET_JOB = RequestInfo("GET", "/v1/fine-tunes/ft-1")

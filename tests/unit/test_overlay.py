@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -90,13 +91,29 @@ def test_a_filter_keeps_the_children_whose_tests_hold() -> None:
     assert len(selected) == 1 and selected[0][0] is DOC["paths"]["/a"]["get"]
 
 
+def test_the_rest_of_rfc_9535_selects_too() -> None:
+    """Descendants, slices, comparisons and functions: targets are not limited to the forms the
+    project's overlay happens to use."""
+    doc = {"parameters": [{"name": "status"}, {"name": "limit"}, {"name": "after"}]}
+    assert keys(select(DOC, "$..responses")) == ["responses"] * 3
+    assert keys(select(doc, "$.parameters[0:2]")) == [0, 1]
+    assert keys(select(doc, "$.parameters[-1]")) == [2]  # normalized to its index
+    assert keys(select(doc, "$.parameters[?@.name == 'limit']")) == [1]
+    assert keys(select(DOC, "$.paths[?length(@) > 1]")) == ["/a"]
+
+
 @pytest.mark.parametrize(
     "target",
-    ["paths.a", "$..responses", "$.paths[0:2]", "$.paths[?@.x == 1]", "$.paths[?length(@) > 1]"],
+    ["paths.a", "$.paths[", "$.paths[?@.x == ]", "$.paths[?nope(@)]", "$.paths[?length(@)]"],
 )
-def test_target_syntax_outside_the_supported_subset_is_refused(target: str) -> None:
-    with pytest.raises(OverlayError, match="target"):
+def test_a_target_that_is_not_rfc_9535_is_refused_with_the_target_named(target: str) -> None:
+    with pytest.raises(OverlayError, match=re.escape(f"target {target!r}")):
         select(DOC, target)
+
+
+def test_an_unreadable_target_is_refused_when_the_overlay_loads(tmp_path: Path) -> None:
+    with pytest.raises(OverlayError, match="target"):
+        overlay_of({"target": "$.paths[", "remove": True}, tmp_path=tmp_path)
 
 
 # --- actions ---------------------------------------------------------------------------------
@@ -134,6 +151,16 @@ def test_remove_deletes_every_selected_node(tmp_path: Path) -> None:
     patched, reports = apply_overlay(DOC, overlay)
     assert patched["paths"]["/b/{id}"] == {}
     assert reports[0].changed == 1
+
+
+def test_remove_deletes_array_items_whatever_order_a_union_names_them_in(
+    tmp_path: Path,
+) -> None:
+    doc = {"items": ["a", "b", "c", "d"]}
+    overlay = overlay_of({"target": "$.items[0, 2, 0]", "remove": True}, tmp_path=tmp_path)
+    patched, reports = apply_overlay(doc, overlay)
+    assert patched["items"] == ["b", "d"]
+    assert (reports[0].selected, reports[0].changed) == (3, 2)  # the repeated 0 goes once
 
 
 def test_an_action_that_selects_nothing_is_reported_stale(tmp_path: Path) -> None:

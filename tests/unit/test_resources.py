@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -15,7 +14,6 @@ from mock_server.core.clock import ManualClock
 from mock_server.core.ids import IdSource
 from mock_server.core.lifecycle import Lifecycle
 from mock_server.families.engine import Family, Resources, accepted, prefixed
-from mock_server.fine_tuning.machine import Timeline
 from mock_server.spec.index import operation_index
 from mock_server.store import SqliteStore
 
@@ -31,10 +29,20 @@ VIDEOS = Family(
 @pytest.fixture
 def resources(tmp_path: Path) -> Iterator[Resources]:
     store = SqliteStore(tmp_path)
-    backend: Any = SimpleNamespace(
-        store=store, clock=ManualClock(), ids=IdSource(seed=1), timeline=Timeline(speed=1.0)
+    index = operation_index()
+    unused: Any = None  # the videos family calls no other service
+    yield Resources(
+        store,
+        ManualClock(),
+        IdSource(seed=1),
+        lambda: index,
+        speed=1.0,
+        account="sim-user",
+        files=unused,
+        jobs=unused,
+        endpoints=unused,
+        inference=unused,
     )
-    yield Resources(backend, operation_index())
     store.close()
 
 
@@ -60,7 +68,7 @@ def test_timestamps_take_the_schemas_format_and_the_status_comes_from_the_clock(
     record = resources.create(VIDEOS, "t", request={"model": "m", "seconds": "5"})
     assert record.body["created_at"] == 1767225600  # VideoJob's created_at is a number
     assert resources.render(VIDEOS, record)["status"] == "in_progress"
-    resources.backend.clock.advance(60)
+    resources.clock.advance(60)
     assert resources.render(VIDEOS, record)["status"] == "completed"
     assert "status" not in resources.get(VIDEOS, "t", record.id, param="id").body
 

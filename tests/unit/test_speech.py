@@ -92,6 +92,25 @@ def test_an_mp3_is_mpeg_frames_whose_count_follows_the_duration() -> None:
     assert len(frames) == round(len(samples) / 1152)
 
 
+@pytest.mark.parametrize(
+    ("asked", "header", "written"),
+    [
+        ((48_000, 64_000), b"\xff\xfb\x54\xc0", (48_000, 64_000)),  # both have a header value
+        ((24_000, 100_000), b"\xff\xfb\x90\xc0", (44_100, 128_000)),  # neither: 44.1k, 128k
+    ],
+)
+def test_an_mp3_header_names_the_rates_or_falls_back_to_valid_ones(
+    asked: tuple[int, int], header: bytes, written: tuple[int, int]
+) -> None:
+    (rate, bit_rate), (frame_rate, frame_bits) = asked, written
+    samples = _samples(LONG, rate=rate)
+    data = encode(samples, response_format="mp3", sample_rate=rate, bit_rate=bit_rate)
+    frame = 144 * frame_bits // frame_rate
+    assert len(data) % frame == 0
+    assert {data[i : i + 4] for i in range(0, len(data), frame)} == {header}
+    assert len(data) // frame == round(len(samples) / rate * frame_rate / 1152)
+
+
 def test_streamed_chunks_reassemble_to_the_audio() -> None:
     import base64
 

@@ -1,5 +1,6 @@
 """The SQLite store on a temporary data dir: round trips, NotFound, tenants, order, filters,
-reset, reopening, and writers on many threads."""
+transactions, reset, reopening, and writers on many threads. Opening data dirs of other schema
+versions is ``test_migrations.py``'s."""
 
 from __future__ import annotations
 
@@ -16,7 +17,8 @@ from mock_server.core.errors import NotFound
 from mock_server.files.models import FilePurpose, FileType, UploadSession
 from mock_server.fine_tuning.events import EventType
 from mock_server.fine_tuning.machine import JobStatus, advance, plan, request_cancel
-from mock_server.store import SqliteStore
+from mock_server.store import LocalBlobStore, SqliteStore
+from mock_server.store.migrations import LATEST
 from tests.builders import T0, make_file, make_job, pending_event
 
 FAR = timedelta(days=1)
@@ -292,23 +294,6 @@ def test_deleting_a_resource_returns_what_it_held(store: SqliteStore) -> None:
         store.delete_resource("endpoint", "tenant-a", "e-1")
 
 
-def test_a_data_dir_from_before_resources_gains_the_table_when_opened(tmp_path: Path) -> None:
-    old = SqliteStore(tmp_path)
-    job = make_job()
-    old.create_job(job, [pending_event(job)])
-    with old.locked():  # what a data dir written before the table existed looks like
-        old._db.execute("DROP INDEX resources_by_tenant")
-        old._db.execute("DROP TABLE resources")
-    old.close()
-    reopened = SqliteStore(tmp_path)
-    try:
-        reopened.put_resource("endpoint", "tenant-a", "e-1", {"n": 1}, T0)
-        assert reopened.list_resources("endpoint", "tenant-a") == [{"n": 1}]
-        assert reopened.get_job("tenant-a", job.id) == job
-    finally:
-        reopened.close()
-
-
 def test_tenants_are_listed_most_recently_active_first(store: SqliteStore) -> None:
     assert store.list_tenants() == []
     store.put_file(make_file("file-a", tenant="files-only", created_at=T0))
@@ -317,6 +302,74 @@ def test_tenants_are_listed_most_recently_active_first(store: SqliteStore) -> No
     store.put_resource("endpoint", "with-an-endpoint", "e-1", {}, T0 + timedelta(seconds=2))
     store.put_file(make_file("file-b", tenant="files-only", created_at=T0 + timedelta(seconds=9)))
     assert store.list_tenants() == ["files-only", "with-a-job", "with-an-endpoint"]
+
+
+# -- transactions ---------------------------------------------------------------------------------
+
+
+def test_a_transaction_that_raises_leaves_nothing_behind(store: SqliteStore) -> None:
+    job = make_job()
+    with pytest.raises(RuntimeError), store.transaction():
+        store.create_job(job, [pending_event(job)])
+        store.set_meta("clock_offset", "5.0")
+        raise RuntimeError("half-way")
+    assert store.list_jobs("tenant-a") == []
+    assert store.list_events(job.id) == []
+    assert store.get_meta("clock_offset") is None
+
+
+def test_a_nested_transaction_joins_the_outermost_and_falls_with_it(store: SqliteStore) -> None:
+    with pytest.raises(RuntimeError), store.transaction():
+        with store.transaction():
+            store.set_meta("inner", "1")
+        assert store.get_meta("inner") == "1"  # visible inside, not yet committed
+        raise RuntimeError("outer fails after the inner block finished")
+    assert store.get_meta("inner") is None
+
+    with store.transaction():
+        with store.transaction():
+            store.set_meta("inner", "2")
+        store.set_meta("outer", "2")
+    assert (store.get_meta("inner"), store.get_meta("outer")) == ("2", "2")
+
+
+def test_locked_is_still_a_transaction_while_its_callers_move(store: SqliteStore) -> None:
+    with pytest.raises(RuntimeError), store.locked():
+        store.set_meta("clock_offset", "5.0")
+        raise RuntimeError("rolled back")
+    assert store.get_meta("clock_offset") is None
+
+
+def test_the_schema_version_is_not_a_meta_key_callers_may_write(store: SqliteStore) -> None:
+    with pytest.raises(ValueError):
+        store.set_meta("schema_version", "99")
+    store.reset()
+    assert store.get_meta("schema_version") == str(LATEST)
+
+
+# -- bytes ----------------------------------------------------------------------------------------
+
+
+def test_the_path_methods_hand_on_the_blob_stores_paths(store: SqliteStore) -> None:
+    assert (
+        store.blob_path("file-1") == store.blobs.path("file-1") == store.data_dir / "blobs/file-1"
+    )
+    assert store.part_path("file-1", 2) == store.blobs.part_path("file-1", 2)
+    assert store.training_dir("ft-1") == store.blobs.training_dir("ft-1")
+
+
+def test_a_store_keeps_its_bytes_in_the_blob_store_it_is_given(tmp_path: Path) -> None:
+    blobs = LocalBlobStore(tmp_path / "elsewhere")
+    store = SqliteStore(tmp_path / "data", blobs=blobs)
+    try:
+        record = make_file()
+        blobs.write_bytes(record.id, b"{}\n")
+        store.put_file(record)
+        assert store.blob_path(record.id) == tmp_path / "elsewhere" / "blobs" / record.id
+        store.delete_file("tenant-a", record.id)
+        assert not blobs.exists(record.id)
+    finally:
+        store.close()
 
 
 # -- reset and reopen -----------------------------------------------------------------------------

@@ -19,7 +19,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from mock_server.fine_tuning.service import tenant_of
+from mock_server.core.tenancy import tenant_of
 from mock_server.testing.in_process import API_KEY, simulator_settings
 from mock_server.testing.live import LiveSimulator, serve_in_thread
 

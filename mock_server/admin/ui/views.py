@@ -3,7 +3,7 @@
 The dashboard looks across tenants, as the ``/_sim`` controls do. A tenant is the hash that
 ``tenant_of`` makes of an API key, so nothing here can show a key: rows carry tenant ids, and
 fault rules keep a tenant, never the ``api_key`` they were given. Jobs are read through the
-backend, which brings them up to the clock's time, so the page sees what a client polling the
+src, which brings them up to the clock's time, so the page sees what a client polling the
 job would see; the tenant list reads the store as it is, so an idle page open on one tenant does
 not move every other tenant's jobs each second.
 
@@ -13,14 +13,19 @@ change but ``queued`` comes with one) and its plan (``queued`` comes from the mi
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
+from mock_server.core.clock import Clock
 from mock_server.core.errors import NotFound
 from mock_server.core.timefmt import iso
+from mock_server.faults.registry import Faults
 from mock_server.files.models import FileRecord
+from mock_server.files.service import FileService
 from mock_server.fine_tuning.events import Event, EventType, Metric
 from mock_server.fine_tuning.machine import Job, JobStatus, plan, seconds_remaining
-from mock_server.fine_tuning.service import Backend
+from mock_server.fine_tuning.service import FineTuning
+from mock_server.store import Store
 
 __all__ = [
     "JOURNAL_SHOWN",
@@ -50,9 +55,20 @@ _STATUS_OF_EVENT: dict[EventType, JobStatus] = {
 }
 
 
-def tenants(backend: Backend) -> list[dict[str, Any]]:
+@dataclass(frozen=True)
+class Sources:
+    """What the page reads: the services, not their internals."""
+
+    store: Store
+    clock: Clock
+    files: FileService
+    jobs: FineTuning
+    faults: Faults
+
+
+def tenants(src: Sources) -> list[dict[str, Any]]:
     """Every tenant, the most recently active first, with how many files and jobs it has."""
-    store = backend.store
+    store = src.store
     return [
         {"id": t, "files": len(store.list_files(t)), "jobs": len(store.list_jobs(t))}
         for t in store.list_tenants()
@@ -75,12 +91,12 @@ def _file_row(record: FileRecord) -> dict[str, Any]:
     }
 
 
-def files(backend: Backend, tenant: str) -> list[dict[str, Any]]:
+def files(src: Sources, tenant: str) -> list[dict[str, Any]]:
     """The tenant's files, newest first."""
-    return [_file_row(f) for f in reversed(backend.files(tenant))]
+    return [_file_row(f) for f in reversed(src.files.files(tenant))]
 
 
-def _job_row(backend: Backend, job: Job) -> dict[str, Any]:
+def _job_row(src: Sources, job: Job) -> dict[str, Any]:
     return {
         "id": job.id,
         "status": job.status.value,
@@ -96,16 +112,16 @@ def _job_row(backend: Backend, job: Job) -> dict[str, Any]:
         "total_steps": job.total_steps,
         "epochs_completed": job.epochs_completed,
         "n_epochs": job.n_epochs,
-        "seconds_remaining": seconds_remaining(job, backend.clock.now()),
+        "seconds_remaining": seconds_remaining(job, src.clock.now()),
         "training_file": job.training_file,
         "validation_file": job.validation_file or None,
         "failure_message": job.failure_message,
     }
 
 
-def jobs(backend: Backend, tenant: str) -> list[dict[str, Any]]:
+def jobs(src: Sources, tenant: str) -> list[dict[str, Any]]:
     """The tenant's jobs brought up to the clock's time, newest first."""
-    return [_job_row(backend, job) for job in reversed(backend.jobs(tenant))]
+    return [_job_row(src, job) for job in reversed(src.jobs.jobs(tenant))]
 
 
 def status_timeline(job: Job, events: list[Event]) -> list[dict[str, Any]]:
@@ -140,25 +156,25 @@ def loss_curves(metrics: list[Metric]) -> dict[str, list[dict[str, float]]]:
     return curves
 
 
-def job_detail(backend: Backend, tenant: str, job_id: str) -> dict[str, Any]:
+def job_detail(src: Sources, tenant: str, job_id: str) -> dict[str, Any]:
     """One job with its timeline, events, checkpoints and loss curves."""
-    job = backend.job(tenant, job_id)
-    events = backend.store.list_events(job.id)
+    job = src.jobs.job(tenant, job_id)
+    events = src.store.list_events(job.id)
     return {
-        **_job_row(backend, job),
+        **_job_row(src, job),
         "timeline": status_timeline(job, events),
         "events": [_event_row(e) for e in events],
-        "checkpoints": [c.render() for c in backend.checkpoints(tenant, job.id)],
-        "metrics": loss_curves(backend.store.list_metrics(job.id)),
+        "checkpoints": [c.render() for c in src.jobs.checkpoints(tenant, job.id)],
+        "metrics": loss_curves(src.store.list_metrics(job.id)),
     }
 
 
-def faults(backend: Backend) -> dict[str, Any]:
+def faults(src: Sources) -> dict[str, Any]:
     """The fault rules in force, with their counters, and the newest journal entries."""
-    journal = backend.faults.journal
+    journal = src.faults.journal
     entries = journal.entries()
     return {
-        "rules": backend.faults.rules(),
+        "rules": src.faults.rules(),
         "journal": [e.as_dict() for e in reversed(entries[-JOURNAL_SHOWN:])],
         "journal_total": len(entries),
         "journal_dropped": journal.dropped,
@@ -166,29 +182,29 @@ def faults(backend: Backend) -> dict[str, Any]:
 
 
 def snapshot(
-    backend: Backend, *, clock_mode: str, tenant: str | None = None, job_id: str | None = None
+    src: Sources, *, clock_mode: str, tenant: str | None = None, job_id: str | None = None
 ) -> dict[str, Any]:
     """Everything the page shows at once. An unknown (or no) tenant or job falls back to the
     most recently active tenant and its newest job, so a fresh page shows something."""
-    known = tenants(backend)
+    known = tenants(src)
     ids: list[str] = [t["id"] for t in known]
     chosen = tenant if tenant in ids else (ids[0] if ids else None)
-    listed = jobs(backend, chosen) if chosen else []
+    listed = jobs(src, chosen) if chosen else []
     detail = None
     if chosen and listed:
         listed_ids: list[str] = [j["id"] for j in listed]
         wanted = job_id if job_id is not None and job_id in listed_ids else listed_ids[0]
         try:
-            detail = job_detail(backend, chosen, wanted)
+            detail = job_detail(src, chosen, wanted)
         except NotFound:  # deleted between the listing and now
             detail = None
     return {
-        "now": iso(backend.clock.now()),
+        "now": iso(src.clock.now()),
         "clock": clock_mode,
         "tenants": known,
         "tenant": chosen,
-        "files": files(backend, chosen) if chosen else [],
+        "files": files(src, chosen) if chosen else [],
         "jobs": listed,
         "job": detail,
-        **faults(backend),
+        **faults(src),
     }

@@ -7,7 +7,7 @@
 (() => {
   const SVG = "http://www.w3.org/2000/svg";
   const $ = (id) => document.getElementById(id);
-  const state = { tenant: null, job: null, source: null, lastData: null, quiet: null, polling: null };
+  const state = { tenant: null, job: null, source: null, lastData: null, polling: null };
 
   // -- small helpers ----------------------------------------------------------------------------
 
@@ -99,7 +99,6 @@
   }
 
   function received(data) {
-    clearTimeout(state.quiet);
     setConnection("live", "live");
     if (data === state.lastData) return; // a reconnect's first snapshot, unchanged
     state.lastData = data;
@@ -122,10 +121,9 @@
         poll();
         return;
       }
-      // Each stream ends by itself after a while and reconnects at once: only a reconnect that
-      // takes longer than that is worth showing.
-      clearTimeout(state.quiet);
-      state.quiet = setTimeout(() => setConnection("retrying", "reconnecting…"), 2000);
+      // The stream lasts as long as the page: an error means the server went away (a restart, a
+      // stop). EventSource reconnects by itself, and the first snapshot it gets shows "live" again.
+      setConnection("retrying", "reconnecting…");
     });
     state.source = source;
   }

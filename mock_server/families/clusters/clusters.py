@@ -20,112 +20,29 @@ from __future__ import annotations
 from typing import Any
 
 from mock_server.core.errors import InvalidRequest
-from mock_server.core.lifecycle import Steps, begin
+from mock_server.core.lifecycle import begin
 from mock_server.families.base import Call, Operation, standard
-from mock_server.families.engine import Family, Record, Resources, prefixed
-from mock_server.families.regions import check_region
-from mock_server.families.shared_volumes import (
+from mock_server.families.clusters.model import (
+    CLUSTERS,
+    CONTROL,
+    DATA,
+    FINISH,
+    GPUS_PER_NODE,
+    MAX_GPUS,
+    RESIZE,
     SHARED_VOLUMES,
-    create_shared_volume,
-    render_attached,
+    VOLUME,
+    attached,
 )
+from mock_server.families.clusters.shared_volumes import create_shared_volume
+from mock_server.families.engine import Resources
+from mock_server.families.regions import check_region
 
-__all__ = ["CLUSTERS", "OPERATIONS", "attached"]
-
-_CONTROL = (("WaitingForControlPlaneNodes", 60.0),)
-_DATA = (("WaitingForDataPlaneNodes", 120.0),)
-_VOLUME = (("WaitingForSharedVolume", 30.0),)
-_FINISH = (("InstallingDrivers", 60.0), ("RunningAcceptanceTests", 60.0))
-_RESIZE: Steps = (*_DATA, ("InstallingDrivers", 60.0))
-_CONTROL_UP = {
-    "WaitingForDataPlaneNodes",
-    "WaitingForSharedVolume",
-    *(s for s, _ in _FINISH),
-    "Ready",
-}
-_WORKERS_UP = {"WaitingForSharedVolume", *(s for s, _ in _FINISH), "Ready"}
-_GPUS_PER_NODE = 8
-MAX_GPUS = 1024  # an estimate of an Instant Cluster's ceiling; every node is listed
-
-_KUBE_CONFIG = """\
-# together-sim: a simulated kubeconfig; no cluster answers at this address
-apiVersion: v1
-kind: Config
-clusters:
-- name: {name}
-  cluster:
-    server: https://{id}.clusters.together-sim.invalid
-contexts:
-- name: {name}
-  context: {{cluster: {name}, user: {name}-admin}}
-current-context: {name}
-users:
-- name: {name}-admin
-  user: {{token: together-sim-not-a-real-token}}
-"""
-
-
-def _nodes(record: Record, status: str) -> dict[str, Any]:
-    short = record.id[-8:]
-    name = record.body["cluster_name"]
-    control = "Ready" if status in _CONTROL_UP else "Provisioning"
-    up_before = record.private.get("workers_up", 0)  # workers a resize left running
-    control_plane = [
-        {
-            "node_id": f"cp-{short}-{i}",
-            "node_name": f"{name}-control-{i}",
-            "status": control,
-            "host_name": f"{name}-control-{i}.together-sim.invalid",
-            "num_cpu_cores": 8,
-            "memory_gib": 32.0,
-            "network": f"10.0.0.{10 + i}",
-        }
-        for i in range(3)
-    ]
-    workers = [
-        {
-            "node_id": f"gpu-{short}-{i}",
-            "node_name": f"{name}-gpu-{i}",
-            "status": "Ready" if status in _WORKERS_UP or i < up_before else "Provisioning",
-            "host_name": f"{name}-gpu-{i}.together-sim.invalid",
-            "num_cpu_cores": 192,
-            "num_gpus": _GPUS_PER_NODE,
-            "memory_gib": 2048.0,
-            "networks": [f"10.1.{i}.10"],
-            "instance_id": f"i-{short}{i:04d}",
-        }
-        for i in range(record.body["num_gpus"] // _GPUS_PER_NODE)
-    ]
-    return {"control_plane_nodes": control_plane, "gpu_worker_nodes": workers}
-
-
-def _view(resources: Resources, record: Record, body: dict[str, Any]) -> dict[str, Any]:
-    status = body["status"]
-    body.update(_nodes(record, status))
-    ready = status == "Ready"
-    body["kube_config"] = (
-        _KUBE_CONFIG.format(name=body["cluster_name"], id=record.id) if ready else ""
-    )
-    volumes = []
-    for volume_id in record.private.get("volume_ids", ()):
-        volume = render_attached(resources, record.tenant, volume_id)
-        if volume is not None:
-            volumes.append(volume)
-    body["volumes"] = volumes
-    return body
-
-
-CLUSTERS = Family(
-    kind="cluster",
-    schema="GET /compute/clusters/{cluster_id}",
-    new_id=prefixed("cluster"),
-    id_field="cluster_id",
-    view=_view,
-)
+__all__ = ["OPERATIONS"]
 
 
 def _check_gpus(num_gpus: int) -> None:
-    if num_gpus <= 0 or num_gpus % _GPUS_PER_NODE or num_gpus > MAX_GPUS:
+    if num_gpus <= 0 or num_gpus % GPUS_PER_NODE or num_gpus > MAX_GPUS:
         raise InvalidRequest(
             f"num_gpus must be a multiple of 8 from 8 to {MAX_GPUS} (got {num_gpus})",
             param="num_gpus",
@@ -192,7 +109,7 @@ def create_cluster(resources: Resources, call: Call) -> Any:
     request = call.json()
     _checked(request)
     volume_id = _volume(resources, call.tenant, request)
-    steps = (*_CONTROL, *_DATA, *(_VOLUME if volume_id else ()), *_FINISH)
+    steps = (*CONTROL, *DATA, *(VOLUME if volume_id else ()), *FINISH)
     fields: dict[str, Any] = {"cluster_type": request.get("cluster_type", "KUBERNETES")}
     if request.get("duration_days"):
         fields["duration_hours"] = request["duration_days"] * 24
@@ -216,24 +133,12 @@ def update_cluster(resources: Resources, call: Call) -> Any:
         _check_gpus(gpus)
         body = resources.render(CLUSTERS, record)
         up = sum(node["status"] == "Ready" for node in body["gpu_worker_nodes"])
-        private = {"workers_up": min(up, gpus // _GPUS_PER_NODE)}
-        progress = begin(_RESIZE, "Ready", resources.now(), resources.speed)
+        private = {"workers_up": min(up, gpus // GPUS_PER_NODE)}
+        progress = begin(RESIZE, "Ready", resources.now(), resources.speed)
     updated = resources.update(
         CLUSTERS, record, request=request, private=private, progress=progress
     )
     return resources.render(CLUSTERS, updated)
-
-
-def attached(resources: Resources, volume: Record) -> Record | None:
-    """The cluster that uses shared volume ``volume``, if any."""
-    return next(
-        (
-            c
-            for c in resources.list(CLUSTERS, volume.tenant)
-            if volume.id in c.private.get("volume_ids", ())
-        ),
-        None,
-    )
 
 
 OPERATIONS = [

@@ -20,60 +20,26 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from mock_server.core.errors import Conflict, InvalidRequest, NotFound
-from mock_server.core.lifecycle import Lifecycle, Steps, begin, entered_at
+from mock_server.core.lifecycle import begin
 from mock_server.core.timefmt import iso
 from mock_server.families.base import Call, Operation, standard
-from mock_server.families.deployment_volumes import VOLUMES
-from mock_server.families.engine import Family, Record, Resources, prefixed
+from mock_server.families.deployments.model import (
+    DEPLOYMENTS,
+    RESCALE,
+    ROLLOUT,
+    VOLUMES,
+    replicas,
+    when_ready,
+)
+from mock_server.families.engine import Resources
 from mock_server.families.secrets import SECRETS
 
-__all__ = ["DEPLOYMENTS", "OPERATIONS", "mounting"]
+__all__ = ["OPERATIONS"]
 
-ROLLOUT: Steps = (("Updating", 30.0),)
-RESCALE: Steps = (("Scaling", 15.0),)
 _NAME = re.compile(r"[A-Za-z0-9_-]{1,100}")
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _REPLICAS = ("min_replicas", "max_replicas")
 MAX_REPLICAS = 100
-
-
-def _ready_at(record: Record) -> datetime | None:
-    return entered_at(record.progress, "Ready") if record.progress else None
-
-
-def _replicas(record: Record) -> list[str]:
-    revision = record.private["revision"]
-    return [
-        f"{record.body['name']}-r{revision}-{i}" for i in range(record.body["desired_replicas"])
-    ]
-
-
-def _view(resources: Resources, record: Record, body: dict[str, Any]) -> dict[str, Any]:
-    ready = body["status"] == "Ready"
-    body["ready_replicas"] = body["desired_replicas"] if ready else record.private["serving"]
-    ready_at = _ready_at(record)
-    body["replica_events"] = {
-        replica: {
-            "image": body["image"],
-            "revision_id": f"rev-{record.private['revision']}",
-            "replica_status": "Running" if ready else "Waiting",
-            "replica_status_reason": "Ready" if ready else "ContainerCreating",
-            "replica_status_message": "together-sim: simulated replica, no container runs",
-            **({"replica_ready_since": iso(ready_at)} if ready and ready_at else {}),
-        }
-        for replica in _replicas(record)
-    }
-    return body
-
-
-DEPLOYMENTS = Family(
-    kind="deployment",
-    schema="GET /deployments/{id}",
-    new_id=prefixed("dep"),
-    name_field="name",
-    lifecycle=Lifecycle(steps=ROLLOUT, rest="Ready"),
-    view=_view,
-)
 
 
 def _checked(resources: Resources, tenant: str, wanted: dict[str, Any], own_id: str = "") -> None:
@@ -197,10 +163,10 @@ def deployment_logs(resources: Resources, call: Call) -> Any:
     record = resources.get(DEPLOYMENTS, call.tenant, call.path["id"], param="id")
     assert record.progress is not None
     now, body = resources.now(), record.body
-    since, ready_at = record.progress.since, _ready_at(record)
+    since, ready_at = record.progress.since, when_ready(record)
     wanted = call.query.get("replica_id")
     lines: list[tuple[datetime, str]] = []
-    for replica in _replicas(record):
+    for replica in replicas(record):
         if wanted not in (None, replica):
             continue
         lines += [
@@ -221,19 +187,6 @@ def deployment_logs(resources: Resources, call: Call) -> Any:
             lines.append((ready_at, f"{replica} Ready"))
     shown = sorted(((m, t) for m, t in lines if m <= now), key=lambda line: line[0])
     return {"lines": [f"{iso(moment)} {text}" for moment, text in shown]}
-
-
-def mounting(resources: Resources, volume: Record, version: int | None = None) -> list[str]:
-    """The ids of the deployments that mount ``volume`` at ``version`` (default: its latest)."""
-    version = version or volume.body["current_version"]
-    names = {volume.id, volume.body["name"]}
-    return [
-        record.id
-        for record in resources.list(DEPLOYMENTS, volume.tenant)
-        if any(
-            m["name"] in names and m["version"] == version for m in record.body.get("volumes", ())
-        )
-    ]
 
 
 OPERATIONS = [

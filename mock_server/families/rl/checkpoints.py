@@ -20,7 +20,7 @@ from typing import Any
 from mock_server.core.errors import InvalidRequest, NotFound
 from mock_server.families.base import Call, Operation
 from mock_server.families.engine import Resources
-from mock_server.families.rl_operations import Saved, find_checkpoint
+from mock_server.families.rl.model import Saved, find_checkpoint
 from mock_server.files.downloads import Download, signed_url
 
 __all__ = ["DOWNLOADS", "OPERATIONS"]

@@ -13,34 +13,12 @@ from __future__ import annotations
 from typing import Any
 
 from mock_server.core.errors import InvalidRequest, NotFound
-from mock_server.core.lifecycle import Lifecycle
 from mock_server.families.base import Call, Operation, standard
-from mock_server.families.engine import Family, Record, Resources, prefixed
+from mock_server.families.clusters.model import SHARED_VOLUMES, attached
+from mock_server.families.engine import Record, Resources
 from mock_server.families.regions import check_region
 
-__all__ = ["OPERATIONS", "SHARED_VOLUMES", "create_shared_volume", "render_attached"]
-
-
-def _bound(resources: Resources, record: Record) -> bool:
-    from mock_server.families.clusters import attached  # clusters check volumes too
-
-    return attached(resources, record) is not None
-
-
-def _view(resources: Resources, record: Record, body: dict[str, Any]) -> dict[str, Any]:
-    if body["status"] == "available" and _bound(resources, record):
-        body["status"] = "bound"
-    return body
-
-
-SHARED_VOLUMES = Family(
-    kind="shared_volume",
-    schema="GET /compute/clusters/storage/volumes/{volume_id}",
-    new_id=prefixed("sv"),
-    id_field="volume_id",
-    lifecycle=Lifecycle(steps=(("provisioning", 30.0),), rest="available"),
-    view=_view,
-)
+__all__ = ["OPERATIONS", "create_shared_volume"]
 
 
 def _check_size(size: int, param: str) -> None:
@@ -88,22 +66,13 @@ def update_volume(resources: Resources, call: Call) -> Any:
 def delete_volume(resources: Resources, call: Call) -> Any:
     volume_id = call.path["volume_id"]
     record = resources.get(SHARED_VOLUMES, call.tenant, volume_id, param="volume_id")
-    if _bound(resources, record):
+    if attached(resources, record) is not None:
         raise InvalidRequest(
             f"Shared volume {volume_id} is attached to a cluster: delete the cluster first",
             param="volume_id",
         )
     resources.delete(SHARED_VOLUMES, record)
     return {"success": True}
-
-
-def render_attached(resources: Resources, tenant: str, volume_id: str) -> dict[str, Any] | None:
-    """A volume as a cluster lists it (``GPUClusterVolume``), or None if it is gone."""
-    try:
-        record = resources.get(SHARED_VOLUMES, tenant, volume_id, param="volume_id")
-    except NotFound:
-        return None
-    return resources.render(SHARED_VOLUMES, record)
 
 
 OPERATIONS = [

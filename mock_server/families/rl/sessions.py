@@ -1,5 +1,5 @@
 """RL training sessions (``/rl/training-sessions``): a trainer (and a generator) for a base model
-that a client drives step by step with operations (``rl_operations.py``).
+that a client drives step by step with operations (``operations.py``).
 
 A session walks ``CREATING`` (60 s at the service's pace) to ``RUNNING``; ``stop`` walks it through
 ``STOPPING`` (10 s) to ``STOPPED``, and the operations not finished when the stop was asked fail
@@ -14,60 +14,17 @@ from __future__ import annotations
 from typing import Any
 
 from mock_server.core.errors import InvalidRequest, NotFound
-from mock_server.core.lifecycle import Lifecycle, Move, entered_at
 from mock_server.core.timefmt import iso
 from mock_server.families.base import Call, Operation
-from mock_server.families.engine import Family, Record, Resources
+from mock_server.families.engine import Resources
+from mock_server.families.rl.model import RL_SESSIONS, SESSION_STATUS, find_checkpoint, session
 
-__all__ = ["CREATING", "OPERATIONS", "RL_SESSIONS", "RUNNING", "ready_at", "session"]
+__all__ = ["OPERATIONS"]
 
-_S = "TRAINING_SESSION_STATUS_"
-CREATING, RUNNING, STOPPING, STOPPED = (
-    f"{_S}{s}" for s in ("CREATING", "RUNNING", "STOPPING", "STOPPED")
-)
 _LORA_DEFAULTS = {"rank": 8, "alpha": 16, "dropout": 0.05}  # the spec's defaults
 
 
-def _view(resources: Resources, record: Record, body: dict[str, Any]) -> dict[str, Any]:
-    from mock_server.families.rl_operations import progress_of  # operations read sessions too
-
-    done = progress_of(resources, record)
-    body["step"] = str(record.private["resume_step"] + done.optimizer_steps)
-    body["inference_checkpoints"] = done.inference_checkpoints
-    body["training_checkpoints"] = done.training_checkpoints
-    return body
-
-
-RL_SESSIONS = Family(
-    kind="rl_session",
-    schema="GET /rl/training-sessions/{session_id}",
-    new_id=lambda ids: ids.uuid(),
-    lifecycle=Lifecycle(
-        steps=((CREATING, 60.0),),
-        rest=RUNNING,
-        moves={
-            "stop": Move(
-                steps=((STOPPING, 10.0),), rest=STOPPED, allowed=frozenset({CREATING, RUNNING})
-            )
-        },
-    ),
-    view=_view,
-)
-
-
-def session(resources: Resources, call: Call) -> Record:
-    return resources.get(RL_SESSIONS, call.tenant, call.path["session_id"], param="session_id")
-
-
-def ready_at(record: Record) -> Any:
-    """When the session started running (planned), or None once it was stopped first."""
-    assert record.progress is not None
-    return entered_at(record.progress, RUNNING)
-
-
 def _resumed_step(resources: Resources, tenant: str, request: dict[str, Any]) -> int:
-    from mock_server.families.rl_operations import find_checkpoint
-
     ref = request.get("resume_from_checkpoint_id")
     if ref is None:
         return 0
@@ -132,7 +89,7 @@ def list_sessions(resources: Resources, call: Call) -> Any:
         resources.render(RL_SESSIONS, r) for r in reversed(resources.list(RL_SESSIONS, call.tenant))
     ]
     wanted = call.query.get("status")
-    if wanted not in (None, f"{_S}UNSPECIFIED"):
+    if wanted not in (None, f"{SESSION_STATUS}UNSPECIFIED"):
         bodies = [b for b in bodies if b["status"] == wanted]
     after = call.query.get("after")
     if after:

@@ -14,38 +14,21 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi.responses import JSONResponse
-
 from mock_server.core.errors import Conflict, InvalidRequest, NotFound
 from mock_server.core.timefmt import iso
-from mock_server.families.base import Call, Operation, standard
-from mock_server.families.engine import Family, Record, Resources, prefixed
+from mock_server.families.base import Answer, Call, Operation, standard
+from mock_server.families.deployments.model import VOLUMES, mounting
+from mock_server.families.engine import Resources
 from mock_server.files.downloads import Download, signed_url
 
-__all__ = ["DOWNLOADS", "OPERATIONS", "VOLUMES", "file_download"]
-
-
-def _view(resources: Resources, record: Record, body: dict[str, Any]) -> dict[str, Any]:
-    from mock_server.families.deployments import mounting  # deployments check volumes too
-
-    body["mounted_by"] = mounting(resources, record)
-    return body
-
-
-VOLUMES = Family(
-    kind="deployment_volume",
-    schema="GET /deployments/storage/volumes/{id}",
-    new_id=prefixed("vol"),
-    name_field="name",
-    view=_view,
-)
+__all__ = ["DOWNLOADS", "OPERATIONS", "file_download"]
 
 
 def _content(resources: Resources, tenant: str, wanted: dict[str, Any]) -> dict[str, Any]:
     prefix = str(wanted.get("source_prefix", ""))
     files = [
         {"name": f.filename, "size": f.bytes, "last_modified": iso(f.created_at)}
-        for f in resources.backend.files(tenant)
+        for f in resources.files.files(tenant)
         if f.filename.startswith(prefix)
     ]
     return {"type": wanted.get("type", "files"), "source_prefix": prefix, "files": files}
@@ -84,7 +67,7 @@ def update_volume(resources: Resources, call: Call) -> Any:
         history[str(old)] = {
             "version": old,
             "content": {"type": previous["type"], "source_prefix": previous["source_prefix"]},
-            "mounted_by": mounting_version(resources, record, old),
+            "mounted_by": mounting(resources, record, old),
         }
         fields = {
             "content": _content(resources, call.tenant, request["content"]),
@@ -97,15 +80,9 @@ def update_volume(resources: Resources, call: Call) -> Any:
     )
 
 
-def mounting_version(resources: Resources, record: Record, version: int) -> list[str]:
-    from mock_server.families.deployments import mounting
-
-    return mounting(resources, record, version)
-
-
 def delete_volume(resources: Resources, call: Call) -> Any:
     record = resources.get(VOLUMES, call.tenant, call.path["id"], param="id")
-    users = _view(resources, record, {})["mounted_by"]
+    users = mounting(resources, record)
     if users:
         raise InvalidRequest(
             f"Volume {record.body['name']} is mounted by {', '.join(users)}: remove it from "
@@ -119,16 +96,16 @@ def delete_volume(resources: Resources, call: Call) -> Any:
 def download_file(resources: Resources, call: Call) -> Any:
     """The spec's 307: the body is the URL, as the Location header is."""
     filename = call.path["filename"]
-    files = resources.backend.files(call.tenant)
+    files = resources.files.files(call.tenant)
     found = next((f for f in reversed(files) if filename in (f.filename, f.id)), None)
     if found is None:
         raise NotFound("file", filename, message=f"File {filename} not found", param="filename")
     url = signed_url(resources.store, call.base_url, call.tenant, "file", found.id, found.filename)
-    return JSONResponse(url, status_code=307, headers={"Location": url})
+    return Answer(url, 307, {"Location": url})
 
 
 def file_download(resources: Resources, tenant: str, file_id: str, name: str) -> Download:
-    record = resources.backend.file(tenant, file_id)
+    record = resources.files.file(tenant, file_id)
     return Download(resources.store.blob_path(record.id), "application/octet-stream")
 
 

@@ -11,7 +11,7 @@ from fastapi import APIRouter
 from mock_server.catalogue import fine_tuning as catalogue
 from mock_server.catalogue import serverless as serverless_models
 from mock_server.core.timefmt import unix
-from mock_server.deps import BackendDep, TenantDep
+from mock_server.deps import ClockDep, FineTuningDep, StoreDep, TenantDep
 from mock_server.families.model_uploads import uploaded_models
 from mock_server.fine_tuning.machine import JobStatus
 
@@ -22,7 +22,11 @@ router = APIRouter(tags=["Models"])
 
 @router.get("/v1/models")
 async def list_models(
-    backend: BackendDep, tenant: TenantDep, dedicated: bool | None = None
+    jobs: FineTuningDep,
+    store: StoreDep,
+    clock: ClockDep,
+    tenant: TenantDep,
+    dedicated: bool | None = None,
 ) -> list[dict[str, Any]]:
     # ``dedicated`` is read only to refuse what is not a boolean (400, as from the service): the
     # simulator does not tell serverless from dedicated-only models, so it filters nothing.
@@ -43,7 +47,7 @@ async def list_models(
             }
         )
     models += serverless_models.listed()  # embedding, rerank and image models
-    for job in backend.jobs(tenant):
+    for job in jobs.jobs(tenant):
         if job.status is JobStatus.completed:
             models.append(
                 {
@@ -56,13 +60,13 @@ async def list_models(
                     "context_length": job.max_seq_length,
                 }
             )
-    models += uploaded_models(backend, tenant)
+    models += uploaded_models(store, clock.now(), tenant)
     return models
 
 
 @router.get("/v3/whoami")
-async def whoami(tenant: TenantDep, backend: BackendDep) -> dict[str, Any]:
-    slug = backend.account
+async def whoami(tenant: TenantDep, jobs: FineTuningDep) -> dict[str, Any]:
+    slug = jobs.account
     return {
         "type": "project_api_key",
         "project": {"id": f"proj-{tenant}", "name": slug, "slug": slug},

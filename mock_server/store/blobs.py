@@ -1,0 +1,162 @@
+"""Bytes, kept apart from the records that describe them: uploaded files' bodies, the parts of
+uploads still arriving, and real jobs' training folders.
+
+Records go to a database and bytes to a ``BlobStore``, so a store on another database (the
+PostgreSQL one a later issue adds) keeps its bytes where this one does, and the routes stream
+bodies without the database in the way. Workers and ``FileResponse`` want a file on disk, which
+is why ``path`` and ``training_dir`` hand out local paths rather than only streams.
+
+``LocalBlobStore`` keeps the layout data dirs already have, so they open unchanged::
+
+    blobs/<file id>              a file's bytes, once its upload is complete
+    parts/<file id>.<n>.part     part n of an upload in flight (0: a one-shot upload's body,
+                                 and the whole a multipart upload is joined into)
+    parts/<file id>.<x>.tmp      a write_bytes in progress, renamed into blobs/ when complete
+    training/<job id>/           a real job's base model, checkpoints, outputs and archives
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Container
+from pathlib import Path
+from typing import BinaryIO, Protocol
+
+__all__ = ["BlobStore", "LocalBlobStore"]
+
+
+class BlobStore(Protocol):
+    """Bytes by file id (and folders by job id). A blob is asked for only once its record says
+    it exists, so a missing one is a damaged data dir rather than a 404: reads raise
+    ``FileNotFoundError``, and the record layer keeps answering ``NotFound``."""
+
+    def path(self, file_id: str) -> Path:
+        """A local file holding the blob, for workers and ``FileResponse``."""
+
+    def exists(self, file_id: str) -> bool: ...
+    def read_bytes(self, file_id: str) -> bytes: ...
+    def open_read(self, file_id: str) -> BinaryIO: ...
+    def write_bytes(self, file_id: str, data: bytes) -> None:
+        """All or nothing: a reader never sees half a blob, even after a crash mid-write."""
+
+    def delete(self, file_id: str) -> None:
+        """Quietly nothing if there is no such blob (a delete retried after a crash)."""
+
+    def part_path(self, file_id: str, part: int = 0) -> Path:
+        """Where part ``part`` of an upload in flight is written as it streams in."""
+
+    def commit_part(self, file_id: str, part: Path) -> None:
+        """Make a fully received part the file's blob, in one rename."""
+
+    def discard_parts(self, file_id: str) -> None:
+        """Drop every part of an upload (aborted, or joined into its blob)."""
+
+    def orphaned_parts(self, in_flight: Container[str]) -> list[Path]:
+        """Parts no upload in ``in_flight`` (file ids) will finish, and interrupted writes: what
+        a crash left behind. Only meaningful at startup, before anything writes."""
+
+    def training_dir(self, job_id: str) -> Path:
+        """A real job's folder (not created here: the launcher makes it when the job starts)."""
+
+    def delete_training_dir(self, job_id: str) -> None: ...
+    def clear(self) -> None:
+        """Drop every blob, part and training folder (``/_sim/reset``)."""
+
+
+class LocalBlobStore:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._blobs = root / "blobs"
+        self._parts = root / "parts"
+        self._training = root / "training"
+        self._blobs.mkdir(parents=True, exist_ok=True)  # callers stream straight into paths
+        self._parts.mkdir(exist_ok=True)
+
+    # -- blobs ------------------------------------------------------------------------------------
+
+    def path(self, file_id: str) -> Path:
+        return self._blobs / _name(file_id)
+
+    def exists(self, file_id: str) -> bool:
+        return self.path(file_id).is_file()
+
+    def read_bytes(self, file_id: str) -> bytes:
+        return self.path(file_id).read_bytes()
+
+    def open_read(self, file_id: str) -> BinaryIO:
+        return self.path(file_id).open("rb")
+
+    def write_bytes(self, file_id: str, data: bytes) -> None:
+        # The temporary file sits in parts/, on the same filesystem as blobs/ (so the rename is
+        # atomic) and where ``orphaned_parts`` finds it if the process dies before the rename.
+        # No fsync, as the database runs with synchronous=NORMAL: safe against a killed process,
+        # not against losing power.
+        target = self.path(file_id)
+        fd, temp = tempfile.mkstemp(dir=self._parts, prefix=f"{_name(file_id)}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as out:
+                out.write(data)
+            os.replace(temp, target)
+        except BaseException:
+            Path(temp).unlink(missing_ok=True)
+            raise
+
+    def delete(self, file_id: str) -> None:
+        self.path(file_id).unlink(missing_ok=True)
+
+    # -- uploads in flight ------------------------------------------------------------------------
+
+    def part_path(self, file_id: str, part: int = 0) -> Path:
+        if part < 0:
+            raise ValueError(f"part numbers start at 0 (got {part})")
+        return self._parts / f"{_name(file_id)}.{part}.part"
+
+    def commit_part(self, file_id: str, part: Path) -> None:
+        os.replace(part, self.path(file_id))
+
+    def discard_parts(self, file_id: str) -> None:
+        name = _name(file_id)
+        for path in self._parts.iterdir():
+            if _part_owner(path.name) == name:
+                path.unlink(missing_ok=True)
+
+    def orphaned_parts(self, in_flight: Container[str]) -> list[Path]:
+        orphans = []
+        for path in sorted(self._parts.iterdir()):
+            owner = _part_owner(path.name)
+            if path.name.endswith(".tmp") or (owner is not None and owner not in in_flight):
+                orphans.append(path)
+        return orphans
+
+    # -- real jobs' folders -----------------------------------------------------------------------
+
+    def training_dir(self, job_id: str) -> Path:
+        return self._training / _name(job_id)
+
+    def delete_training_dir(self, job_id: str) -> None:
+        shutil.rmtree(self.training_dir(job_id), ignore_errors=True)
+
+    def clear(self) -> None:
+        for folder in (self._blobs, self._parts, self._training):
+            shutil.rmtree(folder, ignore_errors=True)
+        self._blobs.mkdir()
+        self._parts.mkdir()
+
+
+def _name(id_: str) -> str:
+    """An id as one plain file name: ids are generated, but one that could step out of its folder
+    (``..``, a slash) would make a path outside the data dir, so it is refused outright."""
+    if not id_ or id_ in {".", ".."} or any(c in id_ for c in "/\\\0"):
+        raise ValueError(f"{id_!r} cannot name a blob")
+    return id_
+
+
+def _part_owner(name: str) -> str | None:
+    """The file id of ``<file id>.<n>.part``; None for anything else in parts/."""
+    stem, dot, suffix = name.rpartition(".")
+    if not dot or suffix != "part":
+        return None
+    owner, dot, number = stem.rpartition(".")
+    return owner if dot and owner and number.isdigit() else None

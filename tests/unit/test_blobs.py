@@ -1,0 +1,156 @@
+"""The local blob store on a temporary data dir: the layout data dirs already have, whole-or-nothing
+writes, uploads' parts from streaming in to committed or discarded, what a crash leaves behind,
+real jobs' folders, and ids that would step out of the data dir."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from mock_server.store import LocalBlobStore
+
+FILE = "file-00000000-0000-4000-8000-0000000000f1"
+
+
+@pytest.fixture
+def blobs(tmp_path: Path) -> LocalBlobStore:
+    return LocalBlobStore(tmp_path)
+
+
+def test_a_data_dir_laid_out_before_the_blob_store_reads_unchanged(tmp_path: Path) -> None:
+    (tmp_path / "blobs").mkdir()
+    (tmp_path / "parts").mkdir()
+    (tmp_path / "blobs" / FILE).write_bytes(b"body\n")
+    (tmp_path / "parts" / f"{FILE}.2.part").write_bytes(b"part two")
+    (tmp_path / "training" / "ft-1" / "adapter").mkdir(parents=True)
+    blobs = LocalBlobStore(tmp_path)
+    assert blobs.read_bytes(FILE) == b"body\n"
+    assert blobs.part_path(FILE, 2).read_bytes() == b"part two"
+    assert (blobs.training_dir("ft-1") / "adapter").is_dir()
+
+
+def test_a_blob_round_trips_by_bytes_by_stream_and_by_path(blobs: LocalBlobStore) -> None:
+    assert not blobs.exists(FILE)
+    blobs.write_bytes(FILE, b'{"a": 1}\n')
+    assert blobs.exists(FILE)
+    assert blobs.read_bytes(FILE) == b'{"a": 1}\n'
+    with blobs.open_read(FILE) as stream:
+        assert stream.read(4) == b'{"a"'
+    assert blobs.path(FILE).read_bytes() == b'{"a": 1}\n'
+
+
+def test_a_second_write_replaces_the_blob_and_leaves_no_temporary_behind(
+    blobs: LocalBlobStore,
+) -> None:
+    blobs.write_bytes(FILE, b"first")
+    blobs.write_bytes(FILE, b"second")
+    assert blobs.read_bytes(FILE) == b"second"
+    assert list((blobs.root / "parts").iterdir()) == []
+
+
+def test_a_write_that_fails_before_the_rename_leaves_the_old_blob_whole(
+    blobs: LocalBlobStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    blobs.write_bytes(FILE, b"old and whole")
+
+    def disk_full(src: str, dst: Path) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "replace", disk_full)
+    with pytest.raises(OSError, match="No space left"):
+        blobs.write_bytes(FILE, b"new")
+    monkeypatch.undo()
+    assert blobs.read_bytes(FILE) == b"old and whole"
+    assert list((blobs.root / "parts").iterdir()) == []
+
+
+def test_a_missing_blob_reads_as_a_missing_file_and_deletes_quietly(
+    blobs: LocalBlobStore,
+) -> None:
+    with pytest.raises(FileNotFoundError):
+        blobs.read_bytes(FILE)
+    blobs.delete(FILE)
+    blobs.write_bytes(FILE, b"x")
+    blobs.delete(FILE)
+    assert not blobs.exists(FILE)
+
+
+# -- uploads in flight ----------------------------------------------------------------------------
+
+
+def test_a_received_part_becomes_the_blob_in_one_rename(blobs: LocalBlobStore) -> None:
+    part = blobs.part_path(FILE)
+    part.write_bytes(b"streamed in")
+    blobs.commit_part(FILE, part)
+    assert blobs.read_bytes(FILE) == b"streamed in"
+    assert not part.exists()
+
+
+def test_discarding_an_uploads_parts_spares_other_uploads(blobs: LocalBlobStore) -> None:
+    other = f"{FILE}0"  # an id that starts with the first one
+    for number in range(3):
+        blobs.part_path(FILE, number).write_bytes(b"mine")
+        blobs.part_path(other, number).write_bytes(b"theirs")
+    blobs.discard_parts(FILE)
+    assert not any(blobs.part_path(FILE, n).exists() for n in range(3))
+    assert all(blobs.part_path(other, n).read_bytes() == b"theirs" for n in range(3))
+
+
+def test_parts_no_upload_will_finish_and_interrupted_writes_are_orphans(
+    blobs: LocalBlobStore,
+) -> None:
+    live, dead = "file-live", "file-dead"
+    for file_id in (live, dead):
+        blobs.part_path(file_id, 0).write_bytes(b"half")
+        blobs.part_path(file_id, 1).write_bytes(b"half")
+    interrupted = blobs.root / "parts" / f"{FILE}.k3j2x.tmp"  # write_bytes killed before rename
+    interrupted.write_bytes(b"half")
+    not_ours = blobs.root / "parts" / "README"
+    not_ours.write_text("left by a person")
+    assert blobs.orphaned_parts({live}) == sorted(
+        [blobs.part_path(dead, 0), blobs.part_path(dead, 1), interrupted]
+    )
+    assert blobs.orphaned_parts({live, dead}) == [interrupted]
+
+
+# -- real jobs' folders, reset --------------------------------------------------------------------
+
+
+def test_a_training_folder_is_handed_out_uncreated_and_deleted_whole(
+    blobs: LocalBlobStore,
+) -> None:
+    folder = blobs.training_dir("ft-1")
+    assert folder == blobs.root / "training" / "ft-1"
+    assert not folder.exists()
+    (folder / "checkpoints" / "step-2").mkdir(parents=True)
+    (folder / "checkpoints" / "step-2" / "adapter.safetensors").write_bytes(b"\0" * 8)
+    blobs.delete_training_dir("ft-1")
+    assert not folder.exists()
+    blobs.delete_training_dir("ft-1")  # again: nothing there, nothing raised
+
+
+def test_clearing_drops_every_blob_part_and_folder_and_keeps_the_store_usable(
+    blobs: LocalBlobStore,
+) -> None:
+    blobs.write_bytes(FILE, b"x")
+    blobs.part_path("file-up", 0).write_bytes(b"y")
+    blobs.training_dir("ft-1").mkdir(parents=True)
+    blobs.clear()
+    assert not blobs.exists(FILE)
+    assert not blobs.part_path("file-up", 0).exists()
+    assert not blobs.training_dir("ft-1").exists()
+    blobs.part_path("file-up", 0).write_bytes(b"streams in again")
+    blobs.write_bytes(FILE, b"written again")
+    assert blobs.read_bytes(FILE) == b"written again"
+
+
+@pytest.mark.parametrize("bad", ["", ".", "..", "../escape", "a/b", "a\\b", "nul\0"])
+def test_an_id_that_is_not_one_plain_name_is_refused(blobs: LocalBlobStore, bad: str) -> None:
+    with pytest.raises(ValueError, match="cannot name a blob"):
+        blobs.path(bad)
+    with pytest.raises(ValueError):
+        blobs.part_path(bad)
+    with pytest.raises(ValueError):
+        blobs.training_dir(bad)

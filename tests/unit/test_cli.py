@@ -1,0 +1,145 @@
+"""``together-sim``'s own parsing: ``serve``'s flags are the fields of ``Settings`` (so a new
+setting is a flag with no second edit, and every documented flag still means what it meant), and
+the commands that do not need them never import pydantic or ``contracts``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from pydantic import Field
+
+import mock_server.settings
+from mock_server.cli import _parser, given_settings
+from mock_server.settings import ClockMode, ServeMode, Settings
+
+
+@pytest.fixture(autouse=True)
+def _no_settings_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in Settings.model_fields:
+        monkeypatch.delenv(f"TOGETHER_SIM_{name.upper()}", raising=False)
+
+
+def _serve(*argv: str) -> Settings:
+    return Settings(**given_settings(_parser().parse_args(["serve", *argv])))
+
+
+def _serve_help() -> str:
+    (sub,) = (a for a in _parser()._actions if isinstance(a, argparse._SubParsersAction))
+    return " ".join(sub.choices["serve"].format_help().split())
+
+
+def test_every_setting_is_a_flag_whose_help_is_its_description() -> None:
+    shown = _serve_help()
+    for name, field in Settings.model_fields.items():
+        assert field.description, f"Settings.{name} needs a description: it is its flag's help"
+        assert " ".join(field.description.split()) in shown, name
+        assert f"env TOGETHER_SIM_{name.upper()}" in shown, name
+
+
+def test_the_documented_flags_set_what_they_always_set(tmp_path: Path) -> None:
+    settings = _serve(
+        "--mode", "examples", "--host", "0.0.0.0", "--port", "9000",
+        "--data-dir", str(tmp_path), "--api-key", "a", "--api-key", "b",
+        "--clock", "manual", "--speed", "1.5", "--seed", "7", "--account", "me",
+        "--no-keep-views", "--spec", "spec.yaml", "--trainer", "real",
+        "--real-model", "small", "--model-map", "map.yaml", "--worker-threads", "2",
+        "--progress", "--faults", "day.yaml",
+    )  # fmt: skip
+    assert settings == Settings(
+        mode=ServeMode.examples, host="0.0.0.0", port=9000, data_dir=tmp_path,
+        api_keys=["a", "b"], clock=ClockMode.manual, speed=1.5, seed=7, account="me",
+        keep_views=False, spec=Path("spec.yaml"), trainer="real", real_model="small",
+        model_map=Path("map.yaml"), worker_threads=2, progress=True, faults=Path("day.yaml"),
+    )  # fmt: skip
+
+
+def test_a_flag_left_out_leaves_the_setting_to_its_variable_and_a_flag_given_wins(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("TOGETHER_SIM_KEEP_VIEWS", "false")
+    monkeypatch.setenv("TOGETHER_SIM_CLOCK", "manual")
+    monkeypatch.setenv("TOGETHER_SIM_API_KEYS", "x, y")
+    from_env = _serve()
+    assert (from_env.keep_views, from_env.clock, from_env.api_keys) == (
+        False,
+        ClockMode.manual,
+        ["x", "y"],
+    )
+    given = _serve("--keep-views", "--clock", "instant", "--api-key", "z")
+    assert (given.keep_views, given.clock, given.api_keys) == (True, ClockMode.instant, ["z"])
+    assert (_serve().port, _serve().progress) == (8000, None)  # neither: the defaults
+
+
+@pytest.mark.parametrize(
+    ("flag", "value", "choices"),
+    [
+        ("--clock", "sometimes", "instant, realtime, manual"),
+        ("--mode", "mock", "stateful, examples"),
+        ("--real-model", "huge", "micro, small, smollm2"),
+        ("--port", "eighty", None),
+    ],
+)
+def test_enums_and_literals_are_choices_and_numbers_are_checked(
+    flag: str, value: str, choices: str | None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        _parser().parse_args(["serve", flag, value])
+    assert exit_.value.code == 2
+    error = capsys.readouterr().err
+    assert flag in error
+    if choices is not None:
+        assert f"choose from {', '.join(repr(c) for c in choices.split(', '))}" in error
+
+
+def test_replay_flags_stay_apart_from_the_settings() -> None:
+    args = _parser().parse_args(["serve", "--replay", "cassette", "--access-log"])
+    assert (args.replay, args.access_log, args.log_level) == ("cassette", True, "warning")
+    assert (args.host, args.port) == (None, None)  # serve_replay's own defaults apply
+    assert given_settings(args) == {}
+
+
+def test_a_new_setting_is_a_flag_without_a_second_edit(monkeypatch: pytest.MonkeyPatch) -> None:
+    class Grown(Settings):
+        retries: int = Field(default=3, description="how often to try")
+        audit_log: Path | None = Field(default=None, description="where to write it")
+        strict: bool = Field(default=False, description="refuse what is not documented")
+
+    monkeypatch.setattr(mock_server.settings, "Settings", Grown)
+    args = _parser().parse_args(
+        ["serve", "--retries", "5", "--audit-log", "audit.jsonl", "--strict"]
+    )
+    grown = Grown(**given_settings(args))
+    assert (grown.retries, grown.audit_log, grown.strict) == (5, Path("audit.jsonl"), True)
+    assert "--no-strict" in _serve_help()
+
+
+def _loaded_after(*argv: str) -> list[str]:
+    """The top packages of interest in ``sys.modules`` after ``together-sim ARGV`` in a fresh
+    interpreter (a ``--help`` exits, as the command would)."""
+    code = (
+        "import json, sys\n"
+        "from mock_server.cli import main\n"
+        "try:\n"
+        f"    main({list(argv)!r})\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "tops = {m.split('.')[0] for m in sys.modules}\n"
+        "print(json.dumps(sorted(tops & {'contracts', 'pydantic'})))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
+    loaded: list[str] = json.loads(out.splitlines()[-1])
+    return loaded
+
+
+def test_the_cli_imports_contracts_only_for_the_contract_command() -> None:
+    assert _loaded_after("--help") == []
+    assert _loaded_after("advance", "--help") == []  # no serve flags built: no pydantic either
+    assert _loaded_after("serve", "--help") == ["pydantic"]
+    assert "contracts" in _loaded_after("contract", "--help")  # and the command still works
