@@ -50,9 +50,12 @@ install: $(BIN)/.installed $(V1)/.installed $(SDK2)/.installed /usr/bin/chromium
 serve: $(BIN)/.installed
 	$(BIN)/together-sim serve
 
+# The import contracts ([tool.importlinter] in pyproject.toml): no loop between modules, layers
+# inside each service folder, pure models, services that call only downward.
 lint: $(BIN)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 types: $(BIN)/.installed
 	$(BIN)/mypy
@@ -75,7 +78,7 @@ contracts-real: $(BIN)/.installed
 	$(BIN)/together-sim contract --base-url https://api.together.xyz --real-service-ok --stateful
 
 screenshot: $(BIN)/.installed /usr/bin/chromium
-	$(BIN)/python -m mock_server.admin.ui.screenshot --out docs/dashboard.png
+	$(BIN)/python -m mock_server.testing.screenshot --out docs/dashboard.png
 
 clean:
 	rm -rf $(VENV) $(V1) $(SDK2) .cache/sdk .together-sim .together-sim-contract .mypy_cache .ruff_cache .pytest_cache

@@ -221,7 +221,7 @@ def _servers(args: argparse.Namespace, argv: list[str] | None) -> dict[str, Any]
         connections=args.connections,
     )
 
-    from openapi.spec import find_spec_path, sha256_file
+    from openapi.locate import find_spec_path, sha256_file
 
     spec = find_spec_path(allow_download=False)
     sim, prism = sim_target("instant"), prism_target(ensure_prism(), spec)

@@ -153,7 +153,7 @@ def _contract_row() -> dict[str, Any]:
 
 
 def measure_suites() -> dict[str, Any]:
-    from openapi.spec import find_spec_path, sha256_file
+    from openapi.locate import find_spec_path, sha256_file
 
     spec = find_spec_path(allow_download=False)
     return {

@@ -169,7 +169,9 @@ def run_ours(job: Job) -> dict[str, Any]:
     from peft import PeftModel
 
     from mock_server.training import models
-    from mock_server.training.lora import StepReport, TrainConfig, train
+    from mock_server.training.config import TrainConfig
+    from mock_server.training.lora import train
+    from mock_server.training.reports import StepReport
 
     torch.set_num_threads(job.threads)
     rows, held_out = read_rows(job.train_path), read_rows(job.eval_path)

@@ -11,6 +11,10 @@ adds the client's side: a valid answer never makes the SDK fail except with the
 ``APIStatusError`` subclass of its status (for 1.5.x, run in its own venv by
 ``client_fuzz_v1``, with the class that line maps the status to).
 
+The spec is read by ``contracts.spec_oracle``, from the pinned document, never through the
+simulator's own reading of it (``mock_server.spec``), which is under test like the rest of the
+server: this module imports nothing from ``mock_server``.
+
 The upload's three steps (``POST /files`` answered 302, the presigned ``PUT``, ``POST
 /files/{id}/preprocess``) are not spec operations; the preprocess answer is still held to the
 ``FileResponse`` that ``GET /files/{id}`` documents.
@@ -23,14 +27,11 @@ import string
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qs
 
 import httpx
 from hypothesis import strategies as st
 
-from mock_server.core.errors import InvalidRequest
-from mock_server.spec.index import OperationIndex, SpecOperation
-from mock_server.spec.validate import first_error, validate_request
+from contracts.spec_oracle import SpecOperation, SpecOracle
 
 __all__ = [
     "JOB_CALLS",
@@ -104,75 +105,66 @@ class RecordingTransport(httpx.BaseTransport):
 
 
 def _sse_values(content: bytes) -> list[Any]:
-    """Each event of an SSE stream as ``{"data": value}``, its data parsed when it is JSON."""
+    """Each event of an SSE stream as ``{"data": text}``: the spec (with the overlay) says what
+    JSON the text holds, and the oracle reads it from there."""
     events = []
     for block in content.decode().split("\n\n"):
         data = "\n".join(
             line[5:].lstrip() for line in block.splitlines() if line.startswith("data:")
         )
-        if not data:
-            continue
-        try:
-            events.append({"data": json.loads(data)})
-        except ValueError:
+        if data:
             events.append({"data": data})
     return events
 
 
-def _body_problems(op: SpecOperation, exchange: Exchange) -> list[str]:
+def _media(headers: httpx.Headers) -> str:
+    content_type: str = headers.get("content-type", "")
+    return content_type.split(";")[0].strip().lower()
+
+
+def _body_problems(oracle: SpecOracle, op: SpecOperation, exchange: Exchange) -> list[str]:
     reply = op.reply_for(exchange.status)
     label = f"{op.name} {exchange.status}"
     if reply is None:
         return [f"{label}: the status is not documented"]
-    media = exchange.response_headers.get("content-type", "").split(";")[0].strip().lower()
-    if not reply.content:
+    media = _media(exchange.response_headers)
+    if not reply:
         return []
-    if media not in reply.content:
-        return [f"{label}: content type {media!r} is not documented ({list(reply.content)})"]
-    schema = reply.content[media]
-    if not schema:
+    if media not in reply:
+        return [f"{label}: content type {media!r} is not documented ({list(reply)})"]
+    pointer = reply[media]
+    if pointer is None:
         return []
-    values = (
-        _sse_values(exchange.content)
-        if media == "text/event-stream"
-        else [json.loads(exchange.content)]
-    )
+    try:
+        values = (
+            _sse_values(exchange.content)
+            if media == "text/event-stream"
+            else [json.loads(exchange.content)]
+        )
+    except ValueError:
+        return [f"{label}: the answer is not the JSON its content type says"]
     problems = []
     for value in values:
         if value == {"data": "[DONE]"}:
             continue  # the stream's end marker, which the SDKs read as the end, not as an event
-        error = first_error(value, schema)
+        error = oracle.first_error(value, pointer)
         if error is not None:
             where = "/".join(str(p) for p in error.absolute_path)
             problems.append(f"{label}: the answer breaks the schema at /{where}: {error.message}")
     return problems
 
 
-def _request_verdict(op: SpecOperation, exchange: Exchange, params: dict[str, str]) -> str | None:
-    """None when the request is valid per the spec, else the validator's complaint."""
-    try:
-        validate_request(
-            op,
-            path=params,
-            query=parse_qs(exchange.query, keep_blank_values=True),
-            headers=exchange.headers,
-            content_type=exchange.headers.get("content-type"),
-            raw_body=exchange.body,
-        )
-    except InvalidRequest as refusal:
-        return str(refusal.message)
-    return None
-
-
-def judge(index: OperationIndex, exchange: Exchange) -> list[str]:
+def judge(oracle: SpecOracle, exchange: Exchange) -> list[str]:
     """What is wrong with one exchange, as the spec reads it (empty when nothing is)."""
-    found = index.match(exchange.method, exchange.path)
+    found = oracle.match(exchange.method, exchange.path)
     label = f"{exchange.method} {exchange.path} -> {exchange.status}"
     if found is None:
-        return _off_spec_problems(index, exchange, label)
+        return _off_spec_problems(oracle, exchange, label)
     op, params = found
-    problems = [f"{label}: {p}" for p in _body_problems(op, exchange)]
-    invalid = _request_verdict(op, exchange, params)
+    problems = [f"{label}: {p}" for p in _body_problems(oracle, op, exchange)]
+    invalid = oracle.request_problem(
+        op, path=params, query=exchange.query, headers=exchange.headers, body=exchange.body
+    )
     error = exchange.error()
     if invalid is not None:
         if exchange.status != 400 or not error.get("param"):
@@ -186,7 +178,7 @@ def judge(index: OperationIndex, exchange: Exchange) -> list[str]:
     return problems
 
 
-def _off_spec_problems(index: OperationIndex, exchange: Exchange, label: str) -> list[str]:
+def _off_spec_problems(oracle: SpecOracle, exchange: Exchange, label: str) -> list[str]:
     """The upload's steps, which no spec operation covers: the status each client requires, and
     the preprocess answer held to the spec's ``FileResponse``."""
     if exchange.method == "POST" and exchange.path == "/v1/files":
@@ -196,9 +188,9 @@ def _off_spec_problems(index: OperationIndex, exchange: Exchange, label: str) ->
     if exchange.method == "POST" and exchange.path.endswith("/preprocess"):
         if exchange.status != 200:
             return [f"{label}: preprocess refused {exchange.content!r}"]
-        schema = index.by_key("GET", "/files/{id}").success.content["application/json"]
-        assert schema is not None
-        error = first_error(json.loads(exchange.content), schema)
+        pointer = oracle.by_key("GET", "/files/{id}").success["application/json"]
+        assert pointer is not None
+        error = oracle.first_error(json.loads(exchange.content), pointer)
         return [] if error is None else [f"{label}: not a FileResponse: {error.message}"]
     return [f"{label}: no spec operation and no known upload step"]
 
@@ -260,7 +252,7 @@ def status_error_3x(error: BaseException) -> list[str] | None:
 
 
 def judge_call(
-    index: OperationIndex,
+    oracle: SpecOracle,
     outcome: CallOutcome,
     target: str,
     *,
@@ -269,11 +261,11 @@ def judge_call(
     """Every exchange of the call judged, and the SDK's own result: a parsed object, the status
     error of the answer it got for ``target`` (an operation name), or, before ``target`` was sent,
     a local refusal of its arguments. ``status_error`` knows the SDK line's error classes."""
-    problems = [p for exchange in outcome.exchanges for p in judge(index, exchange)]
+    problems = [p for exchange in outcome.exchanges for p in judge(oracle, exchange)]
     sent = [
         e
         for e in outcome.exchanges
-        if (m := index.match(e.method, e.path)) is not None and m[0].name == target
+        if (m := oracle.match(e.method, e.path)) is not None and m[0].name == target
     ]
     if outcome.error is None:
         if not sent:

@@ -6,7 +6,9 @@ example; the driver records every exchange under ``requests``, and they come bac
 ``Exchange`` objects ``client_fuzz.judge`` holds to the spec. Hypothesis stays in this process, so
 shrinking works as for 3.x. What differs for 1.5.x is here: its error classes (``status_error_1x``
 passed to ``judge_call``), the arguments it takes differently (``fine_tune_arguments_1x``), and
-the one place the simulator answers it outside the spec on purpose (``as_the_spec_reads``).
+the one place the simulator answers it outside the spec on purpose (``as_the_spec_reads``). Like
+the judge, this module imports nothing from ``mock_server``: what 1.5.x expects is read from the
+SDK, not from the simulator's idea of it.
 """
 
 from __future__ import annotations
@@ -25,11 +27,10 @@ import httpx
 from hypothesis import strategies as st
 
 from contracts.client_fuzz import CallOutcome, Exchange, fine_tune_arguments, number_around
-from mock_server.core.wire import wants_upper_case_events
-from mock_server.fine_tuning.events import EventType
 
 __all__ = [
     "DRIVER",
+    "V1_EVENT_TYPES",
     "RaisedInDriver",
     "V1Driver",
     "as_the_spec_reads",
@@ -88,9 +89,49 @@ def _exchange(wire: Mapping[str, Any]) -> Exchange:
     )
 
 
-# The 1.5.x spelling of each event type back to the spec's (not only upper case: the spec's
-# ``model_compressing`` is 1.5.x's ``COMPRESSING_MODEL``).
-_SPEC_EVENT_TYPE = {t.v1_name: t.value for t in EventType}
+# together 1.5.35's ``FinetuneEventType`` (``together/types/finetune.py``), member name to the
+# value it reads on the wire: the spec's event type is the member's name in lower case, and the
+# value is that name but for ``MODEL_COMPRESSING``. Transcribed from the SDK, never taken from the
+# simulator, so that a wrong spelling there is a finding of the judge and not its premise
+# (``test_client_fuzz_v1`` checks the table against the installed SDK).
+V1_EVENT_TYPES = {
+    **{
+        name: name
+        for name in (
+            "JOB_PENDING",
+            "JOB_START",
+            "JOB_STOPPED",
+            "MODEL_DOWNLOADING",
+            "MODEL_DOWNLOAD_COMPLETE",
+            "TRAINING_DATA_DOWNLOADING",
+            "TRAINING_DATA_DOWNLOAD_COMPLETE",
+            "VALIDATION_DATA_DOWNLOADING",
+            "VALIDATION_DATA_DOWNLOAD_COMPLETE",
+            "WANDB_INIT",
+            "TRAINING_START",
+            "CHECKPOINT_SAVE",
+            "BILLING_LIMIT",
+            "EPOCH_COMPLETE",
+            "EVAL_COMPLETE",
+            "TRAINING_COMPLETE",
+            "MODEL_COMPRESSION_COMPLETE",
+            "MODEL_UPLOADING",
+            "MODEL_UPLOAD_COMPLETE",
+            "MODEL_UPLOADING_TO_HF",
+            "MODEL_UPLOAD_TO_HF_COMPLETE",
+            "JOB_COMPLETE",
+            "JOB_ERROR",
+            "JOB_USER_ERROR",
+            "CANCEL_REQUESTED",
+            "JOB_RESTARTED",
+            "REFUND",
+            "WARNING",
+        )
+    },
+    "MODEL_COMPRESSING": "COMPRESSING_MODEL",
+}
+# The 1.5.x spelling of each event type back to the spec's.
+_SPEC_EVENT_TYPE = {value: name.lower() for name, value in V1_EVENT_TYPES.items()}
 
 
 def _spec_event_types(value: Any) -> Any:
@@ -108,16 +149,19 @@ def _spec_event_types(value: Any) -> Any:
 
 
 def as_the_spec_reads(exchange: Exchange) -> Exchange:
-    """The exchange with the simulator's one deliberate answer outside the spec undone.
+    """The exchange of a 1.5.x call with the simulator's one deliberate answer outside the spec
+    undone.
 
-    1.5.x validates event types against an upper-case enum of its own, so the simulator spells
-    them its way to it (``deps.wants_upper_case_events``, ``EventType.v1_name``), in the events
-    list and in the ``events`` of a job, where the spec has lower case. Such an answer is judged
-    with its event types spelt back as the spec's: any other departure from the schema, and a type
-    that is no 1.5.x spelling of a spec type, is still found."""
-    to_1x = wants_upper_case_events(exchange.headers.get("user-agent", ""))
+    1.5.x validates event types against an upper-case enum of its own (``V1_EVENT_TYPES``), so the
+    simulator spells them its way to it, in the events list and in the ``events`` of a job, where
+    the spec has lower case. Such an answer is judged with its event types spelt back as the
+    spec's: any other departure from the schema, a type that is no 1.5.x spelling of a spec type,
+    and an upper-case type sent to another client, are still found (and a lower-case type sent to
+    1.5.x, which it cannot read, fails the SDK's call). 1.5.x is told by the User-Agent it sends,
+    ``Together/v1 PythonBindings/<version>``."""
+    from_1x = "PythonBindings" in exchange.headers.get("user-agent", "")
     media = exchange.response_headers.get("content-type", "").split(";")[0].strip()
-    if not to_1x or media != "application/json" or not 200 <= exchange.status < 300:
+    if not from_1x or media != "application/json" or not 200 <= exchange.status < 300:
         return exchange
     try:
         body = _spec_event_types(json.loads(exchange.content))

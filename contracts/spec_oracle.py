@@ -5,24 +5,17 @@ The simulator reads the spec its own way (``mock_server.spec.index`` rewrites th
 under test: a judge that used it would pass whatever it wrongly admits, on both sides of every
 exchange. So the judge's oracle is built here from the raw document: the pinned spec
 (``openapi.spec.load_spec``) with the project's overlay (``openapi.overlay.overlaid_spec``, the
-same data schemathesis runs on), validated with ``jsonschema`` directly, every ``$ref`` resolved
-by ``referencing`` against the whole document. Nothing here imports ``mock_server``.
+same data schemathesis runs on), its schemas read with ``jsonschema`` directly
+(``spec_schemas``). Nothing here imports ``mock_server``.
 
-The reading is deliberately literal. JSON Schema 2020-12 as written, with two additions the
-document itself asks for: OpenAPI 3.0's ``nullable: true``, which this 3.1 document still uses,
-admits ``null``; and the value formats that constrain (``date-time`` per RFC 3339, ``uri``,
-``int32``, ``int64``, and those jsonschema checks itself), where ``float`` or ``binary`` only tell
-code generators which type to use. ``oneOf`` means exactly one: where the spec's ``oneOf`` cannot
-hold, the overlay says so in the open, not this module. Operations are found by their own route
-(the document's ``servers`` path, or the operation's), a literal path before a template, as
-OpenAPI matches them. Query, path and header values arrive as text and are read as the type their
-schema names before they are validated; form bodies likewise, field by field.
+Operations are found by their own route (the document's ``servers`` path, or the operation's), a
+literal path before a template, as OpenAPI matches them. A request is checked parameter by
+parameter (text read as its schema's type), then its body as the media type it was sent as: JSON,
+or a form, field by field.
 """
 
 from __future__ import annotations
 
-import copy
-import datetime as dt
 import email.parser
 import email.policy
 import functools
@@ -34,67 +27,13 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from jsonschema import Draft202012Validator, FormatChecker
-from jsonschema.exceptions import ValidationError, best_match
-from referencing import Registry, Resource
-from referencing.jsonschema import DRAFT202012
-
+from contracts.spec_schemas import Schemas, pointer_to
 from openapi.overlay import overlaid_spec
 from openapi.spec import load_spec
 
-__all__ = ["SPEC_URI", "SpecOperation", "SpecOracle", "spec_oracle"]
+__all__ = ["SpecOperation", "SpecOracle", "spec_oracle"]
 
-SPEC_URI = "urn:together-sim:judge:spec"
 _METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
-_JSON_TYPES = {bool: "boolean", int: "integer", float: "number", str: "string", type(None): "null"}
-
-FORMATS = FormatChecker()  # jsonschema's own (date, uuid, email, ip addresses, regex), and:
-_RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})")
-
-
-@FORMATS.checks("date-time")
-def _date_time(value: object) -> bool:
-    if not isinstance(value, str):
-        return True
-    if not _RFC3339.fullmatch(value):
-        return False
-    try:
-        dt.datetime.fromisoformat(re.sub(r"[Zz]$", "+00:00", value.replace(" ", "T")))
-    except ValueError:
-        return False
-    return True
-
-
-@FORMATS.checks("uri")
-def _uri(value: object) -> bool:
-    return not isinstance(value, str) or re.match(r"[A-Za-z][A-Za-z0-9+.-]*:", value) is not None
-
-
-@FORMATS.checks("int32")
-def _int32(value: object) -> bool:
-    return not isinstance(value, int) or -(2**31) <= value < 2**31
-
-
-@FORMATS.checks("int64")
-def _int64(value: object) -> bool:
-    return not isinstance(value, int) or -(2**63) <= value < 2**63
-
-
-def _pointer(*parts: str) -> str:
-    return "".join("/" + p.replace("~", "~0").replace("/", "~1") for p in parts)
-
-
-def _admit_null(node: Any) -> Any:
-    """The document with every ``nullable: true`` schema spelt as JSON Schema says it."""
-    if isinstance(node, list):
-        return [_admit_null(item) for item in node]
-    if not isinstance(node, dict):
-        return node
-    out = {key: _admit_null(value) for key, value in node.items()}
-    if out.get("nullable") is True:
-        del out["nullable"]
-        return {"anyOf": [out, {"type": "null"}]}
-    return out
 
 
 @dataclass(frozen=True)
@@ -125,6 +64,7 @@ class SpecOperation:
 
     @property
     def success(self) -> Mapping[str, str | None]:
+        """The reply to a valid request: the first documented 2xx, else 3xx, else 1xx."""
         for first in "231":
             for status, reply in self.replies.items():
                 if status.startswith(first):
@@ -138,19 +78,16 @@ def _server_path(servers: Any) -> str:
     return urlsplit(str(servers[0].get("url", ""))).path.rstrip("/")
 
 
-class SpecOracle:
-    """The operations of one spec document, and its schemas as validators."""
+class SpecOracle(Schemas):
+    """The operations of one spec document, over its schemas (``Schemas``)."""
 
     def __init__(self, document: Mapping[str, Any]) -> None:
-        self.document = _admit_null(copy.deepcopy(dict(document)))
-        resource = Resource.from_contents(self.document, default_specification=DRAFT202012)
-        self.registry: Registry[Any] = Registry().with_resource(SPEC_URI, resource)
+        super().__init__(document)
         self.operations = tuple(self._operations())
         self._literal = {op.route for op in self.operations if "{" not in op.route}
         templated = [op for op in self.operations if "{" in op.route]
         templated.sort(key=lambda op: -sum(not s.startswith("{") for s in op.route.split("/")))
         self._templated = [(op, _route_pattern(op.route)) for op in templated]
-        self._validators: dict[str, Draft202012Validator] = {}
 
     def _operations(self) -> Iterator[SpecOperation]:
         default = _server_path(self.document.get("servers"))
@@ -171,19 +108,21 @@ class SpecOracle:
                     *((p, (*at, "parameters", str(i))) for i, p in own),
                 ]
                 parameters = tuple(
-                    Parameter(p["name"], p["in"], bool(p.get("required")), _pointer(*at_, "schema"))
+                    Parameter(
+                        p["name"], p["in"], bool(p.get("required")), pointer_to(*at_, "schema")
+                    )
                     for p, at_ in listed
                 )
                 request = raw.get("requestBody") or {}
                 body = {
-                    media: _pointer(*at, "requestBody", "content", media, "schema")
+                    media: pointer_to(*at, "requestBody", "content", media, "schema")
                     if "schema" in spec
                     else None
                     for media, spec in (request.get("content") or {}).items()
                 }
                 replies = {
                     str(status): {
-                        media: _pointer(*at, "responses", str(status), "content", media, "schema")
+                        media: pointer_to(*at, "responses", str(status), "content", media, "schema")
                         if "schema" in spec
                         else None
                         for media, spec in (reply.get("content") or {}).items()
@@ -225,61 +164,6 @@ class SpecOracle:
             if op.method == method and op.path == path:
                 return op
         raise KeyError(f"{method} {path}")
-
-    # --- schemas ---------------------------------------------------------------------------------
-
-    def validator(self, pointer: str) -> Draft202012Validator:
-        """The schema at ``pointer`` compiled once; its references resolve in the document."""
-        found = self._validators.get(pointer)
-        if found is None:
-            schema = {"$ref": f"{SPEC_URI}#{pointer}"}
-            found = Draft202012Validator(schema, registry=self.registry, format_checker=FORMATS)
-            self._validators[pointer] = found
-        return found
-
-    def first_error(self, value: Any, pointer: str) -> ValidationError | None:
-        error: ValidationError | None = best_match(self.validator(pointer).iter_errors(value))
-        return error
-
-    def follow(self, pointer: str) -> str:
-        """Where the schema at ``pointer`` is written, its ``$ref``s followed."""
-        node = self.at(pointer)
-        while isinstance(node, Mapping) and str(node.get("$ref", "")).startswith("#"):
-            pointer = str(node["$ref"]).removeprefix("#")
-            node = self.at(pointer)
-        return pointer
-
-    def at(self, pointer: str) -> Any:
-        return self.registry.resolver(SPEC_URI).lookup(f"#{pointer}").contents
-
-    def types(self, pointer: str, depth: int = 0) -> set[str]:
-        """The JSON types a schema admits at its top level (through its ``$ref`` and unions)."""
-        pointer = self.follow(pointer)
-        schema = self.at(pointer)
-        if not isinstance(schema, Mapping) or depth > 8:
-            return set()
-        kind = schema.get("type")
-        found = {kind} if isinstance(kind, str) else set(kind or ())
-        if "enum" in schema:
-            found |= {_JSON_TYPES.get(type(v), "object") for v in schema["enum"]}
-        for union in ("anyOf", "oneOf", "allOf"):
-            for i, _ in enumerate(schema.get(union, ())):
-                found |= self.types(f"{pointer}/{union}/{i}", depth + 1)
-        return found
-
-    def items(self, pointer: str) -> str:
-        """The pointer of an array schema's ``items`` (in whichever variant has them)."""
-        pointer = self.follow(pointer)
-        schema = self.at(pointer)
-        if not isinstance(schema, Mapping):
-            return ""
-        if "items" in schema:
-            return f"{pointer}/items"
-        for union in ("anyOf", "oneOf", "allOf"):
-            for i, _ in enumerate(schema.get(union, ())):
-                if "array" in self.types(f"{pointer}/{union}/{i}"):
-                    return self.items(f"{pointer}/{union}/{i}")
-        return ""
 
     # --- requests --------------------------------------------------------------------------------
 
@@ -366,31 +250,10 @@ class SpecOracle:
         value: dict[str, Any] = {}
         for raw_name, texts in fields.items():
             name = raw_name.removesuffix("[]")
-            at = _pointer("properties", name) if name in properties else ""
+            at = pointer_to("properties", name) if name in properties else ""
             read = [self.read_text(text, pointer + at) if at else text for text in texts]
             value[name] = read if raw_name.endswith("[]") or len(read) > 1 else read[0]
         return value
-
-    def read_text(self, text: str, pointer: str) -> Any:
-        """A text value as the type its schema names; the text itself when it is none of them."""
-        kinds = self.types(pointer) if pointer else set()
-        if not kinds or "string" in kinds:
-            return text
-        readers: list[tuple[str, Any]] = [
-            ("integer", int),
-            ("number", float),
-            ("boolean", lambda t: {"true": True, "false": False}[t]),
-            ("array", json.loads),
-            ("object", json.loads),
-            ("null", lambda t: {"null": None}[t]),
-        ]
-        for kind, read in readers:
-            if kind in kinds:
-                try:
-                    return read(text)
-                except (ValueError, KeyError):
-                    continue
-        return text
 
 
 def _route_pattern(route: str) -> re.Pattern[str]:

@@ -23,7 +23,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from mock_server import __version__
 from mock_server.admin import controls as control
 from mock_server.admin import dashboard
-from mock_server.admin.service import Controls
+from mock_server.admin.service import Controls, ProcessMemory
 from mock_server.audio import routes as audio
 from mock_server.batches import routes as batches
 from mock_server.batches.service import checked_input_file
@@ -57,7 +57,8 @@ from mock_server.real_training.service import RealTraining
 from mock_server.settings import ClockMode, ServeMode, Settings
 from mock_server.spec import fallback as generic
 from mock_server.spec.index import OperationIndex
-from mock_server.store import SqliteStore, Store
+from mock_server.spec.routing import invalid_request
+from mock_server.store import BlobStore, LocalBlobStore, SqliteStore, Store
 from mock_server.training.bases import BaseChoice, load_model_map
 
 __all__ = ["create_app"]
@@ -78,12 +79,6 @@ _STATUS_TYPES = {
 }
 
 
-def _param(loc: tuple[Any, ...]) -> str | None:
-    """pydantic's ``("body", "training_type", "lora_r")`` becomes ``training_type.lora_r``."""
-    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
-    return ".".join(parts) or None
-
-
 def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(TogetherError)
     async def together_error(request: Request, exc: TogetherError) -> JSONResponse:
@@ -91,13 +86,10 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
-        first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "Invalid request"}
-        param = _param(tuple(first.get("loc", ())))
-        where = f"{param}: " if param else ""
-        message = f"{where}{first.get('msg', 'Invalid request')}"
-        if first.get("type") == "json_invalid":  # its loc is a character offset, not a field
-            message, param = "The request body is not valid JSON", None
-        return JSONResponse(error_body(message, "invalid_request_error", param), status_code=400)
+        # SpecRoute shapes a spec operation's own; these are the other routes' (/_sim, the
+        # SDKs' upload steps), in the same words.
+        invalid = invalid_request(exc.errors())
+        return JSONResponse(invalid.body(), status_code=invalid.status)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -126,9 +118,10 @@ def _install_error_handlers(app: FastAPI) -> None:
 def _install_spec(app: FastAPI, settings: Settings) -> None:
     def served(request: Request) -> dict[str, Any]:
         from openapi import spec as pinned  # here, not above: PyYAML costs ~5% of startup
+        from openapi.locate import find_spec_path
         from openapi.overlay import overlaid_spec
 
-        path = settings.spec or pinned.find_spec_path(allow_download=False)
+        path = settings.spec or find_spec_path(allow_download=False)
         return pinned.spec_for_server(str(request.base_url), overlaid_spec(pinned.load_spec(path)))
 
     @app.get("/openapi.json", include_in_schema=False)
@@ -188,6 +181,7 @@ def _examples_app(settings: Settings) -> FastAPI:
 def _services(
     settings: Settings,
     store: Store,
+    blobs: BlobStore,
     clock: Clock,
     timeline: Timeline,
     generation: int,
@@ -200,6 +194,7 @@ def _services(
     behaviours = Behaviours()
     files = FileService(
         store,
+        blobs,
         clock,
         ids,
         check_batch_input=checked_input_file,
@@ -207,6 +202,7 @@ def _services(
     )
     fine_tuning = FineTuning(
         store,
+        blobs,
         clock,
         ids,
         timeline,
@@ -218,6 +214,7 @@ def _services(
     )
     real_training = RealTraining(
         fine_tuning,
+        blobs,
         model=settings.real_model,
         model_map=model_map,
         progress=sys.stderr if _progress(settings) else None,
@@ -231,6 +228,7 @@ def _services(
     faults = Faults(clock)
     resources = Resources(
         store,
+        blobs,
         clock,
         ids,
         index,
@@ -241,28 +239,29 @@ def _services(
         endpoints=endpoints,
         inference=inference,
     )
-    controls = Controls(
-        store,
-        clock,
-        views=fine_tuning.views,
-        real_training=real_training,
-        behaviours=behaviours,
+    memory = ProcessMemory(
+        clock=clock,
+        kept_views=fine_tuning.views,
         faults=faults,
+        behaviours=behaviours,
+        real_training=real_training,
     )
     return Services(
         store=store,
+        blobs=blobs,
         clock=clock,
         ids=ids,
         files=files,
         fine_tuning=fine_tuning,
-        artifacts=JobArtifacts(fine_tuning),
+        artifacts=JobArtifacts(fine_tuning, blobs),
         real_training=real_training,
         endpoints=endpoints,
         inference=inference,
         resources=resources,
         behaviours=behaviours,
         faults=faults,
-        controls=controls,
+        memory=memory,
+        controls=Controls(store, blobs, memory),
     )
 
 
@@ -274,6 +273,7 @@ def create_app(
         return _examples_app(settings)
     model_map = _model_map(settings)  # before anything is opened: a bad file stops here
     store = store or SqliteStore(settings.data_dir)
+    blobs = LocalBlobStore(store.data_dir)  # a store a test passes in keeps its bytes beside it
     clock = clock or _clock(settings, store)
     generation = int(store.get_meta("generation") or 0) + 1
     store.set_meta("generation", str(generation))
@@ -286,7 +286,8 @@ def create_app(
     def index() -> OperationIndex:  # the spec's, loaded by the first request that needs it
         return generic.index_of(app)
 
-    services = _services(settings, store, clock, timeline, generation, model_map, index)
+    services = _services(settings, store, blobs, clock, timeline, generation, model_map, index)
+    services.files.remove_orphaned_parts()  # before any request can start an upload
     if store.has_live_jobs(trainer="real"):
         services.real_training.wake()  # real jobs of a previous process: go on, or fail them
 

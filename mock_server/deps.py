@@ -13,7 +13,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from mock_server.admin.service import Controls
+from mock_server.admin.service import Controls, ProcessMemory
 from mock_server.core.clock import Clock
 from mock_server.core.ids import IdSource
 from mock_server.core.tenancy import authenticate
@@ -28,11 +28,12 @@ from mock_server.fine_tuning.service import FineTuning
 from mock_server.inference.service import Inference
 from mock_server.real_training.service import RealTraining
 from mock_server.settings import Settings
-from mock_server.store import Store
+from mock_server.store import BlobStore, Store
 
 __all__ = [
     "ArtifactsDep",
     "BehavioursDep",
+    "BlobsDep",
     "ClockDep",
     "ControlsDep",
     "EndpointsDep",
@@ -53,6 +54,7 @@ __all__ = [
 @dataclass(frozen=True)
 class Services:
     store: Store
+    blobs: BlobStore
     clock: Clock
     ids: IdSource
     files: FileService
@@ -64,6 +66,7 @@ class Services:
     resources: Resources
     behaviours: Behaviours
     faults: Faults
+    memory: ProcessMemory  # the state only this process holds (the README's state map)
     controls: Controls
 
 
@@ -76,6 +79,10 @@ def _services(request: Request) -> Services:
 
 async def _store(request: Request) -> Store:
     return _services(request).store
+
+
+async def _blobs(request: Request) -> BlobStore:
+    return _services(request).blobs
 
 
 async def _clock(request: Request) -> Clock:
@@ -137,6 +144,7 @@ async def _upper_case_events(request: Request) -> bool:
 
 
 StoreDep = Annotated[Store, Depends(_store)]
+BlobsDep = Annotated[BlobStore, Depends(_blobs)]
 ClockDep = Annotated[Clock, Depends(_clock)]
 IdsDep = Annotated[IdSource, Depends(_ids)]
 FilesDep = Annotated[FileService, Depends(_files)]

@@ -76,7 +76,7 @@ class Settings(BaseSettings):
         default="sim-user",
         description="namespace of output model names: <account>/<model>-<suffix>-<hash>",
     )
-    # Off only to measure the full read path, as `make bench` does (see Backend.job_view).
+    # Off only to measure the full read path, as `make bench` does (see FineTuning.job_view).
     keep_views: bool = Field(
         default=True, description="keep rendered job bodies until the job's next change"
     )

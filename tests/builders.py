@@ -14,7 +14,8 @@ from mock_server.core.clock import utc
 from mock_server.files.models import FilePurpose, FileRecord, FileType
 from mock_server.fine_tuning.events import Event, EventType
 from mock_server.fine_tuning.machine import Job, JobStatus, Timeline, advance
-from mock_server.fine_tuning.reports import Started, Step, launch
+from mock_server.fine_tuning.progress import launch
+from mock_server.fine_tuning.reports import Started, Step
 
 __all__ = ["PHASES", "T0", "durations", "make_file", "make_job", "pending_event"]
 

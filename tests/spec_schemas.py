@@ -13,7 +13,8 @@ from typing import Any
 
 import jsonschema
 
-from openapi.spec import find_spec_path, load_spec
+from openapi.locate import find_spec_path
+from openapi.spec import load_spec
 
 __all__ = ["assert_is_error_data", "assert_matches_spec"]
 

@@ -2,12 +2,15 @@
 
 Both reach across services, which is why they live here and not in any one of them: the clock
 offset is saved in the store (a restart keeps the time), real training is told the time moved,
-and a reset empties the store and every piece of process memory that holds state (kept views,
-behaviours, fault rules and journal: see the README's state map).
+and a reset empties the store, the blob store, the caches under the data dir and every piece of
+process memory that holds state (``ProcessMemory``, the one list of it: see the README's state
+map).
 """
 
 from __future__ import annotations
 
+import shutil
+from dataclasses import dataclass
 from datetime import datetime
 
 from mock_server.core.clock import Clock
@@ -15,38 +18,45 @@ from mock_server.faults.behaviours import Behaviours
 from mock_server.faults.registry import Faults
 from mock_server.fine_tuning.kept_views import KeptViews
 from mock_server.real_training.service import RealTraining
-from mock_server.store import Store
+from mock_server.store import BlobStore, Store
 
-__all__ = ["Controls"]
+__all__ = ["Controls", "ProcessMemory"]
+
+
+@dataclass(frozen=True)
+class ProcessMemory:
+    """Every piece of state that lives in this process's memory and not in the store or the blob
+    store. A second process (or replica) does not see it; a restart loses what is not saved."""
+
+    clock: Clock  # its offset: saved to the store's meta on each move, read back only at startup
+    kept_views: KeptViews  # rendered job bodies until their next change (a cache: safe to lose)
+    faults: Faults  # fault rules, their counters and random source, the request journal
+    behaviours: Behaviours  # a scenario's job and file behaviours
+    real_training: RealTraining  # the runner thread and worker processes (their jobs: in the store)
 
 
 class Controls:
-    def __init__(
-        self,
-        store: Store,
-        clock: Clock,
-        *,
-        views: KeptViews,
-        real_training: RealTraining,
-        behaviours: Behaviours,
-        faults: Faults,
-    ) -> None:
+    def __init__(self, store: Store, blobs: BlobStore, memory: ProcessMemory) -> None:
         self.store = store
-        self.clock = clock
-        self.views = views
-        self.real_training = real_training
-        self.behaviours = behaviours
-        self.faults = faults
+        self.blobs = blobs
+        self.memory = memory
+        self.clock = memory.clock
 
     def advance_clock(self, seconds: float) -> datetime:
         now = self.clock.advance(seconds)
         self.store.set_meta("clock_offset", repr(self.clock.offset))
-        self.real_training.nudge()
+        self.memory.real_training.nudge()
         return now
 
     def reset(self) -> None:
-        self.real_training.reset()
+        memory = self.memory
+        memory.real_training.reset()
         self.store.reset()
-        self.views.clear()
-        self.behaviours.reset()
-        self.faults.reset()  # the startup scenario's rules again, journal emptied
+        self.blobs.clear()
+        # Synthetic archives and images: caches the services write under the data dir themselves.
+        artifacts = self.store.data_dir / "artifacts"
+        shutil.rmtree(artifacts, ignore_errors=True)
+        artifacts.mkdir()
+        memory.kept_views.clear()
+        memory.behaviours.reset()
+        memory.faults.reset()  # the startup scenario's rules again, journal emptied

@@ -3,7 +3,7 @@ of its output and error files.
 
 A batch's status is read off the clock with ``lifecycle.py``: the walk is planned when it is
 created, from its size, and a cancel starts a new one. Nothing here reads a clock, touches the
-store or logs; ``batch_backend.py`` ties it to them.
+store or logs; ``service.py`` ties it to them.
 
     create ─→ VALIDATING ─→ IN_PROGRESS ─→ COMPLETED         (10 s, then 0.5 s a request)
                   │              │

@@ -1,14 +1,14 @@
-"""The batch service: ``batches.py`` (pure) tied to the files, the models and the store.
+"""The batch service: ``models.py`` (pure) tied to the files, the models and the store.
 
-A batch is a record of the ``Resources`` service (``resources.py``) whose status comes from the
-walk planned at creation (``lifecycle.py``). Its results are written once, by the first read that
-finds it ended: each answered request goes through the code the live routes use (``inference.py``
-for chat and text completions, ``transcriptions.py`` for audio), on the model the line names
-(a catalogue model, a completed fine-tune's output, a STARTED endpoint), and lands in an output
-file, or in an error file with Together's error body when it fails (an unknown model, a body the
-endpoint refuses). Both are ordinary files (purpose ``batch-generated``): ``GET
-/files/{id}/content`` downloads them. Requests on a model trained with ``--trainer real`` get the
-synthetic answer here; the real model answers only live requests.
+A batch is a record of the ``Resources`` service (``families/engine.py``) whose status comes from
+the walk planned at creation (``core/lifecycle.py``). Its results are written once, by the first
+read that finds it ended: each answered request goes through the code the live routes use
+(``inference/models.py`` for chat and text completions, ``audio/transcriptions.py`` for
+audio), on the model the line names (a catalogue model, a completed fine-tune's output, a STARTED
+endpoint), and lands in an output file, or in an error file with Together's error body when it
+fails (an unknown model, a body the endpoint refuses). Both are ordinary files (purpose
+``batch-generated``): ``GET /files/{id}/content`` downloads them. Requests on a model trained with
+``--trainer real`` get the synthetic answer here; the real model answers only live requests.
 """
 
 from __future__ import annotations
@@ -90,7 +90,7 @@ def _input(resources: Resources, tenant: str, file_id: str) -> tuple[FileRecord,
             "file uploaded with purpose batch-api",
             param="input_file_id",
         )
-    return record, resources.store.blob_path(file_id).read_bytes()
+    return record, resources.blobs.read_bytes(file_id)
 
 
 def create(resources: Resources, tenant: str, request: dict[str, Any]) -> dict[str, Any]:
@@ -171,7 +171,7 @@ def _write_results(resources: Resources, record: Record) -> Record:
     done = batches.processed_at(plan, requests, ended)
     body = record.body
     try:
-        data = resources.store.blob_path(body["input_file_id"]).read_bytes()
+        data = resources.blobs.read_bytes(body["input_file_id"])
     except FileNotFoundError:
         failed = resources.move(BATCHES, record, "fail")
         error = f"The input file {body['input_file_id']} was deleted before the batch ran"
@@ -200,7 +200,7 @@ def _write_file(
         created_at=moment,
         purpose=FilePurpose.batch_generated,
     )
-    resources.store.blob_path(file_id).write_bytes(data)
+    resources.blobs.write_bytes(file_id, data)
     resources.store.put_file(stored)
     return file_id
 

@@ -1,7 +1,7 @@
 """The serverless models of the API families beside chat: embedding, rerank, image, text-to-speech
 and speech-to-text models, with the facts their answers depend on.
 
-``catalogue.py`` holds the fine-tunable chat models and their training limits; these models are
+``fine_tuning.py`` holds the fine-tunable chat models and their training limits; these models are
 never fine-tuned, so they live here. Each family answers a request only for its own models (an
 embedding request naming a chat model is Together's 404 ``model_not_available``), and the figures
 below decide the shape of an answer: an embedding's length, an image's largest side, a voice's

@@ -1,4 +1,4 @@
-"""``POST /embeddings``: unit vectors of the model's dimension (``embeddings.py``), equal for equal
+"""``POST /embeddings``: unit vectors of the model's dimension (``models.py``), equal for equal
 inputs, for one string or a list of them."""
 
 from __future__ import annotations

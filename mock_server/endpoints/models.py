@@ -1,11 +1,14 @@
 """Dedicated endpoints and their lifecycle, pure.
 
-An endpoint's state is never stored: it is read off the clock. The record keeps where the
+An endpoint's state is never stored: it is read off the clock by the one lifecycle engine
+(``core/lifecycle.py``), as every resource family's status is. The record keeps where the
 endpoint is headed (``rest``: STARTED or STOPPED), when it set off (``since``) and the states it
 walks through on the way (``walk``), each lasting the duration planned when the endpoint was
-created. Reading an endpoint is ``state_at(endpoint, now)``; asking it to start or stop is
-``request_state(endpoint, desired, now)``, which returns a new frozen record. Nothing here reads
-a clock, touches the store or logs.
+created (``durations``); ``progress`` reads that as the engine's ``Progress``, and a move's new
+``Progress`` is written back into the same fields, so records stored before the engine took over
+read unchanged. Reading an endpoint is ``state_at(endpoint, now)``; asking it to start or stop
+is ``request_state(endpoint, desired, now)``, the engine's ``apply``, which returns a new frozen
+record. Nothing here reads a clock, touches the store or logs.
 
     create ─→ PENDING ─→ STARTING ─→ STARTED
                  │           │           │
@@ -13,8 +16,9 @@ a clock, touches the store or logs.
     start        PENDING ←─────────────────────────┴───────────┘
 
 A STARTED endpoint with an ``inactive_timeout`` (minutes, unscaled: it is the user's own
-setting) that gets no request for that long stops by itself, as the service's do. ``ERROR`` is
-the spec's value for a failed deployment; nothing in the simulator fails one yet.
+setting) that gets no request for that long stops by itself, as the service's do: the engine's
+idle rest (``Idle``), whose clock ``last_request_at`` resets. ``ERROR`` is the spec's value for a
+failed deployment; nothing in the simulator fails one yet.
 
 The request checks that need no lookup (autoscaling, timeouts) are here too; whether the model
 and the hardware exist is decided by the caller, who can see the catalogue and the tenant's jobs.
@@ -23,13 +27,14 @@ and the hardware exist is decided by the caller, who can see the catalogue and t
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime, timedelta
+from datetime import datetime
 from enum import StrEnum
 from typing import Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from mock_server.core.errors import InvalidRequest
+from mock_server.core.lifecycle import Idle, Lifecycle, Move, Progress, apply, settle, status_at
 from mock_server.core.timefmt import iso
 
 __all__ = [
@@ -42,8 +47,10 @@ __all__ = [
     "EndpointState",
     "UpdateEndpointRequest",
     "check_settings",
+    "lifecycle",
     "new_endpoint",
     "not_running",
+    "progress",
     "record_request",
     "render",
     "render_listed",
@@ -174,6 +181,8 @@ def new_endpoint(
 ) -> Endpoint:
     """A new endpoint, on its way to STARTED; one created STOPPED has nothing to walk through."""
     check_settings(req.autoscaling, req.inactive_timeout)
+    created = lifecycle(durations)
+    walk = created.steps if req.state == "STARTED" else ()
     return Endpoint(
         id=id_,
         name=name,
@@ -190,53 +199,70 @@ def new_endpoint(
         tenant=tenant,
         durations=durations,
         since=now,
-        walk=WALKS["STARTED"] if req.state == "STARTED" else (),
+        walk=tuple(EndpointState(state) for state, _ in walk),
         rest=EndpointState(req.state),
     )
 
 
-def _idle_stop_at(endpoint: Endpoint) -> datetime | None:
-    """When a started endpoint stops for want of requests, or None if it never does."""
-    if endpoint.rest is not EndpointState.STARTED or not endpoint.inactive_timeout:
-        return None
-    ready = endpoint.since + timedelta(seconds=sum(endpoint.durations[s] for s in endpoint.walk))
-    idle_from = max(ready, endpoint.last_request_at or ready)
-    return idle_from + timedelta(minutes=endpoint.inactive_timeout)
+def lifecycle(durations: Mapping[EndpointState, float]) -> Lifecycle:
+    """The endpoint's lifecycle at the pace it was created with: its ``durations`` are already
+    scaled, so the engine is asked at speed 1 and a restart after a change of speed keeps them."""
+
+    def steps(desired: Desired) -> tuple[tuple[str, float], ...]:
+        return tuple((state.value, durations[state]) for state in WALKS[desired])
+
+    return Lifecycle(
+        steps=steps("STARTED"),
+        rest=EndpointState.STARTED.value,
+        moves={desired: Move(steps(desired), desired) for desired in WALKS},
+    )
+
+
+def progress(endpoint: Endpoint) -> Progress:
+    """The record's walk as the engine's ``Progress``; a STARTED endpoint with a timeout rests
+    there only until it has been idle that long, then walks the stop."""
+    idle = None
+    if endpoint.rest is EndpointState.STARTED and endpoint.inactive_timeout:
+        stop = lifecycle(endpoint.durations).moves["STOPPED"]
+        idle = Idle(
+            seconds=endpoint.inactive_timeout * 60.0,
+            walk=stop.steps,
+            rest=stop.rest,
+            touched=endpoint.last_request_at,
+        )
+    walk = tuple((state.value, endpoint.durations[state]) for state in endpoint.walk)
+    return Progress(since=endpoint.since, walk=walk, rest=endpoint.rest.value, idle=idle)
+
+
+def _moved(endpoint: Endpoint, before: Progress, after: Progress) -> Endpoint:
+    """``after`` written back into the record's own fields (the same record if nothing moved)."""
+    if after is before:
+        return endpoint
+    walk = tuple(EndpointState(state) for state, _ in after.walk)
+    return endpoint.model_copy(
+        update={"since": after.since, "walk": walk, "rest": EndpointState(after.rest)}
+    )
 
 
 def _settled(endpoint: Endpoint, now: datetime) -> Endpoint:
     """The record with an idle stop that is due by ``now`` written in as the current walk."""
-    stop_at = _idle_stop_at(endpoint)
-    if stop_at is None or now < stop_at:
-        return endpoint
-    return endpoint.model_copy(
-        update={"since": stop_at, "walk": WALKS["STOPPED"], "rest": EndpointState.STOPPED}
-    )
+    before = progress(endpoint)
+    return _moved(endpoint, before, settle(before, now))
 
 
 def state_at(endpoint: Endpoint, now: datetime) -> EndpointState:
     """The state at ``now``. The request that began a walk sees its first state even when the
     instant clock makes every state last no time: a create answers PENDING, the next read
     STARTED."""
-    endpoint = _settled(endpoint, now)
-    elapsed = (now - endpoint.since).total_seconds()
-    if endpoint.walk and elapsed <= 0:
-        return endpoint.walk[0]
-    for state in endpoint.walk:
-        elapsed -= endpoint.durations[state]
-        if elapsed < 0:
-            return state
-    return endpoint.rest
+    return EndpointState(status_at(progress(endpoint), now))
 
 
 def request_state(endpoint: Endpoint, desired: Desired, now: datetime) -> Endpoint:
     """Start or stop. Asking for where the endpoint already rests or heads changes nothing (a
     second STARTED does not restart a starting endpoint)."""
-    endpoint = _settled(endpoint, now)
-    target = EndpointState(desired)
-    if endpoint.rest is target:
-        return endpoint
-    return endpoint.model_copy(update={"since": now, "walk": WALKS[desired], "rest": target})
+    before = progress(endpoint)
+    after = apply(lifecycle(endpoint.durations), before, desired, now, speed=1.0)
+    return _moved(endpoint, before, after)
 
 
 def update(endpoint: Endpoint, req: UpdateEndpointRequest, now: datetime) -> Endpoint:

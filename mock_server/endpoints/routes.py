@@ -10,10 +10,11 @@ from fastapi import APIRouter, Query, Response
 
 from mock_server.deps import EndpointsDep, TenantDep
 from mock_server.endpoints.models import CreateEndpointRequest, UpdateEndpointRequest
+from mock_server.spec.routing import SpecRoute
 
 __all__ = ["router"]
 
-router = APIRouter(prefix="/v1", tags=["Endpoints", "Hardware"])
+router = APIRouter(prefix="/v1", tags=["Endpoints", "Hardware"], route_class=SpecRoute)
 
 
 @router.get("/endpoints")

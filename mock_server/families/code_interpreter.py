@@ -60,7 +60,7 @@ def execute(resources: Resources, call: Call) -> Any:
         "last_execute_at": iso(now),
         "expires_at": iso(now + timedelta(minutes=SESSION_MINUTES)),
     }
-    with resources.store.locked():
+    with resources.store.transaction():
         if session_id is None:
             record = resources.create(
                 SESSIONS, call.tenant, fields={**fields, "execute_count": 1, "started_at": iso(now)}

@@ -50,7 +50,7 @@ if TYPE_CHECKING:
     from mock_server.files.service import FileService
     from mock_server.fine_tuning.service import FineTuning
     from mock_server.inference.service import Inference
-    from mock_server.store import Store
+    from mock_server.store import BlobStore, Store
 
 __all__ = ["Family", "Record", "Resources", "View", "accepted", "prefixed", "stamp"]
 
@@ -167,12 +167,13 @@ def _skeleton(schema: Schema) -> dict[str, Any]:
 
 
 class Resources:
-    """The families' service: the store, clock and ids, the spec's schemas (``index`` loads the
-    spec's index on first use, not at startup), and the services families call."""
+    """The families' service: the store, blob store, clock and ids, the spec's schemas (``index``
+    loads the spec's index on first use, not at startup), and the services families call."""
 
     def __init__(
         self,
         store: Store,
+        blobs: BlobStore,
         clock: Clock,
         ids: IdSource,
         index: Callable[[], OperationIndex],
@@ -185,6 +186,7 @@ class Resources:
         inference: Inference,
     ) -> None:
         self.store = store
+        self.blobs = blobs  # files' bytes: batch inputs and outputs, evaluation results
         self.clock = clock
         self.ids = ids
         self._index = index

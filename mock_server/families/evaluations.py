@@ -123,10 +123,11 @@ def _results(resources: Resources, record: Record, done_at: datetime) -> dict[st
 
 
 def _input_rows(resources: Resources, record: Record) -> list[Any]:
-    path = resources.store.blob_path(record.private["input_file"])
-    if not path.exists():  # deleted since: the verdicts stand alone
+    file_id = record.private["input_file"]
+    if not resources.blobs.exists(file_id):  # deleted since: the verdicts stand alone
         return []
-    lines = [line for line in path.read_text(errors="replace").splitlines() if line.strip()]
+    text = resources.blobs.read_bytes(file_id).decode(errors="replace")
+    lines = [line for line in text.splitlines() if line.strip()]
     rows: list[Any] = []
     for line in lines:
         try:
@@ -142,7 +143,7 @@ def _result_file(
     """The results file, written on the first read that sees the evaluation completed."""
     file_id: str = record.private["result_file"]
     store = resources.store
-    with store.locked():
+    with store.transaction():
         try:
             store.get_file(record.tenant, file_id)
             return file_id
@@ -169,7 +170,7 @@ def _result_file(
             created_at=done_at,
             purpose=FilePurpose.eval_output,
         )
-        store.blob_path(file_id).write_bytes(data)
+        resources.blobs.write_bytes(file_id, data)
         store.put_file(stored)
     return file_id
 
@@ -219,7 +220,7 @@ def create_evaluation(resources: Resources, call: Call) -> Any:
             param="parameters.input_data_file_path",
         ) from exc
     rows = source.num_samples or sum(
-        1 for line in resources.store.blob_path(source.id).read_bytes().splitlines() if line.strip()
+        1 for line in resources.blobs.read_bytes(source.id).splitlines() if line.strip()
     )
     record = resources.create(
         EVALUATIONS,

@@ -14,10 +14,11 @@ from mock_server.core.timefmt import unix
 from mock_server.deps import ClockDep, FineTuningDep, StoreDep, TenantDep
 from mock_server.families.model_uploads import uploaded_models
 from mock_server.fine_tuning.machine import JobStatus
+from mock_server.spec.routing import SpecRoute
 
 __all__ = ["router"]
 
-router = APIRouter(tags=["Models"])
+router = APIRouter(tags=["Models"], route_class=SpecRoute)
 
 
 @router.get("/v1/models")

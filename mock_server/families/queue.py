@@ -146,7 +146,7 @@ def status(resources: Resources, call: Call) -> Any:
 
 def cancel(resources: Resources, call: Call) -> Any:
     request = call.json()
-    with resources.store.locked():
+    with resources.store.transaction():
         record, state, _ = _job(resources, call.tenant, request["request_id"], request["model"])
         if state == "pending":
             resources.update(QUEUE_JOBS, record, private={"canceled_at": iso(resources.now())})

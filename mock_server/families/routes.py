@@ -1,13 +1,13 @@
 """The routes of the stateful families: one handler per spec operation, built from the families'
 tables (``families/``), and the signed downloads they hand out.
 
-Each handler does what the generic layer does before it answers (find the operation in the spec,
-ask for a key, check the request against the spec: a 400 naming the field), then calls the
-family's action with a ``Call`` and sends its body with the documented success status. Errors are
-rendered in the shape the operation documents for their status (``generic.error_response``:
-Together's body, or the queue's flat one, or ``{"error": "..."}``), so every answer matches the
-spec for its status. Paths are mounted as the spec writes them, most literal segments first, so
-``/deployments/secrets`` is never taken for ``/deployments/{id}``.
+A row of a table is one of the two ways to add an operation (``spec/routing``): the handlers are
+mounted on a ``SpecRoute`` router, which asks for the key, checks the request against the spec (a
+400 naming the field) and renders errors in the shape the operation documents for their status
+(Together's body, or the queue's flat one, or ``{"error": "..."}``), as it does for the typed
+routes. A handler calls the family's action with a ``Call`` of the checked request and sends its
+body with the documented success status. Paths are mounted as the spec writes them, most literal
+segments first, so ``/deployments/secrets`` is never taken for ``/deployments/{id}``.
 """
 
 from __future__ import annotations
@@ -25,8 +25,8 @@ from mock_server.families import DOWNLOADS, OPERATIONS
 from mock_server.families.base import Answer, Call, Operation
 from mock_server.families.engine import Resources
 from mock_server.files import downloads
-from mock_server.spec.fallback import PREFIX, error_response, index_of, validated_request
-from mock_server.spec.index import SpecOperation
+from mock_server.spec.fallback import PREFIX
+from mock_server.spec.routing import SpecRoute, operation_of, spec_request
 
 __all__ = ["build_router", "router", "service"]
 
@@ -43,23 +43,17 @@ def _specificity(operation: Operation) -> tuple[int, int]:
 
 
 def _handler(operation: Operation) -> Callable[[Request], Awaitable[Response]]:
-    found: list[SpecOperation] = []
-
     async def handle(request: Request) -> Response:
-        if not found:
-            found.append(index_of(request.app).by_key(operation.method, operation.path))
-        op = found[0]
-        try:
-            tenant = authenticate(
-                request.headers.get("authorization", ""), request.app.state.settings.api_keys
-            )
-            valid = await validated_request(request, op, dict(request.path_params))
-            call = Call(tenant, valid.path, valid.query, valid.body, str(request.base_url))
-            resources = service(request.app)
-            with resources.moment():
-                result: Any = operation.action(resources, call)
-        except TogetherError as exc:
-            return error_response(op, exc)
+        op = operation_of(request)
+        assert op is not None and (op.method, op.path) == (operation.method, operation.path)
+        valid = spec_request(request)
+        tenant = authenticate(
+            request.headers.get("authorization", ""), request.app.state.settings.api_keys
+        )
+        call = Call(tenant, valid.path, valid.query, valid.body, str(request.base_url))
+        resources = service(request.app)
+        with resources.moment():
+            result: Any = operation.action(resources, call)
         if isinstance(result, Answer):
             headers = dict(result.headers)
             return JSONResponse(result.body, status_code=result.status, headers=headers)
@@ -71,7 +65,7 @@ def _handler(operation: Operation) -> Callable[[Request], Awaitable[Response]]:
 
 
 def build_router(operations: Iterable[Operation]) -> APIRouter:
-    built = APIRouter()
+    built = APIRouter(route_class=SpecRoute)
     for operation in sorted(operations, key=_specificity):
         handle = _handler(operation)
         for path in (PREFIX + operation.path, *operation.also):

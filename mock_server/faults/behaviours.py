@@ -5,7 +5,8 @@ Each behaviour names the jobs (or files) it is for: by ``suffix`` or ``model`` g
 and with ``next: N`` only the next N that match (none of these: every one). It is applied once,
 when the job is created (or the file validated), by the pure ``shape_job`` / ``shape_file``: a
 job's timeline (``durations``) and its ``fault`` are part of the job, planned at creation and
-stored with it, so the state machine in jobs.py needs no new rule and a restart keeps them.
+stored with it, so the state machine (``fine_tuning/machine.py``) needs no new rule and a
+restart keeps them.
 ``Behaviours`` holds the ones in force and counts down their ``next``.
 """
 

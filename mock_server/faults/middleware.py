@@ -1,8 +1,8 @@
 """The ASGI middleware that carries out injected faults, outermost in the app.
 
-It sits outside ``KeptJobViews`` (fastpath.py), so a kept job body cannot answer past a fault,
-and never touches ``/_sim``, so a test can always clear what it set. With no rule installed it
-costs one attribute check per request.
+It sits outside ``KeptJobViews`` (``fine_tuning/poll_front.py``), so a kept job body cannot
+answer past a fault, and never touches ``/_sim``, so a test can always clear what it set. With no
+rule installed it costs one attribute check per request.
 
 A connection reset needs the connection itself, which ASGI does not hand to an app. Under uvicorn
 the request runs in a task whose coroutine is uvicorn's ``RequestResponseCycle.run_asgi``, and

@@ -30,7 +30,7 @@ class Download:
 
 
 def _secret(store: Store) -> bytes:
-    with store.locked():
+    with store.transaction():
         value = store.get_meta("download_secret")
         if value is None:
             value = secrets.token_hex(16)

@@ -23,10 +23,11 @@ from starlette.datastructures import UploadFile
 from mock_server.core.errors import InvalidRequest
 from mock_server.deps import FilesDep, TenantDep
 from mock_server.files.models import render_file
+from mock_server.spec.routing import SpecRoute
 
 __all__ = ["router", "upload_router"]
 
-router = APIRouter(prefix="/v1", tags=["Files"])
+router = APIRouter(prefix="/v1", tags=["Files"], route_class=SpecRoute)
 upload_router = APIRouter(tags=["Uploads"])  # the presigned targets, outside /v1 and auth
 
 
@@ -88,7 +89,7 @@ async def create_file(
             checksum=_field(form, "checksum"),
         )
         if isinstance(upload, UploadFile):  # a client that sent the bytes along: take them now
-            part = files.store.part_path(session.file_id)
+            part = files.blobs.part_path(session.file_id)
             sha, _, size = await _receive(_upload_chunks(upload), part)
             record = files.uploads.finish(session, part, sha, size)
             record = await run_in_threadpool(files.preprocess, tenant, record.id)
@@ -104,7 +105,7 @@ async def create_file(
 @upload_router.put("/_uploads/{file_id}", name="put_upload")
 async def put_upload(file_id: str, token: str, request: Request, files: FilesDep) -> dict[str, Any]:
     session = files.uploads.session(file_id, token)
-    part = files.store.part_path(file_id)
+    part = files.blobs.part_path(file_id)
     sha, _, size = await _receive(request.stream(), part)
     announced = request.headers.get("content-length")
     if announced is not None and announced.isdigit() and int(announced) != size:
@@ -133,7 +134,7 @@ async def upload_file(request: Request, files: FilesDep, tenant: TenantDep) -> d
             file_type=_field(form, "file_type"),
             checksum=_field(form, "checksum"),
         )
-        part = files.store.part_path(session.file_id)
+        part = files.blobs.part_path(session.file_id)
         sha, _, size = await _receive(_upload_chunks(upload), part)
         record = files.uploads.finish(session, part, sha, size)
         return render_file(await run_in_threadpool(files.preprocess, tenant, record.id))
@@ -214,7 +215,7 @@ async def put_part(
         raise InvalidRequest(
             f"Part number {number} is outside 1..{session.num_parts}", param="part_number"
         )
-    _, md5, size = await _receive(request.stream(), files.store.part_path(file_id, number))
+    _, md5, size = await _receive(request.stream(), files.blobs.part_path(file_id, number))
     return JSONResponse({"part_number": number, "size": size}, headers={"ETag": f'"{md5}"'})
 
 
@@ -257,7 +258,7 @@ async def retrieve_file(id: str, files: FilesDep, tenant: TenantDep) -> dict[str
 async def file_content(id: str, files: FilesDep, tenant: TenantDep) -> FileResponse:
     record = files.file(tenant, id)
     return FileResponse(
-        files.store.blob_path(record.id),
+        files.blobs.path(record.id),
         filename=record.filename,
         media_type="application/octet-stream",
     )

@@ -8,6 +8,7 @@ handed in (``BatchInputCheck``) because batches sit above files and use this ser
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from pathlib import Path
 
@@ -17,9 +18,11 @@ from mock_server.core.ids import IdSource
 from mock_server.files.checks.check import check_dataset
 from mock_server.files.models import FilePurpose, FileRecord
 from mock_server.files.uploads import Uploads
-from mock_server.store import Store
+from mock_server.store import BlobStore, Store
 
 __all__ = ["BatchInputCheck", "FileHook", "FileService"]
+
+log = logging.getLogger("together_sim.files")
 
 BatchInputCheck = Callable[[FileRecord, Path], FileRecord]
 """Checks a batch input file (its record and bytes on disk) and returns the checked record."""
@@ -36,6 +39,7 @@ class FileService:
     def __init__(
         self,
         store: Store,
+        blobs: BlobStore,
         clock: Clock,
         ids: IdSource,
         *,
@@ -43,7 +47,8 @@ class FileService:
         on_validated: FileHook = _unchanged,
     ) -> None:
         self.store = store
-        self.uploads = Uploads(store, clock, ids)
+        self.blobs = blobs
+        self.uploads = Uploads(store, blobs, clock, ids)
         self._check_batch_input = check_batch_input
         self._on_validated = on_validated
 
@@ -54,11 +59,11 @@ class FileService:
         if record.processed:
             return record
         if record.purpose is FilePurpose.batch_api:  # batch requests, not a training set
-            checked = self._check_batch_input(record, self.store.blob_path(file_id))
+            checked = self._check_batch_input(record, self.blobs.path(file_id))
             self.store.put_file(checked)
             return checked
         report = check_dataset(
-            self.store.blob_path(file_id), purpose=record.purpose.value, filename=record.filename
+            self.blobs.path(file_id), purpose=record.purpose.value, filename=record.filename
         )
         failed = not report.is_check_passed
         validated = record.model_copy(
@@ -104,4 +109,18 @@ class FileService:
         return self.store.list_files(tenant)
 
     def delete_file(self, tenant: str, file_id: str) -> FileRecord:
-        return self.store.delete_file(tenant, file_id)
+        # Record first: a crash between the two leaves bytes nothing lists, never a listed file
+        # without its bytes.
+        record = self.store.delete_file(tenant, file_id)
+        self.blobs.delete(file_id)
+        return record
+
+    def remove_orphaned_parts(self) -> None:
+        """Drop the parts of uploads the store no longer knows (finished, aborted, or cut off by
+        a kill mid-upload) and interrupted writes: left alone, each stays on disk for good. Only
+        at startup, before a request can begin a part the store has no session for yet."""
+        orphans = self.blobs.orphaned_parts(set(self.store.list_upload_ids()))
+        for part in orphans:
+            part.unlink(missing_ok=True)
+        if orphans:
+            log.info("removed %d orphaned upload part(s)", len(orphans))

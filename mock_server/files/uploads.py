@@ -9,7 +9,6 @@ half-visible behind.
 from __future__ import annotations
 
 import hashlib
-import os
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +17,7 @@ from mock_server.core.clock import Clock
 from mock_server.core.errors import InvalidRequest, NotFound
 from mock_server.core.ids import IdSource
 from mock_server.files.models import FilePurpose, FileRecord, FileType, UploadSession
-from mock_server.store import Store
+from mock_server.store import BlobStore, Store
 
 __all__ = ["Uploads"]
 
@@ -28,6 +27,7 @@ CHUNK = 1 << 20
 @dataclass
 class Uploads:
     store: Store
+    blobs: BlobStore
     clock: Clock
     ids: IdSource
 
@@ -71,7 +71,7 @@ class Uploads:
         if size == 0:
             part.unlink(missing_ok=True)
             raise InvalidRequest("File is empty", param="file")
-        os.replace(part, self.store.blob_path(session.file_id))
+        self.blobs.commit_part(session.file_id, part)
         record = FileRecord(
             id=session.file_id,
             tenant=session.tenant,
@@ -82,7 +82,7 @@ class Uploads:
             file_type=session.file_type,
             sha256=sha256,
         )
-        with self.store.locked():
+        with self.store.transaction():
             self.store.put_file(record)
             self.store.delete_upload(session.file_id)
         return record
@@ -129,12 +129,12 @@ class Uploads:
             raise InvalidRequest(
                 f"Parts {missing} were not listed in the completion request", param="parts"
             )
-        target = self.store.part_path(session.file_id, 0)
+        target = self.blobs.part_path(session.file_id, 0)
         digest = hashlib.sha256()
         size = 0
         with target.open("wb") as out:
             for number in range(1, session.num_parts + 1):
-                part = self.store.part_path(session.file_id, number)
+                part = self.blobs.part_path(session.file_id, number)
                 if not part.exists():
                     raise InvalidRequest(f"Part {number} was never uploaded", param="parts")
                 part_md5 = hashlib.md5(usedforsecurity=False)
@@ -159,8 +159,7 @@ class Uploads:
         return record
 
     def abort_multipart(self, session: UploadSession) -> None:
-        for number in range(session.num_parts + 1):
-            self.store.part_path(session.file_id, number).unlink(missing_ok=True)
+        self.blobs.discard_parts(session.file_id)
         self.store.delete_upload(session.file_id)
 
 

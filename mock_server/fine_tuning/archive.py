@@ -1,9 +1,9 @@
 """Downloadable output of a simulated fine-tuning job: a real ``tar.zst`` of real safetensors.
 
 ``GET /v1/finetune/download?ft_id=..&checkpoint=adapter|merged|model_output_path`` hands back what
-Together hands back: a zstandard-compressed tar with flat members. The clients save the bytes as
-they come, so what matters is that the file is a genuine archive whose contents a user (or peft /
-transformers) can open:
+Together hands back: a zstandard-compressed tar with flat members (``packing.py``). The clients
+save the bytes as they come, so what matters is that the file is a genuine archive whose contents a
+user (or peft / transformers) can open:
 
 * ``adapter`` (LoRA jobs, ``checkpoint=adapter``): ``README.md``, ``adapter_config.json`` (a peft
   ``LoraConfig``) and ``adapter_model.safetensors`` with tensors named as peft saves them,
@@ -13,19 +13,12 @@ transformers) can open:
   ``checkpoint=model_output_path``): ``README.md``, ``config.json`` (a ``LlamaConfig``),
   ``generation_config.json`` and ``model.safetensors`` holding a full Llama state dict.
 
-Why a stand-in architecture: the catalogue models are 8B to 405B parameters, which would mean
-gigabytes per download. The tensors therefore belong to a small :class:`StandIn` Llama with the same
-layout (same tensor names, same shape relations, grouped-query attention) but hidden size 64, two
-layers and a 512-token vocabulary. What comes from the job is kept: the LoRA rank ``r`` and
-``lora_alpha`` shape and scale the adapter, the target modules pick which tensors exist, and the
-real base model name goes into ``base_model_name_or_path`` and into a ``together_sim`` block of the
-JSON configs. A full archive is well under 2 MB.
+The tensors belong to the small stand-in Llama of ``stand_in.py``, which also draws the base
+weights. What comes from the job is kept: the LoRA rank ``r`` and ``lora_alpha`` shape and scale
+the adapter, the target modules pick which tensors exist, and the real base model name goes into
+``base_model_name_or_path`` and into a ``together_sim`` block of the JSON configs. The fine-tuned
+tensors are drawn like the base ones, from a sha256-seeded generator per tensor:
 
-Values are float32, deterministic and independent of iteration order: each tensor gets its own
-numpy ``Generator`` seeded by sha256 of a key (never Python's salted ``hash()``):
-
-* base weights: ``(base model name, tensor name)``; RMSNorm weights are ones, everything else
-  ``normal * 0.02`` as at Llama initialisation;
 * LoRA factors: ``(job seed, job id, step, tensor name)``. Both factors are ``normal * 0.02``,
   so ``lora_B`` is not zero (a trained adapter's is not). ``adapter`` and ``merged`` archives of the
   same job and step share the factors on purpose, so that the merged model really is
@@ -34,9 +27,9 @@ numpy ``Generator`` seeded by sha256 of a key (never Python's salted ``hash()``)
 
 The safetensors files are written by the ``safetensors`` library, imported on the first download
 (a server that hands out no archive never loads it). A member is built whole in memory before the
-tar streams it into the zstd compressor: the stand-in keeps the largest under 2 MB. The tar is
-deterministic (USTAR, sorted members, fixed mtime/uid/gid/mode, empty owner names), so identical
-specs give byte-identical archives; callers cache them under :func:`archive_name`.
+tar streams it into the zstd compressor: the stand-in keeps the largest under 2 MB. Members are
+sorted and the tar is deterministic, so identical specs give byte-identical archives; callers cache
+them under :func:`archive_name`.
 """
 
 from __future__ import annotations
@@ -44,10 +37,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import os
 import re
-import tarfile
-import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from functools import partial
@@ -55,106 +45,31 @@ from pathlib import Path
 from typing import BinaryIO, Final, Literal
 
 import numpy as np
-import zstandard
-from numpy.typing import NDArray
 
-__all__ = [
-    "ALL_LINEAR_MODULES",
-    "STAND_IN",
-    "ArtifactSpec",
-    "StandIn",
-    "archive_name",
-    "base_tensor",
-    "build_archive",
-    "pack_dir",
-    "resolve_target_modules",
-]
+from mock_server.fine_tuning.packing import tar_zst, tarinfo, write_atomically
+from mock_server.fine_tuning.stand_in import (
+    F32,
+    INIT_STD,
+    STAND_IN,
+    base_tensor,
+    model_shapes,
+    module_path,
+    normal,
+    resolve_target_modules,
+)
+
+__all__ = ["ArtifactSpec", "archive_name", "build_archive"]
 
 ArtifactKind = Literal["adapter", "merged", "full"]
-F32 = NDArray[np.float32]
 
 #: Bump when the archive contents change, so cached archives under old names are not reused.
 FORMAT_VERSION: Final = 1
 
-ATTENTION_MODULES: Final = ("q_proj", "k_proj", "v_proj", "o_proj")
-MLP_MODULES: Final = ("gate_proj", "up_proj", "down_proj")
-#: What ``target_modules="all-linear"`` expands to, in the order peft users usually list them.
-ALL_LINEAR_MODULES: Final = ATTENTION_MODULES + MLP_MODULES
-
 _KINDS: Final = ("adapter", "merged", "full")
-_MTIME: Final = 1_700_000_000  # fixed, so that archives are reproducible
-_ZSTD_LEVEL: Final = 3
-_INIT_STD: Final = 0.02
 _FULL_DELTA_STD: Final = 0.002
 _TRANSFORMERS_VERSION: Final = "4.45.0"
 _BOS_ID: Final = 1
 _EOS_ID: Final = 2
-
-
-@dataclass(frozen=True)
-class StandIn:
-    """The small Llama whose tensors every archive holds, in place of the real base model's."""
-
-    hidden_size: int = 64
-    intermediate_size: int = 172
-    num_hidden_layers: int = 2
-    num_attention_heads: int = 4
-    num_key_value_heads: int = 2
-    vocab_size: int = 512
-    max_position_embeddings: int = 2048
-    rms_norm_eps: float = 1e-5
-    rope_theta: float = 10000.0
-    tie_word_embeddings: bool = False
-
-    def __post_init__(self) -> None:
-        if self.hidden_size % self.num_attention_heads:
-            raise ValueError("hidden_size must be a multiple of num_attention_heads")
-        if self.num_attention_heads % self.num_key_value_heads:
-            raise ValueError("num_attention_heads must be a multiple of num_key_value_heads")
-
-    @property
-    def head_dim(self) -> int:
-        return self.hidden_size // self.num_attention_heads
-
-    def linear_shape(self, module: str) -> tuple[int, int]:
-        """``(out_features, in_features)`` of one linear module, as in ``nn.Linear.weight``."""
-        h, kv = self.hidden_size, self.num_key_value_heads * self.head_dim
-        shapes = {
-            "q_proj": (self.num_attention_heads * self.head_dim, h),
-            "k_proj": (kv, h),
-            "v_proj": (kv, h),
-            "o_proj": (h, self.num_attention_heads * self.head_dim),
-            "gate_proj": (self.intermediate_size, h),
-            "up_proj": (self.intermediate_size, h),
-            "down_proj": (h, self.intermediate_size),
-        }
-        return shapes[module]
-
-
-STAND_IN: Final = StandIn()
-
-
-def resolve_target_modules(target_modules: str | list[str]) -> tuple[str, ...]:
-    """Normalise Together's ``target_modules`` ("all-linear", "q_proj,v_proj" or a list).
-
-    Returns the modules in :data:`ALL_LINEAR_MODULES` order; unknown names raise ValueError.
-    """
-    if isinstance(target_modules, str):
-        if target_modules.strip() == "all-linear":
-            return ALL_LINEAR_MODULES
-        names = [n for n in re.split(r"[,\s]+", target_modules) if n]
-    else:
-        names = list(target_modules)
-    if "all-linear" in names:
-        return ALL_LINEAR_MODULES
-    unknown = sorted(set(names) - set(ALL_LINEAR_MODULES))
-    if unknown:
-        raise ValueError(
-            f"unknown target modules {unknown}; choose from {list(ALL_LINEAR_MODULES)}"
-        )
-    if not names:
-        raise ValueError("target_modules is empty")
-    return tuple(m for m in ALL_LINEAR_MODULES if m in names)
 
 
 @dataclass(frozen=True)
@@ -204,53 +119,14 @@ def archive_name(spec: ArtifactSpec) -> str:
 
 
 # --------------------------------------------------------------------------------------------------
-# deterministic tensors
+# the fine-tuned tensors
 
 
-def _rng(*key: object) -> np.random.Generator:
-    digest = hashlib.sha256(json.dumps(key, separators=(",", ":")).encode()).digest()
-    return np.random.Generator(np.random.PCG64(int.from_bytes(digest[:16], "little")))
-
-
-def _normal(shape: tuple[int, ...], std: float, *key: object) -> F32:
-    out = _rng(*key).standard_normal(shape, dtype=np.float32)
-    out *= np.float32(std)
-    return out
-
-
-def _module_path(layer: int, module: str) -> str:
-    block = "self_attn" if module in ATTENTION_MODULES else "mlp"
-    return f"model.layers.{layer}.{block}.{module}"
-
-
-def _model_shapes(si: StandIn) -> dict[str, tuple[int, ...]]:
-    shapes: dict[str, tuple[int, ...]] = {
-        "model.embed_tokens.weight": (si.vocab_size, si.hidden_size),
-        "model.norm.weight": (si.hidden_size,),
-    }
-    if not si.tie_word_embeddings:
-        shapes["lm_head.weight"] = (si.vocab_size, si.hidden_size)
-    for i in range(si.num_hidden_layers):
-        shapes[f"model.layers.{i}.input_layernorm.weight"] = (si.hidden_size,)
-        shapes[f"model.layers.{i}.post_attention_layernorm.weight"] = (si.hidden_size,)
-        for m in ALL_LINEAR_MODULES:
-            shapes[f"{_module_path(i, m)}.weight"] = si.linear_shape(m)
-    return shapes
-
-
-def base_tensor(base_model: str, name: str, stand_in: StandIn = STAND_IN) -> F32:
-    """The stand-in base model's tensor ``name`` (a Llama state-dict key) for ``base_model``."""
-    shape = _model_shapes(stand_in)[name]
-    if name.endswith("norm.weight"):
-        return np.ones(shape, dtype=np.float32)
-    return _normal(shape, _INIT_STD, "base", base_model, name)
-
-
-def _lora_factor(spec: ArtifactSpec, module_path: str, which: Literal["A", "B"]) -> F32:
-    out_f, in_f = STAND_IN.linear_shape(module_path.rsplit(".", 1)[1])
+def _lora_factor(spec: ArtifactSpec, path: str, which: Literal["A", "B"]) -> F32:
+    out_f, in_f = STAND_IN.linear_shape(path.rsplit(".", 1)[1])
     shape = (spec.lora_r, in_f) if which == "A" else (out_f, spec.lora_r)
     step = "final" if spec.step is None else spec.step
-    return _normal(shape, _INIT_STD, "lora", spec.seed, spec.job_id, step, module_path, which)
+    return normal(shape, INIT_STD, "lora", spec.seed, spec.job_id, step, path, which)
 
 
 @dataclass(frozen=True)
@@ -264,7 +140,7 @@ def _adapter_plan(spec: ArtifactSpec) -> list[_Plan]:
     plans = []
     for i in range(STAND_IN.num_hidden_layers):
         for m in resolve_target_modules(spec.target_modules):
-            path = _module_path(i, m)
+            path = module_path(i, m)
             out_f, in_f = STAND_IN.linear_shape(m)
             factors: tuple[tuple[Literal["A", "B"], tuple[int, int]], ...] = (
                 ("A", (spec.lora_r, in_f)),
@@ -279,7 +155,7 @@ def _adapter_plan(spec: ArtifactSpec) -> list[_Plan]:
 def _model_plan(spec: ArtifactSpec) -> list[_Plan]:
     targets = (
         {
-            _module_path(i, m) + ".weight"
+            module_path(i, m) + ".weight"
             for i in range(STAND_IN.num_hidden_layers)
             for m in resolve_target_modules(spec.target_modules)
         }
@@ -292,7 +168,7 @@ def _model_plan(spec: ArtifactSpec) -> list[_Plan]:
     def make(name: str, shape: tuple[int, ...]) -> F32:
         w = base_tensor(spec.base_model, name)
         if spec.kind == "full":
-            w += _normal(shape, _FULL_DELTA_STD, "full", spec.seed, spec.job_id, step, name)
+            w += normal(shape, _FULL_DELTA_STD, "full", spec.seed, spec.job_id, step, name)
         elif name in targets:
             path = name.removesuffix(".weight")
             a, b = _lora_factor(spec, path, "A"), _lora_factor(spec, path, "B")
@@ -301,7 +177,7 @@ def _model_plan(spec: ArtifactSpec) -> list[_Plan]:
 
     return [
         _Plan(name, shape, partial(make, name, shape))
-        for name, shape in _model_shapes(STAND_IN).items()
+        for name, shape in model_shapes(STAND_IN).items()
     ]
 
 
@@ -387,7 +263,7 @@ def _model_config(spec: ArtifactSpec) -> dict[str, object]:
         "head_dim": si.head_dim,
         "hidden_act": "silu",
         "hidden_size": si.hidden_size,
-        "initializer_range": _INIT_STD,
+        "initializer_range": INIT_STD,
         "intermediate_size": si.intermediate_size,
         "max_position_embeddings": si.max_position_embeddings,
         "mlp_bias": False,
@@ -450,65 +326,12 @@ def _members(spec: ArtifactSpec) -> dict[str, bytes]:
     return members
 
 
-def _tarinfo(name: str, size: int) -> tarfile.TarInfo:
-    info = tarfile.TarInfo(name)
-    info.size = size
-    info.mtime = _MTIME
-    info.mode = 0o644
-    info.uid = info.gid = 0
-    info.uname = info.gname = ""
-    info.type = tarfile.REGTYPE
-    return info
-
-
 def _write_archive(spec: ArtifactSpec, fh: BinaryIO) -> None:
-    cctx = zstandard.ZstdCompressor(level=_ZSTD_LEVEL, write_checksum=True)
-    with (
-        cctx.stream_writer(fh, closefd=False) as zw,
-        tarfile.open(fileobj=zw, mode="w|", format=tarfile.USTAR_FORMAT) as tf,
-    ):
+    with tar_zst(fh) as tf:
         for name, content in sorted(_members(spec).items()):
-            tf.addfile(_tarinfo(name, len(content)), io.BytesIO(content))
-
-
-def _write_atomically(dest: Path, write: Callable[[BinaryIO], None]) -> int:
-    dest = Path(dest)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_name(f".{dest.name}.{uuid.uuid4().hex}.tmp")
-    try:
-        with open(tmp, "wb") as fh:
-            write(fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, dest)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return dest.stat().st_size
+            tf.addfile(tarinfo(name, len(content)), io.BytesIO(content))
 
 
 def build_archive(spec: ArtifactSpec, dest: Path) -> int:
     """Write the archive for ``spec`` to ``dest`` atomically and return its size in bytes."""
-    return _write_atomically(dest, partial(_write_archive, spec))
-
-
-# Trainer state (optimizer moments, RNG) lets a run resume; it is no part of what Together serves.
-PRIVATE_FILES: Final = frozenset({"trainer_state.pt"})
-
-
-def pack_dir(src: Path, dest: Path) -> int:
-    """The files of ``src`` (a real job's adapter, model or checkpoint folder) as a flat tar.zst
-    in the same format as the synthetic archives, written atomically; returns its size."""
-    files = sorted(p for p in Path(src).iterdir() if p.is_file() and p.name not in PRIVATE_FILES)
-
-    def write(fh: BinaryIO) -> None:
-        cctx = zstandard.ZstdCompressor(level=_ZSTD_LEVEL, write_checksum=True)
-        with (
-            cctx.stream_writer(fh, closefd=False) as zw,
-            tarfile.open(fileobj=zw, mode="w|", format=tarfile.USTAR_FORMAT) as tf,
-        ):
-            for path in files:
-                with path.open("rb") as content:
-                    tf.addfile(_tarinfo(path.name, path.stat().st_size), content)
-
-    return _write_atomically(dest, write)
+    return write_atomically(dest, partial(_write_archive, spec))

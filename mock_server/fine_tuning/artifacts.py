@@ -17,7 +17,7 @@ from mock_server.fine_tuning.machine import Job, JobStatus
 
 if TYPE_CHECKING:
     from mock_server.fine_tuning.service import FineTuning
-    from mock_server.store import Store
+    from mock_server.store import BlobStore, Store
 
 __all__ = ["JobArtifacts"]
 
@@ -25,6 +25,7 @@ __all__ = ["JobArtifacts"]
 @dataclass
 class JobArtifacts:
     jobs: FineTuning
+    blobs: BlobStore  # real jobs' folders, where their archives are packed
 
     @property
     def store(self) -> Store:
@@ -94,7 +95,7 @@ class JobArtifacts:
         from mock_server.training.bases import recorded_base
 
         job = self.store.find_job_anywhere(job_id)
-        base = recorded_base(self.store.training_dir(job.id))
+        base = recorded_base(self.blobs.training_dir(job.id))
         if job.trainer != "real" or not (base / "config.json").exists():
             raise NotFound(
                 "base model",
@@ -102,17 +103,17 @@ class JobArtifacts:
                 message=f"Job {job_id} has no stand-in base model (not a real job, or its "
                 "training has not started)",
             )
-        from mock_server.fine_tuning.archive import pack_dir
+        from mock_server.fine_tuning.packing import pack_dir
 
-        path = self.store.training_dir(job.id) / "archives" / "base.tar.zst"
+        path = self.blobs.training_dir(job.id) / "archives" / "base.tar.zst"
         if not path.exists():
             pack_dir(base, path)
         return path
 
     def _real_archive(self, job: Job, kind: str, step: int | None) -> Path:
-        from mock_server.fine_tuning.archive import pack_dir
+        from mock_server.fine_tuning.packing import pack_dir
 
-        archives = self.store.training_dir(job.id) / "archives"
+        archives = self.blobs.training_dir(job.id) / "archives"
         if step is None:
             path = archives / f"{'model' if kind == 'full' else kind}.tar.zst"
             if not path.exists():

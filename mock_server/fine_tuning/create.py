@@ -1,4 +1,4 @@
-"""Creating fine-tuning jobs: the request (``fine_tune_request.py``) checked as the service checks
+"""Creating fine-tuning jobs: the request (``requests.py``) checked as the service checks
 it, and priced.
 
 ``resolve`` turns a request into a ``Job`` or raises ``InvalidRequest`` naming the offending

@@ -14,7 +14,7 @@ A cancel or an injected fault cuts the plan: milestones after that moment never 
 
 A job whose ``trainer`` is ``"real"`` is planned only up to the start of training (queued, running,
 the downloads). From there its progress comes from a training worker's reports, which
-``mock_server.fine_tuning.reports.apply_report`` applies; ``in_training`` says a job has got that
+``mock_server.fine_tuning.progress.apply_report`` applies; ``in_training`` says a job has got that
 far.
 """
 
@@ -50,8 +50,8 @@ from mock_server.fine_tuning.plan import (
     unchanged_until,
 )
 
-# The state machine's whole surface, so callers name one module: the record (job_model.py), the
-# plan (job_plan.py) and the moves below.
+# The state machine's whole surface, so callers name one module: the record (models.py), the
+# plan (plan.py) and the moves below.
 __all__ = [
     "LIVE",
     "TERMINAL",

@@ -1,7 +1,7 @@
 """The fine-tuning job as the state machine sees it: its statuses and the moves allowed between
 them, the timeline that paces it, and the frozen ``Job`` record with what a move emits.
 
-Kept apart from the plan (``job_plan.py``) and the moves (``jobs.py``) so the store and the
+Kept apart from the plan (``plan.py``) and the moves (``machine.py``) so the store and the
 routes can name a job without pulling in how it evolves.
 """
 

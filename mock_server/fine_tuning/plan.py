@@ -1,9 +1,15 @@
 """A job's plan: every milestone (a status change, an event, a checkpoint) at its due time,
 decided when the job is created from its size and the timeline.
 
+The statuses are a walk on the one lifecycle engine (``core/lifecycle.py``): ``status_walk``
+says when the job enters each, from its durations (the running status lasts the downloads and
+every optimizer step), cut by a fault, a cancel or a failure. The plan puts each status change
+on the milestone of the event that announces it, at the moment the walk enters it, and fills
+the moments between with what training emits (downloads, epochs, evals, checkpoints).
+
 Pure and cheap to ask again: the uncut plan depends only on what the job was created with, so it
 is remembered; a cancel or an injected fault cuts it at that moment. A real job's plan stops at
-the start of training, where its worker's reports take over (``real_jobs.py``).
+the start of training, where its worker's reports take over (``progress.py``).
 """
 
 from __future__ import annotations
@@ -14,8 +20,9 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
+from mock_server.core.lifecycle import Progress, Steps, begin, cut, entered_at
 from mock_server.fine_tuning.events import Checkpoint, Event, EventType
-from mock_server.fine_tuning.models import TERMINAL, Job, JobStatus, Milestone
+from mock_server.fine_tuning.models import FAILED, TERMINAL, Job, JobStatus, Milestone
 
 __all__ = [
     "checkpoint_steps",
@@ -25,6 +32,7 @@ __all__ = [
     "job_event",
     "plan",
     "seconds_remaining",
+    "status_walk",
     "step_at",
     "step_time",
     "unchanged_until",
@@ -56,6 +64,79 @@ def step_at(job: Job, moment: datetime) -> int:
     return max(0, min(job.total_steps, math.floor(elapsed / job.durations["step"] + 1e-9)))
 
 
+def _span(seconds: float) -> float:
+    """``seconds`` to the microsecond, as the clock reads them: a walk of such spans enters each
+    status on the very moment the events carry, whatever the float sums would say."""
+    return timedelta(seconds=seconds).total_seconds()
+
+
+def _steps(job: Job) -> Steps:
+    """Each status a job passes through on its way to ``completed``, with how long it lasts;
+    ``running`` lasts the downloads and every optimizer step, up to the last step's moment."""
+    d, s = job.durations, JobStatus
+    queue, start = timedelta(seconds=d["queue"]), timedelta(seconds=d["start"])
+    training = step_time(job, job.total_steps) - job.created_at - queue - start
+    return (
+        (s.pending.value, queue.total_seconds()),
+        (s.queued.value, start.total_seconds()),
+        (s.running.value, training.total_seconds()),
+        (s.compressing.value, _span(d["compress"])),
+        (s.uploading.value, _span(d["upload"])),
+    )
+
+
+def _course(job: Job) -> Progress:
+    """The uncut synthetic walk. Its durations are the job's, already scaled: speed 1."""
+    return begin(_steps(job), JobStatus.completed.value, job.created_at, speed=1.0)
+
+
+def _entered(walk: Progress, status: JobStatus) -> datetime:
+    moment = entered_at(walk, status.value)
+    assert moment is not None, f"the walk never enters {status.value}"
+    return moment
+
+
+def _fault_due(job: Job) -> bool:
+    """An injected fault still to fire on the clock. A real job's fires on the worker's step
+    report (``progress.apply_report``), not on a clock."""
+    return job.fault is not None and job.failed_at is None and job.trainer != "real"
+
+
+def _planned_walk(job: Job) -> Progress:
+    """The statuses the clock moves the job through: its course, or a real job's up to its
+    worker's hand-off, cut by a fault still to fire and by a cancel."""
+    d, s = job.durations, JobStatus
+    if job.trainer == "real":
+        walk = begin(_steps(job)[:2], s.running.value, job.created_at, speed=1.0)
+    else:
+        walk = _course(job)
+    if _fault_due(job):
+        assert job.fault is not None
+        walk = cut(walk, step_time(job, job.fault.at_step), (), job.fault.kind)
+    if job.cancel_requested_at is not None:
+        if in_training(job):  # the worker confirms the stop with a report
+            stop: Steps = ()
+            stopped = s.cancel_requested
+        else:
+            stop, stopped = ((s.cancel_requested.value, _span(d["cancel"])),), s.cancelled
+        walk = cut(walk, job.cancel_requested_at, stop, stopped.value)
+    return walk
+
+
+def status_walk(job: Job) -> Progress:
+    """The job's statuses on the lifecycle engine: ``status_at(status_walk(job), now)`` is the
+    status ``advance(job, now)`` leaves it in, each change at the moment ``entered_at`` gives;
+    a failure asked through the controls (``fail``) ends it there.
+
+    A real job's walk rests in ``running``, where its worker's reports take over; after that its
+    stored status, moved by the reports, is the truth and the walk no longer follows it.
+    """
+    walk = _planned_walk(job)
+    if job.failed_at is not None and job.status in FAILED:  # a fault that fired, or a fail now
+        walk = cut(walk, job.failed_at, (), job.status.value)
+    return walk
+
+
 def _spread(count: int, total: int) -> list[int]:
     """``count`` steps spread evenly over ``1..total``, the last one at ``total``."""
     if count <= 0 or total <= 0:
@@ -85,7 +166,7 @@ def _ms(at: datetime, status: JobStatus | None = None, event: Event | None = Non
 
 
 def _full_plan(job: Job) -> list[Milestone]:
-    d, model = job.durations, job.model
+    d, model, walk = job.durations, job.model, _course(job)
     out: list[Milestone] = []
 
     def note(
@@ -93,8 +174,8 @@ def _full_plan(job: Job) -> list[Milestone]:
     ) -> None:
         out.append(_ms(at, status, job_event(job, at, type_, message, **fields)))
 
-    queued = _at(job, d["queue"])
-    running = queued + timedelta(seconds=d["start"])
+    queued = _entered(walk, JobStatus.queued)
+    running = _entered(walk, JobStatus.running)
     downloaded = running + timedelta(seconds=d["model_download"])
     data = downloaded + timedelta(seconds=d["data_download"])
     out.append(_ms(queued, JobStatus.queued))
@@ -154,9 +235,9 @@ def _full_plan(job: Job) -> list[Milestone]:
                 ),
             )
 
-    trained = step_time(job, job.total_steps)
-    compressed = trained + timedelta(seconds=d["compress"])
-    uploaded = compressed + timedelta(seconds=d["upload"])
+    trained = _entered(walk, JobStatus.compressing)
+    compressed = _entered(walk, JobStatus.uploading)
+    uploaded = _entered(walk, JobStatus.completed)
     out_path = f"s3://together-sim/finetune/{job.id}/{job.model_output_name}"
     last = job.total_steps
     note(
@@ -240,10 +321,10 @@ def _uncut_plan(job: Job) -> list[Milestone]:
 
 def plan(job: Job) -> list[Milestone]:
     """Every milestone of the job from its creation on, cut short by a cancel or a fault."""
-    milestones = _uncut_plan(job)
-    # A real job's fault fires on the worker's step report (real_jobs.apply_report), not on a clock.
-    if job.fault is not None and job.failed_at is None and job.trainer != "real":
-        at = step_time(job, job.fault.at_step)
+    milestones, walk = _uncut_plan(job), _planned_walk(job)
+    if _fault_due(job) and job.cancel_requested_at is None:  # a cancel comes first, or the end
+        assert job.fault is not None
+        at = _entered(walk, JobStatus(job.fault.kind))
         kept = [m for m in milestones if m.at < at]
         status = JobStatus(job.fault.kind)
         type_ = EventType.job_error if status is JobStatus.error else EventType.job_user_error
@@ -257,11 +338,11 @@ def plan(job: Job) -> list[Milestone]:
         )
         milestones = [*kept, _ms(at, status, event)]
     if job.cancel_requested_at is not None:
-        cut = job.cancel_requested_at
-        kept = [m for m in milestones if m.at <= cut][: job.cursor]
+        asked = job.cancel_requested_at
+        kept = [m for m in milestones if m.at <= asked][: job.cursor]
         if in_training(job):  # the worker confirms the stop with a report
             return kept
-        at = cut + timedelta(seconds=job.durations["cancel"])
+        at = _entered(walk, JobStatus.cancelled)
         milestones = [
             *kept,
             _ms(

@@ -20,10 +20,11 @@ from mock_server.fine_tuning.machine import Job
 from mock_server.fine_tuning.requests import FineTuneRequest, PriceRequest
 from mock_server.fine_tuning.service import FineTuning
 from mock_server.fine_tuning.views import render_job
+from mock_server.spec.routing import SpecRoute
 
 __all__ = ["router"]
 
-router = APIRouter(prefix="/v1", tags=["Fine-tuning"])
+router = APIRouter(prefix="/v1", tags=["Fine-tuning"], route_class=SpecRoute)
 
 
 def _job(jobs: FineTuning, job: Job) -> dict[str, Any]:

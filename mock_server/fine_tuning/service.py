@@ -1,15 +1,15 @@
 """The fine-tuning service, in the manner of a moto backend: the pure job machine, the request
 checks and the views tied to the store, the clock and the ids.
 
-It receives only what it uses: the store, the clock, the ids, the timeline, the files service
-(training files are validated through it), a scenario's say on new jobs, and a hook that tells
-real training a real job changed (``RealTraining.wake``, wired in ``app.py``; real training sits
-above this service and calls it for jobs and reports). Routes translate HTTP into one call here.
+It receives only what it uses: the store, the blob store (a deleted real job's folder goes with
+it), the clock, the ids, the timeline, the files service (training files are validated through
+it), a scenario's say on new jobs, and a hook that tells real training a real job changed
+(``RealTraining.wake``, wired in ``app.py``; real training sits above this service and calls it
+for jobs and reports). Routes translate HTTP into one call here.
 """
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
@@ -53,7 +53,7 @@ from mock_server.fine_tuning.requests import (
     split_checkpoint_ref,
 )
 from mock_server.fine_tuning.views import render_job
-from mock_server.store import Store
+from mock_server.store import BlobStore, Store
 
 if TYPE_CHECKING:  # the real-training modules load on the first real job, not at startup
     from mock_server.fine_tuning.reports import Report
@@ -78,6 +78,7 @@ class FineTuning:
     def __init__(
         self,
         store: Store,
+        blobs: BlobStore,
         clock: Clock,
         ids: IdSource,
         timeline: Timeline,
@@ -89,6 +90,7 @@ class FineTuning:
         on_new_job: JobHook = _as_is,
     ) -> None:
         self.store = store
+        self.blobs = blobs
         self.clock = clock
         self.ids = ids
         self.timeline = timeline
@@ -295,17 +297,17 @@ class FineTuning:
         self.store.delete_job(tenant, job_id)
         self.views.forget(tenant, job_id)
         if job.trainer == "real" and job.status in TERMINAL:  # a live one's go when its worker ends
-            shutil.rmtree(self.store.training_dir(job_id), ignore_errors=True)
+            self.blobs.delete_training_dir(job_id)
         self._wake(job)
 
     def apply_report(self, tenant: str, job_id: str, report: Report) -> Job:
         """One report of a job's training worker, as one transaction."""
-        from mock_server.fine_tuning.reports import apply_report
+        from mock_server.fine_tuning.progress import apply_report
 
         return self._move(tenant, job_id, lambda job, now: apply_report(job, report, now))
 
     def worker_launched(self, tenant: str, job_id: str) -> Job:
-        from mock_server.fine_tuning.reports import launch
+        from mock_server.fine_tuning.progress import launch
 
         return self._move(tenant, job_id, lambda job, now: launch(job))
 

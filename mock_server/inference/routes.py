@@ -9,7 +9,7 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
@@ -30,22 +30,14 @@ from mock_server.inference.models import (
     usage,
 )
 from mock_server.inference.service import Inference, Serving
-from mock_server.spec.fallback import index_of, validated_request
+from mock_server.spec.routing import SpecRoute
 
 __all__ = ["router"]
 
 
-async def _holds_to_the_spec(request: Request) -> None:
-    """The whole request checked against the spec's schema (a 400 naming the field), fields the
-    simulator ignores included: ``logit_bias: {"1": "x"}`` is refused here as by the service."""
-    found = index_of(request.app).match(request.method, request.url.path)
-    if found is not None:
-        await validated_request(request, *found)
-
-
-router = APIRouter(
-    prefix="/v1", tags=["Chat", "Completion"], dependencies=[Depends(_holds_to_the_spec)]
-)
+# SpecRoute checks the whole request against the spec (a 400 naming the field), fields the
+# simulator ignores included: ``logit_bias: {"1": "x"}`` is refused as by the service.
+router = APIRouter(prefix="/v1", tags=["Chat", "Completion"], route_class=SpecRoute)
 
 
 async def _answer(

@@ -39,7 +39,7 @@ from mock_server.training.spec import (
 
 if TYPE_CHECKING:
     from mock_server.fine_tuning.service import FineTuning
-    from mock_server.store import Store
+    from mock_server.store import BlobStore, Store
     from mock_server.training.bases import BaseChoice
 
 __all__ = ["SPEC_FILE", "CannotLaunch", "launch_spec", "relaunch_spec"]
@@ -54,7 +54,11 @@ class CannotLaunch(Exception):
 
 
 def launch_spec(
-    jobs: FineTuning, job: Job, model: str, model_map: Mapping[str, BaseChoice]
+    jobs: FineTuning,
+    blobs: BlobStore,
+    job: Job,
+    model: str,
+    model_map: Mapping[str, BaseChoice],
 ) -> WorkerSpec:
     store = jobs.store
     try:
@@ -65,18 +69,18 @@ def launch_spec(
         ) from None
     return spec_for(
         job,
-        out_dir=store.training_dir(job.id),
-        training_path=store.blob_path(job.training_file),
+        out_dir=blobs.training_dir(job.id),
+        training_path=blobs.path(job.training_file),
         training_file_type=training.file_type.value,
-        validation_path=store.blob_path(job.validation_file) if job.validation_file else None,
+        validation_path=blobs.path(job.validation_file) if job.validation_file else None,
         model=model,
         model_map=model_map,
         models_dir=store.data_dir / "models",
-        init=_init_from(jobs, job) if job.from_checkpoint else None,
+        init=_init_from(jobs, blobs, job) if job.from_checkpoint else None,
     )
 
 
-def _init_from(jobs: FineTuning, job: Job) -> InitFrom | None:
+def _init_from(jobs: FineTuning, blobs: BlobStore, job: Job) -> InitFrom | None:
     """The parent's weights at the step ``from_checkpoint`` names; None for a parent trained by
     the synthetic timeline, which saved none."""
     ref = str(job.from_checkpoint)
@@ -88,7 +92,7 @@ def _init_from(jobs: FineTuning, job: Job) -> InitFrom | None:
     if parent.trainer != "real":
         return None
     saved = checkpoint_weights(parent, found.step, jobs.store.list_checkpoints(parent.id))
-    folder = jobs.store.training_dir(parent.id)
+    folder = blobs.training_dir(parent.id)
     try:
         parent_spec = WorkerSpec.model_validate_json((folder / SPEC_FILE).read_text())
     except (OSError, ValidationError):
@@ -105,9 +109,9 @@ def _init_from(jobs: FineTuning, job: Job) -> InitFrom | None:
     )
 
 
-def relaunch_spec(store: Store, job: Job) -> tuple[WorkerSpec, Restarted]:
+def relaunch_spec(store: Store, blobs: BlobStore, job: Job) -> tuple[WorkerSpec, Restarted]:
     try:
-        spec = WorkerSpec.model_validate_json((store.training_dir(job.id) / SPEC_FILE).read_text())
+        spec = WorkerSpec.model_validate_json((blobs.training_dir(job.id) / SPEC_FILE).read_text())
     except (OSError, ValidationError):
         raise CannotLaunch(
             "Training was interrupted by a restart of the simulator, and the job's worker spec "

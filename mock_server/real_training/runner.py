@@ -29,7 +29,6 @@ import logging
 import math
 import queue
 import re
-import shutil
 import subprocess
 import threading
 import time
@@ -49,6 +48,7 @@ from mock_server.training.spec import WorkerSpec
 
 if TYPE_CHECKING:
     from mock_server.fine_tuning.service import FineTuning
+    from mock_server.store import BlobStore
     from mock_server.training.bases import BaseChoice
 
 __all__ = ["TrainingRunner", "progress_line"]
@@ -108,6 +108,7 @@ class _Exit:
 @dataclass(eq=False)
 class TrainingRunner:
     jobs: FineTuning
+    blobs: BlobStore  # the jobs' training folders
     model: str = "micro"  # the stand-in trained for every catalogue model
     progress: IO[str] | None = None  # where progress lines go; None: nowhere
     threads: int | None = None  # CPU threads of each worker; None: torch's choice
@@ -243,7 +244,7 @@ class TrainingRunner:
 
     def _launch(self, job: Job) -> None:
         try:
-            spec = launch_spec(self.jobs, job, self.model, self.model_map)
+            spec = launch_spec(self.jobs, self.blobs, job, self.model, self.model_map)
         except CannotLaunch as exc:
             self._report(job.tenant, job.id, Failed(kind=exc.kind, message=str(exc)))
             return
@@ -252,7 +253,7 @@ class TrainingRunner:
 
     def _relaunch(self, job: Job) -> None:
         try:
-            spec, restarted = relaunch_spec(self.jobs.store, job)
+            spec, restarted = relaunch_spec(self.jobs.store, self.blobs, job)
         except CannotLaunch as exc:
             self._report(job.tenant, job.id, Failed(kind=exc.kind, message=str(exc)))
             return
@@ -308,7 +309,7 @@ class TrainingRunner:
         try:
             job = self.jobs.store.get_job(worker.tenant, worker.job_id)
         except NotFound:  # deleted while it trained: its files go too
-            shutil.rmtree(self.jobs.store.training_dir(worker.job_id), ignore_errors=True)
+            self.blobs.delete_training_dir(worker.job_id)
             return
         if job.status not in LIVE:
             return

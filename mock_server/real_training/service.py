@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from mock_server.inference.models import Completion
     from mock_server.real_training.chat import RealModel
     from mock_server.real_training.runner import TrainingRunner
+    from mock_server.store import BlobStore
     from mock_server.training.bases import BaseChoice
 
 __all__ = ["RealTraining"]
@@ -26,6 +27,7 @@ class RealTraining:
     def __init__(
         self,
         jobs: FineTuning,
+        blobs: BlobStore,
         *,
         model: str = "micro",
         model_map: Mapping[str, BaseChoice] | None = None,
@@ -33,6 +35,7 @@ class RealTraining:
         threads: int | None = None,
     ) -> None:
         self.jobs = jobs
+        self.blobs = blobs  # real jobs' training folders, their outputs among them
         self.model = model  # the stand-in a real job trains
         self.model_map = dict(model_map or {})  # model name -> base
         self.progress = progress  # where real jobs draw their progress lines
@@ -48,6 +51,7 @@ class RealTraining:
 
                 self._runner = TrainingRunner(
                     self.jobs,
+                    self.blobs,
                     model=self.model,
                     progress=self.progress,
                     threads=self.threads,
@@ -86,7 +90,7 @@ class RealTraining:
         from mock_server.real_training.chat import RealModel
         from mock_server.training.bases import recorded_base
 
-        out = self.jobs.store.training_dir(job.id)
+        out = self.blobs.training_dir(job.id)
         if job.is_lora:
             return RealModel(model_dir=recorded_base(out), adapter_dir=out / "adapter")
         return RealModel(model_dir=out / "model", adapter_dir=None)

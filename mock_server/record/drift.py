@@ -38,12 +38,13 @@ _CATEGORIES = (
 
 
 def _load_spec() -> tuple[Mapping[str, Any] | None, str]:
-    from openapi import spec as pinned
+    from openapi.locate import SpecError, find_spec_path, sha256_file
+    from openapi.spec import load_spec
 
     try:
-        path = pinned.find_spec_path(allow_download=False)
-        return pinned.load_spec(path), f"{path} (sha256 {pinned.sha256_file(path)})"
-    except pinned.SpecError as exc:
+        path = find_spec_path(allow_download=False)
+        return load_spec(path), f"{path} (sha256 {sha256_file(path)})"
+    except SpecError as exc:
         return None, f"not found, spec checks skipped: {exc}"
 
 

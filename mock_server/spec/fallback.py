@@ -1,8 +1,10 @@
 """The generic layer: any operation of the spec, answered from the spec alone.
 
-One catch-all route under the spec's ``/v1``, registered after every domain router, so it only
-sees requests no router of the app claimed. It finds the operation in the index, asks for a key
-where the spec secures it, validates the request (400 naming the field) and answers the
+The fallback for the operations nothing claims, not a third way to add one (a typed route or a
+family row is: see ``routing``); it shares their request check and error shaping, which live
+here. One catch-all route under the spec's ``/v1``, registered after every domain router, so it
+only sees requests no router of the app claimed. It finds the operation in the index, asks for a
+key where the spec secures it, validates the request (400 naming the field) and answers the
 documented success status with a body built from the spec's examples and schemas (see
 ``synth``), in the content type the request asks for (see ``media``). It keeps no state: in
 examples mode it is the whole API, as Prism's or Steady's mock is; in stateful mode it stands in
@@ -87,13 +89,18 @@ async def _answer(request: Request) -> Response:
         return _success(request, op, valid)
     except TogetherError as exc:
         return error_response(op, exc)
+    finally:
+        await request.close()  # a form's spooled files
 
 
 async def validated_request(
     request: Request, op: SpecOperation, path: dict[str, str]
 ) -> ValidRequest:
     """The request's path, query and body, read and checked against ``op`` (a 400 naming the
-    field otherwise): what the domain routes that serve spec operations from tables use too."""
+    field otherwise): ``SpecRoute`` checks every routed operation with it, as this layer does.
+
+    A form stays open, its files rewound, so that a route may read it again (Starlette keeps
+    the parsed form on the request): the caller closes it with ``request.close()``."""
     from mock_server.spec.validate import FormFile, validate_request
 
     content_type = request.headers.get("content-type")
@@ -102,14 +109,14 @@ async def validated_request(
     raw = b""
     if op.body is not None and media in FORMS:
         form = {}
-        async with request.form() as parsed:  # ``async with`` closes the spooled files
-            for name, value in parsed.multi_items():
-                if isinstance(value, UploadFile):
-                    data = await value.read()
-                    item: Any = FormFile(value.filename or "", value.content_type or "", data)
-                else:
-                    item = value
-                form.setdefault(name, []).append(item)
+        for name, value in (await request.form()).multi_items():
+            if isinstance(value, UploadFile):
+                data = await value.read()
+                await value.seek(0)
+                item: Any = FormFile(value.filename or "", value.content_type or "", data)
+            else:
+                item = value
+            form.setdefault(name, []).append(item)
     else:
         raw = await request.body()
     return validate_request(

@@ -344,7 +344,7 @@ def _index_for(path: str, mtime_ns: int) -> OperationIndex:
 
 def operation_index(spec_path: Path | None = None) -> OperationIndex:
     """The index of the spec at ``spec_path`` (default: the pinned spec), with the overlay."""
-    from openapi.spec import find_spec_path
+    from openapi.locate import find_spec_path
 
     path = (spec_path or find_spec_path(allow_download=False)).resolve()
     return _index_for(str(path), path.stat().st_mtime_ns)

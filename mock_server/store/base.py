@@ -1,7 +1,7 @@
 """The storage interface for records. Methods are named for the domain; records come back as
 frozen models, and a missing one raises ``NotFound`` rather than returning ``None``, so no route
-builds a 404. Bytes are a ``BlobStore``'s (``blobs.py``): the three path methods below only hand
-its paths on until their callers ask it directly, and then leave this interface."""
+builds a 404. Records only: bytes are a ``BlobStore``'s (``blobs.py``), which the services that
+read or write them are handed, so a store on another database needs no file system of its own."""
 
 from __future__ import annotations
 
@@ -19,6 +19,8 @@ __all__ = ["Store"]
 
 
 class Store(Protocol):
+    # The folder the server's state lives in: the blob store is rooted there (app.py), and the
+    # caches that hold no records (artifacts/, models/) sit beside it.
     data_dir: Path
 
     def transaction(self) -> AbstractContextManager[None]:
@@ -26,18 +28,9 @@ class Store(Protocol):
         back if the block raises. Re-entrant: a nested one joins the outermost, which alone
         commits, so a method that opens one can be called from inside another."""
 
-    def locked(self) -> AbstractContextManager[None]:
-        """Deprecated in favour of ``transaction()``, which it is; kept while callers move."""
-
     # meta
     def get_meta(self, key: str) -> str | None: ...
     def set_meta(self, key: str, value: str) -> None: ...
-
-    # bytes: to leave for BlobStore.path, .part_path and .training_dir once callers use it
-    def blob_path(self, file_id: str) -> Path: ...
-    def part_path(self, file_id: str, part: int = 0) -> Path: ...
-    def training_dir(self, job_id: str) -> Path:
-        """Where a real job's base model, checkpoints, outputs and archives live."""
 
     # files
 
@@ -48,6 +41,8 @@ class Store(Protocol):
     def put_upload(self, session: UploadSession) -> None: ...
     def get_upload(self, file_id: str) -> UploadSession: ...
     def delete_upload(self, file_id: str) -> None: ...
+    def list_upload_ids(self) -> list[str]:
+        """The file ids of every upload in flight, any tenant's: whose parts startup keeps."""
 
     # fine-tuning jobs
     def create_job(self, job: Job, events: list[Event]) -> None: ...
@@ -94,7 +89,7 @@ class Store(Protocol):
         """Remove a record and return what it held."""
 
     def reset(self) -> None:
-        """Forget every record, and (while the store owns them) every blob and training folder;
-        meta survives, the schema version with it."""
+        """Forget every record; meta survives, the schema version with it. Bytes are not the
+        store's: ``Controls.reset`` clears the blob store beside it."""
 
     def close(self) -> None: ...

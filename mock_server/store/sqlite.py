@@ -5,16 +5,14 @@ the schema does not have to chase every field of the API. WAL mode and ``synchro
 keep writes cheap while a crash loses nothing that was committed. One connection is shared by all
 threads behind a re-entrant lock: requests are short, and a single writer is what SQLite wants.
 The schema is versioned and brought up to date on open by the numbered steps of
-``migrations.py``. Bytes (files' bodies, upload parts, real jobs' outputs) are a ``BlobStore``'s
-(``blobs.py``); ``blob_path``, ``part_path`` and ``training_dir`` hand its paths on until the
-routes ask it directly.
+``migrations.py``. Records only: bytes (files' bodies, upload parts, real jobs' outputs) are a
+``BlobStore``'s (``blobs.py``), which app.py roots in the same data dir.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import shutil
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -28,7 +26,6 @@ from mock_server.core.timefmt import iso
 from mock_server.files.models import FileRecord, UploadSession
 from mock_server.fine_tuning.events import Checkpoint, Event, Metric
 from mock_server.fine_tuning.machine import LIVE, Job, Transition
-from mock_server.store.blobs import BlobStore, LocalBlobStore
 from mock_server.store.migrations import (
     MIGRATIONS,
     SCHEMA_VERSION_KEY,
@@ -48,7 +45,6 @@ class SqliteStore:
         data_dir: Path,
         *,
         db_path: Path | None = None,
-        blobs: BlobStore | None = None,
         steps: Sequence[Migration] = MIGRATIONS,
     ) -> None:
         """``steps`` are the migrations to bring the database to: every one this code knows,
@@ -56,7 +52,6 @@ class SqliteStore:
         this code cannot use, such as one a newer together-sim wrote."""
         self.data_dir = data_dir
         data_dir.mkdir(parents=True, exist_ok=True)
-        self.blobs: BlobStore = blobs or LocalBlobStore(data_dir)
         self._path = db_path or data_dir / "together-sim.sqlite3"
         self._lock = threading.RLock()
         self._depth = 0
@@ -100,10 +95,6 @@ class SqliteStore:
             if outermost:
                 self._db.execute("COMMIT")
 
-    def locked(self) -> AbstractContextManager[None]:
-        """Deprecated: the old name of ``transaction()``, kept until its callers move."""
-        return self.transaction()
-
     def _rows(self, sql: str, *args: Any) -> list[tuple[Any, ...]]:
         with self._lock:
             return self._db.execute(sql, args).fetchall()
@@ -129,15 +120,6 @@ class SqliteStore:
 
     # -- files ------------------------------------------------------------------------------------
 
-    def blob_path(self, file_id: str) -> Path:
-        return self.blobs.path(file_id)
-
-    def part_path(self, file_id: str, part: int = 0) -> Path:
-        return self.blobs.part_path(file_id, part)
-
-    def training_dir(self, job_id: str) -> Path:
-        return self.blobs.training_dir(job_id)
-
     def put_file(self, record: FileRecord) -> None:
         self._write(
             "INSERT OR REPLACE INTO files (id, tenant, created_at, doc) VALUES (?, ?, ?, ?)",
@@ -161,7 +143,6 @@ class SqliteStore:
         with self.transaction():
             record = self.get_file(tenant, file_id)
             self._db.execute("DELETE FROM files WHERE id = ?", (file_id,))
-        self.blobs.delete(file_id)
         return record
 
     def put_upload(self, session: UploadSession) -> None:
@@ -179,6 +160,9 @@ class SqliteStore:
 
     def delete_upload(self, file_id: str) -> None:
         self._write("DELETE FROM uploads WHERE file_id = ?", file_id)
+
+    def list_upload_ids(self) -> list[str]:
+        return [file_id for (file_id,) in self._rows("SELECT file_id FROM uploads")]
 
     # -- jobs -------------------------------------------------------------------------------------
 
@@ -385,10 +369,6 @@ class SqliteStore:
             tables = ("files", "uploads", "jobs", "events", "checkpoints", "metrics", "resources")
             for table in tables:
                 self._db.execute(f"DELETE FROM {table}")
-        self.blobs.clear()
-        # Synthetic archives and images: caches the services write under the data dir themselves.
-        shutil.rmtree(self.data_dir / "artifacts", ignore_errors=True)
-        (self.data_dir / "artifacts").mkdir()
 
 
 class _Schema:

@@ -8,7 +8,7 @@ unchanged. The sync bridge runs the app on an event loop in a blocking portal, t
 TestClient does; that loop also runs the app's lifespan, so shutdown stops any training worker.
 
 The controls (``advance``, ``run_until``, ``fail``) and the read-outs (``job``, ``files``,
-``events``) live in ``SimulatorView``, shared with the live server of ``live_server.py``.
+``events``) live in ``SimulatorView``, shared with the live server of ``live.py``.
 """
 
 from __future__ import annotations

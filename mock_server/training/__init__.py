@@ -1,7 +1,8 @@
 """Real fine-tuning behind the simulated API: the optional ``[train]`` extra.
 
 ``data`` (rows to token ids and loss masks, pure Python), ``models`` (the tiny Llama and its
-tokenizer), ``lora`` (the training loop, SFT and DPO), ``batch`` (tensors and the forward pass),
+tokenizer), ``config`` (a run's frozen settings), ``lora`` (the training loop, SFT and DPO),
+``reports`` (what the loop tells its caller), ``batch`` (tensors and the forward pass),
 ``dpo`` (the preference loss), ``checkpoints`` (save and resume) and ``chat`` (greedy generation on
 a result). Importing this package imports nothing heavy: the names below
 load their module, and with it torch, transformers and peft, on first use, so the server can name
@@ -15,14 +16,14 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from mock_server.training.chat import Completion, generate
-    from mock_server.training.lora import (
+    from mock_server.training.config import TrainConfig
+    from mock_server.training.lora import train
+    from mock_server.training.reports import (
         CheckpointReport,
         EvalReport,
         StartReport,
         StepReport,
-        TrainConfig,
         TrainResult,
-        train,
     )
 
 __all__ = [
@@ -38,12 +39,12 @@ __all__ = [
 ]
 
 _HOME = {
-    "CheckpointReport": "lora",
-    "EvalReport": "lora",
-    "StartReport": "lora",
-    "StepReport": "lora",
-    "TrainConfig": "lora",
-    "TrainResult": "lora",
+    "CheckpointReport": "reports",
+    "EvalReport": "reports",
+    "StartReport": "reports",
+    "StepReport": "reports",
+    "TrainConfig": "config",
+    "TrainResult": "reports",
     "train": "lora",
     "Completion": "chat",
     "generate": "chat",

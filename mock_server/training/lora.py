@@ -1,10 +1,10 @@
 """Real LoRA (or full) fine-tuning of a small causal LM, SFT or DPO, in one readable loop.
 
-The shape is nanoGPT's: a frozen config, then ``train()`` from top to bottom (base model, data,
-adapter, optimizer and schedule, the loop, the final save). The trainer never touches the store or
-the clock; the job runner turns the reports it receives (``on_step``, ``on_eval``,
-``on_checkpoint``) into events and metrics, and cancels through ``should_stop``, which is polled
-before every optimizer step.
+The shape is nanoGPT's: a frozen config (``config.TrainConfig``), then ``train()`` from top to
+bottom (base model, data, adapter, optimizer and schedule, the loop, the final save). The trainer
+never touches the store or the clock; the job runner turns the reports it receives (``on_step``,
+``on_eval``, ``on_checkpoint``; the dataclasses of ``reports.py``) into events and metrics, and
+cancels through ``should_stop``, which is polled before every optimizer step.
 
 Decisions worth knowing:
 
@@ -37,170 +37,27 @@ import copy
 import math
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import torch
 from peft import LoraConfig, get_peft_model
 
-from mock_server.fine_tuning.archive import resolve_target_modules
-from mock_server.fine_tuning.lr_schedule import Schedule
+from mock_server.fine_tuning.stand_in import resolve_target_modules
 from mock_server.training import checkpoints, data, dpo, models, pretokenized
 from mock_server.training.batch import token_loss
+from mock_server.training.config import TrainConfig, spread
+from mock_server.training.reports import (
+    CheckpointReport,
+    EvalReport,
+    StartReport,
+    StepReport,
+    TrainResult,
+)
 
-__all__ = [
-    "CheckpointReport",
-    "EvalReport",
-    "StartReport",
-    "StepReport",
-    "TrainConfig",
-    "TrainResult",
-    "spread",
-    "train",
-]
+__all__ = ["train"]
 
 Module = torch.nn.Module
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    # model: a tiny size built from a config ("micro", "small"), or a local Hugging Face directory
-    model: str = "micro"
-    base_model_name: str = ""  # written to adapter_config.json (e.g. the Together model name)
-    vocab_size: int = 1024  # BPE vocabulary asked for when a tiny model's tokenizer is trained
-    training_method: Literal["sft", "dpo"] = "sft"
-    train_on_inputs: data.TrainOnInputs = "auto"  # Together's SDK default for SFT
-    full: bool = False  # full fine-tuning instead of LoRA
-    # LoRA (Together: r defaults to the model's max rank, alpha to 2 * r, dropout 0, all-linear)
-    lora_r: int = 8
-    lora_alpha: int | None = None  # None: 2 * lora_r
-    lora_dropout: float = 0.0
-    lora_trainable_modules: str | tuple[str, ...] = "all-linear"
-    # optimisation; Together's default lr is 1e-5, far too small for a randomly initialised base
-    learning_rate: float = 1e-3
-    n_epochs: int = 1
-    max_steps: int | None = None  # overrides n_epochs * steps_per_epoch when set
-    batch_size: int = 8
-    max_seq_length: int = 128
-    packing: bool = True  # Together packs JSONL samples into max_seq_length rows (SFT only)
-    warmup_ratio: float = 0.0
-    lr_scheduler_type: Literal["linear", "cosine"] = "cosine"
-    min_lr_ratio: float = 0.0
-    num_cycles: float = 0.5  # cosine only
-    max_grad_norm: float = 1.0  # 0 disables clipping
-    weight_decay: float = 0.0  # AdamW, on 2-D weights only (nanoGPT's rule)
-    random_seed: int = 0  # adapter init, data order and dropout; the tiny base always uses 0
-    n_checkpoints: int = 1  # the last one is the final save
-    n_evals: int = 0  # needs eval rows
-    # DPO (Together: beta 0.1; simpo_gamma > 0 implies reference-free, length-normalised)
-    dpo_beta: float = 0.1
-    rpo_alpha: float = 0.0
-    simpo_gamma: float = 0.0
-    dpo_reference_free: bool = False
-    dpo_normalize_logratios_by_length: bool = False
-    save_merged: bool = False  # also write base + adapter merged (merge_and_unload)
-    device: str | None = None  # None: cuda when present, else cpu
-    dtype: str | None = None  # None: bfloat16 on cuda, float32 on cpu
-
-    def __post_init__(self) -> None:
-        if self.batch_size < 1 or self.max_seq_length < 2 or self.n_epochs < 1:
-            raise ValueError("batch_size, n_epochs must be >= 1 and max_seq_length >= 2")
-        if not 0 <= self.warmup_ratio <= 1 or not 0 <= self.min_lr_ratio <= 1:
-            raise ValueError("warmup_ratio and min_lr_ratio must be between 0 and 1")
-        if not 0 <= self.lora_dropout < 1:
-            raise ValueError("LoRA dropout must be in [0, 1) range.")
-        if self.max_grad_norm < 0 or self.weight_decay < 0:
-            raise ValueError("max_grad_norm and weight_decay must be non-negative")
-
-    def schedule(self, total_steps: int) -> Schedule:
-        return Schedule(
-            peak=self.learning_rate,
-            total_steps=total_steps,
-            warmup_ratio=self.warmup_ratio,
-            kind=self.lr_scheduler_type,
-            min_lr_ratio=self.min_lr_ratio,
-            num_cycles=self.num_cycles,
-        )
-
-    def dpo_params(self) -> dpo.DpoParams:
-        return dpo.DpoParams(
-            beta=self.dpo_beta,
-            rpo_alpha=self.rpo_alpha,
-            simpo_gamma=self.simpo_gamma,
-            reference_free=self.dpo_reference_free,
-            normalize_by_length=self.dpo_normalize_logratios_by_length,
-        )
-
-
-@dataclass(frozen=True)
-class StartReport:
-    """What is known once the base, the data and the trainable model are ready."""
-
-    total_steps: int
-    steps_per_epoch: int
-    resumed_at: int  # steps already done (a resumed run), else 0
-    tokens_per_epoch: int  # non-padding tokens in the training rows
-    param_count: int
-    trainable_param_count: int
-    device: str
-    dtype: str
-    threads: int  # torch's CPU threads (what ``worker_threads`` set, else every core)
-
-
-@dataclass(frozen=True)
-class StepReport:
-    step: int  # optimizer steps done, from 1
-    total_steps: int
-    loss: float
-    lr: float  # the rate this step trained at
-    grad_norm: float  # before clipping
-    tokens: int  # non-padding tokens in the batch
-    tokens_per_s: float
-    epoch: float  # step / steps_per_epoch; whole at the end of an epoch
-    metrics: Mapping[str, float] = field(default_factory=dict)  # DPO rewards/*
-
-
-@dataclass(frozen=True)
-class EvalReport:
-    step: int
-    total_steps: int
-    loss: float
-
-
-@dataclass(frozen=True)
-class CheckpointReport:
-    step: int
-    total_steps: int
-    path: Path  # adapter (or full weights) plus trainer_state.pt; pass it as resume_from
-
-
-@dataclass(frozen=True)
-class TrainResult:
-    total_steps: int
-    steps_completed: int
-    steps_per_epoch: int
-    stopped: bool  # should_stop() ended the run; nothing final was saved
-    losses: tuple[float, ...]  # one per completed step, resumed steps included
-    eval_losses: tuple[tuple[int, float], ...]
-    checkpoints: tuple[CheckpointReport, ...]
-    base_dir: Path  # the base model and tokenizer (load_base / generate)
-    adapter_dir: Path | None  # adapter_model.safetensors + adapter_config.json (LoRA)
-    merged_dir: Path | None  # base with the adapter merged, when save_merged
-    model_dir: Path | None  # full fine-tuning output
-    token_count: int  # non-padding tokens trained on in this call
-    param_count: int
-    trainable_param_count: int
-    device: str
-    dtype: str
-    seconds: float
-
-
-def spread(count: int, total: int) -> list[int]:
-    """``count`` steps spread evenly over ``1..total``, the last at ``total`` (as in jobs.py)."""
-    if count <= 0 or total <= 0:
-        return []
-    return sorted({max(1, round(k * total / count)) for k in range(1, count + 1)})
 
 
 def train(

@@ -164,18 +164,19 @@ def run(spec: WorkerSpec, emit: Emit, stop: threading.Event) -> None:
         both = pretokenized.is_pretokenized(eval_rows)
         base_notes.append(_parquet_note(spec, [*rows, *eval_rows] if both else rows))
 
-    from mock_server.training import lora, models  # torch, transformers and peft: ~4 s
+    from mock_server.training import lora, models, reports  # torch, transformers and peft: ~4 s
+    from mock_server.training.config import TrainConfig, spread
 
     device, dtype = models.pick_device(spec.config.get("device"), spec.config.get("dtype"))
     config, notes = fit_to_device({**spec.config, "model": model}, device)
     notes = [*base_notes, *notes]
-    cfg = lora.TrainConfig(**config)
+    cfg = TrainConfig(**config)
     clock = {"start": time.perf_counter(), "resumed": 0}
     evals: set[int] = set()
     held: list[Step] = []  # a step whose evaluation is still running
 
-    def on_start(s: lora.StartReport) -> None:
-        evals.update(lora.spread(cfg.n_evals, s.total_steps) if eval_rows else [])
+    def on_start(s: reports.StartReport) -> None:
+        evals.update(spread(cfg.n_evals, s.total_steps) if eval_rows else [])
         clock.update(start=time.perf_counter(), resumed=s.resumed_at)
         emit(
             Started(
@@ -194,7 +195,7 @@ def run(spec: WorkerSpec, emit: Emit, stop: threading.Event) -> None:
             )
         )
 
-    def on_step(r: lora.StepReport) -> None:
+    def on_step(r: reports.StepReport) -> None:
         if held:  # its evaluation never came (no usable eval row): report it without one
             emit(held.pop())
         per_step = (time.perf_counter() - clock["start"]) / max(1, r.step - clock["resumed"])
@@ -212,10 +213,10 @@ def run(spec: WorkerSpec, emit: Emit, stop: threading.Event) -> None:
         else:
             emit(step)
 
-    def on_eval(r: lora.EvalReport) -> None:
+    def on_eval(r: reports.EvalReport) -> None:
         emit(held.pop().model_copy(update={"eval_loss": r.loss}))
 
-    def on_checkpoint(r: lora.CheckpointReport) -> None:
+    def on_checkpoint(r: reports.CheckpointReport) -> None:
         emit(Saved(step=r.step, path=str(r.path)))
 
     result = lora.train(
@@ -272,7 +273,7 @@ def package_again(spec: WorkerSpec, emit: Emit) -> None:
 
 def pack(out: Path, outputs: Mapping[str, Path]) -> Packaged:
     """Compressing: each output folder becomes a tar.zst, staged until the "upload"."""
-    from mock_server.fine_tuning.archive import pack_dir
+    from mock_server.fine_tuning.packing import pack_dir
 
     staged = {name: out / "archives" / "staging" / f"{name}.tar.zst" for name in outputs}
     for name, folder in outputs.items():

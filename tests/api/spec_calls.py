@@ -11,7 +11,8 @@ from fastapi.testclient import TestClient
 
 from mock_server.spec.index import operation_index, sdk_schema
 from mock_server.spec.validate import first_error
-from openapi.spec import find_spec_path, load_spec
+from openapi.locate import find_spec_path
+from openapi.spec import load_spec
 from tests.api.steps import KEY, auth
 
 __all__ = ["Api", "assert_valid_reply"]

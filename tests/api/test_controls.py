@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from tests.api.steps import advance, auth, conversations, create_job, upload
@@ -134,3 +135,18 @@ def test_reset_wipes_every_tenants_files_and_jobs(client: TestClient) -> None:
     assert client.get("/v1/fine-tunes", headers=auth()).json()["data"] == []
     assert client.get(f"/v1/fine-tunes/{job_id}", headers=auth()).status_code == 404
     assert client.get(f"/v1/files/{other}", headers=auth("other-key")).status_code == 404
+
+
+def test_reset_wipes_the_bytes_too(app: FastAPI, client: TestClient) -> None:
+    file_id = upload(client, conversations(8))["id"]
+    blobs, data_dir = app.state.services.blobs, app.state.services.store.data_dir
+    blobs.part_path("file-half").write_bytes(b"half")
+    (blobs.training_dir("ft-1") / "adapter").mkdir(parents=True)
+    (data_dir / "artifacts").mkdir(exist_ok=True)
+    (data_dir / "artifacts" / "cached.tar.zst").write_bytes(b"archive")
+    assert client.post("/_sim/reset").status_code == 200
+    assert not blobs.exists(file_id)
+    assert not blobs.part_path("file-half").exists()
+    assert not blobs.training_dir("ft-1").exists()
+    assert list((data_dir / "artifacts").iterdir()) == []
+    assert upload(client, conversations(8))["bytes"] > 0  # and the folders are there to write to

@@ -23,7 +23,7 @@ from mock_server.spec.index import Schema, SpecOperation, operation_index
 from mock_server.spec.media import SSE, is_json
 from mock_server.spec.synth import synthesize
 from mock_server.spec.validate import first_error
-from openapi.spec import SpecNotFound
+from openapi.locate import SpecNotFound
 
 KEY = {"Authorization": "Bearer sk-examples"}
 

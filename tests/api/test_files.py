@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import re
 
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from tests.api.steps import QUICKSTART, advance, auth, jsonl, upload
@@ -215,7 +216,8 @@ def test_the_one_shot_upload_needs_the_file_part(client: TestClient) -> None:
     uploaded = client.post(
         "/v1/files/upload",
         headers=auth(),
-        data={"file_name": "training_data.jsonl", "purpose": "fine-tune"},
+        # multipart, as the spec documents the body, with no file part
+        files={"file_name": (None, "training_data.jsonl"), "purpose": (None, "fine-tune")},
     )
     assert uploaded.status_code == 400
     assert uploaded.json()["error"]["param"] == "file"
@@ -336,6 +338,14 @@ def test_delete_answers_what_the_v1_sdk_requires_and_the_file_is_gone(
     assert client.get(f"/v1/files/{file_id}", headers=auth()).status_code == 404
     assert client.get(f"/v1/files/{file_id}/content", headers=auth()).status_code == 404
     assert client.delete(f"/v1/files/{file_id}", headers=auth()).status_code == 404
+
+
+def test_deleting_a_file_deletes_its_bytes(app: FastAPI, client: TestClient) -> None:
+    file_id = upload(client, TRAIN)["id"]
+    blobs = app.state.services.blobs
+    assert blobs.read_bytes(file_id) == TRAIN
+    assert client.delete(f"/v1/files/{file_id}", headers=auth()).status_code == 200
+    assert not blobs.exists(file_id)
 
 
 def test_files_belong_to_the_key_that_uploaded_them(client: TestClient) -> None:

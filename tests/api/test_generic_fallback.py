@@ -3,10 +3,16 @@ operation that no router simulates is still answered, from the spec, after the s
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterator
+from typing import Any
+
 from fastapi import FastAPI
+from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 
-from mock_server.spec.fallback import routing_table
+from mock_server.spec.fallback import index_of, routing_table
+from mock_server.spec.routing import SpecRoute
 from tests.api.steps import auth
 
 # What the domain routers simulate today; a later family (batches, evaluations...) moves its
@@ -39,8 +45,7 @@ DOMAIN = {
     ("PATCH", "/endpoints/{endpointId}"): "endpoints.routes.update_endpoint",
     ("DELETE", "/endpoints/{endpointId}"): "endpoints.routes.delete_endpoint",
     ("GET", "/hardware"): "endpoints.routes.list_hardware",
-    # the batch and inference-style families (routes/batches.py, embeddings.py, rerank.py,
-    # images.py, audio.py)
+    # the batch and inference-style families (batches/, embeddings/ with rerank, images/, audio/)
     ("GET", "/batches"): "batches.routes.list_batches",
     ("POST", "/batches"): "batches.routes.create_batch",
     ("GET", "/batches/{id}"): "batches.routes.get_batch",
@@ -152,3 +157,22 @@ def test_a_domain_router_keeps_its_operations(client: TestClient) -> None:
 def test_a_wrong_method_on_a_route_outside_the_spec_is_still_a_405(client: TestClient) -> None:
     response = client.get("/v1/files/file-1/preprocess", headers=auth())
     assert (response.status_code, response.headers["allow"]) == (405, "POST")
+
+
+def _routes(routes: list[Any]) -> Iterator[Any]:
+    for route in routes:
+        included = getattr(route, "original_router", None)  # FastAPI >= 0.165 nests routers
+        yield from _routes(included.routes) if included is not None else (route,)
+
+
+def test_every_operation_a_router_claims_passes_the_one_spec_gate(app: FastAPI) -> None:
+    # Typed routes and family rows alike: the spec's check and error shapes, never their own.
+    index = index_of(app)
+    gated: set[tuple[str, str]] = set()
+    for route in _routes(app.router.routes):
+        for method in getattr(route, "methods", None) or ():
+            found = index.match(method, re.sub(r"\{[^}]+\}", "x-1", getattr(route, "path", "")))
+            if found is not None and isinstance(route, APIRoute):
+                assert isinstance(route, SpecRoute), f"{method} {route.path}"
+                gated.add((found[0].method, found[0].path))
+    assert gated == set(DOMAIN)

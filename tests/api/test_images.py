@@ -1,13 +1,19 @@
-"""Image generation over HTTP: real JPEG or PNG files of the asked size, the same for the same
-prompt and seed, as base64 or as a URL this server serves without a key."""
+"""Image generation over HTTP: real JPEG or PNG files of the asked size (as Pillow decodes them),
+the same for the same prompt and seed and another picture for another prompt, as base64 or as a
+URL this server serves without a key."""
 
 from __future__ import annotations
 
 import base64
+import io
 import struct
 from typing import Any
 
+import numpy as np
+import pytest
 from fastapi.testclient import TestClient
+from numpy.typing import NDArray
+from PIL import Image
 
 from tests.api.steps import auth
 from tests.spec_schemas import assert_is_error_data, assert_matches_spec
@@ -30,6 +36,28 @@ def _png_size(data: bytes) -> tuple[int, int]:
     return width, height
 
 
+def _pixels(data: bytes, format_: str, size: tuple[int, int]) -> NDArray[np.int16]:
+    with Image.open(io.BytesIO(data)) as image:
+        assert (image.format, image.mode, image.size) == (format_, "RGB", size)
+        return np.asarray(image, dtype=np.int16)
+
+
+@pytest.mark.parametrize(("output_format", "format_"), [("jpeg", "JPEG"), ("png", "PNG")])
+def test_each_prompt_draws_its_own_picture(
+    client: TestClient, output_format: str, format_: str
+) -> None:
+    fields = {"response_format": "base64", "output_format": output_format, "seed": 5}
+    size = {"width": 320, "height": 192}
+
+    def picture(prompt: str) -> NDArray[np.int16]:
+        (item,) = _generate(client, prompt=prompt, **fields, **size)["data"]
+        return _pixels(base64.b64decode(item["b64_json"]), format_, (320, 192))
+
+    cat, again, harbour = picture("a cat"), picture("a cat"), picture("a harbour at dusk")
+    assert np.array_equal(cat, again)
+    assert np.abs(cat - harbour).max() > 16  # not a rounding difference: another picture
+
+
 def test_n_urls_serve_jpegs_by_default_without_a_key(client: TestClient) -> None:
     answer = _generate(client, n=2, width=320, height=192)
     assert [(d["index"], d["type"]) for d in answer["data"]] == [(0, "url"), (1, "url")]
@@ -39,6 +67,8 @@ def test_n_urls_serve_jpegs_by_default_without_a_key(client: TestClient) -> None
     sof = first.content.index(b"\xff\xc0")
     assert struct.unpack(">HH", first.content[sof + 5 : sof + 9]) == (192, 320)
     assert first.content != second.content  # n pictures, not one n times
+    pixels = [_pixels(served.content, "JPEG", (320, 192)) for served in (first, second)]
+    assert not np.array_equal(*pixels)
 
 
 def test_base64_pngs_repeat_for_a_prompt_and_seed_and_change_with_the_seed(

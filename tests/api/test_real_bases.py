@@ -129,7 +129,7 @@ def test_from_hf_model_trains_a_users_own_model_from_its_directory(
     ]
     metrics = client.get(f"/v1/fine-tunes/{job.id}/metrics", headers=auth()).json()["metrics"]
     assert metrics[0]["train/learning_rate"] == pytest.approx(3e-3)  # not scaled: pretrained
-    out = app.state.services.store.training_dir(job.id)
+    out = app.state.services.blobs.training_dir(job.id)
     adapter = json.loads((out / "adapter" / "adapter_config.json").read_text())
     assert adapter["base_model_name_or_path"] == str(own_model)
     assert not (out / "base").exists()  # nothing was built: the user's model is the base
@@ -155,7 +155,7 @@ def test_the_model_map_trains_a_repo_from_the_hugging_face_cache(
     assert job.status == "completed", job.failure_message
     start = next(e for e in _events(client, job.id) if e["type"] == "training_start")
     assert "'acme/tiny-chat' stand-in" in start["message"]
-    out = app.state.services.store.training_dir(job.id)
+    out = app.state.services.blobs.training_dir(job.id)
     assert bases.recorded_base(out) == snapshot
     assert _chat(client, job.model_output_name, PIRATE) == (
         chat.generate(snapshot, out / "adapter", PIRATE, max_new_tokens=16).text
@@ -242,4 +242,4 @@ def test_smollm2_answers_like_itself_and_learns_from_a_few_steps(
     tuned = _chat(client, job.model_output_name, question)
     assert tuned != chat.generate(base, None, question, max_new_tokens=16).text
     # ~1 GB of merged weights and archives: not worth keeping in pytest's last three basetemps
-    shutil.rmtree(app.state.services.store.training_dir(job.id))
+    shutil.rmtree(app.state.services.blobs.training_dir(job.id))

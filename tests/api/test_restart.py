@@ -1,5 +1,6 @@
 """A server restarted on the same data dir finds everything where it left it: files, jobs, their
-events, half-done uploads, and (with a manual clock) the time its jobs were living in."""
+events, half-done uploads, and (with a manual clock) the time its jobs were living in; the parts
+no upload will finish are gone."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from fastapi.testclient import TestClient
 
 from mock_server.app import create_app
 from mock_server.settings import ClockMode, Settings
+from mock_server.store import LocalBlobStore
 from tests.api.steps import advance, auth, conversations, create_job, upload
 
 
@@ -83,3 +85,35 @@ def test_a_seeded_server_never_reissues_an_id_after_a_restart(tmp_path: Path) ->
         assert after != before
         ids = {f["id"] for f in restarted.get("/v1/files", headers=auth()).json()["data"]}
         assert ids == {before, after}
+
+
+def test_a_restart_removes_the_parts_no_upload_will_finish_and_keeps_the_rest(
+    tmp_path: Path,
+) -> None:
+    with _server(tmp_path) as first:
+        announced = first.post(
+            "/v1/files",
+            headers=auth(),
+            data={"purpose": "fine-tune", "file_name": "train.jsonl"},
+            follow_redirects=False,
+        )
+    in_flight = announced.headers["x-together-file-id"]
+    # What a kill -9 leaves: the bytes of the upload still announced, half streamed in; the
+    # parts of a multipart upload that was completed (its session gone) but not yet cleaned up;
+    # a blob write cut off before its rename.
+    blobs = LocalBlobStore(tmp_path)
+    blobs.part_path(in_flight).write_bytes(b'{"messages": [')
+    strays = [blobs.part_path("file-finished", n) for n in (1, 2)]
+    for part in strays:
+        part.write_bytes(b"x" * 1024)
+    interrupted = blobs.part_path("file-finished").with_name("file-written.abc123.tmp")
+    interrupted.write_bytes(b"half")
+
+    with _server(tmp_path) as second:
+        assert not any(p.exists() for p in [*strays, interrupted])
+        assert blobs.part_path(in_flight).read_bytes() == b'{"messages": ['
+        put = second.put(announced.headers["location"], content=conversations(8))
+        assert put.status_code == 200
+        assert [f["id"] for f in second.get("/v1/files", headers=auth()).json()["data"]] == [
+            in_flight
+        ]

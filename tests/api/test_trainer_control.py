@@ -16,7 +16,7 @@ from mock_server.cli import _parser
 from mock_server.core.clock import ManualClock
 from mock_server.fine_tuning.machine import TERMINAL
 from mock_server.fine_tuning.machine import advance as advance_job
-from mock_server.fine_tuning.reports import launch
+from mock_server.fine_tuning.progress import launch
 from mock_server.real_training.chat import worker_env
 from mock_server.settings import ClockMode, Settings
 from mock_server.store import SqliteStore

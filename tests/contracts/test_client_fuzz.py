@@ -18,6 +18,7 @@ import httpx
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from jsonschema import Draft202012Validator
 
 from contracts.client_fuzz import (
     JOB_CALLS,
@@ -30,7 +31,7 @@ from contracts.client_fuzz import (
     training_rows,
     unknown_job_ids,
 )
-from mock_server.spec.index import OperationIndex, operation_index
+from contracts.spec_oracle import SpecOracle, spec_oracle
 from mock_server.testing.in_process import Simulator, simulator_settings
 
 pytest.importorskip("together")
@@ -57,7 +58,7 @@ class Fuzzed:
     sim: Simulator
     client: Together
     recorder: RecordingTransport
-    index: OperationIndex
+    oracle: SpecOracle
     training_file: str
     job: str
     model_output: str
@@ -86,7 +87,7 @@ def fuzzed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fuzzed]:
             sim,
             client,
             recorder,
-            operation_index(),
+            spec_oracle(),
             training_file,
             job.id,
             done.x_model_output_name,
@@ -108,12 +109,12 @@ def test_generated_fine_tunes_are_judged_as_the_spec_says(
 ) -> None:
     arguments = _sdk_create_arguments(drawn, fuzzed)
     outcome = call_sdk(fuzzed.recorder, lambda: fuzzed.client.fine_tuning.create(**arguments))
-    assert judge_call(fuzzed.index, outcome, "post /fine-tunes") == []
+    assert judge_call(fuzzed.oracle, outcome, "post /fine-tunes") == []
     if outcome.error is None:
         job = outcome.result
         # What was accepted is what is stored: the job reads back as created.
         read = call_sdk(fuzzed.recorder, lambda: fuzzed.client.fine_tuning.retrieve(job.id))
-        assert judge_call(fuzzed.index, read, "get /fine-tunes/{id}") == []
+        assert judge_call(fuzzed.oracle, read, "get /fine-tunes/{id}") == []
         assert read.result.id == job.id and read.result.training_file == fuzzed.training_file
 
 
@@ -147,7 +148,7 @@ def test_reads_and_cancels_of_known_and_unknown_jobs(
     call = getattr(fuzzed.client.fine_tuning, action)
     outcome = call_sdk(fuzzed.recorder, lambda: call(job_id))
     target = JOB_CALLS[action]
-    assert judge_call(fuzzed.index, outcome, target) == []
+    assert judge_call(fuzzed.oracle, outcome, target) == []
     status = outcome.exchanges[-1].status
     if not known:
         assert status == 404
@@ -167,7 +168,7 @@ def test_uploads_of_generated_jsonl(
     outcome = call_sdk(
         fuzzed.recorder, lambda: fuzzed.client.files.upload(path, purpose="fine-tune", check=check)
     )
-    assert [p for e in outcome.exchanges for p in judge(fuzzed.index, e)] == []
+    assert [p for e in outcome.exchanges for p in judge(fuzzed.oracle, e)] == []
     if broken and check:
         # 3.1.1 checks locally that each line is a JSON object, and sends nothing otherwise.
         assert outcome.exchanges == [] and outcome.error is not None
@@ -188,7 +189,7 @@ def test_generated_chat_completions(fuzzed: Fuzzed, drawn: dict[str, Any], known
     outcome = call_sdk(
         fuzzed.recorder, lambda: fuzzed.client.chat.completions.create(model=model, **drawn)
     )
-    assert judge_call(fuzzed.index, outcome, "chat-completions") == []
+    assert judge_call(fuzzed.oracle, outcome, "chat-completions") == []
     if not known:  # refused for the model, unless another field was already wrong
         last = outcome.exchanges[-1]
         assert last.status == 404 or (last.status == 400 and last.error()["param"] != "model")
@@ -205,9 +206,38 @@ def test_the_recorder_catches_an_answer_that_breaks_the_spec(fuzzed: Fuzzed) -> 
     client = fuzzed.sim.client(http_client=httpx.Client(transport=recorder))
     outcome = call_sdk(recorder, lambda: client.fine_tuning.retrieve("ft-1"))
     assert any(
-        "breaks the schema" in p for p in judge_call(fuzzed.index, outcome, "get /fine-tunes/{id}")
+        "breaks the schema" in p for p in judge_call(fuzzed.oracle, outcome, "get /fine-tunes/{id}")
     )
     wizard: Any = [{"role": "wizard", "content": "x"}]  # no such role in the spec
     refused = call_sdk(recorder, lambda: client.chat.completions.create(model="m", messages=wizard))
-    problems = judge_call(fuzzed.index, refused, "chat-completions")
+    problems = judge_call(fuzzed.oracle, refused, "chat-completions")
     assert any("invalid per the spec" in p for p in problems), problems
+
+
+def test_the_judge_does_not_lean_on_the_servers_own_validator(
+    fuzzed: Fuzzed, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The judge's oracle is not the code under test: with the simulator's schema validator made
+    to accept everything, the simulator serves a request the spec forbids, and the judge still
+    says so; a planted off-spec answer is still caught as well."""
+    import mock_server.spec.validate as server_validation
+
+    accept_all = Draft202012Validator({})
+    monkeypatch.setattr(server_validation, "schema_validator", lambda *_, **__: accept_all)
+    wizard: Any = [{"role": "wizard", "content": "x"}]
+    outcome = call_sdk(
+        fuzzed.recorder,
+        lambda: fuzzed.client.chat.completions.create(model=fuzzed.model_output, messages=wizard),
+    )
+    assert outcome.exchanges[-1].status == 200  # the relaxed server let it through
+    problems = judge_call(fuzzed.oracle, outcome, "chat-completions")
+    assert any("invalid per the spec" in p for p in problems), problems
+
+    def bad_job(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json={"id": "ft-1", "status": "exploded"}, request=request)
+
+    recorder = RecordingTransport(httpx.MockTransport(bad_job))
+    client = fuzzed.sim.client(http_client=httpx.Client(transport=recorder))
+    planted = call_sdk(recorder, lambda: client.fine_tuning.retrieve("ft-1"))
+    found = judge_call(fuzzed.oracle, planted, "get /fine-tunes/{id}")
+    assert any("breaks the schema" in p for p in found), found

@@ -11,6 +11,7 @@ makes it fail, an error status makes it raise the class it maps that status to. 
 from __future__ import annotations
 
 import json
+import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -30,13 +31,14 @@ from contracts.client_fuzz import (
     unknown_job_ids,
 )
 from contracts.client_fuzz_v1 import (
+    V1_EVENT_TYPES,
     RaisedInDriver,
     V1Driver,
     as_the_spec_reads,
     fine_tune_arguments_1x,
     status_error_1x,
 )
-from mock_server.spec.index import OperationIndex, operation_index
+from contracts.spec_oracle import SpecOracle, spec_oracle
 from mock_server.testing.in_process import simulator_settings
 from mock_server.testing.live import serve_in_thread
 
@@ -71,7 +73,7 @@ class Fuzzed:
     """The module's driver, the spec's operations, and ids the tests reuse."""
 
     driver: V1Driver
-    index: OperationIndex
+    oracle: SpecOracle
     training_file: str
     job: str
     model_output: str
@@ -79,7 +81,7 @@ class Fuzzed:
 
     def judged(self, outcome: CallOutcome, target: str) -> list[str]:
         seen = replace(outcome, exchanges=[as_the_spec_reads(e) for e in outcome.exchanges])
-        return judge_call(self.index, seen, target, status_error=status_error_1x)
+        return judge_call(self.oracle, seen, target, status_error=status_error_1x)
 
 
 @pytest.fixture(scope="module")
@@ -99,7 +101,7 @@ def fuzzed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fuzzed]:
             assert done.result["status"] == "completed" and done.result["output_name"]
             yield Fuzzed(
                 driver,
-                operation_index(),
+                spec_oracle(),
                 training_file,
                 job.result["id"],
                 done.result["output_name"],
@@ -190,7 +192,7 @@ def test_uploads_of_generated_jsonl(
     path = fuzzed.tmp / "upload.jsonl"
     path.write_bytes(data.draw(training_rows(broken=broken)))
     outcome = fuzzed.driver.call("files.upload", file=str(path), purpose="fine-tune", check=check)
-    assert [p for e in outcome.exchanges for p in judge(fuzzed.index, e)] == []
+    assert [p for e in outcome.exchanges for p in judge(fuzzed.oracle, e)] == []
     if broken and check:
         # 1.5.x runs its full local format check first, and sends nothing when it fails.
         assert outcome.exchanges == []
@@ -250,13 +252,34 @@ def test_the_1x_spelling_of_event_types_hides_nothing_else(fuzzed: Fuzzed) -> No
     to another client in upper case, still breaks the schema."""
     read = fuzzed.driver.call("fine_tuning.list_events", id=fuzzed.job)
     (answer,) = read.exchanges
-    assert judge(fuzzed.index, as_the_spec_reads(answer)) == []
-    assert judge(fuzzed.index, answer) != []  # the spelling itself is outside the spec
+    assert judge(fuzzed.oracle, as_the_spec_reads(answer)) == []
+    assert judge(fuzzed.oracle, answer) != []  # the spelling itself is outside the spec
     body = json.loads(answer.content)
     body["data"][0]["type"] = "EXPLODED"
     unknown = replace(answer, content=json.dumps(body).encode())
-    assert any("breaks the schema" in p for p in judge(fuzzed.index, as_the_spec_reads(unknown)))
+    assert any("breaks the schema" in p for p in judge(fuzzed.oracle, as_the_spec_reads(unknown)))
     headers = answer.headers.copy()
     headers["user-agent"] = "Together/Python 3.1.1"
     to_3x = replace(answer, headers=headers)
-    assert any("breaks the schema" in p for p in judge(fuzzed.index, as_the_spec_reads(to_3x)))
+    assert any("breaks the schema" in p for p in judge(fuzzed.oracle, as_the_spec_reads(to_3x)))
+
+
+def test_the_judges_1x_event_spellings_are_the_sdks_own(tmp_path: Path) -> None:
+    """``V1_EVENT_TYPES`` is transcribed from 1.5.35, not taken from the simulator; here it is
+    read back from the installed SDK's own enum, and each type it names in lower case is one the
+    spec lists (1.5.x knows two the spec does not)."""
+    dump = (
+        "import json\n"
+        "from together.types.finetune import FinetuneEventType\n"
+        "print(json.dumps({t.name: t.value for t in FinetuneEventType}))"
+    )
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "TOGETHER_NO_BANNER": "1"}
+    done = subprocess.run(
+        [str(V1_PYTHON), "-c", dump], capture_output=True, text=True, check=True, env=env
+    )
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == V1_EVENT_TYPES
+    spec_types = set(spec_oracle().at("/components/schemas/FinetuneEventType")["enum"])
+    assert {name.lower() for name in V1_EVENT_TYPES} - spec_types == {
+        "model_uploading_to_hf",
+        "model_upload_to_hf_complete",
+    }

@@ -50,7 +50,8 @@ def browser() -> Iterator[Any]:
 
 @pytest.fixture
 def page(browser: Any, manual_server: Any) -> Iterator[Any]:
-    """A tab, closed before the server stops (its live stream would hold the shutdown)."""
+    """A tab, closed before the server stops: its live stream lasts as long as the tab, and a
+    server in a thread has no signal handler through which sse-starlette would see it stop."""
     tab = browser.new_page(viewport={"width": 1400, "height": 1000})
     yield tab
     tab.close()

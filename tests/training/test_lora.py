@@ -24,7 +24,9 @@ import torch
 from peft import PeftModel
 
 from mock_server.training import batch, chat, data, dpo, models
-from mock_server.training.lora import StepReport, TrainConfig, TrainResult, train
+from mock_server.training.config import TrainConfig
+from mock_server.training.lora import train
+from mock_server.training.reports import StepReport, TrainResult
 from tests.training.rows import chat_rows, preference_rows
 
 pytestmark = pytest.mark.train

@@ -18,7 +18,8 @@ from transformers import PreTrainedTokenizerFast
 
 from mock_server.training import chat, data, models
 from mock_server.training.chat_format import TemplateFormat, format_for
-from mock_server.training.lora import TrainConfig, train
+from mock_server.training.config import TrainConfig
+from mock_server.training.lora import train
 from tests.training.rows import chat_rows
 
 pytestmark = pytest.mark.train

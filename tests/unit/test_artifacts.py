@@ -15,13 +15,11 @@ from hypothesis import strategies as st
 from safetensors.numpy import load as load_safetensors
 from safetensors.numpy import load_file
 
-from mock_server.fine_tuning.archive import (
+from mock_server.fine_tuning.archive import ArtifactSpec, archive_name, build_archive
+from mock_server.fine_tuning.stand_in import (
     ALL_LINEAR_MODULES,
     STAND_IN,
-    ArtifactSpec,
-    archive_name,
     base_tensor,
-    build_archive,
     resolve_target_modules,
 )
 

@@ -13,9 +13,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mock_server.core.tokens import count_tokens
-from mock_server.files.checks import check as dataset_check
-from mock_server.files.checks.check import CheckReport, DatasetFormat, check_dataset
-from mock_server.files.checks.rules import MAX_BASE64_IMAGE_LENGTH
+from mock_server.files.checks import reader
+from mock_server.files.checks import report as check_report
+from mock_server.files.checks.check import check_dataset
+from mock_server.files.checks.report import CheckReport
+from mock_server.files.checks.rules import MAX_BASE64_IMAGE_LENGTH, DatasetFormat
 
 USER = {"role": "user", "content": "Hi there"}
 ASSISTANT = {"role": "assistant", "content": "Hello, how can I help?"}
@@ -424,7 +426,7 @@ def test_an_encoding_error_outranks_an_earlier_content_error(tmp_path: Path) -> 
 def test_oversize_file_fails_after_its_content_passes(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(dataset_check, "MAX_FILE_SIZE_BYTES", 10)
+    monkeypatch.setattr(check_report, "MAX_FILE_SIZE_BYTES", 10)
     report = check(write_jsonl(tmp_path, {"text": "a"}, {"text": "b"}))
     assert report.message == (
         "Maximum supported file size is 50.1 GB. Found file with size of 0.0 GB."
@@ -437,7 +439,7 @@ def test_oversize_file_fails_after_its_content_passes(
 def test_oversize_file_with_a_content_error_reports_the_content_error(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(dataset_check, "MAX_FILE_SIZE_BYTES", 10)
+    monkeypatch.setattr(check_report, "MAX_FILE_SIZE_BYTES", 10)
     report = check(write_jsonl(tmp_path, {"text": 1}))
     assert report.error_source == "key_value"
     assert report.message.startswith("Invalid content type on line 1")
@@ -703,13 +705,13 @@ def test_line_reader_matches_text_mode_iteration(pieces: list[str], chunk_size: 
             return str(exc)
 
     def ours() -> list[str] | str:
-        saved = dataset_check._CHUNK_SIZE
-        dataset_check._CHUNK_SIZE = chunk_size
+        saved = reader._CHUNK_SIZE
+        reader._CHUNK_SIZE = chunk_size
         try:
-            return list(dataset_check._iter_lines(io.BytesIO(data)))
+            return list(reader.iter_lines(io.BytesIO(data)))
         except UnicodeDecodeError as exc:
             return str(exc)
         finally:
-            dataset_check._CHUNK_SIZE = saved
+            reader._CHUNK_SIZE = saved
 
     assert ours() == text_mode()

@@ -13,6 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from mock_server.core.errors import InvalidRequest
+from mock_server.core.lifecycle import Idle, Progress
 from mock_server.endpoints.models import (
     Autoscaling,
     CreateEndpointRequest,
@@ -22,6 +23,7 @@ from mock_server.endpoints.models import (
     UpdateEndpointRequest,
     new_endpoint,
     not_running,
+    progress,
     record_request,
     render,
     request_state,
@@ -264,6 +266,31 @@ def test_an_endpoint_renders_as_the_spec_s_dedicated_endpoint() -> None:
 def test_an_endpoint_round_trips_through_json() -> None:
     endpoint = request_state(make_endpoint(inactive_timeout=5), "STOPPED", _at(90))
     assert Endpoint.model_validate_json(endpoint.model_dump_json()) == endpoint
+
+
+def test_a_record_in_the_stored_format_is_the_lifecycle_engine_s_walk() -> None:
+    # The fields as data dirs hold them: the engine reads them, a move writes the same ones.
+    stored = make_endpoint(inactive_timeout=5).model_dump(mode="json") | {
+        "since": "2026-01-01T00:01:40.000000Z",
+        "walk": ["PENDING", "STARTING"],
+        "rest": "STARTED",
+        "durations": {"PENDING": 15.0, "STARTING": 45.0, "STOPPING": 15.0},
+        "last_request_at": "2026-01-01T00:05:00.000000Z",
+    }
+    endpoint = Endpoint.model_validate(stored)
+    assert progress(endpoint) == Progress(
+        since=_at(100),
+        walk=(("PENDING", 15.0), ("STARTING", 45.0)),
+        rest="STARTED",
+        idle=Idle(300.0, (("STOPPING", 15.0),), "STOPPED", touched=_at(300)),
+    )
+    assert _states(endpoint, [160, 599.9, 600]) == [S.STARTED, S.STARTED, S.STOPPING]
+    stopped = request_state(endpoint, "STOPPED", _at(200)).model_dump(mode="json")
+    assert {k: stopped[k] for k in ("since", "walk", "rest")} == {
+        "since": "2026-01-01T00:03:20Z",
+        "walk": ["STOPPING"],
+        "rest": "STOPPED",
+    }
 
 
 def test_a_stopped_endpoint_refuses_completions_with_the_service_s_code() -> None:

@@ -12,6 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from mock_server.core.lifecycle import entered_at, status_at
 from mock_server.fine_tuning.events import Checkpoint, Event, EventType, Metric
 from mock_server.fine_tuning.machine import (
     LIVE,
@@ -31,6 +32,7 @@ from mock_server.fine_tuning.machine import (
     request_cancel,
 )
 from mock_server.fine_tuning.metrics import schedule
+from mock_server.fine_tuning.plan import status_walk
 from tests.builders import PHASES, T0, durations, make_job, pending_event
 
 S = JobStatus
@@ -297,6 +299,33 @@ def test_a_default_job_walks_the_documented_timeline() -> None:
     ]
 
 
+def test_the_plan_changes_status_where_the_lifecycle_walk_enters_it() -> None:
+    job = make_job(durations=durations(Timeline(speed=7.0)))  # moments no whole microsecond
+    walk = status_walk(job)
+    changes = [(m.status.value, m.at) for m in plan(job) if m.status is not None]
+    assert changes == [(status, entered_at(walk, status)) for status, _ in changes]
+    assert [status for status, _ in changes] == [
+        "queued",
+        "running",
+        "compressing",
+        "uploading",
+        "completed",
+    ]
+
+
+def test_a_fault_or_a_cancel_cuts_the_walk_and_a_real_job_s_rests_in_running() -> None:
+    faulted = make_job(fault=Fault(at_step=2, kind="user_error"))
+    assert status_walk(faulted).rest == "user_error"
+    assert entered_at(status_walk(faulted), "user_error") == T0 + timedelta(seconds=56)
+    assert entered_at(status_walk(faulted), "compressing") is None
+    asked = T0 + timedelta(seconds=40)  # running; the cancel takes 5 s
+    walk = status_walk(request_cancel(_run(make_job(), asked), asked).job)
+    assert entered_at(walk, "cancel_requested") == asked
+    assert entered_at(walk, "cancelled") == asked + timedelta(seconds=5)
+    real = status_walk(make_job(trainer="real"))
+    assert (real.rest, entered_at(real, "running")) == ("running", T0 + timedelta(seconds=30))
+
+
 def test_the_real_services_messages_are_used() -> None:
     job = make_job(wandb_url="https://wandb.ai/together/together/runs/x")
     messages = [m.event.message for m in plan(job) if m.event]
@@ -429,6 +458,14 @@ class _Run:
         assert steps == sorted(set(steps))
         assert all(step <= after.steps_completed for step in steps)
         assert after.evals_completed <= after.n_evals
+        # The status the milestones leave once caught up to this moment is the lifecycle
+        # engine's (a move made at ``now`` may leave a milestone due at ``now`` itself, e.g. a
+        # zero-second cancel, for the next read). At the creating instant the engine shows the
+        # first state even where an instant job's milestones have all fired ("finished by the
+        # first read").
+        if self.now > after.created_at:
+            caught_up = advance(after, self.now).job
+            assert status_at(status_walk(caught_up), self.now) == caught_up.status.value
 
     def catch_up(self) -> None:
         self.apply(advance(self.job, self.now), self.job, single_move=False)

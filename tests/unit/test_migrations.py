@@ -4,6 +4,7 @@ step or a newer together-sim touched, and a step that fails half-way."""
 
 from __future__ import annotations
 
+import gc
 import json
 import sqlite3
 from datetime import timedelta
@@ -11,10 +12,11 @@ from pathlib import Path
 
 import pytest
 
+from mock_server.cli import main
 from mock_server.core.timefmt import iso
 from mock_server.files.models import FilePurpose, FileType, UploadSession
 from mock_server.fine_tuning.machine import JobStatus, advance
-from mock_server.store import SchemaError, SchemaTooNew, SqliteStore
+from mock_server.store import LocalBlobStore, SchemaError, SchemaTooNew, SqliteStore
 from mock_server.store.migrations import LATEST, MIGRATIONS, Migration
 from tests.builders import T0, make_file, make_job, pending_event
 
@@ -158,9 +160,10 @@ def _stamp(data_dir: Path, value: str) -> None:
 
 def _assert_rows_of_the_unversioned_layout(store: SqliteStore) -> None:
     assert store.get_file("tenant-a", RECORD.id) == RECORD
-    assert store.blobs.read_bytes(RECORD.id) == b'{"text": "hi"}\n'
+    blobs = LocalBlobStore(store.data_dir)  # the bytes, beside the records as app.py keeps them
+    assert blobs.read_bytes(RECORD.id) == b'{"text": "hi"}\n'
     assert store.get_upload(SESSION.file_id) == SESSION
-    assert store.part_path(SESSION.file_id).read_bytes() == b'{"te'
+    assert blobs.part_path(SESSION.file_id).read_bytes() == b'{"te'
     assert store.get_job("tenant-a", JOB.id) == MOVE.job
     assert store.get_job("tenant-a", JOB.id).status is JobStatus.completed
     assert store.list_events(JOB.id) == [pending_event(JOB), *MOVE.events]
@@ -333,3 +336,16 @@ def test_a_version_that_is_not_a_number_refuses_to_open(tmp_path: Path) -> None:
     _stamp(tmp_path, "two")
     with pytest.raises(SchemaError, match="schema version 'two' is not a number"):
         SqliteStore(tmp_path)
+
+
+def test_serve_on_a_data_dir_it_cannot_use_exits_with_the_one_line_not_a_traceback(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    SqliteStore(tmp_path).close()
+    _stamp(tmp_path, str(LATEST + 1))
+    assert main(["serve", "--data-dir", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert err.startswith("together-sim: ")
+    assert f"schema version {LATEST + 1}, newer than this together-sim knows" in err
+    assert gc.isenabled()  # serve turns collection off while it builds the app

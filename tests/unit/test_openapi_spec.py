@@ -1,4 +1,5 @@
-"""Finding, pinning, checking and loading Together's OpenAPI spec (``openapi.spec``)."""
+"""Finding, pinning, checking and loading Together's OpenAPI spec (``openapi.locate``,
+``openapi.spec``)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
+import openapi.locate as locate_module
 import openapi.spec as spec_module
 from openapi import (
     ENV_SPEC,
@@ -23,12 +25,13 @@ from openapi import (
     find_spec_path,
     load_pin,
     load_spec,
-    main,
     operations,
     spec_for_server,
     verify,
 )
-from openapi.spec import normalise, sha256_file
+from openapi.__main__ import main
+from openapi.locate import sha256_file
+from openapi.spec import normalise
 
 SHARED_RELATIVE = Path("shared") / "openapi" / "together-openapi.yaml"
 
@@ -121,7 +124,7 @@ def test_the_pin_names_the_upstream_commit_and_the_shape_of_the_spec() -> None:
 
 
 def test_the_spec_itself_is_not_copied_into_the_repository() -> None:
-    repo_root = spec_module.REPO_ROOT
+    repo_root = locate_module.REPO_ROOT
     pinned = load_pin().sha256
     for path in (repo_root / "openapi").iterdir():
         if path.is_file():
@@ -136,7 +139,7 @@ def test_the_env_var_wins_over_the_shared_copy(
 ) -> None:
     chosen = write_small_spec(tmp_path / "newer.yaml")
     write_small_spec(tmp_path / "work" / SHARED_RELATIVE)
-    with caplog.at_level(logging.WARNING, logger="openapi.spec"):
+    with caplog.at_level(logging.WARNING, logger="openapi.locate"):
         found = find_spec_path(
             env={ENV_SPEC: str(chosen)},
             repo_root=tmp_path / "work" / "repo",
@@ -160,7 +163,7 @@ def test_the_shared_copy_beside_the_repository_is_found(
     shared = isolated["repo_root"].parent / SHARED_RELATIVE
     shared.parent.mkdir(parents=True)
     shared.write_bytes(real_spec_bytes)
-    with caplog.at_level(logging.WARNING, logger="openapi.spec"):
+    with caplog.at_level(logging.WARNING, logger="openapi.locate"):
         found = find_spec_path(**isolated, client=client_for(refuse_network))
     assert found == shared.resolve()
     assert caplog.text == ""

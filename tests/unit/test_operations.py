@@ -9,7 +9,7 @@ import pytest
 from mock_server.spec.index import OperationIndex, build_index, operation_index, sdk_schema
 from mock_server.spec.validate import is_valid
 from openapi import load_pin, operations
-from openapi.spec import SpecNotFound
+from openapi.locate import SpecNotFound
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,9 @@ from typing import Any
 
 import pytest
 
-from openapi import ENV_SPEC, find_spec_path, load_pin, load_spec, main
+from openapi import ENV_SPEC, find_spec_path, load_pin, load_spec
+from openapi.__main__ import main
+from openapi.locate import SpecNotFound, sha256_file
 from openapi.overlay import (
     OVERLAY_PATH,
     Overlay,
@@ -18,7 +20,6 @@ from openapi.overlay import (
     overlaid_spec,
     select,
 )
-from openapi.spec import SpecNotFound, sha256_file
 
 DOC: dict[str, Any] = {
     "paths": {

@@ -1,15 +1,57 @@
-"""Generated pictures are real files: a PNG whose chunks, checksums and pixels check out with
-zlib alone, and a baseline JPEG whose markers give the size and whose entropy-coded data decodes
-(with the Huffman table the file itself carries) back to the picture's colours."""
+"""Generated pictures are real files. Pillow, a decoder that shares nothing with the writer, opens
+both at the asked size in RGB and finds the mosaic's colours in every pixel (exactly in a PNG,
+within a level of rounding in a JPEG). Below that, the PNG's chunks, checksums and rows check out
+with zlib alone, and the baseline JPEG's entropy-coded data decodes (with the Huffman table the
+file itself carries) back to the picture's colours."""
 
 from __future__ import annotations
 
+import io
 import struct
 import zlib
+from collections.abc import Callable
 
+import numpy as np
 import pytest
+from numpy.typing import NDArray
+from PIL import Image
 
 from mock_server.images.raster import BLOCK, Mosaic, jpeg, mosaic, png
+
+
+def _expected(picture: Mosaic) -> NDArray[np.int16]:
+    """The mosaic as pixels: each block colour repeated over its 8x8 block, cut to the size."""
+    blocks = np.array(picture.blocks, dtype=np.int16)
+    pixels = blocks.repeat(BLOCK, axis=0).repeat(BLOCK, axis=1)
+    return pixels[: picture.height, : picture.width]
+
+
+def _decoded(data: bytes, format_: str) -> NDArray[np.int16]:
+    with Image.open(io.BytesIO(data)) as image:
+        assert (image.format, image.mode) == (format_, "RGB")
+        return np.asarray(image, dtype=np.int16)
+
+
+@pytest.mark.parametrize(("width", "height"), [(64, 64), (203, 77), (1, 1), (8, 300)])
+@pytest.mark.parametrize(
+    ("write", "format_", "tolerance"), [(png, "PNG", 0), (jpeg, "JPEG", 2)], ids=["png", "jpeg"]
+)
+def test_pillow_decodes_the_asked_size_and_the_mosaics_colours(
+    write: Callable[[Mosaic], bytes], format_: str, tolerance: int, width: int, height: int
+) -> None:
+    picture = mosaic(width, height, seed=7)
+    pixels = _decoded(write(picture), format_)
+    assert pixels.shape == (height, width, 3)
+    assert int(np.abs(pixels - _expected(picture)).max()) <= tolerance
+
+
+@pytest.mark.parametrize(("write", "format_"), [(png, "PNG"), (jpeg, "JPEG")], ids=["png", "jpeg"])
+def test_pillow_sees_other_pixels_for_another_seed(
+    write: Callable[[Mosaic], bytes], format_: str
+) -> None:
+    one, again, other = (_decoded(write(mosaic(96, 64, seed=seed)), format_) for seed in (1, 1, 2))
+    assert np.array_equal(one, again)
+    assert np.abs(one - other).max() > 16  # not a rounding difference: another picture
 
 
 def _png_chunks(data: bytes) -> list[tuple[bytes, bytes]]:

@@ -23,6 +23,7 @@ from mock_server.fine_tuning.machine import (
     set_trainer,
     unchanged_until,
 )
+from mock_server.fine_tuning.progress import apply_report, launch
 from mock_server.fine_tuning.reports import (
     Failed,
     Packaged,
@@ -31,8 +32,6 @@ from mock_server.fine_tuning.reports import (
     Stopped,
     Trained,
     Uploaded,
-    apply_report,
-    launch,
 )
 from mock_server.real_training.runner import progress_line
 from mock_server.training.spec import fit_to_device, spec_for

@@ -13,6 +13,7 @@ import pytest
 
 from mock_server.fine_tuning.events import Checkpoint, EventType, Metric
 from mock_server.fine_tuning.machine import Job, JobStatus
+from mock_server.fine_tuning.progress import apply_report
 from mock_server.fine_tuning.reports import (
     Packaged,
     Report,
@@ -20,7 +21,6 @@ from mock_server.fine_tuning.reports import (
     Saved,
     Trained,
     Uploaded,
-    apply_report,
 )
 from mock_server.training.bases import BaseChoice
 from mock_server.training.spec import InitFrom, WorkerSpec, checkpoint_weights, spec_for

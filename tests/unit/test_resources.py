@@ -15,7 +15,7 @@ from mock_server.core.ids import IdSource
 from mock_server.core.lifecycle import Lifecycle
 from mock_server.families.engine import Family, Resources, accepted, prefixed
 from mock_server.spec.index import operation_index
-from mock_server.store import SqliteStore
+from mock_server.store import LocalBlobStore, SqliteStore
 
 SECRETS = Family("secret", "GET /deployments/secrets/{id}", prefixed("secret"), name_field="name")
 VIDEOS = Family(
@@ -33,6 +33,7 @@ def resources(tmp_path: Path) -> Iterator[Resources]:
     unused: Any = None  # the videos family calls no other service
     yield Resources(
         store,
+        LocalBlobStore(tmp_path),
         ManualClock(),
         IdSource(seed=1),
         lambda: index,

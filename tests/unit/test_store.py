@@ -17,7 +17,7 @@ from mock_server.core.errors import NotFound
 from mock_server.files.models import FilePurpose, FileType, UploadSession
 from mock_server.fine_tuning.events import EventType
 from mock_server.fine_tuning.machine import JobStatus, advance, plan, request_cancel
-from mock_server.store import LocalBlobStore, SqliteStore
+from mock_server.store import SqliteStore
 from mock_server.store.migrations import LATEST
 from tests.builders import T0, make_file, make_job, pending_event
 
@@ -72,12 +72,10 @@ def test_files_are_listed_oldest_first(store: SqliteStore) -> None:
     assert [f.id for f in store.list_files("tenant-a")] == ["file-0", "file-1", "file-2"]
 
 
-def test_deleting_a_file_removes_its_record_and_bytes(store: SqliteStore) -> None:
+def test_deleting_a_file_removes_its_record_and_returns_it(store: SqliteStore) -> None:
     record = make_file()
-    store.blob_path(record.id).write_bytes(b"{}\n")
     store.put_file(record)
     assert store.delete_file("tenant-a", record.id) == record
-    assert not store.blob_path(record.id).exists()
     assert store.list_files("tenant-a") == []
 
 
@@ -93,9 +91,12 @@ def test_an_upload_session_round_trips_and_goes_away(store: SqliteStore) -> None
     )
     store.put_upload(session)
     assert store.get_upload("file-up") == session
+    store.put_upload(session.model_copy(update={"file_id": "file-up2"}))
+    assert sorted(store.list_upload_ids()) == ["file-up", "file-up2"]
     store.delete_upload("file-up")
     with pytest.raises(NotFound):
         store.get_upload("file-up")
+    assert store.list_upload_ids() == ["file-up2"]
 
 
 def test_meta_round_trips_and_missing_keys_are_none(store: SqliteStore) -> None:
@@ -333,13 +334,6 @@ def test_a_nested_transaction_joins_the_outermost_and_falls_with_it(store: Sqlit
     assert (store.get_meta("inner"), store.get_meta("outer")) == ("2", "2")
 
 
-def test_locked_is_still_a_transaction_while_its_callers_move(store: SqliteStore) -> None:
-    with pytest.raises(RuntimeError), store.locked():
-        store.set_meta("clock_offset", "5.0")
-        raise RuntimeError("rolled back")
-    assert store.get_meta("clock_offset") is None
-
-
 def test_the_schema_version_is_not_a_meta_key_callers_may_write(store: SqliteStore) -> None:
     with pytest.raises(ValueError):
         store.set_meta("schema_version", "99")
@@ -347,38 +341,23 @@ def test_the_schema_version_is_not_a_meta_key_callers_may_write(store: SqliteSto
     assert store.get_meta("schema_version") == str(LATEST)
 
 
-# -- bytes ----------------------------------------------------------------------------------------
-
-
-def test_the_path_methods_hand_on_the_blob_stores_paths(store: SqliteStore) -> None:
-    assert (
-        store.blob_path("file-1") == store.blobs.path("file-1") == store.data_dir / "blobs/file-1"
-    )
-    assert store.part_path("file-1", 2) == store.blobs.part_path("file-1", 2)
-    assert store.training_dir("ft-1") == store.blobs.training_dir("ft-1")
-
-
-def test_a_store_keeps_its_bytes_in_the_blob_store_it_is_given(tmp_path: Path) -> None:
-    blobs = LocalBlobStore(tmp_path / "elsewhere")
-    store = SqliteStore(tmp_path / "data", blobs=blobs)
-    try:
-        record = make_file()
-        blobs.write_bytes(record.id, b"{}\n")
-        store.put_file(record)
-        assert store.blob_path(record.id) == tmp_path / "elsewhere" / "blobs" / record.id
-        store.delete_file("tenant-a", record.id)
-        assert not blobs.exists(record.id)
-    finally:
-        store.close()
-
-
 # -- reset and reopen -----------------------------------------------------------------------------
 
 
-def test_reset_wipes_records_and_bytes(store: SqliteStore) -> None:
+def test_reset_wipes_the_records(store: SqliteStore) -> None:
     record = make_file()
-    store.blob_path(record.id).write_bytes(b"{}\n")
     store.put_file(record)
+    store.put_upload(
+        UploadSession(
+            file_id="file-up",
+            tenant="tenant-a",
+            token="t0k",
+            filename="train.jsonl",
+            purpose=FilePurpose.fine_tune,
+            file_type=FileType.jsonl,
+            created_at=T0,
+        )
+    )
     job = make_job()
     store.create_job(job, [pending_event(job)])
     store.put_resource("endpoint", "tenant-a", "e-1", {"n": 1}, T0)
@@ -387,16 +366,7 @@ def test_reset_wipes_records_and_bytes(store: SqliteStore) -> None:
     assert store.list_jobs("tenant-a") == []
     assert store.list_resources("endpoint", "tenant-a") == []
     assert store.list_events(job.id) == []
-    assert not store.blob_path(record.id).exists()
-    assert (store.data_dir / "blobs").is_dir()
-
-
-def test_reset_removes_real_jobs_outputs(store: SqliteStore) -> None:
-    output = store.training_dir("ft-1") / "adapter" / "adapter_config.json"
-    output.parent.mkdir(parents=True)
-    output.write_text("{}")
-    store.reset()
-    assert not store.training_dir("ft-1").exists()
+    assert store.list_upload_ids() == []
 
 
 def test_everything_survives_closing_and_reopening(tmp_path: Path) -> None:

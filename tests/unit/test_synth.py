@@ -14,7 +14,7 @@ from mock_server.spec.index import SpecOperation, operation_index
 from mock_server.spec.media import binary_body, choose_content_type, sse_body
 from mock_server.spec.synth import echo, synthesize
 from mock_server.spec.validate import first_error
-from openapi.spec import SpecNotFound
+from openapi.locate import SpecNotFound
 
 
 def _operations() -> list[SpecOperation]:

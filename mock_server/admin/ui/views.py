@@ -1,4 +1,4 @@
-"""What the dashboard shows, gathered from the backend as plain JSON-ready dicts.
+"""What the dashboard shows, gathered from the services as plain JSON-ready dicts.
 
 The dashboard looks across tenants, as the ``/_sim`` controls do. A tenant is the hash that
 ``tenant_of`` makes of an API key, so nothing here can show a key: rows carry tenant ids, and
@@ -41,7 +41,7 @@ __all__ = [
 
 JOURNAL_SHOWN = 100  # newest journal entries on the page; the whole journal is at /_sim/journal
 
-# The event that comes with each status change (jobs.py plans them; real_jobs.py and the cancel
+# The event that comes with each status change (plan.py plans them; progress.py and the cancel
 # and fail moves emit the same types).
 _STATUS_OF_EVENT: dict[EventType, JobStatus] = {
     EventType.job_start: JobStatus.running,

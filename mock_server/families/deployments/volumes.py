@@ -106,7 +106,7 @@ def download_file(resources: Resources, call: Call) -> Any:
 
 def file_download(resources: Resources, tenant: str, file_id: str, name: str) -> Download:
     record = resources.files.file(tenant, file_id)
-    return Download(resources.store.blob_path(record.id), "application/octet-stream")
+    return Download(resources.blobs.path(record.id), "application/octet-stream")
 
 
 OPERATIONS = [

@@ -57,7 +57,7 @@ def _submit(kind: str) -> Any:
             check_batch(request)
         if kind == "sample":
             check_sample(request)
-        with resources.store.locked():
+        with resources.store.transaction():
             owner = session(resources, call)
             now, state = resources.now(), resources.status(owner)
             op_id = resources.ids.uuid()

@@ -1,2 +1,3 @@
-"""The dataset checks: Together's ``check_file`` rules (``rules``) and the streaming checker
-that applies them to a file (``check``)."""
+"""The dataset checks: Together's ``check_file`` rules (``rules``), the streaming checker that
+applies them to a file (``check``), its UTF-8 line reader (``reader``) and its result
+(``report``)."""

@@ -1,16 +1,17 @@
 """Server-side validation of uploaded fine-tuning datasets.
 
-Holds :func:`check_dataset`, which the upload route runs on every stored file, and
-:class:`CheckReport`, its result. The rules and their exact message texts are those of the Together
-SDK's ``check_file`` (together 1.5.35, ``together/utils/files.py``; see ``lora-and-semantics.md``
-§6.7): a file the SDK accepts must be accepted here and vice versa, with the same words, so a
-client cannot tell the simulator from the real service. :meth:`CheckReport.sdk_report` rebuilds
-the very dict ``check_file`` returns, flag quirks included; the differential test compares the two.
+Holds :func:`check_dataset`, which the upload route runs on every stored file: the file-level
+checks (found, size, extension, purpose, CSV and Parquet) around the per-line JSONL rules of
+``jsonl.py`` and ``rules.py``, ending in a ``report.CheckReport``. The rules and their exact
+message texts are those of the Together SDK's ``check_file`` (together 1.5.35,
+``together/utils/files.py``; see ``lora-and-semantics.md`` §6.7): a file the SDK accepts must be
+accepted here and vice versa, with the same words, so a client cannot tell the simulator from the
+real service.
 
 Where this module departs from the SDK, it is on purpose:
 
-* It streams. The file is read in binary chunks and decoded incrementally, so a gigabyte-sized
-  upload needs memory for one line at a time, not for the file.
+* It streams. The file is read in binary chunks and decoded incrementally (``reader.py``), so a
+  gigabyte-sized upload needs memory for one line at a time, not for the file.
 * Paths in messages are the name the user uploaded (``filename``), not the server's storage path.
 * Where the SDK fails but leaves ``message`` as "Checks passed" (missing file, unknown extension,
   Parquet errors), :attr:`CheckReport.error` still says why, so the server can always explain.
@@ -21,34 +22,24 @@ Where this module departs from the SDK, it is on purpose:
 
 from __future__ import annotations
 
-import codecs
 import csv
 import traceback
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePath
-from typing import BinaryIO
 
 from mock_server.core.tokens import count_tokens
-from mock_server.files.checks.rules import DatasetFormat, JsonlLineChecker, RuleViolation
+from mock_server.files.checks import report
+from mock_server.files.checks.jsonl import JsonlLineChecker
+from mock_server.files.checks.reader import iter_lines
+from mock_server.files.checks.report import CHECKS_PASSED, CheckReport, unknown_extension
+from mock_server.files.checks.rules import DatasetFormat, RuleViolation
 
-__all__ = ["CheckReport", "DatasetFormat", "check_dataset"]
+__all__ = ["check_dataset"]
 
-# The SDK's limits (together/constants.py). "GB" there means GiB.
-MAX_FILE_SIZE_GB = 50.1
-NUM_BYTES_IN_GB = 2**30
-MAX_FILE_SIZE_BYTES = MAX_FILE_SIZE_GB * NUM_BYTES_IN_GB
+# The SDK's (together/constants.py).
 MIN_SAMPLES = 1
 PARQUET_COLUMNS = ["input_ids", "attention_mask", "labels"]  # a list: the SDK prints its repr
-
-CHECKS_PASSED = "Checks passed"
-# The chunk size of io.TextIOWrapper. The SDK checks UTF-8 by iterating a text file, which
-# decodes 8192-byte chunks; a UnicodeDecodeError's "position" is relative to the chunk (plus any
-# incomplete sequence carried over from the one before). Decoding the same chunks with the same
-# incremental decoder reproduces the SDK's message to the byte.
-_CHUNK_SIZE = 8192
-# Content errors the SDK records by setting report[error_source] = False.
-_SDK_FLAGS = ("format", "key_value", "line_type")
 # The SDK's FilePurpose enum formats as its repr inside f-strings ("FilePurpose.FineTune").
 _SDK_PURPOSES = {
     "fine-tune": "FilePurpose.FineTune",
@@ -56,103 +47,6 @@ _SDK_PURPOSES = {
     "eval": "FilePurpose.Eval",
     "eval-output": "FilePurpose.EvalOutput",
 }
-
-
-@dataclass(frozen=True, kw_only=True)
-class CheckReport:
-    """The outcome of :func:`check_dataset`.
-
-    ``message`` is exactly what the SDK's report would say (so it can be "Checks passed" on some
-    failures); ``error`` is a human-readable reason for every failure and None on success.
-    ``error_source`` names the failed check: for JSONL/CSV content errors it is the SDK's own
-    ``error_source`` ("format", "key_value", "line_type"; None for the image-URL format error,
-    which the SDK raises without one), otherwise one of "found", "file_size", "filetype",
-    "purpose", "utf8", "load_json", "load_csv", "header", "load_parquet", "has_min_samples".
-    ``line_number`` is 1-based; for JSON that does not parse it is set here although the SDK omits
-    it. ``filetype`` is "jsonl", "parquet", "csv", or "" when no file type was decided.
-    ``num_samples``, ``token_count`` and ``has_weights`` cover the samples that passed before the
-    scan stopped (all of them on success; none after an encoding error).
-    """
-
-    is_check_passed: bool
-    message: str
-    line_number: int | None = None
-    error_source: str | None = None
-    dataset_format: DatasetFormat | None = None
-    num_samples: int = 0
-    file_size: int = 0
-    filetype: str = ""
-    token_count: int = 0
-    has_weights: bool = False
-    error: str | None = None
-    filename: str = ""
-
-    def sdk_report(self) -> dict[str, object]:
-        """The dict the SDK's ``check_file`` would return for this file."""
-        report: dict[str, object] = {
-            "is_check_passed": self.is_check_passed,
-            "message": self.message,
-            "found": None,
-            "file_size": None,
-            "utf8": None,
-            "line_type": None,
-            "text_field": None,
-            "key_value": None,
-            "has_min_samples": None,
-            "num_samples": None,
-            "load_json": None,
-            "load_csv": None,
-        }
-        source = self.error_source
-        report["found"] = source != "found"
-        if source == "found":
-            return report
-        if self.file_size == 0:
-            report["file_size"] = 0
-            return report
-        if self.file_size <= MAX_FILE_SIZE_BYTES:  # the SDK leaves it None for oversize files
-            report["file_size"] = self.file_size
-        if not self.filetype:
-            report["filetype"] = _unknown_extension(self.filename)
-            return report
-        report["filetype"] = self.filetype
-        if source == "purpose":
-            return report
-
-        # The content checks ran to the end and passed (perhaps on an oversize file).
-        content_ok = (source is None and self.is_check_passed) or source == "file_size"
-        if self.filetype == "parquet":
-            if source == "load_parquet":
-                report["load_parquet"] = self.error
-            elif source == "has_min_samples":
-                report["has_min_samples"] = False
-            elif content_ok:
-                report["num_samples"] = self.num_samples
-                # SDK quirk: the Parquet branch sets is_check_passed True on success, undoing
-                # the oversize failure.
-                report["is_check_passed"] = True
-            return report
-
-        report["utf8"] = source != "utf8"
-        if source == "utf8" or source == "header":
-            return report
-        load_key = "load_json" if self.filetype == "jsonl" else "load_csv"
-        if content_ok:
-            report.update({load_key: True, "has_min_samples": True})
-            report["num_samples"] = self.num_samples
-        elif source == "has_min_samples":
-            report.update({load_key: True, "has_min_samples": False})
-        else:
-            report[load_key] = False
-            if source not in ("load_json", "load_csv"):  # unparsable input carries no line
-                report["line_number"] = self.line_number
-            if source in _SDK_FLAGS:
-                report[source] = False
-        if self.filetype == "jsonl":
-            for key in ("text_field", "line_type", "key_value"):
-                if report[key] is None:
-                    report[key] = True
-        return report
 
 
 @dataclass
@@ -221,14 +115,15 @@ def check_dataset(
         scan = _scan_parquet(path, purpose, name)
     else:  # F4: the SDK hides the reason in `filetype` and keeps "Checks passed"
         scan = _Scan(filetype="")
-        scan.fail(CHECKS_PASSED, "filetype", error=_unknown_extension(name))
+        scan.fail(CHECKS_PASSED, "filetype", error=unknown_extension(name))
 
-    if size > MAX_FILE_SIZE_BYTES:
+    # Read through the module, so that a test can lower the limit for both this and sdk_report.
+    if size > report.MAX_FILE_SIZE_BYTES:
         # F2. The SDK notes the size, runs the content checks anyway, and lets any message they
         # set overwrite its own.
         too_big = (
-            f"Maximum supported file size is {MAX_FILE_SIZE_GB} GB. "
-            f"Found file with size of {round(size / NUM_BYTES_IN_GB, 3)} GB."
+            f"Maximum supported file size is {report.MAX_FILE_SIZE_GB} GB. "
+            f"Found file with size of {round(size / report.NUM_BYTES_IN_GB, 3)} GB."
         )
         if not scan.failed:
             scan.fail(too_big, "file_size")
@@ -251,52 +146,8 @@ def check_dataset(
     )
 
 
-def _unknown_extension(name: str) -> str:
-    return (
-        f"Unknown extension of file {name}. "
-        "Only files with extensions .jsonl and .parquet are supported."
-    )
-
-
 def _sdk_purpose(purpose: str) -> str:
     return _SDK_PURPOSES.get(purpose, purpose)
-
-
-def _iter_lines(fh: BinaryIO) -> Iterator[str]:
-    """Yield the lines of a UTF-8 file as text-mode iteration would, without reading it all.
-
-    Like ``open(path, encoding="utf-8")``: universal newlines ("\\r\\n" and a lone "\\r" become
-    "\\n"), each line keeps its "\\n", the last line may lack one. Raises UnicodeDecodeError with
-    the SDK's position semantics (see ``_CHUNK_SIZE``). Only the current line is held in memory.
-    """
-    decoder = codecs.getincrementaldecoder("utf-8")()
-    partial: list[str] = []  # the pieces of a line that has not ended yet
-    cr_pending = False  # a chunk ended in "\r": it may be the first half of "\r\n"
-    while True:
-        chunk = fh.read(_CHUNK_SIZE)
-        final = not chunk
-        text = decoder.decode(chunk, final)
-        if cr_pending:
-            text = "\r" + text
-            cr_pending = False
-        if not final and text.endswith("\r"):
-            text = text[:-1]
-            cr_pending = True
-        if "\r" in text:
-            text = text.replace("\r\n", "\n").replace("\r", "\n")
-        pieces = text.split("\n")
-        if len(pieces) > 1:
-            partial.append(pieces[0])
-            yield "".join(partial) + "\n"
-            for piece in pieces[1:-1]:
-                yield piece + "\n"
-            partial = []
-        if pieces[-1]:
-            partial.append(pieces[-1])
-        if final:
-            break
-    if partial:
-        yield "".join(partial)
 
 
 def _scan_text(path: Path, filetype: str, body: Callable[[Iterator[str], _Scan], None]) -> _Scan:
@@ -308,7 +159,7 @@ def _scan_text(path: Path, filetype: str, body: Callable[[Iterator[str], _Scan],
     """
     scan = _Scan(filetype=filetype)
     with path.open("rb") as fh:
-        lines = _iter_lines(fh)
+        lines = iter_lines(fh)
         try:
             body(lines, scan)
             for _ in lines:

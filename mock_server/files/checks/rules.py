@@ -1,27 +1,34 @@
-"""Per-line rules for JSONL fine-tuning datasets, as the Together SDK applies them.
+"""The rules of each JSONL dataset format, as the Together SDK applies them.
 
-``mock_server.files.checks.check`` streams a file and hands each line to :class:`JsonlLineChecker`.
-The rules, their order and their message texts follow ``check_file`` in together 1.5.35
+``jsonl.py`` parses a line, detects its format and hands it here: conversations (M1…M24), the
+contents of general and instruction lines (T1) and preference pairs (P1…P10). The rules, their
+order and their message texts follow ``check_file`` in together 1.5.35
 (``together/utils/files.py``), because users see those texts from the SDK before they ever reach
 a server, and the simulator must not accept or reject a file differently. The rows of the table in
-``lora-and-semantics.md`` §6.7 are named in comments (J1…J6, M1…M24, T1, P1…P10).
+``lora-and-semantics.md`` §6.7 are named in comments.
 
 Each rule raises :class:`RuleViolation` with the SDK's message, the 1-based line number and the
-SDK's ``error_source`` (the report key that the SDK turns False). Alongside, the checker measures
-what the server needs later: the dataset format, a token count and whether any message carries a
-loss ``weight``.
+SDK's ``error_source`` (the report key that the SDK turns False). Alongside, the checks measure
+what the server needs later: a token count and whether any message carries a loss ``weight``.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
 from mock_server.core.tokens import count_tokens
 
-__all__ = ["DatasetFormat", "JsonlLineChecker", "LineSummary", "RuleViolation"]
+__all__ = [
+    "REQUIRED_COLUMNS",
+    "Content",
+    "DatasetFormat",
+    "RuleViolation",
+    "check_content",
+    "check_messages",
+    "check_preference",
+]
 
 
 class DatasetFormat(StrEnum):
@@ -55,7 +62,6 @@ MAX_IMAGES_PER_EXAMPLE = 10
 # The SDK's bound: the data-URL header plus the base64 length of a 10 MiB image.
 MAX_BASE64_IMAGE_LENGTH = len("data:image/jpeg;base64,") + 4 * (10 * 1024 * 1024) // 3
 IMAGE_PREFIXES = tuple(f"data:image/{fmt};base64," for fmt in ("jpeg", "png", "webp"))
-DOCS_URL = "https://docs.together.ai/docs/fine-tuning-data-preparation"
 MALFORMED = "The dataset is malformed, "
 
 
@@ -74,114 +80,16 @@ class RuleViolation(Exception):
         self.source = source
 
 
-@dataclass(frozen=True)
-class LineSummary:
-    """What a valid line contributes to the file's report."""
-
-    dataset_format: DatasetFormat | None
-    token_count: int
-    has_weights: bool
-
-
 @dataclass
-class _Content:
+class Content:
+    """What a content (a string, or a list of parts) holds, for the conversation-wide rules."""
+
     multimodal: bool
     images: int
     tokens: int
 
 
-class JsonlLineChecker:
-    """Checks JSONL lines one at a time; remembers the first line's format (rule J6).
-
-    ``check_format=False`` is the SDK's behaviour for purpose ``eval``: a line need only be a JSON
-    object.
-    """
-
-    def __init__(self, *, check_format: bool = True) -> None:
-        self.check_format = check_format
-        self.dataset_format: DatasetFormat | None = None
-
-    def check(self, line: str, n: int) -> LineSummary:
-        """Check one line (with or without its newline); ``n`` is its 1-based number."""
-        try:
-            obj = json.loads(line)
-        except (ValueError, RecursionError) as exc:
-            # J1. A blank line is invalid JSON too. RecursionError (absurdly deep nesting) would
-            # crash the SDK; here it counts as unparsable.
-            raise RuleViolation(
-                f"Error parsing json payload. Unexpected format on line {n}.", n, "load_json"
-            ) from exc
-        if not isinstance(obj, dict):  # J2; "moreinformation" is verbatim from the SDK.
-            raise RuleViolation(
-                f"Error parsing file. Invalid format on line {n} of the input file. Datasets must "
-                "follow text, conversational, or instruction format. For more"
-                f"information, see {DOCS_URL}",
-                n,
-                "line_type",
-            )
-        if not self.check_format:
-            return LineSummary(None, _count_loose(obj), False)
-
-        fmt = _detect_format(obj, n)
-        summary = _check_by_format(fmt, obj, n)
-        if self.dataset_format is None:
-            self.dataset_format = fmt
-        elif fmt is not self.dataset_format:  # J6, checked only after the line itself passed
-            raise RuleViolation(
-                "All samples in the dataset must have the same dataset format. Got "
-                f"{self.dataset_format.sdk_repr} for the first line and {fmt.sdk_repr} "
-                f"for the line {n}.",
-                n,
-                "format",
-            )
-        return summary
-
-
-def _detect_format(obj: dict[str, Any], n: int) -> DatasetFormat:
-    found: DatasetFormat | None = None
-    for fmt, columns in REQUIRED_COLUMNS.items():
-        if not all(column in obj for column in columns):
-            continue
-        if found is not None:
-            # J5. Unreachable in practice: the extra-column check below fires for the first
-            # match already, because the column sets are disjoint. Kept to mirror the SDK.
-            raise RuleViolation(
-                "Found multiple dataset formats in the input file. "
-                f"Got {found.sdk_repr} and {fmt.sdk_repr} on line {n}.",
-                n,
-                "format",
-            )
-        found = fmt
-        for column in obj:  # J4: the first key (in file order) outside the format's columns
-            if column not in columns:
-                raise RuleViolation(f'Found extra column "{column}" in the line {n}.', n, "format")
-    if found is None:  # J3; the SDK prints the dict_keys repr.
-        raise RuleViolation(
-            "Error parsing file. Could not detect a format for the line "
-            f"{n} with the columns:\n{obj.keys()}",
-            n,
-            "format",
-        )
-    return found
-
-
-def _check_by_format(fmt: DatasetFormat, obj: dict[str, Any], n: int) -> LineSummary:
-    if fmt is DatasetFormat.CONVERSATION:
-        tokens, weights = _check_messages(obj["messages"], n, require_assistant=True)
-        return LineSummary(fmt, tokens, weights)
-    if fmt is DatasetFormat.PREFERENCE:
-        tokens, weights = _check_preference(obj, n)
-        return LineSummary(fmt, tokens, weights)
-    # General and instruction (T1): each column is a content; only `completion` is the
-    # assistant's, so images are allowed in `text` and `prompt` but not in `completion`.
-    tokens = 0
-    for column in REQUIRED_COLUMNS[fmt]:
-        role = "assistant" if column == "completion" else "user"
-        tokens += _check_content(obj[column], role, n).tokens
-    return LineSummary(fmt, tokens, False)
-
-
-def _check_messages(messages: object, n: int, *, require_assistant: bool) -> tuple[int, bool]:
+def check_messages(messages: object, n: int, *, require_assistant: bool) -> tuple[int, bool]:
     """Rules M1–M24 for a conversation; returns (token count, any weight present)."""
     where = f"Invalid format on line {n} of the input file. "
     if not isinstance(messages, list):  # M1
@@ -213,7 +121,7 @@ def _check_messages(messages: object, n: int, *, require_assistant: bool) -> tup
         has_weights |= weight is not None
         previous_role = _check_role(message["role"], previous_role, n)
         has_assistant |= previous_role == "assistant"
-        content = _check_content(message["content"], previous_role, n)
+        content = check_content(message["content"], previous_role, n)
         # M21: `weight != 0` lets True through as 1, like the SDK.
         if content.images > 0 and weight is not None and weight != 0:
             raise RuleViolation("Messages with images cannot have non-zero weights.", n)
@@ -277,10 +185,10 @@ def _check_role(role: object, previous_role: str | None, n: int) -> str:
     return role
 
 
-def _check_content(content: object, role: str, n: int) -> _Content:
+def check_content(content: object, role: str, n: int) -> Content:
     """Rules M10–M20 and T1: a content is a string or a list of text/image parts."""
     if isinstance(content, str):
-        return _Content(False, 0, count_tokens(content))
+        return Content(False, 0, count_tokens(content))
     if not isinstance(content, list):  # M10 / T1
         raise RuleViolation(
             f"Invalid content type on line {n} of the input file. Expected string or multimodal "
@@ -322,7 +230,7 @@ def _check_content(content: object, role: str, n: int) -> _Content:
         )
     # A list counts as multimodal even without images, so text-only parts cannot be mixed with
     # plain strings in one conversation (M22).
-    return _Content(True, images, tokens)
+    return Content(True, images, tokens)
 
 
 def _check_image(item: dict[str, Any], role: str, n: int) -> None:
@@ -358,7 +266,7 @@ def _check_image(item: dict[str, Any], role: str, n: int) -> None:
         )
 
 
-def _check_preference(obj: dict[str, Any], n: int) -> tuple[int, bool]:
+def check_preference(obj: dict[str, Any], n: int) -> tuple[int, bool]:
     """Rules P1–P10 for ``preference_openai`` lines; returns (token count, any weight)."""
     prompt = obj["input"]
     if not isinstance(prompt, dict):  # P1
@@ -368,7 +276,7 @@ def _check_preference(obj: dict[str, Any], n: int) -> tuple[int, bool]:
             f"{MALFORMED}the `input` dictionary must contain a `messages` field.", n
         )
     # P3: the conversation rules, without requiring an assistant turn.
-    tokens, has_weights = _check_messages(prompt["messages"], n, require_assistant=False)
+    tokens, has_weights = check_messages(prompt["messages"], n, require_assistant=False)
     if prompt["messages"][-1]["role"] == "assistant":  # P4
         raise RuleViolation(
             f"The last message in the input conversation must not be from the assistant on "
@@ -399,23 +307,5 @@ def _check_preference(obj: dict[str, Any], n: int) -> tuple[int, bool]:
             raise RuleViolation(f"{first} must have the 'assistant' role on line {n}.", n)
         if "content" not in message:
             raise RuleViolation(f"{first} must have a 'content' field on line {n}.", n)
-        tokens += _check_content(message["content"], "assistant", n).tokens  # P10
+        tokens += check_content(message["content"], "assistant", n).tokens  # P10
     return tokens, has_weights
-
-
-def _count_loose(value: object) -> int:
-    """Tokens of an unchecked (eval) line: every string value, skipping image payloads.
-
-    Iterative, so a deeply nested line cannot exhaust the stack.
-    """
-    tokens = 0
-    stack = [value]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, str):
-            tokens += count_tokens(item)
-        elif isinstance(item, list):
-            stack.extend(item)
-        elif isinstance(item, dict):
-            stack.extend(v for k, v in item.items() if k != "image_url")
-    return tokens

@@ -1,4 +1,4 @@
-"""``python -m mock_server.admin.ui.screenshot``: draws ``docs/dashboard.png``, the README's
+"""``python -m mock_server.testing.screenshot``: draws ``docs/dashboard.png``, the README's
 picture.
 
 It stages a small day on a fresh simulator (a manual clock, so the picture is the same each run
@@ -114,7 +114,7 @@ def shoot(url: str, out: Path, *, width: int = 1440, height: int = 1000) -> None
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m mock_server.admin.ui.screenshot")
+    parser = argparse.ArgumentParser(prog="python -m mock_server.testing.screenshot")
     parser.add_argument("--out", type=Path, default=Path("docs/dashboard.png"))
     parser.add_argument("--width", type=int, default=1440)
     args = parser.parse_args(argv)
