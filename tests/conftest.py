@@ -1,4 +1,46 @@
-"""pytester, for the tests that run a user's suite against the together_sim plugin (it has to be
-named here: pytest takes ``pytest_plugins`` only from the top-level conftest)."""
+"""Fixtures every folder of tests may use.
+
+``pytester`` is for the tests that run a user's suite against the together_sim plugin (it has to
+be named here: pytest takes ``pytest_plugins`` only from the top-level conftest). The app
+fixtures give one app per test: a fresh data dir under ``tmp_path``, a ``ManualClock`` that moves
+only when a test advances it, and the real service's pace (speed 1), so the times in the tests
+are the timeline's own numbers."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from mock_server.app import create_app
+from mock_server.core.clock import ManualClock
+from mock_server.settings import ClockMode, Settings
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock()
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings(data_dir=tmp_path / "data", clock=ClockMode.manual, speed=1.0, api_keys=[])
+
+
+@pytest.fixture
+def app(settings: Settings, clock: ManualClock) -> Iterator[FastAPI]:
+    app = create_app(settings, clock=clock)
+    yield app
+    app.state.services.store.close()
+
+
+@pytest.fixture
+def client(app: FastAPI) -> Iterator[TestClient]:
+    with TestClient(app) as client:
+        yield client
+
 
 pytest_plugins = ["pytester"]

@@ -1,0 +1,306 @@
+"""Differential test: our dataset check against the real SDK's ``check_file``.
+
+Every case is written to disk, then the SDK (together 1.5.35, in ``.venv-v1``) checks them all in
+one subprocess and its report dicts are compared with ``CheckReport.sdk_report()``. The subprocess
+runs in the cases' folder with relative paths, so the SDK's messages name files exactly as ours do.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mock_server.files.checks.check import check_dataset
+
+SDK_PYTHON = Path(__file__).resolve().parents[3] / ".venv-v1" / "bin" / "python"
+if not SDK_PYTHON.exists():
+    pytest.skip(f"the together 1.5.35 venv is missing ({SDK_PYTHON})", allow_module_level=True)
+
+# Reads [[path, purpose], ...] from stdin and prints the SDK's reports as a JSON list.
+SDK_SCRIPT = """
+import json, sys
+from together.types import FilePurpose
+from together.utils.files import check_file
+cases = json.load(sys.stdin)
+print(json.dumps([check_file(path, FilePurpose(purpose)) for path, purpose in cases]))
+"""
+
+# Parquet is left to the unit tests: the SDK venv has no pyarrow, and the SDK's `load_parquet`
+# holds a traceback.
+COMPARED_KEYS = (
+    "is_check_passed",
+    "message",
+    "line_number",
+    "found",
+    "file_size",
+    "utf8",
+    "line_type",
+    "text_field",
+    "key_value",
+    "format",
+    "has_min_samples",
+    "num_samples",
+    "load_json",
+    "load_csv",
+    "filetype",
+)
+
+USER = {"role": "user", "content": "Hi there"}
+ASSISTANT = {"role": "assistant", "content": "Hello, how can I help?"}
+SYSTEM = {"role": "system", "content": "Be brief."}
+IMAGE = {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo="}}
+TEXT = {"type": "text", "text": "What is this?"}
+
+
+def chat(*messages: object) -> dict[str, object]:
+    return {"messages": list(messages)}
+
+
+def pref(input_messages: object, preferred: object, non_preferred: object) -> dict[str, object]:
+    return {
+        "input": {"messages": input_messages},
+        "preferred_output": preferred,
+        "non_preferred_output": non_preferred,
+    }
+
+
+def jsonl(*lines: object) -> bytes:
+    """Objects become JSON lines; str and bytes are written as they are."""
+    out = []
+    for line in lines:
+        if isinstance(line, bytes):
+            out.append(line)
+        elif isinstance(line, str):
+            out.append(line.encode())
+        else:
+            out.append(json.dumps(line).encode())
+    return b"\n".join(out) + b"\n"
+
+
+OK_OUT = [{"role": "assistant", "content": "Yes."}]
+BAD_OUT = [{"role": "assistant", "content": "No."}]
+
+# (case id, file name, purpose, content)
+CASES: list[tuple[str, str, str, bytes]] = [
+    ("conversation ok", "a.jsonl", "fine-tune", jsonl(chat(SYSTEM, USER, ASSISTANT)) * 3),
+    ("general ok", "a.jsonl", "fine-tune", jsonl({"text": "plain"}, {"text": [TEXT, IMAGE]})),
+    ("instruction ok", "a.jsonl", "fine-tune", jsonl({"prompt": "p", "completion": "c"})),
+    ("preference ok", "a.jsonl", "fine-tune", jsonl(pref([USER], OK_OUT, BAD_OUT))),
+    ("weights ok", "a.jsonl", "fine-tune", jsonl(chat(USER | {"weight": 0}, ASSISTANT))),
+    ("weight true", "a.jsonl", "fine-tune", jsonl(chat(USER, ASSISTANT | {"weight": True}))),
+    ("no trailing newline", "a.jsonl", "fine-tune", b'{"text": "a"}\n{"text": "b"}'),
+    ("crlf", "a.jsonl", "fine-tune", b'{"text": "a"}\r\n{"text": "b"}\r\n'),
+    ("lone cr", "a.jsonl", "fine-tune", b'{"text": "a"}\r{"text": "b"}\r'),
+    ("blank line", "a.jsonl", "fine-tune", jsonl({"text": "a"}, "", {"text": "b"})),
+    ("trailing blank", "a.jsonl", "fine-tune", jsonl({"text": "a"}) + b"\n"),
+    ("bad json", "a.jsonl", "fine-tune", jsonl({"text": "a"}, "{nope")),
+    ("bom", "a.jsonl", "fine-tune", b"\xef\xbb\xbf" + jsonl({"text": "a"})),
+    ("not object", "a.jsonl", "fine-tune", jsonl([1, 2])),
+    ("no format", "a.jsonl", "fine-tune", jsonl({"prompt": "p"})),
+    ("extra column", "a.jsonl", "fine-tune", jsonl({"text": "a", "id": 1})),
+    ("two formats", "a.jsonl", "fine-tune", jsonl({"messages": [], "text": "a"})),
+    ("format switch", "a.jsonl", "fine-tune", jsonl(chat(USER, ASSISTANT), {"text": "a"})),
+    ("pref switch", "a.jsonl", "fine-tune", jsonl({"text": "a"}, pref([USER], OK_OUT, BAD_OUT))),
+    ("messages str", "a.jsonl", "fine-tune", jsonl({"messages": "hi"})),
+    ("messages empty", "a.jsonl", "fine-tune", jsonl({"messages": []})),
+    ("message not dict", "a.jsonl", "fine-tune", jsonl(chat(USER, 3))),
+    ("no role", "a.jsonl", "fine-tune", jsonl(chat({"content": "x"}))),
+    ("no content", "a.jsonl", "fine-tune", jsonl(chat(USER, {"role": "assistant"}))),
+    ("weight float", "a.jsonl", "fine-tune", jsonl(chat(USER | {"weight": 1.0}, ASSISTANT))),
+    ("weight str", "a.jsonl", "fine-tune", jsonl(chat(USER | {"weight": "0"}, ASSISTANT))),
+    ("weight 2", "a.jsonl", "fine-tune", jsonl(chat(USER, ASSISTANT | {"weight": 2}))),
+    ("role int", "a.jsonl", "fine-tune", jsonl(chat({"role": 1, "content": "x"}))),
+    ("role list", "a.jsonl", "fine-tune", jsonl(chat({"role": ["a"], "content": "x"}))),
+    ("role tool", "a.jsonl", "fine-tune", jsonl(chat(USER, {"role": "tool", "content": "x"}))),
+    ("same role twice", "a.jsonl", "fine-tune", jsonl(chat(USER, USER, ASSISTANT))),
+    ("assistant first", "a.jsonl", "fine-tune", jsonl(chat(ASSISTANT, USER, ASSISTANT))),
+    ("content null", "a.jsonl", "fine-tune", jsonl(chat(USER, ASSISTANT | {"content": None}))),
+    ("content dict", "a.jsonl", "fine-tune", jsonl(chat(USER | {"content": {}}, ASSISTANT))),
+    ("part not dict", "a.jsonl", "fine-tune", jsonl(chat(USER | {"content": ["x"]}))),
+    ("part no type", "a.jsonl", "fine-tune", jsonl(chat(USER | {"content": [{"text": "x"}]}))),
+    ("text int", "a.jsonl", "fine-tune", jsonl({"text": [{"type": "text", "text": 1}]})),
+    ("text missing", "a.jsonl", "fine-tune", jsonl({"text": [{"type": "text"}]})),
+    ("image assistant", "a.jsonl", "fine-tune", jsonl({"prompt": "p", "completion": [IMAGE]})),
+    (
+        "image_url str",
+        "a.jsonl",
+        "fine-tune",
+        jsonl({"text": [{"type": "image_url", "image_url": "u"}]}),
+    ),
+    (
+        "url missing",
+        "a.jsonl",
+        "fine-tune",
+        jsonl({"text": [{"type": "image_url", "image_url": {}}]}),
+    ),
+    (
+        "url empty",
+        "a.jsonl",
+        "fine-tune",
+        jsonl({"text": [{"type": "image_url", "image_url": {"url": ""}}]}),
+    ),
+    (
+        "url http",
+        "a.jsonl",
+        "fine-tune",
+        jsonl({"text": [{"type": "image_url", "image_url": {"url": "http://x/" + "y" * 120}}]}),
+    ),
+    ("type audio", "a.jsonl", "fine-tune", jsonl({"text": [{"type": "audio"}]})),
+    ("type int", "a.jsonl", "fine-tune", jsonl({"text": [{"type": 7}]})),
+    ("11 images in content", "a.jsonl", "fine-tune", jsonl({"text": [IMAGE] * 11})),
+    (
+        "image weight 1",
+        "a.jsonl",
+        "fine-tune",
+        jsonl(chat(USER | {"content": [IMAGE], "weight": 1}, ASSISTANT | {"content": [TEXT]})),
+    ),
+    (
+        "image weight 0",
+        "a.jsonl",
+        "fine-tune",
+        jsonl(chat(USER | {"content": [IMAGE], "weight": 0}, ASSISTANT | {"content": [TEXT]})),
+    ),
+    (
+        "mixed multimodal",
+        "a.jsonl",
+        "fine-tune",
+        jsonl(chat(USER | {"content": [TEXT]}, ASSISTANT)),
+    ),
+    (
+        "11 images in chat",
+        "a.jsonl",
+        "fine-tune",
+        jsonl(
+            chat(
+                USER | {"content": [IMAGE] * 6},
+                ASSISTANT | {"content": []},
+                USER | {"content": [IMAGE] * 5},
+                ASSISTANT | {"content": [TEXT]},
+            )
+        ),
+    ),
+    ("no assistant", "a.jsonl", "fine-tune", jsonl(chat(SYSTEM, USER))),
+    ("text int value", "a.jsonl", "fine-tune", jsonl({"text": 5})),
+    ("completion null", "a.jsonl", "fine-tune", jsonl({"prompt": "p", "completion": None})),
+    (
+        "pref input str",
+        "a.jsonl",
+        "fine-tune",
+        jsonl({"input": "x", "preferred_output": OK_OUT, "non_preferred_output": BAD_OUT}),
+    ),
+    (
+        "pref input no messages",
+        "a.jsonl",
+        "fine-tune",
+        jsonl({"input": {}, "preferred_output": OK_OUT, "non_preferred_output": BAD_OUT}),
+    ),
+    ("pref input empty", "a.jsonl", "fine-tune", jsonl(pref([], OK_OUT, BAD_OUT))),
+    ("pref system only", "a.jsonl", "fine-tune", jsonl(pref([SYSTEM], OK_OUT, BAD_OUT))),
+    (
+        "pref last assistant",
+        "a.jsonl",
+        "fine-tune",
+        jsonl(pref([USER, ASSISTANT], OK_OUT, BAD_OUT)),
+    ),
+    ("pref output str", "a.jsonl", "fine-tune", jsonl(pref([USER], "x", BAD_OUT))),
+    ("pref output two", "a.jsonl", "fine-tune", jsonl(pref([USER], OK_OUT, BAD_OUT * 2))),
+    ("pref output not dict", "a.jsonl", "fine-tune", jsonl(pref([USER], ["x"], BAD_OUT))),
+    (
+        "pref output no role",
+        "a.jsonl",
+        "fine-tune",
+        jsonl(pref([USER], [{"content": "x"}], BAD_OUT)),
+    ),
+    ("pref output user", "a.jsonl", "fine-tune", jsonl(pref([USER], OK_OUT, [USER]))),
+    (
+        "pref output no content",
+        "a.jsonl",
+        "fine-tune",
+        jsonl(pref([USER], [{"role": "assistant"}], BAD_OUT)),
+    ),
+    (
+        "pref output content int",
+        "a.jsonl",
+        "fine-tune",
+        jsonl(pref([USER], [{"role": "assistant", "content": 1}], BAD_OUT)),
+    ),
+    ("pref weights", "a.jsonl", "fine-tune", jsonl(pref([USER | {"weight": 1}], OK_OUT, BAD_OUT))),
+    (
+        "error after 3 lines",
+        "a.jsonl",
+        "fine-tune",
+        jsonl({"text": "a"}, {"text": "b"}, {"text": "c"}, {"text": None}),
+    ),
+    ("not utf8", "a.jsonl", "fine-tune", b'{"text": "\xff"}\n'),
+    ("not utf8 far", "a.jsonl", "fine-tune", jsonl({"text": "a" * 100}) * 100 + b"\xc3\x28\n"),
+    ("utf8 beats json error", "a.jsonl", "fine-tune", b"{bad\n" + b"x" * 9000 + b"\xe2\x82\n"),
+    ("truncated utf8 at end", "a.jsonl", "fine-tune", jsonl({"text": "a"}) + b"\xe2\x82"),
+    ("multibyte across chunk", "a.jsonl", "fine-tune", jsonl({"text": "\u00e9" * 5000})),
+    ("empty file", "a.jsonl", "fine-tune", b""),
+    ("unknown extension", "a.txt", "fine-tune", jsonl({"text": "a"})),
+    ("upper-case extension", "a.JSONL", "fine-tune", jsonl({"text": "a"})),
+    ("csv for fine-tune", "a.csv", "fine-tune", b"a,b\n1,2\n"),
+    ("eval any object", "a.jsonl", "eval", jsonl({"question": "q", "answer": [1]})),
+    ("eval still json", "a.jsonl", "eval", jsonl({"q": 1}, [1])),
+    ("csv eval ok", "a.csv", "eval", b'q,a\n"multi\nline",2\n3,4\n'),
+    ("csv eval header only", "a.csv", "eval", b"q,a\n"),
+    ("csv eval no header", "a.csv", "eval", b"\n\n"),
+    ("csv eval extra field", "a.csv", "eval", b"q,a\n1,2\n1,2,3\n"),
+    ("csv eval missing field", "a.csv", "eval", b"q,a\n1\n"),
+    ("csv eval unterminated quote", "a.csv", "eval", b'q,a\n1,"open\n'),
+    ("csv eval not utf8", "a.csv", "eval", b"q,a\n\xff,1\n"),
+]
+
+
+@pytest.fixture(scope="module")
+def reports(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Any, Any]]:
+    """Each case's (our sdk_report, the SDK's report), computed once for the module."""
+    folder = tmp_path_factory.mktemp("sdk_cases")
+    requests = []
+    ours = {}
+    for i, (case_id, name, purpose, content) in enumerate(CASES):
+        case_dir = folder / f"case{i:03d}"
+        case_dir.mkdir()
+        (case_dir / name).write_bytes(content)
+        relative = f"case{i:03d}/{name}"
+        requests.append([relative, purpose])
+        ours[case_id] = check_dataset(
+            case_dir / name, purpose=purpose, filename=relative
+        ).sdk_report()
+    env = dict(os.environ, TOGETHER_NO_BANNER="1", PYTHONIOENCODING="utf-8")
+    done = subprocess.run(
+        [str(SDK_PYTHON), "-c", SDK_SCRIPT],
+        input=json.dumps(requests),
+        capture_output=True,
+        text=True,
+        cwd=folder,
+        env=env,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-4000:]
+    theirs = json.loads(done.stdout.strip().splitlines()[-1])
+    return {case_id: (ours[case_id], theirs[i]) for i, (case_id, *_rest) in enumerate(CASES)}
+
+
+def test_there_are_enough_cases_and_their_ids_are_unique() -> None:
+    ids = [case[0] for case in CASES]
+    assert len(ids) >= 40
+    assert len(set(ids)) == len(ids)
+
+
+@pytest.mark.parametrize("case_id", [case[0] for case in CASES])
+def test_our_report_equals_the_sdk_report(
+    reports: dict[str, tuple[dict[str, object], dict[str, object]]], case_id: str
+) -> None:
+    ours, theirs = reports[case_id]
+    # Compare every key the SDK set (plus ours), restricted to the keys both can reproduce.
+    keys = [key for key in COMPARED_KEYS if key in ours or key in theirs]
+    assert {key: ours.get(key, "<absent>") for key in keys} == {
+        key: theirs.get(key, "<absent>") for key in keys
+    }
+    assert set(ours) == set(theirs)

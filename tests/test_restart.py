@@ -1,0 +1,119 @@
+"""A server restarted on the same data dir finds everything where it left it: files, jobs, their
+events, half-done uploads, and (with a manual clock) the time its jobs were living in; the parts
+no upload will finish are gone."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from fastapi.testclient import TestClient
+
+from mock_server.app import create_app
+from mock_server.settings import ClockMode, Settings
+from mock_server.store import LocalBlobStore
+from tests.steps import advance, auth, conversations, create_job, upload
+
+
+@contextmanager
+def _server(data_dir: Path, seed: int | None = None) -> Iterator[TestClient]:
+    """One server's life: the app reads its clock offset from the store, as ``serve`` does."""
+    settings = Settings(data_dir=data_dir, clock=ClockMode.manual, speed=1.0, seed=seed)
+    app = create_app(settings)
+    try:
+        with TestClient(app) as client:
+            yield client
+    finally:
+        app.state.services.store.close()
+
+
+def test_files_jobs_and_events_survive_a_restart(tmp_path: Path) -> None:
+    with _server(tmp_path) as first:
+        file = upload(first, conversations(40))
+        job = create_job(first, file["id"], packing=False, n_epochs=2)
+        advance(first, 60)
+        before = first.get(f"/v1/fine-tunes/{job['id']}", headers=auth()).json()
+        events = first.get(f"/v1/fine-tunes/{job['id']}/events", headers=auth()).json()
+        content = first.get(f"/v1/files/{file['id']}/content", headers=auth()).content
+
+    with _server(tmp_path) as second:
+        assert second.get("/v1/files", headers=auth()).json()["data"] == [file]
+        assert second.get(f"/v1/files/{file['id']}/content", headers=auth()).content == content
+        assert second.get(f"/v1/fine-tunes/{job['id']}", headers=auth()).json() == before
+        assert second.get(f"/v1/fine-tunes/{job['id']}/events", headers=auth()).json() == events
+        advance(second, 125)
+        done = second.get(f"/v1/fine-tunes/{job['id']}", headers=auth()).json()
+        assert (done["status"], done["steps_completed"]) == ("completed", 10)
+
+
+def test_a_manual_clocks_offset_persists_across_restarts(tmp_path: Path) -> None:
+    with _server(tmp_path) as first:
+        advance(first, 90)
+    with _server(tmp_path) as second:
+        assert second.get("/_sim/clock").json()["now"] == "2026-01-01T00:01:30.000000Z"
+        advance(second, 10)
+    with _server(tmp_path) as third:
+        assert third.get("/_sim/clock").json()["offset_seconds"] == 100.0
+
+
+def test_an_upload_announced_before_a_restart_can_finish_after_it(tmp_path: Path) -> None:
+    with _server(tmp_path) as first:
+        announced = first.post(
+            "/v1/files",
+            headers=auth(),
+            data={"purpose": "fine-tune", "file_name": "train.jsonl"},
+            follow_redirects=False,
+        )
+        assert first.get("/v1/files", headers=auth()).json()["data"] == []
+    with _server(tmp_path) as second:
+        put = second.put(announced.headers["location"], content=conversations(8))
+        assert put.status_code == 200
+        file_id = announced.headers["x-together-file-id"]
+        assert [f["id"] for f in second.get("/v1/files", headers=auth()).json()["data"]] == [
+            file_id
+        ]
+
+
+def test_a_seeded_server_never_reissues_an_id_after_a_restart(tmp_path: Path) -> None:
+    with _server(tmp_path / "a", seed=3) as first:
+        before = upload(first, conversations(8))["id"]
+    with _server(tmp_path / "b", seed=3) as twin:
+        assert upload(twin, conversations(8))["id"] == before  # same seed, same first id
+    with _server(tmp_path / "a", seed=3) as restarted:
+        after = upload(restarted, conversations(8))["id"]
+        assert after != before
+        ids = {f["id"] for f in restarted.get("/v1/files", headers=auth()).json()["data"]}
+        assert ids == {before, after}
+
+
+def test_a_restart_removes_the_parts_no_upload_will_finish_and_keeps_the_rest(
+    tmp_path: Path,
+) -> None:
+    with _server(tmp_path) as first:
+        announced = first.post(
+            "/v1/files",
+            headers=auth(),
+            data={"purpose": "fine-tune", "file_name": "train.jsonl"},
+            follow_redirects=False,
+        )
+    in_flight = announced.headers["x-together-file-id"]
+    # What a kill -9 leaves: the bytes of the upload still announced, half streamed in; the
+    # parts of a multipart upload that was completed (its session gone) but not yet cleaned up;
+    # a blob write cut off before its rename.
+    blobs = LocalBlobStore(tmp_path)
+    blobs.part_path(in_flight).write_bytes(b'{"messages": [')
+    strays = [blobs.part_path("file-finished", n) for n in (1, 2)]
+    for part in strays:
+        part.write_bytes(b"x" * 1024)
+    interrupted = blobs.part_path("file-finished").with_name("file-written.abc123.tmp")
+    interrupted.write_bytes(b"half")
+
+    with _server(tmp_path) as second:
+        assert not any(p.exists() for p in [*strays, interrupted])
+        assert blobs.part_path(in_flight).read_bytes() == b'{"messages": ['
+        put = second.put(announced.headers["location"], content=conversations(8))
+        assert put.status_code == 200
+        assert [f["id"] for f in second.get("/v1/files", headers=auth()).json()["data"]] == [
+            in_flight
+        ]
