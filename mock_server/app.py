@@ -47,7 +47,7 @@ from mock_server.files import routes as files
 from mock_server.files.service import FileService
 from mock_server.fine_tuning import routes as fine_tunes
 from mock_server.fine_tuning.artifacts import JobArtifacts
-from mock_server.fine_tuning.machine import Timeline
+from mock_server.fine_tuning.models import Timeline
 from mock_server.fine_tuning.poll_front import KeptJobViews
 from mock_server.fine_tuning.service import FineTuning
 from mock_server.images import routes as images

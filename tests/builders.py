@@ -13,7 +13,8 @@ from typing import Any
 from mock_server.core.clock import utc
 from mock_server.files.models import FilePurpose, FileRecord, FileType
 from mock_server.fine_tuning.events import Event, EventType
-from mock_server.fine_tuning.machine import Job, JobStatus, Timeline, advance
+from mock_server.fine_tuning.machine import advance
+from mock_server.fine_tuning.models import Job, JobStatus, Timeline
 from mock_server.fine_tuning.progress import launch
 from mock_server.fine_tuning.reports import Started, Step
 

@@ -25,7 +25,7 @@ from mock_server.endpoints.models import (
     EndpointState,
     UpdateEndpointRequest,
 )
-from mock_server.fine_tuning.machine import Job, JobStatus
+from mock_server.fine_tuning.models import Job, JobStatus
 from mock_server.store import Store
 
 __all__ = ["KIND", "EndpointService", "OutputJobs"]

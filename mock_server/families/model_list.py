@@ -13,7 +13,7 @@ from mock_server.catalogue import serverless as serverless_models
 from mock_server.core.timefmt import unix
 from mock_server.deps import ClockDep, FineTuningDep, StoreDep, TenantDep
 from mock_server.families.model_uploads import uploaded_models
-from mock_server.fine_tuning.machine import JobStatus
+from mock_server.fine_tuning.models import JobStatus
 from mock_server.spec.routing import SpecRoute
 
 __all__ = ["router"]

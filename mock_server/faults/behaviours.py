@@ -22,7 +22,8 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from mock_server.core.tenancy import tenant_of
 from mock_server.files.models import FileRecord
-from mock_server.fine_tuning.machine import Fault, Job, inject_fault
+from mock_server.fine_tuning.machine import inject_fault
+from mock_server.fine_tuning.models import Fault, Job
 
 __all__ = [
     "FOREVER",

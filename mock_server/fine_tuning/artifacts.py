@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from mock_server.core.errors import InvalidRequest, NotFound
-from mock_server.fine_tuning.machine import Job, JobStatus
+from mock_server.fine_tuning.models import Job, JobStatus
 
 if TYPE_CHECKING:
     from mock_server.fine_tuning.service import FineTuning

@@ -19,7 +19,7 @@ from mock_server.core.errors import NotFound
 from mock_server.files.models import FilePurpose, FileRecord
 from mock_server.fine_tuning import fields
 from mock_server.fine_tuning.events import Event, EventType
-from mock_server.fine_tuning.machine import Job, JobStatus, Timeline
+from mock_server.fine_tuning.models import Job, JobStatus, Timeline
 from mock_server.fine_tuning.requests import (
     CheckpointRef,
     FineTuneRequest,

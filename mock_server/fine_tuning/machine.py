@@ -34,49 +34,17 @@ from mock_server.fine_tuning.models import (
     InvalidTransition,
     Job,
     JobStatus,
-    Milestone,
-    Timeline,
     Transition,
 )
 from mock_server.fine_tuning.plan import (
-    end_time,
     eval_steps,
-    in_training,
     job_event,
     plan,
-    seconds_remaining,
     step_at,
     step_time,
-    unchanged_until,
 )
 
-# The state machine's whole surface, so callers name one module: the record (models.py), the
-# plan (plan.py) and the moves below.
-__all__ = [
-    "LIVE",
-    "TERMINAL",
-    "TRANSITIONS",
-    "Fault",
-    "InvalidTransition",
-    "Job",
-    "JobStatus",
-    "Milestone",
-    "Timeline",
-    "Transition",
-    "advance",
-    "end_time",
-    "fail",
-    "in_training",
-    "inject_fault",
-    "job_event",
-    "plan",
-    "request_cancel",
-    "seconds_remaining",
-    "set_trainer",
-    "status_after",
-    "step_at",
-    "unchanged_until",
-]
+__all__ = ["advance", "fail", "inject_fault", "request_cancel", "set_trainer", "status_after"]
 
 
 def _status_after(job: Job, status: JobStatus, at: datetime) -> Job:

@@ -27,16 +27,9 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from mock_server.fine_tuning.events import Checkpoint, Event, EventType, Metric
-from mock_server.fine_tuning.machine import (
-    TERMINAL,
-    Job,
-    JobStatus,
-    Transition,
-    fail,
-    in_training,
-    job_event,
-    status_after,
-)
+from mock_server.fine_tuning.machine import fail, status_after
+from mock_server.fine_tuning.models import TERMINAL, Job, JobStatus, Transition
+from mock_server.fine_tuning.plan import in_training, job_event
 from mock_server.fine_tuning.reports import (
     Failed,
     Packaged,

@@ -13,7 +13,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from mock_server.core.errors import InvalidRequest
-from mock_server.fine_tuning.machine import Job
+from mock_server.fine_tuning.models import Job
 
 __all__ = [
     "CheckpointRef",

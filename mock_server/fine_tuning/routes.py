@@ -16,7 +16,7 @@ from mock_server.core.errors import InvalidRequest
 from mock_server.core.timefmt import parse_iso
 from mock_server.deps import ArtifactsDep, FineTuningDep, TenantDep, UpperCaseEventsDep
 from mock_server.fine_tuning.events import render_event
-from mock_server.fine_tuning.machine import Job
+from mock_server.fine_tuning.models import Job
 from mock_server.fine_tuning.requests import FineTuneRequest, PriceRequest
 from mock_server.fine_tuning.service import FineTuning
 from mock_server.fine_tuning.views import render_job

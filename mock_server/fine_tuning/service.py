@@ -30,22 +30,10 @@ from mock_server.fine_tuning.create import (
 )
 from mock_server.fine_tuning.events import Checkpoint, Event, Metric, render_event
 from mock_server.fine_tuning.kept_views import KeptViews
-from mock_server.fine_tuning.machine import (
-    TERMINAL,
-    Fault,
-    Job,
-    JobStatus,
-    Timeline,
-    Transition,
-    advance,
-    fail,
-    inject_fault,
-    request_cancel,
-    seconds_remaining,
-    set_trainer,
-    unchanged_until,
-)
-from mock_server.fine_tuning.machine import InvalidTransition as _StateError
+from mock_server.fine_tuning.machine import advance, fail, inject_fault, request_cancel, set_trainer
+from mock_server.fine_tuning.models import TERMINAL, Fault, Job, JobStatus, Timeline, Transition
+from mock_server.fine_tuning.models import InvalidTransition as _StateError
+from mock_server.fine_tuning.plan import seconds_remaining, unchanged_until
 from mock_server.fine_tuning.requests import (
     CheckpointRef,
     FineTuneRequest,

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from mock_server.core.timefmt import iso
-from mock_server.fine_tuning.machine import Job, JobStatus
+from mock_server.fine_tuning.models import Job, JobStatus
 
 __all__ = ["render_job"]
 

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from mock_server.catalogue import fine_tuning as catalogue
 from mock_server.core.errors import NotFound
 from mock_server.endpoints.service import EndpointService
-from mock_server.fine_tuning.machine import JobStatus
+from mock_server.fine_tuning.models import JobStatus
 from mock_server.fine_tuning.service import FineTuning
 from mock_server.real_training.service import RealTraining
 

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Literal
 from pydantic import ValidationError
 
 from mock_server.core.errors import NotFound, TogetherError
-from mock_server.fine_tuning.machine import Job, JobStatus
+from mock_server.fine_tuning.models import Job, JobStatus
 from mock_server.fine_tuning.reports import Restarted
 from mock_server.training import bases
 from mock_server.training.spec import (

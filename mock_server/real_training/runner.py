@@ -40,7 +40,8 @@ from typing import IO, TYPE_CHECKING
 from pydantic import ValidationError
 
 from mock_server.core.errors import NotFound, TogetherError
-from mock_server.fine_tuning.machine import LIVE, Job, JobStatus, in_training
+from mock_server.fine_tuning.models import LIVE, Job, JobStatus
+from mock_server.fine_tuning.plan import in_training
 from mock_server.fine_tuning.reports import REPORT, Failed, Report, Step, Stopped
 from mock_server.real_training.chat import ChatWorker, spawn_worker
 from mock_server.real_training.launch import SPEC_FILE, CannotLaunch, launch_spec, relaunch_spec

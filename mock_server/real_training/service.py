@@ -10,7 +10,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 from mock_server.catalogue import fine_tuning as catalogue
 from mock_server.core.errors import NotFound
-from mock_server.fine_tuning.machine import JobStatus
+from mock_server.fine_tuning.models import JobStatus
 from mock_server.fine_tuning.service import FineTuning
 
 if TYPE_CHECKING:

@@ -13,7 +13,7 @@ from typing import Any, Protocol
 
 from mock_server.files.models import FileRecord, UploadSession
 from mock_server.fine_tuning.events import Checkpoint, Event, Metric
-from mock_server.fine_tuning.machine import Job, Transition
+from mock_server.fine_tuning.models import Job, Transition
 
 __all__ = ["Store"]
 

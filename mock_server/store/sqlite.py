@@ -25,7 +25,7 @@ from mock_server.core.errors import NotFound
 from mock_server.core.timefmt import iso
 from mock_server.files.models import FileRecord, UploadSession
 from mock_server.fine_tuning.events import Checkpoint, Event, Metric
-from mock_server.fine_tuning.machine import LIVE, Job, Transition
+from mock_server.fine_tuning.models import LIVE, Job, Transition
 from mock_server.store.migrations import (
     MIGRATIONS,
     SCHEMA_VERSION_KEY,

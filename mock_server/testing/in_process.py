@@ -29,7 +29,8 @@ from mock_server.core.tenancy import tenant_of
 from mock_server.deps import Services
 from mock_server.files.models import FileRecord
 from mock_server.fine_tuning.events import Checkpoint, Event
-from mock_server.fine_tuning.machine import TERMINAL, Job, JobStatus, plan
+from mock_server.fine_tuning.models import TERMINAL, Job, JobStatus
+from mock_server.fine_tuning.plan import plan
 from mock_server.settings import ClockMode, Settings
 
 if TYPE_CHECKING:  # the SDK and respx load when a test asks for them, not with the plugin

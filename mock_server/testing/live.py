@@ -21,7 +21,7 @@ import httpx
 
 from mock_server.app import create_app
 from mock_server.deps import Services
-from mock_server.fine_tuning.machine import Job
+from mock_server.fine_tuning.models import Job
 from mock_server.settings import Settings
 from mock_server.testing.in_process import API_KEY, SimulatorView
 

@@ -35,7 +35,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict
 
 from mock_server.fine_tuning.events import Checkpoint
-from mock_server.fine_tuning.machine import Job
+from mock_server.fine_tuning.models import Job
 from mock_server.training.bases import BaseChoice, choose
 
 __all__ = [

@@ -21,7 +21,7 @@ from fastapi.testclient import TestClient
 
 from mock_server.app import create_app
 from mock_server.core.clock import ManualClock
-from mock_server.fine_tuning.machine import TERMINAL
+from mock_server.fine_tuning.models import TERMINAL
 from mock_server.inference.models import complete, prompt_text
 from mock_server.settings import ClockMode, Settings
 from tests.steps import advance, auth, create_job, jsonl, upload

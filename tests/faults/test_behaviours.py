@@ -17,7 +17,8 @@ from mock_server.faults.behaviours import (
     shape_file,
     shape_job,
 )
-from mock_server.fine_tuning.machine import JobStatus, advance, request_cancel
+from mock_server.fine_tuning.machine import advance, request_cancel
+from mock_server.fine_tuning.models import JobStatus
 from tests.builders import T0, make_file, make_job
 
 # The default timeline: queued at 5 s, running at 30 s, steps from 50 s, 3 s each.

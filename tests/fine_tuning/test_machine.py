@@ -14,7 +14,9 @@ from hypothesis import strategies as st
 
 from mock_server.core.lifecycle import entered_at, status_at
 from mock_server.fine_tuning.events import Checkpoint, Event, EventType, Metric
-from mock_server.fine_tuning.machine import (
+from mock_server.fine_tuning.machine import advance, fail, inject_fault, request_cancel
+from mock_server.fine_tuning.metrics import schedule
+from mock_server.fine_tuning.models import (
     LIVE,
     TERMINAL,
     TRANSITIONS,
@@ -24,15 +26,8 @@ from mock_server.fine_tuning.machine import (
     JobStatus,
     Timeline,
     Transition,
-    advance,
-    end_time,
-    fail,
-    inject_fault,
-    plan,
-    request_cancel,
 )
-from mock_server.fine_tuning.metrics import schedule
-from mock_server.fine_tuning.plan import status_walk
+from mock_server.fine_tuning.plan import end_time, plan, status_walk
 from tests.builders import PHASES, T0, durations, make_job, pending_event
 
 S = JobStatus

@@ -10,19 +10,9 @@ from pathlib import Path
 import pytest
 
 from mock_server.fine_tuning.events import EventType
-from mock_server.fine_tuning.machine import (
-    Fault,
-    InvalidTransition,
-    Job,
-    JobStatus,
-    advance,
-    in_training,
-    plan,
-    request_cancel,
-    seconds_remaining,
-    set_trainer,
-    unchanged_until,
-)
+from mock_server.fine_tuning.machine import advance, request_cancel, set_trainer
+from mock_server.fine_tuning.models import Fault, InvalidTransition, Job, JobStatus
+from mock_server.fine_tuning.plan import in_training, plan, seconds_remaining, unchanged_until
 from mock_server.fine_tuning.progress import apply_report, launch
 from mock_server.fine_tuning.reports import (
     Failed,

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from mock_server.fine_tuning.events import Checkpoint, EventType, Metric
-from mock_server.fine_tuning.machine import Job, JobStatus
+from mock_server.fine_tuning.models import Job, JobStatus
 from mock_server.fine_tuning.progress import apply_report
 from mock_server.fine_tuning.reports import (
     Packaged,

@@ -31,7 +31,7 @@ from fastapi.testclient import TestClient
 
 from mock_server.app import create_app
 from mock_server.core.clock import ManualClock
-from mock_server.fine_tuning.machine import TERMINAL
+from mock_server.fine_tuning.models import TERMINAL
 from mock_server.settings import ClockMode, Settings
 from mock_server.training import bases, chat, models
 from tests.steps import BASE_MODEL, advance, auth, create_job, jsonl, upload

@@ -14,8 +14,8 @@ from fastapi.testclient import TestClient
 from mock_server.app import create_app
 from mock_server.cli import _parser
 from mock_server.core.clock import ManualClock
-from mock_server.fine_tuning.machine import TERMINAL
 from mock_server.fine_tuning.machine import advance as advance_job
+from mock_server.fine_tuning.models import TERMINAL
 from mock_server.fine_tuning.progress import launch
 from mock_server.real_training.chat import worker_env
 from mock_server.settings import ClockMode, Settings

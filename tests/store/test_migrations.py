@@ -15,7 +15,8 @@ import pytest
 from mock_server.cli import main
 from mock_server.core.timefmt import iso
 from mock_server.files.models import FilePurpose, FileType, UploadSession
-from mock_server.fine_tuning.machine import JobStatus, advance
+from mock_server.fine_tuning.machine import advance
+from mock_server.fine_tuning.models import JobStatus
 from mock_server.store import LocalBlobStore, SchemaError, SchemaTooNew, SqliteStore
 from mock_server.store.migrations import LATEST, MIGRATIONS, Migration
 from tests.builders import T0, make_file, make_job, pending_event

@@ -16,7 +16,9 @@ import pytest
 from mock_server.core.errors import NotFound
 from mock_server.files.models import FilePurpose, FileType, UploadSession
 from mock_server.fine_tuning.events import EventType
-from mock_server.fine_tuning.machine import JobStatus, advance, plan, request_cancel
+from mock_server.fine_tuning.machine import advance, request_cancel
+from mock_server.fine_tuning.models import JobStatus
+from mock_server.fine_tuning.plan import plan
 from mock_server.store import SqliteStore
 from mock_server.store.migrations import LATEST
 from tests.builders import T0, make_file, make_job, pending_event

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from mock_server.fine_tuning.machine import JobStatus, advance, plan
+from mock_server.fine_tuning.machine import advance
+from mock_server.fine_tuning.models import JobStatus
+from mock_server.fine_tuning.plan import plan
 from mock_server.testing.in_process import seconds_to_next_status
 from tests.builders import T0, make_job
 

@@ -23,7 +23,8 @@ from mock_server.faults.registry import Faults
 from mock_server.files.models import FileRecord
 from mock_server.files.service import FileService
 from mock_server.fine_tuning.events import Event, EventType, Metric
-from mock_server.fine_tuning.machine import Job, JobStatus, plan, seconds_remaining
+from mock_server.fine_tuning.models import Job, JobStatus
+from mock_server.fine_tuning.plan import plan, seconds_remaining
 from mock_server.fine_tuning.service import FineTuning
 from mock_server.store import Store
 
