@@ -21,41 +21,41 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from mock_server import __version__
-from mock_server.admin import controls as control
+from mock_server.admin import controls as admin_controls
 from mock_server.admin import dashboard
 from mock_server.admin.service import Controls, ProcessMemory
-from mock_server.audio import routes as audio
-from mock_server.batches import routes as batches
+from mock_server.audio import routes as audio_routes
+from mock_server.batches import routes as batch_routes
 from mock_server.batches.service import checked_input_file
 from mock_server.core.clock import Clock, ManualClock, SystemClock
 from mock_server.core.errors import TogetherError, error_body
 from mock_server.core.ids import IdSource
 from mock_server.deps import Services
-from mock_server.embeddings import rerank_routes as rerank
-from mock_server.embeddings import routes as embeddings
-from mock_server.endpoints import routes as endpoints
+from mock_server.embeddings import rerank_routes
+from mock_server.embeddings import routes as embedding_routes
+from mock_server.endpoints import routes as endpoint_routes
 from mock_server.endpoints.service import EndpointService
-from mock_server.families import model_list as models
-from mock_server.families import routes as resources
+from mock_server.families import model_list
+from mock_server.families import routes as family_routes
 from mock_server.families.engine import Resources
-from mock_server.faults import routes as faults
+from mock_server.faults import routes as fault_routes
 from mock_server.faults.behaviours import Behaviours
 from mock_server.faults.middleware import FaultInjection
 from mock_server.faults.registry import Faults
 from mock_server.faults.scenarios import apply_scenario, load_scenario
-from mock_server.files import routes as files
+from mock_server.files import routes as file_routes
 from mock_server.files.service import FileService
-from mock_server.fine_tuning import routes as fine_tunes
+from mock_server.fine_tuning import routes as fine_tuning_routes
 from mock_server.fine_tuning.artifacts import JobArtifacts
 from mock_server.fine_tuning.models import Timeline
 from mock_server.fine_tuning.poll_front import KeptJobViews
 from mock_server.fine_tuning.service import FineTuning
-from mock_server.images import routes as images
-from mock_server.inference import routes as inference
+from mock_server.images import routes as image_routes
+from mock_server.inference import routes as inference_routes
 from mock_server.inference.service import Inference
 from mock_server.real_training.service import RealTraining
 from mock_server.settings import ClockMode, ServeMode, Settings
-from mock_server.spec import fallback as generic
+from mock_server.spec import fallback
 from mock_server.spec.index import OperationIndex
 from mock_server.spec.routing import invalid_request
 from mock_server.store import BlobStore, LocalBlobStore, SqliteStore, Store
@@ -160,7 +160,7 @@ def _bad_day(settings: Settings, faults: Faults, behaviours: Behaviours) -> None
 
 
 def _examples_app(settings: Settings) -> FastAPI:
-    """Every operation from the spec's examples and schemas (routes.generic): no store, no
+    """Every operation from the spec's examples and schemas (spec/fallback.py): no store, no
     clock, no /_sim controls; the error handlers and /openapi.json as in the simulator."""
     app = FastAPI(
         title="together-sim", version=__version__, openapi_url=None, docs_url=None, redoc_url=None
@@ -168,8 +168,8 @@ def _examples_app(settings: Settings) -> FastAPI:
     app.state.settings = settings
     _install_error_handlers(app)
     _install_spec(app, settings)
-    generic.install(app)
-    app.state.operations = generic.operations_of(settings)  # now, not on the first request
+    fallback.install(app)
+    app.state.operations = fallback.operations_of(settings)  # now, not on the first request
     # The operations' answers, ahead of FastAPI's routing (and jsonschema imported now, not on
     # the first request); the catch-all route above serves what the front passes on.
     from mock_server.spec.examples_front import ExamplesFront
@@ -241,6 +241,7 @@ def _services(
     )
     memory = ProcessMemory(
         clock=clock,
+        ids=ids,
         kept_views=fine_tuning.views,
         faults=faults,
         behaviours=behaviours,
@@ -283,8 +284,8 @@ def create_app(
         else Timeline(speed=settings.speed)
     )
 
-    def index() -> OperationIndex:  # the spec's, loaded by the first request that needs it
-        return generic.index_of(app)
+    def index() -> OperationIndex:  # the spec's, loaded below once the app exists
+        return fallback.index_of(app)
 
     services = _services(settings, store, blobs, clock, timeline, generation, model_map, index)
     services.files.remove_orphaned_parts()  # before any request can start an upload
@@ -306,15 +307,34 @@ def create_app(
     )
     app.state.settings = settings
     app.state.services = services
+    # Every typed route is checked against the spec, so it is loaded now: a missing or altered
+    # spec stops the server here rather than failing each request.
+    app.state.operations = fallback.operations_of(settings)
     _bad_day(settings, services.faults, services.behaviours)
     _install_error_handlers(app)
     _install_spec(app, settings)
-    for module in (files, fine_tunes, inference, models, endpoints, faults, control, dashboard):
+    for module in (
+        file_routes,
+        fine_tuning_routes,
+        inference_routes,
+        model_list,
+        endpoint_routes,
+        fault_routes,
+        admin_controls,
+        dashboard,
+    ):
         app.include_router(module.router)
-    for family in (batches, embeddings, rerank, images, audio, resources):  # the other API families
+    for family in (  # the other API families
+        batch_routes,
+        embedding_routes,
+        rerank_routes,
+        image_routes,
+        audio_routes,
+        family_routes,
+    ):
         app.include_router(family.router)
-    app.include_router(images.media_router)
-    app.include_router(files.upload_router)
+    app.include_router(image_routes.media_router)
+    app.include_router(file_routes.upload_router)
     app.add_middleware(KeptJobViews, fine_tuning=services.fine_tuning, api_keys=settings.api_keys)
     # Added last, so outermost: a fault applies before a kept view could answer.
     app.add_middleware(FaultInjection, faults=services.faults)
@@ -336,5 +356,5 @@ def create_app(
 
     # Last: it answers the spec's operations that no route above claimed (routes match in
     # order), so a router registered after it would never be reached for those.
-    generic.install(app)
+    fallback.install(app)
     return app

@@ -39,11 +39,13 @@ def _serve(args: argparse.Namespace) -> int:
     from mock_server.app import create_app
     from mock_server.settings import Settings
     from mock_server.store import SchemaError
+    from openapi.locate import SpecError
 
     settings = Settings(**given_settings(args))
     try:
         app = create_app(settings)
-    except SchemaError as exc:  # a data dir this version cannot use: its one line, no traceback
+    except (SchemaError, SpecError) as exc:  # a data dir this version cannot use, or no usable
+        # spec: its one line, no traceback
         gc.enable()
         print(f"together-sim: {exc}", file=sys.stderr)
         return 1
@@ -189,7 +191,10 @@ def _plugin_flags(name: str) -> Callable[[argparse.ArgumentParser], None]:
 
         found = entry_points(group="together_sim.commands", name=name)
         if not found:
-            command.error(f"`{name}` is not installed: pip install 'together-sim[contract]'")
+            command.error(
+                f"no package provides `{name}`: install together-sim with its [contract] extra "
+                "(pip install -e '.[contract]'), which registers the command's entry point"
+            )
         next(iter(found)).load()(command)
 
     return configure

@@ -33,7 +33,6 @@ from mock_server.store import BlobStore, Store
 __all__ = [
     "ArtifactsDep",
     "BehavioursDep",
-    "BlobsDep",
     "ClockDep",
     "ControlsDep",
     "EndpointsDep",
@@ -42,7 +41,7 @@ __all__ = [
     "FineTuningDep",
     "IdsDep",
     "InferenceDep",
-    "RealTrainingDep",
+    "ResourcesDep",
     "Services",
     "SettingsDep",
     "StoreDep",
@@ -81,10 +80,6 @@ async def _store(request: Request) -> Store:
     return _services(request).store
 
 
-async def _blobs(request: Request) -> BlobStore:
-    return _services(request).blobs
-
-
 async def _clock(request: Request) -> Clock:
     return _services(request).clock
 
@@ -105,8 +100,8 @@ async def _artifacts(request: Request) -> JobArtifacts:
     return _services(request).artifacts
 
 
-async def _real_training(request: Request) -> RealTraining:
-    return _services(request).real_training
+async def _resources(request: Request) -> Resources:
+    return _services(request).resources
 
 
 async def _endpoints(request: Request) -> EndpointService:
@@ -144,13 +139,12 @@ async def _upper_case_events(request: Request) -> bool:
 
 
 StoreDep = Annotated[Store, Depends(_store)]
-BlobsDep = Annotated[BlobStore, Depends(_blobs)]
 ClockDep = Annotated[Clock, Depends(_clock)]
 IdsDep = Annotated[IdSource, Depends(_ids)]
 FilesDep = Annotated[FileService, Depends(_files)]
 FineTuningDep = Annotated[FineTuning, Depends(_fine_tuning)]
 ArtifactsDep = Annotated[JobArtifacts, Depends(_artifacts)]
-RealTrainingDep = Annotated[RealTraining, Depends(_real_training)]
+ResourcesDep = Annotated[Resources, Depends(_resources)]
 EndpointsDep = Annotated[EndpointService, Depends(_endpoints)]
 InferenceDep = Annotated[Inference, Depends(_inference)]
 BehavioursDep = Annotated[Behaviours, Depends(_behaviours)]

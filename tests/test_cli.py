@@ -143,3 +143,16 @@ def test_the_cli_imports_contracts_only_for_the_contract_command() -> None:
     assert _loaded_after("advance", "--help") == []  # no serve flags built: no pydantic either
     assert _loaded_after("serve", "--help") == ["pydantic"]
     assert "contracts" in _loaded_after("contract", "--help")  # and the command still works
+
+
+def test_serve_without_a_readable_spec_stops_with_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from mock_server.cli import main
+
+    missing = tmp_path / "nowhere.yaml"
+    code = main(["serve", "--spec", str(missing), "--data-dir", str(tmp_path / "data")])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert err.startswith("together-sim: the spec named by --spec / TOGETHER_SIM_SPEC")
+    assert str(missing) in err and "Traceback" not in err

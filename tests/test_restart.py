@@ -4,6 +4,8 @@ no upload will finish are gone."""
 
 from __future__ import annotations
 
+import os
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -108,6 +110,8 @@ def test_a_restart_removes_the_parts_no_upload_will_finish_and_keeps_the_rest(
         part.write_bytes(b"x" * 1024)
     interrupted = blobs.part_path("file-finished").with_name("file-written.abc123.tmp")
     interrupted.write_bytes(b"half")
+    an_hour_ago = time.time() - 3600
+    os.utime(interrupted, (an_hour_ago, an_hour_ago))
 
     with _server(tmp_path) as second:
         assert not any(p.exists() for p in [*strays, interrupted])

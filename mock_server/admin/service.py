@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from mock_server.core.clock import Clock
+from mock_server.core.ids import IdSource
 from mock_server.faults.behaviours import Behaviours
 from mock_server.faults.registry import Faults
 from mock_server.fine_tuning.kept_views import KeptViews
@@ -29,6 +30,7 @@ class ProcessMemory:
     store. A second process (or replica) does not see it; a restart loses what is not saved."""
 
     clock: Clock  # its offset: saved to the store's meta on each move, read back only at startup
+    ids: IdSource  # its random state: seeded per start from --seed and meta's generation
     kept_views: KeptViews  # rendered job bodies until their next change (a cache: safe to lose)
     faults: Faults  # fault rules, their counters and random source, the request journal
     behaviours: Behaviours  # a scenario's job and file behaviours
@@ -56,7 +58,7 @@ class Controls:
         # Synthetic archives and images: caches the services write under the data dir themselves.
         artifacts = self.store.data_dir / "artifacts"
         shutil.rmtree(artifacts, ignore_errors=True)
-        artifacts.mkdir()
+        artifacts.mkdir(exist_ok=True)
         memory.kept_views.clear()
         memory.behaviours.reset()
         memory.faults.reset()  # the startup scenario's rules again, journal emptied

@@ -9,6 +9,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
 
 from mock_server.audio.speech import encode, pcm_chunks, speak
 from mock_server.audio.transcriptions import Task, TranscriptionRequest, transcription_body
@@ -102,7 +103,8 @@ async def _transcribe(body: dict[str, Any], task: Task) -> dict[str, Any]:
     fields = {k: v for k, v in body.items() if k != "file"}
     request = TranscriptionRequest.model_validate(fields)
     if isinstance(given, FormFile):
-        return transcription_body(request, audio=given.data, url=None, task=task)
+        audio = await run_in_threadpool(given.read)
+        return transcription_body(request, audio=audio, url=None, task=task)
     return transcription_body(request, audio=None, url=str(given), task=task)
 
 

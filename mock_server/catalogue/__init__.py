@@ -1,2 +1,3 @@
 """What the service offers, as data: fine-tuning models and their limits, serverless models,
-hardware; plus the ``/models`` routes."""
+hardware. ``GET /v1/models`` lists them with the tenant's own models (``families/model_list.py``).
+"""

@@ -18,6 +18,7 @@ from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import FileResponse, JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from mock_server.core.errors import NotFound, TogetherError
 from mock_server.core.tenancy import authenticate
@@ -45,7 +46,8 @@ def _specificity(operation: Operation) -> tuple[int, int]:
 def _handler(operation: Operation) -> Callable[[Request], Awaitable[Response]]:
     async def handle(request: Request) -> Response:
         op = operation_of(request)
-        assert op is not None and (op.method, op.path) == (operation.method, operation.path)
+        if op is None or (op.method, op.path) != (operation.method, operation.path):
+            raise StarletteHTTPException(404)  # the URL is another operation's, not this row's
         valid = spec_request(request)
         tenant = authenticate(
             request.headers.get("authorization", ""), request.app.state.settings.api_keys

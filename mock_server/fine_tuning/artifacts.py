@@ -1,7 +1,7 @@
 """What ``GET /finetune/download`` and the base-model control hand out for a job: the archive of
 its output or of one checkpoint.
 
-A synthetic job's archive is built on first request from its recipe (``artifacts.py``: small,
+A synthetic job's archive is built on first request from its recipe (``archive.py``: small,
 seeded, loadable by peft); a real job's is packed from what its worker saved. Either is kept on
 disk, so a second download is a file read.
 """

@@ -1,9 +1,12 @@
 """The rendered bodies of polled jobs, kept until the job's next change.
 
 A job's answer changes only at moments its plan knows in advance (its next milestone, step or
-tick of ``seconds_remaining``), or when it is cancelled, failed or deleted, which forget it. So a
-poll between two such moments can be answered with the bytes of the last one. This is process
-memory: a bounded LRU, lost on restart (nothing is lost with it: the next poll renders again).
+tick of ``seconds_remaining``), or when it is cancelled, failed, deleted or moved by a worker's
+report, which forget it. So a poll between two such moments can be answered with the bytes of the
+last one. A body rendered from a read that a forget overtook (the runner thread moved the job
+while a poll was rendering it) is not kept: ``keep`` takes the ``version`` seen before the read.
+This is process memory: a bounded LRU, lost on restart (nothing is lost with it: the next poll
+renders again).
 """
 
 from __future__ import annotations
@@ -23,14 +26,29 @@ class KeptViews:
         self._size = size
         self._lock = threading.Lock()
         self._views: OrderedDict[_Key, tuple[bytes, datetime | None]] = OrderedDict()
+        self._forgets = 0  # how many forgets so far: a read that saw fewer may be stale
+
+    def version(self) -> int:
+        """Ask before reading the job whose body you may ``keep``."""
+        return self._forgets
 
     def keep(
-        self, tenant: str, job_id: str, upper: bool, body: bytes, until: datetime | None
+        self,
+        tenant: str,
+        job_id: str,
+        upper: bool,
+        body: bytes,
+        until: datetime | None,
+        *,
+        version: int,
     ) -> None:
-        """Keep ``body`` until ``until`` (None: for good, as an ended job's)."""
+        """Keep ``body`` until ``until`` (None: for good, as an ended job's), unless something was
+        forgotten since ``version`` was taken (the body may be older than the change)."""
         if not self.enabled:
             return
         with self._lock:
+            if self._forgets != version:
+                return
             self._views[(tenant, job_id, upper)] = (body, until)
             if len(self._views) > self._size:
                 self._views.popitem(last=False)
@@ -51,9 +69,11 @@ class KeptViews:
 
     def forget(self, tenant: str, job_id: str) -> None:
         with self._lock:
+            self._forgets += 1
             for upper in (False, True):
                 self._views.pop((tenant, job_id, upper), None)
 
     def clear(self) -> None:
         with self._lock:
+            self._forgets += 1
             self._views.clear()

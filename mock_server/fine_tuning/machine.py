@@ -14,8 +14,8 @@ A cancel or an injected fault cuts the plan: milestones after that moment never 
 
 A job whose ``trainer`` is ``"real"`` is planned only up to the start of training (queued, running,
 the downloads). From there its progress comes from a training worker's reports, which
-``mock_server.fine_tuning.progress.apply_report`` applies; ``in_training`` says a job has got that
-far.
+``mock_server.fine_tuning.progress.apply_report`` applies; ``plan.in_training`` says a job has got
+that far.
 """
 
 from __future__ import annotations
@@ -54,7 +54,7 @@ def _status_after(job: Job, status: JobStatus, at: datetime) -> Job:
     return job.model_copy(update={"status": status, "updated_at": at, "started_at": started})
 
 
-# For ``real_jobs``, which moves jobs on a worker's reports with the same rules and event fields.
+# For ``progress.py``, which moves jobs on a worker's reports with the same rules and event fields.
 status_after = _status_after
 
 

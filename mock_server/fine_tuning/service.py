@@ -215,6 +215,7 @@ class FineTuning:
         now = self.clock.now()
         if (body := self.views.get(tenant, job_id, upper_case_types, now)) is not None:
             return body
+        version = self.views.version()
         job = self.store.update_job(tenant, job_id, lambda j: advance(j, now))
         events = [
             render_event(e, upper_case_types=upper_case_types)
@@ -222,7 +223,8 @@ class FineTuning:
         ]
         view = render_job(job, seconds_remaining=seconds_remaining(job, now), events=events)
         body = json_body(view)
-        self.views.keep(tenant, job_id, upper_case_types, body, unchanged_until(job, now))
+        until = unchanged_until(job, now)
+        self.views.keep(tenant, job_id, upper_case_types, body, until, version=version)
         return body
 
     def kept_view(self, tenant: str, job_id: str, upper_case_types: bool) -> bytes | None:
@@ -268,8 +270,10 @@ class FineTuning:
                 advanced.metrics + moved.metrics,
             )
 
-        self.views.forget(tenant, job_id)
-        return self.store.update_job(tenant, job_id, step)
+        try:
+            return self.store.update_job(tenant, job_id, step)
+        finally:  # after the write: a poll that read before it then keeps nothing
+            self.views.forget(tenant, job_id)
 
     def _wake(self, job: Job) -> Job:
         """Tell real training a real job changed, so it starts or stops a worker now."""
@@ -283,7 +287,7 @@ class FineTuning:
     def delete_job(self, tenant: str, job_id: str) -> None:
         job = self.store.get_job(tenant, job_id)
         self.store.delete_job(tenant, job_id)
-        self.views.forget(tenant, job_id)
+        self.views.forget(tenant, job_id)  # after the delete, as in _move
         if job.trainer == "real" and job.status in TERMINAL:  # a live one's go when its worker ends
             self.blobs.delete_training_dir(job_id)
         self._wake(job)

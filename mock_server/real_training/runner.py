@@ -15,7 +15,7 @@ thread.
 Cancel: the worker is told ``stop`` and stops before its next optimizer step, then reports
 ``stopped``. A worker that exits without a final report while the server runs ends its job in
 ``error`` with the tail of its log. A job whose worker was lost with a previous server process is
-not failed: it gets a new worker (``worker_specs.relaunch_spec``) that resumes from its last
+not failed: it gets a new worker (``launch.relaunch_spec``) that resumes from its last
 checkpoint, or from step 0, or packs its final outputs again, and a ``job_restarted`` event says
 which.
 

@@ -1,11 +1,11 @@
 """Examples mode's front door: the spec's operations answered before FastAPI's routing runs.
 
 In examples mode every request for an operation is the same few steps (find the operation, check
-the key, read and validate the request, send the kept answer, see ``answers``), and a CI suite
+the key, read and validate the request, send the kept answer, see ``examples``), and a CI suite
 sends a thousand of them. Going through FastAPI's router, its exception and exit-stack layers and
 a Starlette ``Request`` costs more than those steps themselves, so this ASGI middleware takes
 them straight from the ASGI scope, with the same functions the catch-all route
-(``routes.generic``) uses, so the answers are the same bytes either way. Validating a request
+(``fallback``) uses, so the answers are the same bytes either way. Validating a request
 and building its answer are pure functions of its method, path, query, content type, ``Accept``
 and body, so the answer to each such request is kept (bounded), and an identical request (a CI
 suite's sync, async, raw and streamed variants of one call) is answered from it without

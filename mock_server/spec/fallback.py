@@ -111,9 +111,7 @@ async def validated_request(
         form = {}
         for name, value in (await request.form()).multi_items():
             if isinstance(value, UploadFile):
-                data = await value.read()
-                await value.seek(0)
-                item: Any = FormFile(value.filename or "", value.content_type or "", data)
+                item: Any = FormFile(value.filename or "", value.content_type or "", value.file)
             else:
                 item = value
             form.setdefault(name, []).append(item)

@@ -344,7 +344,13 @@ def _index_for(path: str, mtime_ns: int) -> OperationIndex:
 
 def operation_index(spec_path: Path | None = None) -> OperationIndex:
     """The index of the spec at ``spec_path`` (default: the pinned spec), with the overlay."""
-    from openapi.locate import find_spec_path
+    from openapi.locate import SpecNotFound, find_spec_path
 
     path = (spec_path or find_spec_path(allow_download=False)).resolve()
-    return _index_for(str(path), path.stat().st_mtime_ns)
+    try:
+        modified = path.stat().st_mtime_ns
+    except OSError as exc:
+        raise SpecNotFound(
+            f"the spec named by --spec / TOGETHER_SIM_SPEC is not readable: {exc}"
+        ) from None
+    return _index_for(str(path), modified)

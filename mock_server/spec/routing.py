@@ -21,6 +21,7 @@ from typing import Annotated, Any, Protocol
 from fastapi import Depends, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from mock_server.core.errors import InvalidRequest, TogetherError
 from mock_server.core.tenancy import authenticate
@@ -92,10 +93,17 @@ class SpecRoute(APIRoute):
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
+        templated = "{" in self.path
 
         async def handle(request: Request) -> Response:
             found = _match(request)
             if found is None:
+                # A path the spec has, reached through one of our templates with a method it
+                # does not take (DELETE /v1/deployments/secrets, not /deployments/{id}): the
+                # service's 405. Anything else is one of our own routes (the SDKs' 302 upload).
+                methods = templated and index_of(request.app).methods_for(request.url.path)
+                if methods:
+                    raise StarletteHTTPException(405, headers={"Allow": ", ".join(methods)})
                 return await handler(request)
             op, path = found
             try:

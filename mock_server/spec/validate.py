@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import IO, Any
 
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError, best_match
@@ -62,11 +62,20 @@ def first_error(value: Any, schema: Schema) -> ValidationError | None:
 
 @dataclass(frozen=True)
 class FormFile:
-    """An uploaded part of a multipart body (validated as the binary string it stands for)."""
+    """An uploaded part of a multipart body (validated as the binary string it stands for). Its
+    bytes stay in the form's spooled file until a route reads them, so checking a request never
+    holds a large upload in memory."""
 
     filename: str
     content_type: str
-    data: bytes
+    file: IO[bytes]
+
+    def read(self) -> bytes:
+        """The whole part (blocking: for small parts, or from a worker thread)."""
+        self.file.seek(0)
+        data = self.file.read()
+        self.file.seek(0)
+        return data
 
 
 @dataclass(frozen=True)

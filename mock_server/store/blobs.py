@@ -20,6 +20,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Container
 from pathlib import Path
 from typing import BinaryIO, Protocol
@@ -122,11 +123,17 @@ class LocalBlobStore:
             if _part_owner(path.name) == name:
                 path.unlink(missing_ok=True)
 
-    def orphaned_parts(self, in_flight: Container[str]) -> list[Path]:
+    def orphaned_parts(self, in_flight: Container[str], *, tmp_age: float = 600.0) -> list[Path]:
+        """Parts of uploads no longer in flight, and ``write_bytes`` temp files older than
+        ``tmp_age`` seconds: a younger one may be another process's write still going on."""
         orphans = []
+        stale_before = time.time() - tmp_age
         for path in sorted(self._parts.iterdir()):
             owner = _part_owner(path.name)
-            if path.name.endswith(".tmp") or (owner is not None and owner not in in_flight):
+            if path.name.endswith(".tmp"):
+                if _mtime(path) < stale_before:
+                    orphans.append(path)
+            elif owner is not None and owner not in in_flight:
                 orphans.append(path)
         return orphans
 
@@ -141,8 +148,15 @@ class LocalBlobStore:
     def clear(self) -> None:
         for folder in (self._blobs, self._parts, self._training):
             shutil.rmtree(folder, ignore_errors=True)
-        self._blobs.mkdir()
-        self._parts.mkdir()
+        self._blobs.mkdir(exist_ok=True)  # a delete that left something must not fail the reset
+        self._parts.mkdir(exist_ok=True)
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except FileNotFoundError:  # renamed into place meanwhile
+        return float("inf")
 
 
 def _name(id_: str) -> str:

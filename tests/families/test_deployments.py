@@ -200,3 +200,19 @@ def test_storage_download_redirects_to_a_signed_url_serving_the_uploaded_bytes(
     assert api.call("GET /deployments/storage/{filename}", filename="nope", status=404) == {
         "error": "File nope not found"
     }
+
+
+@pytest.mark.parametrize("method", ["DELETE", "PATCH"])
+def test_a_method_the_secrets_list_does_not_take_is_a_405_not_the_templated_operation(
+    client: TestClient, method: str
+) -> None:
+    """``/deployments/secrets`` is a path of its own in the spec (GET, POST); our
+    ``/deployments/{id}`` template also matches it, and must not answer for it."""
+    response = client.request(
+        method, "/v1/deployments/secrets", headers={"Authorization": "Bearer k"}, json={}
+    )
+    assert response.status_code == 405
+    assert response.headers["allow"] == "GET, POST"
+    assert response.json()["error"]["message"] == (
+        f"Method {method} is not allowed on /v1/deployments/secrets"
+    )

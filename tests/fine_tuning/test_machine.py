@@ -425,7 +425,8 @@ _OP = st.one_of(
 
 
 class _Run:
-    """A job poked the way the backend pokes it: always advanced to ``now`` before a move."""
+    """A job poked the way the fine-tuning service pokes it: always advanced to ``now`` before a
+    move."""
 
     def __init__(self, job: Job) -> None:
         self.job = job

@@ -5,6 +5,7 @@ real jobs' folders, and ids that would step out of the data dir."""
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -107,6 +108,10 @@ def test_parts_no_upload_will_finish_and_interrupted_writes_are_orphans(
         blobs.part_path(file_id, 1).write_bytes(b"half")
     interrupted = blobs.root / "parts" / f"{FILE}.k3j2x.tmp"  # write_bytes killed before rename
     interrupted.write_bytes(b"half")
+    an_hour_ago = time.time() - 3600
+    os.utime(interrupted, (an_hour_ago, an_hour_ago))
+    writing = blobs.root / "parts" / f"{FILE}.q9w8e.tmp"  # another process's write, going on
+    writing.write_bytes(b"half")
     not_ours = blobs.root / "parts" / "README"
     not_ours.write_text("left by a person")
     assert blobs.orphaned_parts({live}) == sorted(
