@@ -68,7 +68,7 @@ def _running_notes(kept: dict[str, Any] | None, full: dict[str, Any] | None) -> 
     notes = [
         "- Three together-sim throughput rows, each on its own server, one at a time. *Ended "
         "job (kept body)*: a completed job on the instant clock; its body never changes, so the "
-        "ASGI fast path (`fine_tuning/kept_views.py`) answers every poll "
+        "ASGI fast path (`fine_tuning/poll_front.py`) answers every poll "
         "from it before FastAPI routing. *Running job*: a job still running on a manual-clock "
         "server, moved until it was running, then left alone. A live job's body is kept until "
         "its next change (next milestone, step or tick of `progress.seconds_remaining`); the "

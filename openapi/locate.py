@@ -53,6 +53,7 @@ __all__ = [
     "verify",
 ]
 
+OVERLAY_PATH = Path(__file__).with_name("overlay.yaml")  # the corrections, in this repo
 logger = logging.getLogger(__name__)
 
 ENV_SPEC = "TOGETHER_SIM_SPEC"

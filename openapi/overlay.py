@@ -28,6 +28,8 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from openapi.locate import OVERLAY_PATH
+
 if TYPE_CHECKING:
     from jsonpath_rfc9535 import JSONPathQuery
 
@@ -45,8 +47,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
-
-OVERLAY_PATH = Path(__file__).with_name("overlay.yaml")
 
 
 class OverlayError(Exception):

@@ -22,14 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from openapi.locate import SpecError, SpecNotFound, atomic_writer, default_cache_dir, find_spec_path
-
-try:
-    from yaml import CSafeLoader as _BaseLoader
-except ImportError:  # pragma: no cover - PyYAML built without libyaml
-    from yaml import SafeLoader as _BaseLoader  # type: ignore[assignment]
 
 __all__ = [
     "HTTP_METHODS",
@@ -61,16 +54,22 @@ class Operation:
 # --- parsing -------------------------------------------------------------------------
 
 
-class _SpecLoader(_BaseLoader):
-    """Safe loader (libyaml when available) that keeps timestamps as their ISO text."""
+@functools.cache
+def _spec_loader() -> Any:
+    """A safe loader (libyaml when available) that keeps timestamps as their ISO text. Made on
+    the first parse: a start that finds the spec's JSON cache never imports PyYAML."""
+    import yaml
 
+    base: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
-def _timestamp_as_text(loader: _SpecLoader, node: yaml.Node) -> str:
-    value = loader.construct_scalar(node)  # type: ignore[arg-type]
-    return str(value)
+    class SpecLoader(base):  # type: ignore[misc]
+        pass
 
+    def timestamp_as_text(loader: Any, node: Any) -> str:
+        return str(loader.construct_scalar(node))
 
-_SpecLoader.add_constructor("tag:yaml.org,2002:timestamp", _timestamp_as_text)
+    SpecLoader.add_constructor("tag:yaml.org,2002:timestamp", timestamp_as_text)
+    return SpecLoader
 
 
 def _key(key: object) -> str:
@@ -103,7 +102,9 @@ def normalise(value: Any) -> Any:
 
 
 def _parse_yaml(data: bytes) -> Any:
-    return yaml.load(data, Loader=_SpecLoader)  # _SpecLoader is a SafeLoader
+    import yaml
+
+    return yaml.load(data, Loader=_spec_loader())  # a SafeLoader
 
 
 def _write_json_atomic(dest: Path, value: Any) -> None:

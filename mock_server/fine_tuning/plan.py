@@ -321,10 +321,10 @@ def _uncut_plan(job: Job) -> list[Milestone]:
 
 def plan(job: Job) -> list[Milestone]:
     """Every milestone of the job from its creation on, cut short by a cancel or a fault."""
-    milestones, walk = _uncut_plan(job), _planned_walk(job)
+    milestones = _uncut_plan(job)  # remembered; the walk only for a job a fault or cancel cuts
     if _fault_due(job) and job.cancel_requested_at is None:  # a cancel comes first, or the end
         assert job.fault is not None
-        at = _entered(walk, JobStatus(job.fault.kind))
+        at = _entered(_planned_walk(job), JobStatus(job.fault.kind))
         kept = [m for m in milestones if m.at < at]
         status = JobStatus(job.fault.kind)
         type_ = EventType.job_error if status is JobStatus.error else EventType.job_user_error
@@ -342,7 +342,7 @@ def plan(job: Job) -> list[Milestone]:
         kept = [m for m in milestones if m.at <= asked][: job.cursor]
         if in_training(job):  # the worker confirms the stop with a report
             return kept
-        at = _entered(walk, JobStatus.cancelled)
+        at = _entered(_planned_walk(job), JobStatus.cancelled)
         milestones = [
             *kept,
             _ms(

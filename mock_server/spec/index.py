@@ -336,10 +336,9 @@ def build_index(spec: Mapping[str, Any]) -> OperationIndex:
 @functools.lru_cache(maxsize=4)
 def _index_for(path: str, mtime_ns: int) -> OperationIndex:
     del mtime_ns  # part of the cache key only
-    from openapi.overlay import overlaid_spec
-    from openapi.spec import load_spec
+    from openapi.overlaid import overlaid_spec_at
 
-    return build_index(overlaid_spec(load_spec(Path(path))))
+    return build_index(overlaid_spec_at(Path(path)))
 
 
 def operation_index(spec_path: Path | None = None) -> OperationIndex:

@@ -57,7 +57,7 @@ class SpecRequest(Protocol):
 def _match(request: Request) -> tuple[SpecOperation, dict[str, str]] | None:
     scope = request.scope
     if _FOUND not in scope:
-        scope[_FOUND] = index_of(request.app).match(request.method, request.url.path)
+        scope[_FOUND] = index_of(request.app).match(request.method, scope["path"])
     found: tuple[SpecOperation, dict[str, str]] | None = scope[_FOUND]
     return found
 

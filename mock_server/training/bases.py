@@ -33,7 +33,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Final, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict
 
 __all__ = [
@@ -109,6 +108,8 @@ def _map_entry(ref: str, revision: str | None, folder: Path) -> BaseChoice:
 def load_model_map(path: Path) -> dict[str, BaseChoice]:
     """``{Together model name: base}`` from a JSON or YAML file. A base is a string, or a mapping
     ``{base: ..., revision: ...}``; the key ``"*"`` matches every model not listed."""
+    import yaml  # here: PyYAML only for a model map, not on every start
+
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))  # JSON is YAML too
     except (OSError, yaml.YAMLError) as exc:

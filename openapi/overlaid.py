@@ -1,0 +1,69 @@
+"""The spec with the overlay applied, kept on disk beside the parsed spec.
+
+Applying the overlay (74 JSONPath actions through an RFC 9535 library) costs more than parsing
+the spec from its JSON cache, and every start of the server needs the result: its typed routes
+are all checked against it. So the result is written once as JSON, keyed by the spec's bytes, the
+overlay's bytes and this layout's version, and read back on every later start. A changed spec or
+overlay is a new key; a cache file that does not read is ignored and rebuilt.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+from openapi.locate import OVERLAY_PATH, default_cache_dir
+from openapi.spec import _write_json_atomic, load_spec
+
+__all__ = ["overlaid_spec_at"]
+
+_LAYOUT = b"overlaid-1"  # bump when what is cached here changes shape
+
+logger = logging.getLogger(__name__)
+
+
+def overlaid_spec_at(
+    spec_path: Path, *, overlay_path: Path = OVERLAY_PATH, cache_dir: Path | None = None
+) -> dict[str, Any]:
+    """The overlaid spec of the file at ``spec_path``: one dict per process (treat it as
+    read-only), from the disk cache when it is there."""
+    spec_stat, overlay_stat = spec_path.stat(), overlay_path.stat()
+    return _keyed(
+        str(spec_path.resolve()),
+        (spec_stat.st_mtime_ns, spec_stat.st_size, overlay_stat.st_mtime_ns),
+        str(overlay_path),
+        str(cache_dir if cache_dir is not None else default_cache_dir()),
+    )
+
+
+@functools.lru_cache(maxsize=4)
+def _keyed(
+    spec_path: str, stamps: tuple[int, int, int], overlay_path: str, cache_dir: str
+) -> dict[str, Any]:
+    del stamps  # part of the in-process key only
+    spec_bytes, overlay_bytes = Path(spec_path).read_bytes(), Path(overlay_path).read_bytes()
+    key = hashlib.sha256(
+        b"\0".join((_LAYOUT, hashlib.sha256(spec_bytes).digest(), overlay_bytes))
+    ).hexdigest()
+    cached_path = Path(cache_dir) / f"overlaid-{key}.json"
+    try:
+        cached = json.loads(cached_path.read_bytes())
+    except FileNotFoundError:
+        pass
+    except (OSError, ValueError) as exc:
+        logger.warning("ignoring unreadable overlaid-spec cache %s: %s", cached_path, exc)
+    else:
+        if isinstance(cached, dict):
+            return cached
+    from openapi.overlay import overlaid_spec  # YAML and JSONPath: only on a miss
+
+    result = overlaid_spec(load_spec(Path(spec_path)), overlay_path=Path(overlay_path))
+    try:
+        _write_json_atomic(cached_path, result)
+    except OSError as exc:
+        logger.warning("could not write overlaid-spec cache %s: %s", cached_path, exc)
+    return result
