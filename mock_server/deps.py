@@ -16,7 +16,7 @@ from fastapi import Depends, Request
 from mock_server.admin.service import Controls, ProcessMemory
 from mock_server.core.clock import Clock
 from mock_server.core.ids import IdSource
-from mock_server.core.tenancy import authenticate
+from mock_server.core.tenancy import TENANT, authenticate
 from mock_server.core.wire import wants_upper_case_events
 from mock_server.endpoints.service import EndpointService
 from mock_server.families.engine import Resources
@@ -130,6 +130,9 @@ async def _settings(request: Request) -> Settings:
 
 
 async def _tenant(request: Request) -> str:
+    known: str | None = request.scope.get(TENANT)  # SpecRoute checked the key already
+    if known is not None:
+        return known
     settings: Settings = request.app.state.settings
     return authenticate(request.headers.get("authorization", ""), settings.api_keys)
 

@@ -12,7 +12,11 @@ from collections.abc import Collection
 
 from mock_server.core.errors import Unauthorized
 
-__all__ = ["authenticate", "bearer_key", "tenant_of"]
+__all__ = ["TENANT", "authenticate", "bearer_key", "tenant_of"]
+
+# Where a layer that already authenticated the request leaves its tenant in the ASGI scope, so
+# the routes' own dependency does not hash the key a second time.
+TENANT = "together_sim.tenant"
 
 
 def tenant_of(api_key: str) -> str:

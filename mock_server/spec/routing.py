@@ -24,7 +24,7 @@ from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from mock_server.core.errors import InvalidRequest, TogetherError
-from mock_server.core.tenancy import authenticate
+from mock_server.core.tenancy import TENANT, authenticate
 from mock_server.spec.fallback import error_response, index_of, validated_request
 from mock_server.spec.index import SpecOperation
 
@@ -108,7 +108,7 @@ class SpecRoute(APIRoute):
             op, path = found
             try:
                 if op.secured:  # the key first, as the service checks it: a 401 before a 400
-                    authenticate(
+                    request.scope[TENANT] = authenticate(
                         request.headers.get("authorization", ""),
                         request.app.state.settings.api_keys,
                     )
@@ -120,7 +120,8 @@ class SpecRoute(APIRoute):
             except TogetherError as exc:
                 return error_response(op, exc)
             finally:
-                await request.close()  # the form's spooled files, once the handler is done
+                if op.body is not None:
+                    await request.close()  # the form's spooled files, once the handler is done
 
         return handle
 
