@@ -28,7 +28,7 @@ from mock_server.audio import routes as audio_routes
 from mock_server.batches import routes as batch_routes
 from mock_server.batches.service import checked_input_file
 from mock_server.core.clock import Clock, ManualClock, SystemClock
-from mock_server.core.errors import TogetherError, error_body
+from mock_server.core.errors import InsufficientStorage, TogetherError, error_body, is_disk_full
 from mock_server.core.ids import IdSource
 from mock_server.deps import Services
 from mock_server.embeddings import rerank_routes
@@ -106,6 +106,13 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        if is_disk_full(exc):  # wherever the disk filled up (archives, batch output, SQLite)
+            log.error("disk full on %s %s: %s", request.method, request.url.path, exc)
+            full = InsufficientStorage(
+                "No space left on device: the simulator's disk is full. Free space under its "
+                "data dir and send the request again."
+            )
+            return JSONResponse(full.body(), status_code=full.status)
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         return JSONResponse(
             error_body(

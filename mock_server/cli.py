@@ -19,6 +19,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from enum import Enum
+from pathlib import Path
 from typing import Any, Literal, Union, get_args, get_origin
 
 from mock_server.faults.cli import add_commands as add_fault_commands
@@ -34,6 +35,8 @@ def _serve(args: argparse.Namespace) -> int:
     # Importing FastAPI and building the app allocate ~10^5 long-lived objects: collecting during
     # that finds nothing to free and costs ~8% of startup. Collect never, then freeze them.
     gc.disable()
+    import sqlite3
+
     import uvicorn
 
     from mock_server.app import create_app
@@ -48,6 +51,12 @@ def _serve(args: argparse.Namespace) -> int:
         # spec: its one line, no traceback
         gc.enable()
         print(f"together-sim: {exc}", file=sys.stderr)
+        return 1
+    except (OSError, sqlite3.Error) as exc:  # a full disk: its one line, no traceback
+        if not _out_of_space(exc, settings.data_dir):
+            raise
+        gc.enable()
+        print(f"together-sim: {settings.data_dir}: no space left on device", file=sys.stderr)
         return 1
     gc.freeze()
     gc.enable()
@@ -67,6 +76,23 @@ def _serve(args: argparse.Namespace) -> int:
         ws="none",  # no WebSocket routes: skips importing `websockets` at startup
     )
     return 0
+
+
+def _out_of_space(exc: BaseException, data_dir: Path) -> bool:
+    """SQLite cannot always say why it failed (CANTOPEN is also what a bad permission gives), so
+    where the error is ambiguous, the disk itself decides."""
+    from mock_server.core.errors import is_disk_full
+
+    if is_disk_full(exc):
+        return True
+    folder = data_dir
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    try:
+        disk = os.statvfs(folder)
+    except OSError:
+        return False
+    return disk.f_bavail == 0 or disk.f_favail == 0
 
 
 def _control(args: argparse.Namespace, method: str, path: str, body: dict[str, Any] | None) -> int:

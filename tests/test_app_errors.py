@@ -4,6 +4,8 @@ string-or-null ``param`` and ``code``: the 1.5.x SDK asserts that shape and brea
 
 from __future__ import annotations
 
+import errno
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -169,3 +171,29 @@ def test_no_error_body_is_ever_detail(
     response = client.request(method, path, headers=headers, **kwargs)
     _error(response, status)
     assert "detail" not in response.text
+
+
+@pytest.mark.parametrize(
+    "full",
+    [
+        OSError(errno.ENOSPC, "No space left on device"),
+        sqlite3.OperationalError("database or disk is full"),
+    ],
+)
+def test_a_full_disk_anywhere_is_a_507_and_the_next_request_is_answered(
+    app: FastAPI, monkeypatch: pytest.MonkeyPatch, full: Exception
+) -> None:
+    if isinstance(full, sqlite3.Error):
+        full.sqlite_errorcode = sqlite3.SQLITE_FULL  # type: ignore[attr-defined]
+
+    def fill(tenant: str) -> None:
+        raise full
+
+    with TestClient(app, raise_server_exceptions=False) as client:
+        monkeypatch.setattr(app.state.services.files, "files", fill)
+        error = _error(client.get("/v1/files", headers=auth()), 507)
+        monkeypatch.undo()
+        again = client.get("/v1/files", headers=auth())
+    assert error["type"] == "server_error"
+    assert error["message"].startswith("No space left on device")
+    assert again.status_code == 200

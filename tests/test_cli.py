@@ -156,3 +156,21 @@ def test_serve_without_a_readable_spec_stops_with_one_line(
     assert code == 1
     assert err.startswith("together-sim: the spec named by --spec / TOGETHER_SIM_SPEC")
     assert str(missing) in err and "Traceback" not in err
+
+
+def test_serve_on_a_full_disk_stops_with_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import errno
+
+    import mock_server.app
+    from mock_server.cli import main
+
+    def full(*args: object, **kwargs: object) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(mock_server.app, "create_app", full)
+    code = main(["serve", "--data-dir", str(tmp_path / "data")])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert err == f"together-sim: {tmp_path / 'data'}: no space left on device\n"

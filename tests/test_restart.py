@@ -1,6 +1,6 @@
 """A server restarted on the same data dir finds everything where it left it: files, jobs, their
 events, half-done uploads, and (with a manual clock) the time its jobs were living in; the parts
-no upload will finish are gone."""
+no upload will finish, and the claims of writers a kill cut off, are gone."""
 
 from __future__ import annotations
 
@@ -99,12 +99,25 @@ def test_a_restart_removes_the_parts_no_upload_will_finish_and_keeps_the_rest(
             data={"purpose": "fine-tune", "file_name": "train.jsonl"},
             follow_redirects=False,
         )
-    in_flight = announced.headers["x-together-file-id"]
-    # What a kill -9 leaves: the bytes of the upload still announced, half streamed in; the
+        body = conversations(8)
+        halves = [body[:100], body[100:]]
+        initiated = first.post(
+            "/v1/files/multipart/initiate",
+            headers=auth(),
+            json={"file_name": "big.jsonl", "file_size": len(body), "num_parts": 2},
+        ).json()
+        part_one = first.put(initiated["parts"][0]["URL"], content=halves[0])
+        assert part_one.status_code == 200
+    in_flight, multipart = announced.headers["x-together-file-id"], initiated["file_id"]
+    # What a kill -9 leaves: the upload still announced, half streamed in, with its writer's claim
+    # (a lock file no live process holds); likewise half of the multipart upload's part 2; the
     # parts of a multipart upload that was completed (its session gone) but not yet cleaned up;
     # a blob write cut off before its rename.
     blobs = LocalBlobStore(tmp_path)
-    blobs.part_path(in_flight).write_bytes(b'{"messages": [')
+    cut_off = [blobs.part_path(in_flight), blobs.part_path(multipart, 2)]
+    for part in cut_off:
+        part.write_bytes(b'{"messages": [')
+        part.with_suffix(".lock").touch()
     strays = [blobs.part_path("file-finished", n) for n in (1, 2)]
     for part in strays:
         part.write_bytes(b"x" * 1024)
@@ -114,10 +127,24 @@ def test_a_restart_removes_the_parts_no_upload_will_finish_and_keeps_the_rest(
     os.utime(interrupted, (an_hour_ago, an_hour_ago))
 
     with _server(tmp_path) as second:
-        assert not any(p.exists() for p in [*strays, interrupted])
-        assert blobs.part_path(in_flight).read_bytes() == b'{"messages": ['
-        put = second.put(announced.headers["location"], content=conversations(8))
+        assert sorted(p.name for p in (tmp_path / "parts").iterdir()) == [f"{multipart}.1.part"]
+        assert blobs.part_path(multipart, 1).read_bytes() == halves[0]  # whole: still needed
+        # Neither upload is left claimed by its dead writer: both finish.
+        put = second.put(announced.headers["location"], content=body)
         assert put.status_code == 200
-        assert [f["id"] for f in second.get("/v1/files", headers=auth()).json()["data"]] == [
-            in_flight
-        ]
+        part_two = second.put(initiated["parts"][1]["URL"], content=halves[1])
+        assert part_two.status_code == 200
+        etags = [part_one.headers["etag"], part_two.headers["etag"]]
+        completed = second.post(
+            "/v1/files/multipart/complete",
+            headers=auth(),
+            json={
+                "upload_id": initiated["upload_id"],
+                "file_id": multipart,
+                "parts": [{"part_number": n, "etag": e} for n, e in enumerate(etags, start=1)],
+            },
+        )
+        assert completed.status_code == 200, completed.text
+        listed = second.get("/v1/files", headers=auth()).json()["data"]
+        assert sorted(f["id"] for f in listed) == sorted([in_flight, multipart])
+        assert second.get(f"/v1/files/{multipart}/content", headers=auth()).content == body

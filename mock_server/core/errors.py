@@ -8,7 +8,8 @@
     ├── Conflict              409
     ├── UnprocessableEntity   422
     ├── RateLimited           429
-    └── ServerError           500
+    ├── ServerError           500
+    └── InsufficientStorage   507  the disk under the data dir is full
 
 Every response that is not a success carries ``{"error": {"message", "type", "param", "code"}}``
 with ``param`` and ``code`` strings or null: the 1.5.x SDK asserts that shape and turns anything
@@ -17,10 +18,13 @@ else (a ``{"detail": ...}`` body, an integer code) into a confusing client-side 
 
 from __future__ import annotations
 
+import errno
+import sqlite3
 from typing import Any
 
 __all__ = [
     "Conflict",
+    "InsufficientStorage",
     "InvalidRequest",
     "InvalidTransition",
     "NotFound",
@@ -30,6 +34,7 @@ __all__ = [
     "Unauthorized",
     "UnprocessableEntity",
     "error_body",
+    "is_disk_full",
 ]
 
 
@@ -124,3 +129,26 @@ class RateLimited(TogetherError):
 class ServerError(TogetherError):
     status = 500
     type = "server_error"
+
+
+class InsufficientStorage(TogetherError):
+    """507, not 500: the request was fine and the server is, too, apart from its disk; a client
+    (or the person running the simulator) can free space and send it again."""
+
+    status = 507
+    type = "server_error"
+
+
+_DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
+# SQLite's words for the same: no room for a page (FULL), or for the WAL index that every
+# connection to a WAL database maps (IOERR_SHMSIZE: what reopening a data dir on a full disk
+# fails with, before any page is written).
+_DISK_FULL_SQLITE = frozenset({sqlite3.SQLITE_FULL, sqlite3.SQLITE_IOERR_SHMSIZE})
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """Whether ``exc`` is the disk running out (of space, or of the user's quota), whether the
+    OS said so or SQLite did: both answer a full disk with the same one line or 507."""
+    if isinstance(exc, OSError):
+        return exc.errno in _DISK_FULL_ERRNOS
+    return isinstance(exc, sqlite3.Error) and exc.sqlite_errorcode in _DISK_FULL_SQLITE

@@ -4,14 +4,13 @@
 The SDKs' upload is ``POST /v1/files`` (form fields only) answered with exactly a 302 to an
 absolute URL, then a ``PUT`` of the raw bytes there (no auth header: the URL carries a token),
 then ``POST /v1/files/{id}/preprocess``. Bodies stream to disk in chunks and become a file only
-when complete, so a dropped upload leaves nothing visible.
+when complete, so a dropped upload leaves nothing visible. One request at a time writes an
+upload, or a part of one (``Uploads.writing``): a second PUT to the same URL meanwhile is a 409.
 """
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -23,30 +22,13 @@ from starlette.datastructures import UploadFile
 from mock_server.core.errors import InvalidRequest
 from mock_server.deps import FilesDep, TenantDep
 from mock_server.files.models import render_file
+from mock_server.files.uploads import receive
 from mock_server.spec.routing import SpecRoute
 
 __all__ = ["router", "upload_router"]
 
 router = APIRouter(prefix="/v1", tags=["Files"], route_class=SpecRoute)
 upload_router = APIRouter(tags=["Uploads"])  # the presigned targets, outside /v1 and auth
-
-
-async def _receive(chunks: AsyncIterator[bytes], part: Path) -> tuple[str, str, int]:
-    """Stream a body into ``part``; return its sha256, md5 and size."""
-    sha, md5, size = hashlib.sha256(), hashlib.md5(usedforsecurity=False), 0
-    part.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        with part.open("wb") as out:
-            async for chunk in chunks:
-                if chunk:
-                    sha.update(chunk)
-                    md5.update(chunk)
-                    out.write(chunk)
-                    size += len(chunk)
-    except BaseException:
-        part.unlink(missing_ok=True)
-        raise
-    return sha.hexdigest(), md5.hexdigest(), size
 
 
 async def _upload_chunks(upload: UploadFile) -> AsyncIterator[bytes]:
@@ -89,9 +71,9 @@ async def create_file(
             checksum=_field(form, "checksum"),
         )
         if isinstance(upload, UploadFile):  # a client that sent the bytes along: take them now
-            part = files.blobs.part_path(session.file_id)
-            sha, _, size = await _receive(_upload_chunks(upload), part)
-            record = files.uploads.finish(session, part, sha, size)
+            with files.uploads.writing(session) as part:
+                sha, _, size = await receive(_upload_chunks(upload), part)
+                record = files.uploads.finish(session, part, sha, size)
             record = await run_in_threadpool(files.preprocess, tenant, record.id)
             return JSONResponse(render_file(record))
         url = request.url_for("put_upload", file_id=session.file_id).include_query_params(
@@ -105,13 +87,13 @@ async def create_file(
 @upload_router.put("/_uploads/{file_id}", name="put_upload")
 async def put_upload(file_id: str, token: str, request: Request, files: FilesDep) -> dict[str, Any]:
     session = files.uploads.session(file_id, token)
-    part = files.blobs.part_path(file_id)
-    sha, _, size = await _receive(request.stream(), part)
-    announced = request.headers.get("content-length")
-    if announced is not None and announced.isdigit() and int(announced) != size:
-        part.unlink(missing_ok=True)
-        raise InvalidRequest(f"Expected {announced} bytes, received {size}", param="file")
-    record = files.uploads.finish(session, part, sha, size)
+    with files.uploads.writing(session) as part:
+        sha, _, size = await receive(request.stream(), part)
+        announced = request.headers.get("content-length")
+        if announced is not None and announced.isdigit() and int(announced) != size:
+            part.unlink(missing_ok=True)
+            raise InvalidRequest(f"Expected {announced} bytes, received {size}", param="file")
+        record = files.uploads.finish(session, part, sha, size)
     return {"id": record.id, "bytes": record.bytes, "sha256": sha}
 
 
@@ -134,9 +116,9 @@ async def upload_file(request: Request, files: FilesDep, tenant: TenantDep) -> d
             file_type=_field(form, "file_type"),
             checksum=_field(form, "checksum"),
         )
-        part = files.blobs.part_path(session.file_id)
-        sha, _, size = await _receive(_upload_chunks(upload), part)
-        record = files.uploads.finish(session, part, sha, size)
+        with files.uploads.writing(session) as part:
+            sha, _, size = await receive(_upload_chunks(upload), part)
+            record = files.uploads.finish(session, part, sha, size)
         return render_file(await run_in_threadpool(files.preprocess, tenant, record.id))
 
 
@@ -215,7 +197,8 @@ async def put_part(
         raise InvalidRequest(
             f"Part number {number} is outside 1..{session.num_parts}", param="part_number"
         )
-    _, md5, size = await _receive(request.stream(), files.blobs.part_path(file_id, number))
+    with files.uploads.writing(session, number) as part:
+        _, md5, size = await receive(request.stream(), part)
     return JSONResponse({"part_number": number, "size": size}, headers={"ETag": f'"{md5}"'})
 
 

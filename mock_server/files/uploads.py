@@ -3,25 +3,84 @@ to a presigned URL, then a ``PUT`` of the bytes) and the multipart one for files
 
 An upload is a session in the store until its bytes are all in and their checksum holds; only
 then does it become a ``FileRecord`` that ``GET /files`` lists, so a broken upload leaves nothing
-half-visible behind.
+half-visible behind. Each part has one writer at a time (``Uploads.writing``): a second request
+for it is a 409 rather than a second stream into the same file, and a full disk is a 507 that
+leaves the upload as it was, to be sent again.
 """
 
 from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import AsyncIterator, Iterator
+from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, BinaryIO
+
+from anyio import to_thread
 
 from mock_server.core.clock import Clock
-from mock_server.core.errors import InvalidRequest, NotFound
+from mock_server.core.errors import (
+    Conflict,
+    InsufficientStorage,
+    InvalidRequest,
+    NotFound,
+    is_disk_full,
+)
 from mock_server.core.ids import IdSource
 from mock_server.files.models import FilePurpose, FileRecord, FileType, UploadSession
 from mock_server.store import BlobStore, Store
+from mock_server.store.blobs import PartInUse
 
-__all__ = ["Uploads"]
+__all__ = ["Uploads", "receive"]
 
 CHUNK = 1 << 20
+
+
+async def receive(chunks: AsyncIterator[bytes], part: Path) -> tuple[str, str, int]:
+    """Stream a body into ``part`` (under ``Uploads.writing``); return its sha256, md5 and size.
+    Hashing and writing go to a worker thread a megabyte at a time, so a big upload never holds
+    up the event loop; a body that does not arrive whole (a dropped client, a full disk) leaves
+    no part behind."""
+    sha, md5 = hashlib.sha256(), hashlib.md5(usedforsecurity=False)
+    size = 0
+    out = await to_thread.run_sync(_open_part, part)
+    try:
+        pending: list[bytes] = []
+        held = 0
+        async for chunk in chunks:
+            pending.append(chunk)
+            held += len(chunk)
+            if held >= CHUNK:
+                await to_thread.run_sync(_absorb, out, b"".join(pending), sha, md5)
+                size, pending, held = size + held, [], 0
+        if held:
+            await to_thread.run_sync(_absorb, out, b"".join(pending), sha, md5)
+            size += held
+        await to_thread.run_sync(out.close)  # flushes the last bytes, where a full disk may show
+    except BaseException:
+        with suppress(OSError):
+            out.close()
+        part.unlink(missing_ok=True)
+        raise
+    return sha.hexdigest(), md5.hexdigest(), size
+
+
+def _open_part(part: Path) -> BinaryIO:
+    part.parent.mkdir(parents=True, exist_ok=True)
+    return part.open("wb")
+
+
+def _absorb(out: BinaryIO, data: bytes, *digests: Any) -> None:
+    for digest in digests:
+        digest.update(data)
+    _write(out, data)
+
+
+def _write(out: BinaryIO, data: bytes) -> None:
+    """Every upload byte reaches the disk here: the one place a test fills the disk."""
+    out.write(data)
 
 
 @dataclass
@@ -59,6 +118,48 @@ class Uploads:
             raise NotFound("upload", file_id, message=f"No upload in progress for {file_id}")
         return session
 
+    @contextmanager
+    def writing(
+        self, session: UploadSession, part: int = 0, *, busy: str | None = None
+    ) -> Iterator[Path]:
+        """Part ``part`` of the upload (its path), for this request alone while the block runs.
+
+        Another request writing it already is a 409 (``busy``, or words naming the upload): the
+        first one goes on undisturbed. The session is looked up again once the part is ours, so
+        a request that waited behind one that finished or aborted the upload gets the 404 a
+        late request gets, rather than writing over a file that is already complete. A full
+        disk, in the block or taking the claim, is a 507; the session stays, so the upload can
+        be sent again once there is room."""
+        file_id = session.file_id
+        if busy is None:
+            busy = (
+                f"Upload {file_id} is already receiving its bytes from another request: "
+                "send one PUT at a time, and retry once it has finished"
+                if part == 0
+                else f"Part {part} of upload {file_id} is already being received by another "
+                "request: send one PUT per part at a time, and retry once it has finished"
+            )
+        try:
+            with self._claim(file_id, part, busy) as path:
+                self.store.get_upload(file_id)
+                yield path
+        except Exception as exc:
+            if not is_disk_full(exc):
+                raise
+            raise InsufficientStorage(
+                f"No space left on device: the simulator's disk is full, so upload {file_id} was "
+                "not stored. Free space under its data dir and send it again."
+            ) from exc
+
+    @contextmanager
+    def _claim(self, file_id: str, part: int, busy: str) -> Iterator[Path]:
+        with ExitStack() as held:  # only taking the claim is a 409, not what the block raises
+            try:
+                path = held.enter_context(self.blobs.claim_part(file_id, part))
+            except PartInUse as exc:
+                raise Conflict(busy) from exc
+            yield path
+
     def finish(self, session: UploadSession, part: Path, sha256: str, size: int) -> FileRecord:
         """Make a fully received upload visible, or discard it if its checksum is wrong."""
         if session.checksum and session.checksum.lower() != sha256:
@@ -71,7 +172,6 @@ class Uploads:
         if size == 0:
             part.unlink(missing_ok=True)
             raise InvalidRequest("File is empty", param="file")
-        self.blobs.commit_part(session.file_id, part)
         record = FileRecord(
             id=session.file_id,
             tenant=session.tenant,
@@ -82,9 +182,14 @@ class Uploads:
             file_type=session.file_type,
             sha256=sha256,
         )
-        with self.store.transaction():
-            self.store.put_file(record)
-            self.store.delete_upload(session.file_id)
+        self.blobs.commit_part(session.file_id, part)
+        try:
+            with self.store.transaction():
+                self.store.put_file(record)
+                self.store.delete_upload(session.file_id)
+        except BaseException:
+            self.blobs.delete(session.file_id)  # bytes no record lists would stay for good
+            raise
         return record
 
     def initiate_multipart(
@@ -129,34 +234,51 @@ class Uploads:
             raise InvalidRequest(
                 f"Parts {missing} were not listed in the completion request", param="parts"
             )
-        target = self.blobs.part_path(session.file_id, 0)
+        busy = (
+            f"Upload {session.upload_id} is already being completed by another request: "
+            "retry once it has finished"
+        )
+        with self.writing(session, 0, busy=busy) as target:
+            try:
+                sha256, size = self._join(session, etags, target)
+                if session.file_size is not None and size != session.file_size:
+                    raise InvalidRequest(
+                        f"Received {size} bytes, but the upload announced {session.file_size}",
+                        param="file_size",
+                    )
+                record = self.finish(session, target, sha256, size)
+            except BaseException:
+                target.unlink(missing_ok=True)
+                raise
+            self.abort_multipart(session)
+        return record
+
+    def _join(self, session: UploadSession, etags: dict[int, str], target: Path) -> tuple[str, int]:
+        """Join the parts into ``target``; each is claimed while it is read, so a part that is
+        still arriving is a 409 rather than half of it joined."""
         digest = hashlib.sha256()
         size = 0
         with target.open("wb") as out:
             for number in range(1, session.num_parts + 1):
-                part = self.blobs.part_path(session.file_id, number)
-                if not part.exists():
-                    raise InvalidRequest(f"Part {number} was never uploaded", param="parts")
-                part_md5 = hashlib.md5(usedforsecurity=False)
-                with part.open("rb") as src:
-                    while chunk := src.read(CHUNK):
-                        part_md5.update(chunk)
-                        digest.update(chunk)
-                        out.write(chunk)
-                        size += len(chunk)
+                busy = (
+                    f"Part {number} of upload {session.upload_id} is still being received: "
+                    "complete the upload once its PUT has finished"
+                )
+                with self._claim(session.file_id, number, busy) as part:
+                    if not part.exists():
+                        raise InvalidRequest(f"Part {number} was never uploaded", param="parts")
+                    part_md5 = hashlib.md5(usedforsecurity=False)
+                    with part.open("rb") as src:
+                        while chunk := src.read(CHUNK):
+                            part_md5.update(chunk)
+                            digest.update(chunk)
+                            _write(out, chunk)
+                            size += len(chunk)
                 if etags[number].strip('"') != part_md5.hexdigest():
                     raise InvalidRequest(
                         f"ETag of part {number} does not match the bytes received", param="parts"
                     )
-        if session.file_size is not None and size != session.file_size:
-            target.unlink(missing_ok=True)
-            raise InvalidRequest(
-                f"Received {size} bytes, but the upload announced {session.file_size}",
-                param="file_size",
-            )
-        record = self.finish(session, target, digest.hexdigest(), size)
-        self.abort_multipart(session)
-        return record
+        return digest.hexdigest(), size
 
     def abort_multipart(self, session: UploadSession) -> None:
         self.blobs.discard_parts(session.file_id)

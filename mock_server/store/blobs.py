@@ -11,21 +11,33 @@ is why ``path`` and ``training_dir`` hand out local paths rather than only strea
     blobs/<file id>              a file's bytes, once its upload is complete
     parts/<file id>.<n>.part     part n of an upload in flight (0: a one-shot upload's body,
                                  and the whole a multipart upload is joined into)
+    parts/<file id>.<n>.lock     the claim of the one request writing part n (``claim_part``)
     parts/<file id>.<x>.tmp      a write_bytes in progress, renamed into blobs/ when complete
     training/<job id>/           a real job's base model, checkpoints, outputs and archives
 """
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import tempfile
 import time
-from collections.abc import Container
+from collections.abc import Container, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
-__all__ = ["BlobStore", "LocalBlobStore"]
+__all__ = ["BlobStore", "LocalBlobStore", "PartInUse"]
+
+
+class PartInUse(Exception):
+    """Another request (in this process or another on the same data dir) is writing the part."""
+
+    def __init__(self, file_id: str, part: int) -> None:
+        super().__init__(f"part {part} of {file_id} is being written by another request")
+        self.file_id = file_id
+        self.part = part
 
 
 class BlobStore(Protocol):
@@ -48,6 +60,11 @@ class BlobStore(Protocol):
     def part_path(self, file_id: str, part: int = 0) -> Path:
         """Where part ``part`` of an upload in flight is written as it streams in."""
 
+    def claim_part(self, file_id: str, part: int = 0) -> AbstractContextManager[Path]:
+        """The one right to write part ``part`` (its path) while the block runs: two requests
+        streaming into one part would interleave their bytes. Raises ``PartInUse`` at once,
+        never waits, if another holds it."""
+
     def commit_part(self, file_id: str, part: Path) -> None:
         """Make a fully received part the file's blob, in one rename."""
 
@@ -56,7 +73,8 @@ class BlobStore(Protocol):
 
     def orphaned_parts(self, in_flight: Container[str]) -> list[Path]:
         """Parts no upload in ``in_flight`` (file ids) will finish, and interrupted writes: what
-        a crash left behind. Only meaningful at startup, before anything writes."""
+        a crash left behind. Meant for startup: this process writes nothing yet, and what
+        another process on the same data dir is writing is spared."""
 
     def training_dir(self, job_id: str) -> Path:
         """A real job's folder (not created here: the launcher makes it when the job starts)."""
@@ -114,6 +132,29 @@ class LocalBlobStore:
             raise ValueError(f"part numbers start at 0 (got {part})")
         return self._parts / f"{_name(file_id)}.{part}.part"
 
+    @contextmanager
+    def claim_part(self, file_id: str, part: int = 0) -> Iterator[Path]:
+        # An exclusive create is the claim: atomic between threads and between processes on one
+        # data dir, where an in-memory lock would cover only this process. The flock held on it
+        # for the claim's life is what tells a later startup a live claim from one a killed
+        # process left (the kernel drops it with the process, kill -9 included).
+        path = self.part_path(file_id, part)
+        lock = path.with_suffix(".lock")
+        self._parts.mkdir(exist_ok=True)  # a /_sim/reset may have just emptied parts/
+        try:
+            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            raise PartInUse(file_id, part) from None
+        try:
+            # Blocking, but only ever on a startup's probe (``_held``): the exclusive create
+            # already shut out every other writer.
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield path
+        finally:
+            # Unlinked while still flocked: a lock file that exists unflocked is a dead one.
+            lock.unlink(missing_ok=True)
+            os.close(fd)
+
     def commit_part(self, file_id: str, part: Path) -> None:
         os.replace(part, self.path(file_id))
 
@@ -124,18 +165,30 @@ class LocalBlobStore:
                 path.unlink(missing_ok=True)
 
     def orphaned_parts(self, in_flight: Container[str], *, tmp_age: float = 600.0) -> list[Path]:
-        """Parts of uploads no longer in flight, and ``write_bytes`` temp files older than
-        ``tmp_age`` seconds: a younger one may be another process's write still going on."""
-        orphans = []
+        """What no one will finish: a part of an upload no longer in flight; a part whose
+        writer died mid-write (its claim left behind, held by no one), and that claim; part 0
+        of any upload unless a live writer holds it (a one-shot body or a multipart join, which
+        the next attempt rewrites from its first byte); ``write_bytes`` temp files older than
+        ``tmp_age`` seconds (a younger one may be another process's write still going on).
+        Parts come before the claims they sit beside, so removing in order never frees a claim
+        while its half-written part is still there for a new writer to find."""
         stale_before = time.time() - tmp_age
-        for path in sorted(self._parts.iterdir()):
-            owner = _part_owner(path.name)
+        entries = sorted(self._parts.iterdir())
+        claims = [path for path in entries if _part_owner(path.name, suffix="lock") is not None]
+        live = {path.stem for path in claims if _held(path)}
+        dead = [path for path in claims if path.stem not in live]
+        dead_stems = {path.stem for path in dead}
+        orphans = []
+        for path in entries:
+            part = _part_of(path.name)
             if path.name.endswith(".tmp"):
                 if _mtime(path) < stale_before:
                     orphans.append(path)
-            elif owner is not None and owner not in in_flight:
+            elif part is None or path.stem in live:
+                continue
+            elif part[0] not in in_flight or part[1] == 0 or path.stem in dead_stems:
                 orphans.append(path)
-        return orphans
+        return orphans + dead
 
     # -- real jobs' folders -----------------------------------------------------------------------
 
@@ -167,10 +220,32 @@ def _name(id_: str) -> str:
     return id_
 
 
-def _part_owner(name: str) -> str | None:
-    """The file id of ``<file id>.<n>.part``; None for anything else in parts/."""
-    stem, dot, suffix = name.rpartition(".")
-    if not dot or suffix != "part":
+def _held(lock: Path) -> bool:
+    """Whether a live writer holds the claim ``lock``: it keeps an flock on it until it unlinks
+    it. A shared probe, so two startups probing at once do not take each other for writers."""
+    try:
+        fd = os.open(lock, os.O_RDONLY)
+    except FileNotFoundError:  # released meanwhile: nothing left to clean
+        return True
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)  # drops the probe's own flock
+    return False
+
+
+def _part_of(name: str, *, suffix: str = "part") -> tuple[str, int] | None:
+    """The file id and number of ``<file id>.<n>.part`` (or ``.lock``, a claim on it); None for
+    anything else in parts/."""
+    stem, dot, found = name.rpartition(".")
+    if not dot or found != suffix:
         return None
     owner, dot, number = stem.rpartition(".")
-    return owner if dot and owner and number.isdigit() else None
+    return (owner, int(number)) if dot and owner and number.isdigit() else None
+
+
+def _part_owner(name: str, *, suffix: str = "part") -> str | None:
+    part = _part_of(name, suffix=suffix)
+    return None if part is None else part[0]

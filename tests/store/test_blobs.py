@@ -1,16 +1,19 @@
 """The local blob store on a temporary data dir: the layout data dirs already have, whole-or-nothing
-writes, uploads' parts from streaming in to committed or discarded, what a crash leaves behind,
-real jobs' folders, and ids that would step out of the data dir."""
+writes, uploads' parts from streaming in to committed or discarded, one writer per part, what a
+crash leaves behind, real jobs' folders, and ids that would step out of the data dir."""
 
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 
 import pytest
 
 from mock_server.store import LocalBlobStore
+from mock_server.store.blobs import PartInUse
 
 FILE = "file-00000000-0000-4000-8000-0000000000f1"
 
@@ -105,7 +108,7 @@ def test_parts_no_upload_will_finish_and_interrupted_writes_are_orphans(
     live, dead = "file-live", "file-dead"
     for file_id in (live, dead):
         blobs.part_path(file_id, 0).write_bytes(b"half")
-        blobs.part_path(file_id, 1).write_bytes(b"half")
+        blobs.part_path(file_id, 1).write_bytes(b"whole")
     interrupted = blobs.root / "parts" / f"{FILE}.k3j2x.tmp"  # write_bytes killed before rename
     interrupted.write_bytes(b"half")
     an_hour_ago = time.time() - 3600
@@ -114,10 +117,92 @@ def test_parts_no_upload_will_finish_and_interrupted_writes_are_orphans(
     writing.write_bytes(b"half")
     not_ours = blobs.root / "parts" / "README"
     not_ours.write_text("left by a person")
+    # Part 0 is a one-shot body or a multipart join: the next attempt rewrites it from its first
+    # byte, so a live upload's part 0 with no writer is as dead as the rest. Its part 1 is a
+    # whole part the upload's completion still needs.
     assert blobs.orphaned_parts({live}) == sorted(
-        [blobs.part_path(dead, 0), blobs.part_path(dead, 1), interrupted]
+        [blobs.part_path(live, 0), blobs.part_path(dead, 0), blobs.part_path(dead, 1), interrupted]
     )
-    assert blobs.orphaned_parts({live, dead}) == [interrupted]
+    assert blobs.orphaned_parts({live, dead}) == sorted(
+        [blobs.part_path(live, 0), blobs.part_path(dead, 0), interrupted]
+    )
+
+
+# -- one writer per part --------------------------------------------------------------------------
+
+
+def test_a_part_has_one_writer_at_a_time_and_the_claim_ends_with_its_block(
+    blobs: LocalBlobStore,
+) -> None:
+    with blobs.claim_part(FILE, 2) as path:
+        assert path == blobs.part_path(FILE, 2)
+        with pytest.raises(PartInUse) as refused:
+            with blobs.claim_part(FILE, 2):
+                pytest.fail("a second writer got the part")
+        assert (refused.value.file_id, refused.value.part) == (FILE, 2)
+        with blobs.claim_part(FILE, 1):  # another part of the same upload: its own writer
+            pass
+    with pytest.raises(RuntimeError), blobs.claim_part(FILE, 2):  # a writer that fails
+        raise RuntimeError("dropped")
+    with blobs.claim_part(FILE, 2):  # free again either way
+        pass
+    assert sorted(p.name for p in (blobs.root / "parts").iterdir()) == []
+
+
+def test_a_live_writers_part_is_spared_and_a_dead_writers_is_an_orphan_with_its_claim(
+    blobs: LocalBlobStore,
+) -> None:
+    with blobs.claim_part(FILE, 0) as writing, blobs.claim_part(FILE, 3) as also_writing:
+        writing.write_bytes(b"streaming in")
+        also_writing.write_bytes(b"streaming in")
+        # Another process's upload, live or not: the claims alone say which.
+        assert blobs.orphaned_parts(set()) == []
+    # What a writer killed mid-part leaves: its part, and its claim with no one holding it.
+    half = blobs.part_path(FILE, 3)
+    half.write_bytes(b"half")
+    claim = half.with_suffix(".lock")
+    claim.touch()
+    whole = blobs.part_path(FILE, 1)
+    whole.write_bytes(b"whole")
+    assert claim.name == f"{FILE}.3.lock"
+    # The part first, then its claim; the body left in part 0 has no writer any more either.
+    assert blobs.orphaned_parts({FILE}) == [writing, half, claim]
+    with pytest.raises(PartInUse), blobs.claim_part(FILE, 3):
+        pass  # until the claim is cleaned away, the part stays claimed
+
+
+_HOLDER = """
+import sys
+from pathlib import Path
+from mock_server.store.blobs import LocalBlobStore
+
+with LocalBlobStore(Path(sys.argv[1])).claim_part(sys.argv[2], 1) as part:
+    part.write_bytes(b"half of a part")
+    print("claimed", flush=True)
+    sys.stdin.read()  # until killed
+"""
+
+
+def test_a_writer_killed_with_sigkill_leaves_a_claim_startup_takes_for_dead(
+    blobs: LocalBlobStore,
+) -> None:
+    with subprocess.Popen(
+        [sys.executable, "-c", _HOLDER, str(blobs.root), FILE],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        cwd=Path(__file__).resolve().parents[2],
+    ) as holder:
+        try:
+            assert holder.stdout is not None
+            assert holder.stdout.readline() == b"claimed\n"
+            assert blobs.orphaned_parts(set()) == []  # another process's live write: spared
+            with pytest.raises(PartInUse), blobs.claim_part(FILE, 1):
+                pass
+        finally:
+            holder.kill()  # SIGKILL: no finally, no cleanup in the holder
+    part = blobs.part_path(FILE, 1)
+    assert part.read_bytes() == b"half of a part"
+    assert blobs.orphaned_parts({FILE}) == [part, part.with_suffix(".lock")]
 
 
 # -- real jobs' folders, reset --------------------------------------------------------------------
