@@ -126,6 +126,7 @@ def in_process_target(
         mode=mode,
         data_dir=data_dir,
         api_keys=[api_key],
+        admin_key=None,
         clock="instant",
         seed=0,
         speed=3.0,

@@ -30,6 +30,7 @@ from mock_server.batches.service import checked_input_file
 from mock_server.core.clock import Clock, ManualClock, SystemClock
 from mock_server.core.errors import InsufficientStorage, TogetherError, error_body, is_disk_full
 from mock_server.core.ids import IdSource
+from mock_server.core.tenancy import Tenancy
 from mock_server.deps import Services
 from mock_server.embeddings import rerank_routes
 from mock_server.embeddings import routes as embedding_routes
@@ -173,6 +174,10 @@ def _examples_app(settings: Settings) -> FastAPI:
         title="together-sim", version=__version__, openapi_url=None, docs_url=None, redoc_url=None
     )
     app.state.settings = settings
+    # No records, so no data dir: its tenant ids need not outlive the process.
+    app.state.tenancy = Tenancy.ephemeral(
+        api_keys=settings.api_keys, admin_keys=settings.admin_keys
+    )
     _install_error_handlers(app)
     _install_spec(app, settings)
     fallback.install(app)
@@ -181,7 +186,9 @@ def _examples_app(settings: Settings) -> FastAPI:
     # the first request); the catch-all route above serves what the front passes on.
     from mock_server.spec.examples_front import ExamplesFront
 
-    app.add_middleware(ExamplesFront, settings=settings, index=app.state.operations)
+    app.add_middleware(
+        ExamplesFront, settings=settings, index=app.state.operations, tenancy=app.state.tenancy
+    )
     return app
 
 
@@ -194,11 +201,12 @@ def _services(
     generation: int,
     model_map: dict[str, BaseChoice],
     index: Callable[[], OperationIndex],
+    tenancy: Tenancy,
 ) -> Services:
     """Every service, each given only what it uses; where two need each other, the lower one
     takes a small hook or protocol of its own and it is filled in here."""
     ids = IdSource(settings.seed, generation)
-    behaviours = Behaviours()
+    behaviours = Behaviours(tenant_of=tenancy.tenant_of)
     files = FileService(
         store,
         blobs,
@@ -232,7 +240,7 @@ def _services(
         store, clock, ids, fine_tuning, account=settings.account, speed=timeline.speed
     )
     inference = Inference(fine_tuning, endpoints, real_training)
-    faults = Faults(clock)
+    faults = Faults(clock, tenant_of=tenancy.tenant_of)
     resources = Resources(
         store,
         blobs,
@@ -270,6 +278,7 @@ def _services(
         faults=faults,
         memory=memory,
         controls=Controls(store, blobs, memory),
+        tenancy=tenancy,
     )
 
 
@@ -294,7 +303,23 @@ def create_app(
     def index() -> OperationIndex:  # the spec's, loaded below once the app exists
         return fallback.index_of(app)
 
-    services = _services(settings, store, blobs, clock, timeline, generation, model_map, index)
+    # The tenant secret lives beside the store's records, so their owners' ids outlive a restart.
+    tenancy = Tenancy.in_data_dir(
+        store.data_dir,
+        api_keys=settings.api_keys,
+        admin_keys=settings.admin_keys,
+        has_records=bool(store.list_tenants()),
+    )
+    if tenancy.legacy:
+        log.warning(
+            "%s holds records from before tenant secrets: its tenant ids stay plain hashes of "
+            "the keys, which a weak key's id gives away; a reset then a restart, or a fresh "
+            "data dir, moves it to a secret",
+            store.data_dir,
+        )
+    services = _services(
+        settings, store, blobs, clock, timeline, generation, model_map, index, tenancy
+    )
     services.files.remove_orphaned_parts()  # before any request can start an upload
     if store.has_live_jobs(trainer="real"):
         services.real_training.wake()  # real jobs of a previous process: go on, or fail them
@@ -314,6 +339,7 @@ def create_app(
     )
     app.state.settings = settings
     app.state.services = services
+    app.state.tenancy = tenancy  # as in examples mode: the spec's routes authenticate with it
     # Every typed route is checked against the spec, so it is loaded now: a missing or altered
     # spec stops the server here rather than failing each request.
     app.state.operations = fallback.operations_of(settings)
@@ -342,7 +368,7 @@ def create_app(
         app.include_router(family.router)
     app.include_router(image_routes.media_router)
     app.include_router(file_routes.upload_router)
-    app.add_middleware(KeptJobViews, fine_tuning=services.fine_tuning, api_keys=settings.api_keys)
+    app.add_middleware(KeptJobViews, fine_tuning=services.fine_tuning, tenancy=tenancy)
     # Added last, so outermost: a fault applies before a kept view could answer.
     app.add_middleware(FaultInjection, faults=services.faults)
 

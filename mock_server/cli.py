@@ -22,6 +22,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Any, Literal, Union, get_args, get_origin
 
+from mock_server.faults.cli import add_admin_key
 from mock_server.faults.cli import add_commands as add_fault_commands
 from mock_server.record.cli import add_commands as add_record_commands
 from mock_server.record.cli import serve_replay
@@ -98,7 +99,11 @@ def _out_of_space(exc: BaseException, data_dir: Path) -> bool:
 def _control(args: argparse.Namespace, method: str, path: str, body: dict[str, Any] | None) -> int:
     import httpx
 
-    response = httpx.request(method, args.url.rstrip("/") + path, json=body, timeout=30)
+    key = getattr(args, "admin_key", None)
+    headers = {"authorization": f"Bearer {key}"} if key else {}
+    response = httpx.request(
+        method, args.url.rstrip("/") + path, json=body, headers=headers, timeout=30
+    )
     print(json.dumps(response.json(), indent=2))
     return 0 if response.is_success else 1
 
@@ -245,6 +250,7 @@ def _parser() -> argparse.ArgumentParser:
     ):
         command = sub.add_parser(name, help=help_)
         command.add_argument("--url", default=default_url, help="the running simulator")
+        add_admin_key(command)
         if name == "advance":
             command.add_argument("seconds", type=float)
             command.set_defaults(

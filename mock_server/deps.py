@@ -16,7 +16,7 @@ from fastapi import Depends, Request
 from mock_server.admin.service import Controls, ProcessMemory
 from mock_server.core.clock import Clock
 from mock_server.core.ids import IdSource
-from mock_server.core.tenancy import TENANT, authenticate
+from mock_server.core.tenancy import TENANT, Caller, Tenancy, bearer_key
 from mock_server.core.wire import wants_upper_case_events
 from mock_server.endpoints.service import EndpointService
 from mock_server.families.engine import Resources
@@ -45,8 +45,10 @@ __all__ = [
     "Services",
     "SettingsDep",
     "StoreDep",
+    "TenancyDep",
     "TenantDep",
     "UpperCaseEventsDep",
+    "require_admin",
 ]
 
 
@@ -67,6 +69,7 @@ class Services:
     faults: Faults
     memory: ProcessMemory  # the state only this process holds (the README's state map)
     controls: Controls
+    tenancy: Tenancy  # the keys accepted and the tenant ids, under the data dir's secret
 
 
 # Every dependency is ``async def``: FastAPI runs a plain ``def`` one in the thread pool, a thread
@@ -129,12 +132,24 @@ async def _settings(request: Request) -> Settings:
     return settings
 
 
+async def _tenancy(request: Request) -> Tenancy:
+    tenancy: Tenancy = request.app.state.tenancy
+    return tenancy
+
+
 async def _tenant(request: Request) -> str:
     known: str | None = request.scope.get(TENANT)  # SpecRoute checked the key already
     if known is not None:
         return known
-    settings: Settings = request.app.state.settings
-    return authenticate(request.headers.get("authorization", ""), settings.api_keys)
+    return (await _tenancy(request)).authenticate(request.headers.get("authorization", ""))
+
+
+async def require_admin(request: Request) -> Caller:
+    """The ``/_sim`` controls' caller: anyone while no key is configured, else the admin key
+    (401 for a missing or unknown key, 403 for a tenant's). From the header only, never a
+    cookie, so that no other site can make a browser reset the simulator."""
+    key = bearer_key(request.headers.get("authorization", ""))
+    return (await _tenancy(request)).admin(key)
 
 
 async def _upper_case_events(request: Request) -> bool:
@@ -154,5 +169,6 @@ BehavioursDep = Annotated[Behaviours, Depends(_behaviours)]
 FaultsDep = Annotated[Faults, Depends(_faults)]
 ControlsDep = Annotated[Controls, Depends(_controls)]
 SettingsDep = Annotated[Settings, Depends(_settings)]
+TenancyDep = Annotated[Tenancy, Depends(_tenancy)]
 TenantDep = Annotated[str, Depends(_tenant)]
 UpperCaseEventsDep = Annotated[bool, Depends(_upper_case_events)]

@@ -3,7 +3,8 @@
 
 ``TOGETHER_SIM_API_KEYS`` takes a comma-separated list. With no key configured any bearer token is
 accepted and each distinct token is its own tenant, which is what CI wants; with keys configured,
-every other key gets a 401, which is what a shared dev server wants.
+every other key gets a 401, which is what a shared dev server wants. Keys configured also close
+the ``/_sim`` controls to all but ``TOGETHER_SIM_ADMIN_KEY`` (see ``core/tenancy.py``).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 __all__ = ["ClockMode", "Flag", "ServeMode", "Settings"]
@@ -60,6 +61,13 @@ class Settings(BaseSettings):
         default_factory=list,
         description="an accepted key (repeatable; the variable takes a comma-separated list). "
         "With none, any bearer key works and each key is its own tenant; with keys, others get 401",
+    )
+    # A SecretStr: it is the key to wipe everything, so it stays out of reprs and logs.
+    admin_key: Annotated[SecretStr | None, Flag(metavar="KEY")] = Field(
+        default=None,
+        description="the key of the /_sim controls (reset, clock, faults, trainer, fail, journal) "
+        "and every tenant's dashboard. Once this or --api-key is set, /_sim wants a key: this one "
+        "for the controls, a tenant's own key for its own dashboard",
     )
     clock: ClockMode = Field(
         default=ClockMode.realtime,
@@ -123,6 +131,15 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return [key.strip() for key in value.split(",") if key.strip()]
         return value
+
+    @field_validator("admin_key", mode="before")
+    @classmethod
+    def _no_empty_key(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @property
+    def admin_keys(self) -> list[str]:
+        return [self.admin_key.get_secret_value()] if self.admin_key is not None else []
 
     @property
     def db_path(self) -> Path:

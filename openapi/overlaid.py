@@ -1,6 +1,6 @@
 """The spec with the overlay applied, kept on disk beside the parsed spec.
 
-Applying the overlay (74 JSONPath actions through an RFC 9535 library) costs more than parsing
+Applying the overlay (77 JSONPath actions through an RFC 9535 library) costs more than parsing
 the spec from its JSON cache, and every start of the server needs the result: its typed routes
 are all checked against it. So the result is written once as JSON, keyed by the spec's bytes, the
 overlay's bytes and this layout's version, and read back on every later start. A changed spec or

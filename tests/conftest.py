@@ -8,7 +8,7 @@ are the timeline's own numbers."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -27,7 +27,9 @@ def clock() -> ManualClock:
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    return Settings(data_dir=tmp_path / "data", clock=ClockMode.manual, speed=1.0, api_keys=[])
+    return Settings(
+        data_dir=tmp_path / "data", clock=ClockMode.manual, speed=1.0, api_keys=[], admin_key=None
+    )
 
 
 @pytest.fixture
@@ -35,6 +37,14 @@ def app(settings: Settings, clock: ManualClock) -> Iterator[FastAPI]:
     app = create_app(settings, clock=clock)
     yield app
     app.state.services.store.close()
+
+
+@pytest.fixture
+def tenant_of(app: FastAPI) -> Callable[[str], str]:
+    """The app's tenant id of a key: an HMAC under its data dir's secret, so only the app (or
+    its data dir) can say it."""
+    tenant_of: Callable[[str], str] = app.state.tenancy.tenant_of
+    return tenant_of
 
 
 @pytest.fixture

@@ -4,6 +4,7 @@ no upload will finish, and the claims of writers a kill cut off, are gone."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import time
 from collections.abc import Iterator
@@ -13,8 +14,10 @@ from pathlib import Path
 from fastapi.testclient import TestClient
 
 from mock_server.app import create_app
+from mock_server.core.tenancy import SECRET_FILE
 from mock_server.settings import ClockMode, Settings
-from mock_server.store import LocalBlobStore
+from mock_server.store import LocalBlobStore, SqliteStore
+from tests.builders import make_file
 from tests.steps import advance, auth, conversations, create_job, upload
 
 
@@ -148,3 +151,30 @@ def test_a_restart_removes_the_parts_no_upload_will_finish_and_keeps_the_rest(
         listed = second.get("/v1/files", headers=auth()).json()["data"]
         assert sorted(f["id"] for f in listed) == sorted([in_flight, multipart])
         assert second.get(f"/v1/files/{multipart}/content", headers=auth()).content == body
+
+
+def test_a_data_dir_from_before_tenant_secrets_keeps_its_owners(tmp_path: Path) -> None:
+    """Records of an earlier version are stored under a plain hash of the key; the same key must
+    still reach them, and no secret is made that would orphan them."""
+    legacy_tenant = hashlib.sha256(b"test-key").hexdigest()[:16]
+    store = SqliteStore(tmp_path)
+    store.put_file(make_file(tenant=legacy_tenant))
+    store.close()
+
+    with _server(tmp_path) as client:
+        listed = client.get("/v1/files", headers=auth()).json()["data"]
+        assert [f["id"] for f in listed] == [make_file().id]
+        assert client.get("/v1/files", headers=auth("another-key")).json()["data"] == []
+    assert not (tmp_path / SECRET_FILE).exists()
+
+
+def test_a_fresh_data_dir_gets_a_secret_and_ids_that_are_no_plain_hash(tmp_path: Path) -> None:
+    with _server(tmp_path) as client:
+        upload(client, conversations(4))
+    assert (tmp_path / SECRET_FILE).stat().st_size == 32
+    with _server(tmp_path) as again:  # the same secret: the same owner after a restart
+        assert len(again.get("/v1/files", headers=auth()).json()["data"]) == 1
+    stored = SqliteStore(tmp_path)
+    [tenant] = stored.list_tenants()
+    stored.close()
+    assert tenant != hashlib.sha256(b"test-key").hexdigest()[:16]

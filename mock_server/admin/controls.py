@@ -2,25 +2,36 @@
 
 Advance the clock, make a job fail (now or at a chosen step), choose a job's trainer (synthetic or
 real) while it waits, download a real job's stand-in base model, wipe all state. They act across
-tenants and need no key: they are for the person or the test running the simulator.
+tenants, so they are for the person or the test running the simulator: with no key configured
+anyone may use them (a laptop's simulator); with ``--api-key`` or ``--admin-key`` only the admin
+key may (``require_admin``, for every route of the router).
 """
 
 from __future__ import annotations
 
 from typing import Any, Literal, TypeVar
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field, ValidationError
 
 from mock_server.core.errors import InvalidRequest
 from mock_server.core.timefmt import iso
-from mock_server.deps import ArtifactsDep, ClockDep, ControlsDep, FineTuningDep, SettingsDep
+from mock_server.deps import (
+    ArtifactsDep,
+    ClockDep,
+    ControlsDep,
+    FineTuningDep,
+    SettingsDep,
+    require_admin,
+)
 from mock_server.fine_tuning.views import render_job
 
 __all__ = ["router"]
 
-router = APIRouter(prefix="/_sim", tags=["Simulator controls"])
+router = APIRouter(
+    prefix="/_sim", tags=["Simulator controls"], dependencies=[Depends(require_admin)]
+)
 
 
 M = TypeVar("M", bound=BaseModel)
@@ -38,7 +49,9 @@ async def _body(request: Request, model: type[M]) -> M:
 
 
 class AdvanceRequest(BaseModel):
-    seconds: float = Field(ge=0)
+    # Finite: JSON's Infinity and NaN parse as floats. How far the clock may go in all is
+    # Controls.advance_clock's to say.
+    seconds: float = Field(ge=0, allow_inf_nan=False)
 
 
 class FailRequest(BaseModel):

@@ -9,11 +9,13 @@ map).
 
 from __future__ import annotations
 
+import math
 import shutil
 from dataclasses import dataclass
 from datetime import datetime
 
 from mock_server.core.clock import Clock
+from mock_server.core.errors import InvalidRequest
 from mock_server.core.ids import IdSource
 from mock_server.faults.behaviours import Behaviours
 from mock_server.faults.registry import Faults
@@ -21,7 +23,12 @@ from mock_server.fine_tuning.kept_views import KeptViews
 from mock_server.real_training.service import RealTraining
 from mock_server.store import BlobStore, Store
 
-__all__ = ["Controls", "ProcessMemory"]
+__all__ = ["HORIZON", "Controls", "ProcessMemory"]
+
+# The farthest the clock may run ahead of where it started: a century, far past any job's
+# timeline (a "stuck" job waits one century more) and far short of the year 9999, past which
+# a datetime cannot go and every request that reads the clock would fail.
+HORIZON = 100 * 365 * 86400.0
 
 
 @dataclass(frozen=True)
@@ -45,7 +52,25 @@ class Controls:
         self.clock = memory.clock
 
     def advance_clock(self, seconds: float) -> datetime:
-        now = self.clock.advance(seconds)
+        """Refused (400, ``seconds``) unless the move is finite, forward, and leaves the clock
+        within the horizon; checked before anything moves, so a refusal leaves the clock, and
+        every request that reads it, as they were."""
+        if not math.isfinite(seconds) or seconds < 0:
+            raise InvalidRequest(
+                "seconds: time moves forward by a finite number of seconds", param="seconds"
+            )
+        offset = self.clock.offset
+        if offset + seconds > HORIZON:
+            raise InvalidRequest(
+                f"seconds: the clock runs at most a century ({HORIZON:.0f} s) ahead of where it "
+                f"started, and is {offset:.0f} s ahead now",
+                param="seconds",
+            )
+        try:
+            now = self.clock.advance(seconds)
+        except (OverflowError, ValueError) as exc:  # a clock that started near the end of time
+            self.clock.offset = offset
+            raise InvalidRequest(f"seconds: {exc}", param="seconds") from exc
         self.store.set_meta("clock_offset", repr(self.clock.offset))
         self.memory.real_training.nudge()
         return now

@@ -21,7 +21,7 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from mock_server.core.errors import NotFound, TogetherError
-from mock_server.core.tenancy import authenticate
+from mock_server.core.tenancy import Tenancy
 from mock_server.families import DOWNLOADS, OPERATIONS
 from mock_server.families.base import Answer, Call, Operation
 from mock_server.families.engine import Resources
@@ -49,9 +49,8 @@ def _handler(operation: Operation) -> Callable[[Request], Awaitable[Response]]:
         if op is None or (op.method, op.path) != (operation.method, operation.path):
             raise StarletteHTTPException(404)  # the URL is another operation's, not this row's
         valid = spec_request(request)
-        tenant = authenticate(
-            request.headers.get("authorization", ""), request.app.state.settings.api_keys
-        )
+        tenancy: Tenancy = request.app.state.tenancy
+        tenant = tenancy.authenticate(request.headers.get("authorization", ""))
         call = Call(tenant, valid.path, valid.query, valid.body, str(request.base_url))
         resources = service(request.app)
         with resources.moment():

@@ -13,14 +13,13 @@ restart keeps them.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from fnmatch import fnmatchcase
-from typing import Any, Literal
+from typing import Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from mock_server.core.tenancy import tenant_of
 from mock_server.files.models import FileRecord
 from mock_server.fine_tuning.machine import inject_fault
 from mock_server.fine_tuning.models import Fault, Job
@@ -49,26 +48,35 @@ class FailAt(BaseModel):
 
 
 class Stuck(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # A duration past FOREVER, or an infinite one, would put the job's next move past the last
+    # date a datetime can hold, and every read of the job would fail.
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     status: Literal["pending", "queued", "compressing", "uploading"]
-    seconds: float | None = Field(default=None, ge=0)  # None: until cancelled
+    seconds: float | None = Field(default=None, ge=0, le=FOREVER)  # None: until cancelled
 
 
 class _Selector(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     id: str | None = None
-    tenant: str | None = None  # ``api_key`` is turned into it and not kept
+    tenant: str | None = None
+    # Turned into ``tenant`` when the behaviour is put in force (``bound``), and dropped.
+    api_key: str | None = Field(default=None, exclude=True, repr=False)
     next: int | None = Field(default=None, ge=1)  # only the next N that match
 
-    @model_validator(mode="before")
-    @classmethod
-    def _key_to_tenant(cls, value: Any) -> Any:
-        if isinstance(value, dict) and "api_key" in value:
-            value = dict(value)
-            value["tenant"] = tenant_of(str(value.pop("api_key")))
-        return value
+    @model_validator(mode="after")
+    def _key_or_tenant(self) -> Self:
+        if self.api_key is not None and self.tenant is not None:
+            raise ValueError("give api_key or tenant, not both")
+        return self
+
+    def bound(self, tenant_of: Callable[[str], str]) -> Self:
+        """The behaviour as put in force: its ``api_key`` turned into the tenant it names under
+        the server's secret, and forgotten."""
+        if self.api_key is None:
+            return self
+        return self.model_copy(update={"tenant": tenant_of(self.api_key), "api_key": None})
 
 
 class JobBehaviour(_Selector):
@@ -76,7 +84,8 @@ class JobBehaviour(_Selector):
     model: str | None = None  # a glob on the base model
     fail: FailAt | None = None
     stuck: Stuck | None = None
-    cancel_seconds: float | None = Field(default=None, ge=0)  # cancel_requested → cancelled
+    # cancel_requested → cancelled
+    cancel_seconds: float | None = Field(default=None, ge=0, le=FOREVER)
 
     @model_validator(mode="after")
     def _does_something(self) -> JobBehaviour:
@@ -140,7 +149,8 @@ class Behaviours:
     """The behaviours in force. Like the fault rules, kept in memory with a baseline (a startup
     scenario's) that ``reset`` returns to; what they did to a job is stored with the job."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, tenant_of: Callable[[str], str]) -> None:
+        self.tenant_of = tenant_of  # the server's: an api_key names the tenant the routes see
         self._baseline: tuple[JobBehaviour | FileBehaviour, ...] = ()
         self._active: list[tuple[JobBehaviour | FileBehaviour, list[int]]] = []
         self._lock = threading.Lock()
@@ -151,6 +161,7 @@ class Behaviours:
         if isinstance(behaviour, Mapping):
             kind = FileBehaviour if "invalid" in behaviour else JobBehaviour
             behaviour = kind.model_validate(dict(behaviour))
+        behaviour = behaviour.bound(self.tenant_of)
         with self._lock:
             if behaviour.id is None:
                 behaviour = behaviour.model_copy(update={"id": f"b{len(self._active) + 1}"})
@@ -174,7 +185,7 @@ class Behaviours:
             self._active = []
 
     def set_baseline(self, behaviours: Iterable[JobBehaviour | FileBehaviour]) -> None:
-        self._baseline = tuple(behaviours)
+        self._baseline = tuple(b.bound(self.tenant_of) for b in behaviours)  # no key kept
         self.reset()
 
     def reset(self) -> None:

@@ -2,18 +2,21 @@
 ``scenario FILE``, each one call to a running simulator's ``/_sim`` controls.
 
 ``faults add`` builds a rule from flags (``--operation 'POST /v1/files' --status 429
---retry-after 1 --times 2``) or takes a whole one as ``--rule JSON``; the server checks it.
+--retry-after 1 --times 2``) or takes a whole one as ``--rule JSON``; the server checks it. A
+simulator started with keys wants its admin key for every one of them: ``--admin-key``, or
+``TOGETHER_SIM_ADMIN_KEY`` as for ``serve``.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlencode
 
-__all__ = ["add_commands"]
+__all__ = ["add_admin_key", "add_commands"]
 
 Control = Callable[[argparse.Namespace, str, str, Any], int]
 
@@ -46,6 +49,17 @@ def _scenario(path: str) -> Any:
 
     with open(path, encoding="utf-8") as handle:
         return yaml.safe_load(handle)
+
+
+def add_admin_key(command: argparse.ArgumentParser) -> None:
+    """``--admin-key``, sent as the bearer key of a ``/_sim`` call (``args.admin_key``)."""
+    command.add_argument(
+        "--admin-key",
+        default=os.environ.get("TOGETHER_SIM_ADMIN_KEY") or None,
+        metavar="KEY",
+        help="the simulator's admin key, where it was started with keys "
+        "(env TOGETHER_SIM_ADMIN_KEY)",
+    )
 
 
 def _add_rule_flags(add: argparse.ArgumentParser) -> None:
@@ -82,6 +96,7 @@ def add_commands(sub: Any, default_url: str, control: Control) -> None:
     """Add the commands to ``together-sim``'s subparsers; ``control`` makes the HTTP call."""
     faults = sub.add_parser("faults", help="inject faults into a running simulator")
     faults.add_argument("--url", default=default_url, help="the running simulator")
+    add_admin_key(faults)
     actions = faults.add_subparsers(dest="faults_command", required=True)
     add = actions.add_parser("add", help="install a fault rule")
     _add_rule_flags(add)
@@ -98,6 +113,7 @@ def add_commands(sub: Any, default_url: str, control: Control) -> None:
 
     journal = sub.add_parser("journal", help="the requests injected faults touched")
     journal.add_argument("--url", default=default_url, help="the running simulator")
+    add_admin_key(journal)
     journal.add_argument("--rule", help="only this rule's entries")
     journal.add_argument("--limit", type=int, help="only the last N entries")
     journal.add_argument("--clear", action="store_true", help="empty the journal")
@@ -112,5 +128,6 @@ def add_commands(sub: Any, default_url: str, control: Control) -> None:
 
     scenario = sub.add_parser("scenario", help="put a scenario file in force (adds to it)")
     scenario.add_argument("--url", default=default_url, help="the running simulator")
+    add_admin_key(scenario)
     scenario.add_argument("file", help="a YAML or JSON scenario")
     scenario.set_defaults(run=lambda a: control(a, "POST", "/_sim/scenario", _scenario(a.file)))

@@ -26,7 +26,7 @@ from typing import Any, Protocol, cast
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from mock_server.core.tenancy import bearer_key, tenant_of
+from mock_server.core.tenancy import bearer_key
 from mock_server.faults.registry import Faults
 from mock_server.faults.rules import FaultRule, SlowStream, status_answer
 
@@ -48,7 +48,7 @@ class FaultInjection:
         _, decision = faults.decide(
             scope["method"],
             scope["path"],
-            tenant=_tenant(headers.get(b"authorization", b"")),
+            tenant=_tenant(faults, headers.get(b"authorization", b"")),
             retry_count=int(retry) if retry.isdigit() else None,
         )
         if decision.latency > 0:
@@ -67,9 +67,9 @@ class FaultInjection:
             await self.app(scope, receive, _slowly(send, rule.slow_stream))
 
 
-def _tenant(authorization: bytes) -> str | None:
+def _tenant(faults: Faults, authorization: bytes) -> str | None:
     key = bearer_key(authorization.decode("latin-1"))
-    return tenant_of(key) if key is not None else None
+    return faults.tenant_of(key) if key is not None else None
 
 
 async def _answer(rule: FaultRule, send: Send) -> None:

@@ -34,11 +34,15 @@ class Faults:
         self,
         clock: Clock,
         *,
+        tenant_of: Callable[[str], str],
         seed: int | None = None,
         wall: Callable[[], float] = time.time,
         journal_limit: int = 5000,
     ) -> None:
         self.clock = clock
+        # The server's (``Tenancy.tenant_of``): a rule's api_key and a request's key name the
+        # same tenant as on the routes.
+        self.tenant_of = tenant_of
         self.journal = Journal(journal_limit)
         self._wall = wall
         self._seed = seed
@@ -61,7 +65,7 @@ class Faults:
             rule
             if isinstance(rule, FaultRule)
             else FaultRule.model_validate({**(rule or {}), **fields})
-        )
+        ).bound(self.tenant_of)
         with self._lock:
             if parsed.id is None:
                 taken = {s.rule.id for s in self._states}
@@ -98,7 +102,7 @@ class Faults:
     def set_baseline(self, rules: Iterable[FaultRule], *, seed: int | None = None) -> None:
         """The rules the server starts with and ``reset`` returns to (a scenario's ``seed``, if
         it has one, replaces the server's for the fault random source)."""
-        self._baseline = tuple(rules)
+        self._baseline = tuple(rule.bound(self.tenant_of) for rule in rules)  # no key kept
         if seed is not None:
             self._seed = seed
         self.reset()

@@ -2,7 +2,8 @@
 
 Install, list and remove fault rules; read and clear the journal of requests they touched; put a
 whole scenario (faults plus job and file behaviours) in force. Like the other ``/_sim`` controls
-they act across tenants, need no key, and are never themselves subject to a fault.
+they act across tenants, so with keys configured they want the admin key (``require_admin``), and
+they are never themselves subject to a fault.
 """
 
 from __future__ import annotations
@@ -10,17 +11,19 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from pydantic import ValidationError
 
 from mock_server.core.errors import InvalidRequest
-from mock_server.deps import BehavioursDep, FaultsDep
+from mock_server.deps import BehavioursDep, FaultsDep, require_admin
 from mock_server.faults.rules import FaultRule
 from mock_server.faults.scenarios import ScenarioError, apply_scenario, parse_scenario
 
 __all__ = ["router"]
 
-router = APIRouter(prefix="/_sim", tags=["Simulator controls"])
+router = APIRouter(
+    prefix="/_sim", tags=["Simulator controls"], dependencies=[Depends(require_admin)]
+)
 
 
 async def _json(request: Request) -> Any:
@@ -106,7 +109,7 @@ async def add_scenario(
     try:
         scenario = parse_scenario(await _json(request))
     except ScenarioError as exc:
-        raise InvalidRequest(str(exc)) from exc
+        raise InvalidRequest(str(exc), param=exc.param) from exc
     apply_scenario(scenario, faults, behaviours)
     return await current_scenario(faults, behaviours)
 

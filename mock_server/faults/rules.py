@@ -18,15 +18,15 @@ from __future__ import annotations
 import math
 import random
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from fnmatch import fnmatchcase
-from typing import Any, Literal, Self
+from typing import Annotated, Any, Literal, Protocol, Self, cast
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from mock_server.core.errors import error_body
-from mock_server.core.tenancy import tenant_of
 
 __all__ = [
     "Decision",
@@ -36,6 +36,7 @@ __all__ = [
     "RequestInfo",
     "RuleState",
     "SlowStream",
+    "compile_path_regex",
     "decide",
     "status_answer",
 ]
@@ -56,12 +57,42 @@ _REASONS = {
 _PARAM = re.compile(r"\{[^/{}]+\}")
 _HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 
+# A century of simulated time: farther than any schedule means anything, near enough that adding
+# it to the clock stays a valid datetime.
+HORIZON = 100 * 365 * 86400.0
+# Matching runs on every request: a pattern or glob is short, or it is a mistake.
+PATTERN_MAX = 1000
+
+Pattern = Annotated[str, Field(max_length=PATTERN_MAX)]
+
+
+class PathPattern(Protocol):
+    def fullmatch(self, string: str) -> object | None: ...
+
+
+def compile_path_regex(pattern: str) -> PathPattern:
+    """A ``path_regex`` compiled with RE2, not ``re``: RE2 matches in time linear in the path
+    whatever the pattern, so a rule anyone who reaches ``/_sim`` can add cannot stall every
+    request (``/v1/(a+)+`` takes ``re`` exponential time on a long path of a's). What RE2 cannot
+    match that way (backreferences, lookarounds) is refused when the rule is given."""
+    import re2  # type: ignore[import-untyped]  # here: only a rule with a path_regex needs it
+
+    options = re2.Options()
+    options.log_errors = False  # the reason goes back to the caller, not to stderr
+    try:
+        return cast(PathPattern, re2.compile(pattern, options))
+    except re2.error as exc:
+        reason = exc.args[0] if exc.args else exc
+        if isinstance(reason, bytes):
+            reason = reason.decode("utf-8", "replace")
+        raise ValueError(f"not a pattern RE2 can match in linear time: {reason}") from None
+
 
 class Latency(BaseModel):
     """Seconds added before the answer: ``0.5``, ``{uniform: [0.1, 0.8]}`` or
     ``{normal: [mean, sd]}`` (a draw below zero is zero)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     fixed: float | None = Field(default=None, ge=0, le=600)
     uniform: tuple[float, float] | None = None
@@ -96,7 +127,7 @@ class SlowStream(BaseModel):
     """The real answer, delivered in pieces with ``interval`` seconds between them: one server-sent
     event per piece for ``text/event-stream``, else ``chunk_bytes`` bytes."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     interval: float = Field(ge=0, le=60)
     chunk_bytes: int = Field(default=1024, ge=1)
@@ -107,15 +138,20 @@ class FaultRule(BaseModel):
     when (``probability``, ``times``, ``every``, ``skip``, ``after``/``before``) and what (a
     ``status``, ``latency``, ``reset``, ``truncate`` or ``slow_stream``; latency combines)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # No infinities or NaNs anywhere: a rule is checked on every request, and one whose numbers
+    # cannot be added to a time or rounded would fail each request it meets.
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
-    id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+    id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$", max_length=200)
     # -- which requests (none given: every request outside /_sim)
-    operation: str | None = None  # "POST /v1/fine-tunes/{id}/cancel", as the spec writes paths
-    path: str | None = None  # a glob: "/v1/fine-tunes/*"
-    path_regex: str | None = None
+    operation: Pattern | None = None  # "POST /v1/fine-tunes/{id}/cancel", as the spec writes it
+    path: Pattern | None = None  # a glob: "/v1/fine-tunes/*"
+    path_regex: Pattern | None = None  # RE2 syntax (see compile_path_regex)
     method: str | None = None
-    tenant: str | None = None  # the tenant id; ``api_key`` is turned into it and not kept
+    tenant: str | None = None  # the tenant id
+    # Turned into ``tenant`` when the rule is installed (``bound``), which knows the server's
+    # tenant ids, and dropped: never listed, never shown.
+    api_key: str | None = Field(default=None, exclude=True, repr=False)
     # -- when
     probability: float = Field(default=1.0, ge=0, le=1)
     times: int | None = Field(default=None, ge=1)  # fire this many times, then expire
@@ -135,15 +171,18 @@ class FaultRule(BaseModel):
     truncate: float | None = Field(default=None, ge=0, lt=1)  # the share of the body sent
     slow_stream: SlowStream | None = None
 
-    @model_validator(mode="before")
+    @field_validator("path_regex")
     @classmethod
-    def _key_to_tenant(cls, value: Any) -> Any:
-        if isinstance(value, dict) and "api_key" in value:
-            value = dict(value)
-            key = value.pop("api_key")
-            if value.get("tenant") is not None:
-                raise ValueError("give api_key or tenant, not both")
-            value["tenant"] = tenant_of(str(key))
+    def _linear_time(cls, value: str | None) -> str | None:
+        if value is not None:
+            compile_path_regex(value)
+        return value
+
+    @field_validator("after", "before")
+    @classmethod
+    def _within_horizon(cls, value: float | datetime | None) -> float | datetime | None:
+        if isinstance(value, float) and abs(value) > HORIZON:
+            raise ValueError(f"at most a century ({HORIZON:.0f} s) from when the rule is added")
         return value
 
     @model_validator(mode="after")
@@ -164,16 +203,23 @@ class FaultRule(BaseModel):
             raise ValueError("a rule needs a fault: status, latency, reset, truncate, slow_stream")
         if sum(x is not None for x in (self.operation, self.path, self.path_regex)) > 1:
             raise ValueError("match with one of operation, path, path_regex")
+        if self.api_key is not None and self.tenant is not None:
+            raise ValueError("give api_key or tenant, not both")
         if self.operation is not None:
             _operation(self.operation)
-        if self.path_regex is not None:
-            re.compile(self.path_regex)
         if (self.retry_after or self.retry_after_ms or self.headers) and self.status is None:
             raise ValueError("retry_after, retry_after_ms and headers go with a status")
         for name, value in self.headers.items():
             if not _HEADER_NAME.fullmatch(name) or not _latin1_line(value):
                 raise ValueError(f"header {name!r}: {value!r} cannot be sent as an HTTP header")
         return self
+
+    def bound(self, tenant_of: Callable[[str], str]) -> FaultRule:
+        """The rule as installed: its ``api_key`` turned into the tenant it names (under the
+        server's secret, which only the server knows), and forgotten."""
+        if self.api_key is None:
+            return self
+        return self.model_copy(update={"tenant": tenant_of(self.api_key), "api_key": None})
 
     @property
     def terminal(self) -> str | None:
@@ -216,16 +262,18 @@ class RuleState:
     seen: int = 0
     fired: int = 0
     _method: str | None = field(default=None, init=False)
-    _pattern: re.Pattern[str] | None = field(default=None, init=False)
+    _pattern: PathPattern | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
         rule = self.rule
+        if rule.api_key is not None:  # it would match every tenant, not the key's
+            raise ValueError("a rule's api_key is bound to its tenant before it is installed")
         self._method = rule.method.upper() if rule.method else None
         if rule.operation is not None:
             method, self._pattern = _operation(rule.operation)
             self._method = method or self._method
         elif rule.path_regex is not None:
-            self._pattern = re.compile(rule.path_regex)
+            self._pattern = compile_path_regex(rule.path_regex)
 
     @property
     def expired(self) -> bool:

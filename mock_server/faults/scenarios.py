@@ -33,7 +33,9 @@ __all__ = ["Scenario", "ScenarioError", "apply_scenario", "load_scenario", "pars
 
 
 class ScenarioError(ValueError):
-    pass
+    def __init__(self, message: str, *, param: str | None = None) -> None:
+        super().__init__(message)
+        self.param = param  # the first field at fault, "faults.0.path_regex"
 
 
 class Scenario(BaseModel):
@@ -61,7 +63,8 @@ def parse_scenario(data: Any, *, where: str = "scenario") -> Scenario:
     try:
         return Scenario.model_validate(data or {})
     except ValidationError as exc:
-        raise ScenarioError(_explain(exc, where)) from exc
+        first = ".".join(str(p) for p in exc.errors()[0]["loc"]) or None
+        raise ScenarioError(_explain(exc, where), param=first) from exc
 
 
 def load_scenario(path: str | Path) -> Scenario:

@@ -3,7 +3,9 @@ it, and priced.
 
 ``resolve`` turns a request into a ``Job`` or raises ``InvalidRequest`` naming the offending
 field, with the messages the SDKs use for the same rule, so a user sees the same words whichever
-side catches the mistake.
+side catches the mistake. ``estimate`` prices a request after the same checks (the clients ask
+for an estimate with the body they then create with), so no estimate is given for a job that
+could not be created.
 """
 
 from __future__ import annotations
@@ -30,6 +32,8 @@ from mock_server.fine_tuning.requests import (
 __all__ = [
     "Context",
     "check_dataset_file",
+    "check_datasets",
+    "check_limits",
     "estimate",
     "find_entry",
     "output_name",
@@ -38,6 +42,8 @@ __all__ = [
     "validate_shape",
 ]
 
+
+USER_LIMIT = 10_000.0  # the account's spending limit in USD, as the estimate reports it
 
 # -- the whole request ----------------------------------------------------------------------------
 
@@ -98,47 +104,25 @@ def validate_shape(req: FineTuneRequest) -> None:
         )
 
 
-def output_name(account: str, model: str, suffix: str | None, digest: str) -> str:
-    base = model.rsplit("/", 1)[-1]
-    return f"{account}/{base}-{suffix}-{digest}" if suffix else f"{account}/{base}-{digest}"
-
-
-def resolve(req: FineTuneRequest, ctx: Context) -> tuple[Job, list[Event]]:
-    """Check ``req`` against everything the service knows and build the new job."""
-    validate_shape(req)
-    inherited: dict[str, Any] | None = None
-    model = req.model
-    if ctx.checkpoint is not None:
-        model = ctx.checkpoint.job.model
-        inherited = ctx.checkpoint.job.training_type
-    assert model is not None
-    entry = catalogue.get(model)
-    if entry is None:
-        raise bad(
-            f"Model {model} is not supported for fine-tuning. "
-            "See GET /v1/fine-tunes/models/supported for the models that are.",
-            "model",
-        )
-    method = fields.training_method(req)
-    dpo = method["method"] == "dpo"
-    training_type = fields.training_type(req, entry, inherited)
-    lora = training_type["type"] == "Lora"
-
-    check_dataset_file(ctx.training_file, "training_file")
-    fmt = ctx.training_file.dataset_format
+def check_datasets(train: FileRecord, valid: FileRecord | None, *, dpo: bool) -> None:
+    """The training (and validation) file fit the training method."""
+    check_dataset_file(train, "training_file")
+    fmt = train.dataset_format
     if dpo and fmt not in (None, "preference"):
-        raise bad(
-            f"DPO training needs a preference dataset; {ctx.training_file.id} is {fmt}",
-            "training_file",
-        )
+        raise bad(f"DPO training needs a preference dataset; {train.id} is {fmt}", "training_file")
     if not dpo and fmt == "preference":
         raise bad(
-            f"{ctx.training_file.id} is a preference dataset: set training_method to dpo",
-            "training_file",
+            f"{train.id} is a preference dataset: set training_method to dpo", "training_file"
         )
-    if ctx.validation_file is not None:
-        check_dataset_file(ctx.validation_file, "validation_file")
+    if valid is not None:
+        check_dataset_file(valid, "validation_file")
 
+
+def check_limits(
+    req: FineTuneRequest, entry: ModelEntry, *, lora: bool, dpo: bool
+) -> tuple[int, int]:
+    """The counts and hyper-parameters against the model's limits; the sequence length and the
+    batch size they resolve to."""
     fields.check_range(
         "n_epochs",
         req.n_epochs,
@@ -195,6 +179,37 @@ def resolve(req: FineTuneRequest, ctx: Context) -> tuple[Job, list[Event]]:
         batch = catalogue.resolve_batch_size(entry, req.batch_size, lora=lora, dpo=dpo)
     except ValueError as exc:
         raise bad(str(exc), "batch_size") from exc
+    return max_seq, batch
+
+
+def output_name(account: str, model: str, suffix: str | None, digest: str) -> str:
+    base = model.rsplit("/", 1)[-1]
+    return f"{account}/{base}-{suffix}-{digest}" if suffix else f"{account}/{base}-{digest}"
+
+
+def resolve(req: FineTuneRequest, ctx: Context) -> tuple[Job, list[Event]]:
+    """Check ``req`` against everything the service knows and build the new job."""
+    validate_shape(req)
+    inherited: dict[str, Any] | None = None
+    model = req.model
+    if ctx.checkpoint is not None:
+        model = ctx.checkpoint.job.model
+        inherited = ctx.checkpoint.job.training_type
+    assert model is not None
+    entry = catalogue.get(model)
+    if entry is None:
+        raise bad(
+            f"Model {model} is not supported for fine-tuning. "
+            "See GET /v1/fine-tunes/models/supported for the models that are.",
+            "model",
+        )
+    method = fields.training_method(req)
+    dpo = method["method"] == "dpo"
+    training_type = fields.training_type(req, entry, inherited)
+    lora = training_type["type"] == "Lora"
+
+    check_datasets(ctx.training_file, ctx.validation_file, dpo=dpo)
+    max_seq, batch = check_limits(req, entry, lora=lora, dpo=dpo)
 
     train = ctx.training_file
     packing = req.packing and train.file_type.value == "jsonl"
@@ -281,19 +296,27 @@ def price_usd(entry: ModelEntry, tokens: int, *, lora: bool, dpo: bool = False) 
 
 
 def estimate(
-    req: PriceRequest, entry: ModelEntry, train: FileRecord, valid: FileRecord | None
+    req: PriceRequest,
+    entry: ModelEntry,
+    train: FileRecord,
+    valid: FileRecord | None,
+    inherited: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The estimate-price answer, with every field the 1.5.x SDK requires."""
-    lora = (req.training_type or {"type": "Lora"}).get("type") != "Full"
-    dpo = (req.training_method or {}).get("method") == "dpo"
-    train_tokens = train.token_count * max(1, req.n_epochs)
+    """The estimate-price answer, with every field the 1.5.x SDK requires, for a request that
+    passes the checks a create makes of it (``inherited``: the training type of the checkpoint
+    it continues from)."""
+    dpo = fields.training_method(req)["method"] == "dpo"
+    lora = fields.training_type(req, entry, inherited)["type"] == "Lora"
+    check_datasets(train, valid, dpo=dpo)
+    check_limits(req, entry, lora=lora, dpo=dpo)
+    train_tokens = train.token_count * req.n_epochs
     eval_tokens = valid.token_count * req.n_evals if valid is not None else 0
     price = price_usd(entry, train_tokens + eval_tokens, lora=lora, dpo=dpo)
     return {
         "estimation_available": True,
-        "allowed_to_proceed": True,
+        "allowed_to_proceed": price <= USER_LIMIT,
         "estimated_total_price": price,
-        "user_limit": 10_000.0,
+        "user_limit": USER_LIMIT,
         "estimated_train_token_count": train_tokens,
         "estimated_eval_token_count": eval_tokens,
     }

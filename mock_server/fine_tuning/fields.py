@@ -2,20 +2,34 @@
 
 Each takes the request (and the model's limits) and returns the object the job keeps, with the
 service's defaults filled in, or raises the 400 that names the field, in the SDKs' own words for
-the same rule.
+the same rule. Each number is held to being finite first: NaN passes every ``<`` and ``>`` test,
+and a job that kept a NaN or an infinity could not be stored and read back.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from mock_server.catalogue.fine_tuning import ModelEntry
 from mock_server.fine_tuning.requests import FineTuneRequest, bad
 
-__all__ = ["check_range", "lr_scheduler", "training_method", "training_type"]
+__all__ = ["check_range", "finite", "lr_scheduler", "training_method", "training_type"]
+
+
+def finite(name: str, value: Any) -> float:
+    """``value`` as a float, or the 400 naming ``name`` when it is not a finite number."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError, OverflowError):
+        number = math.nan
+    if isinstance(value, bool) or not math.isfinite(number):
+        raise bad(f"{name}: must be a finite number", name)
+    return number
 
 
 def check_range(name: str, value: float, low: float, high: float | None, message: str) -> None:
+    finite(name, value)
     if value < low or (high is not None and value > high):
         raise bad(message.format(value), name)
 
@@ -48,9 +62,9 @@ def training_method(req: FineTuneRequest) -> dict[str, Any]:
     beta = method.get("dpo_beta")
     out: dict[str, Any] = {
         "method": "dpo",
-        "dpo_beta": float(0.1 if beta is None else beta),
-        "rpo_alpha": float(method.get("rpo_alpha") or 0.0),
-        "simpo_gamma": float(method.get("simpo_gamma") or 0.0),
+        "dpo_beta": finite("training_method.dpo_beta", 0.1 if beta is None else beta),
+        "rpo_alpha": finite("training_method.rpo_alpha", method.get("rpo_alpha") or 0.0),
+        "simpo_gamma": finite("training_method.simpo_gamma", method.get("simpo_gamma") or 0.0),
         "dpo_normalize_logratios_by_length": bool(method.get("dpo_normalize_logratios_by_length")),
         "dpo_reference_free": bool(method.get("dpo_reference_free")),
     }
@@ -112,7 +126,7 @@ def training_type(
     limits = entry.lora
     r = int(given.get("lora_r") or limits.default_rank)
     alpha = given.get("lora_alpha")
-    dropout = float(given.get("lora_dropout") or 0.0)
+    dropout = finite("training_type.lora_dropout", given.get("lora_dropout") or 0.0)
     modules = given.get("lora_trainable_modules") or "all-linear"
     check_range(
         "training_type.lora_r",
@@ -123,7 +137,7 @@ def training_type(
     )
     if alpha is None:
         alpha = 2 * r
-    if alpha <= 0:
+    if finite("training_type.lora_alpha", alpha) <= 0:
         raise bad(f"lora_alpha should be positive (got {alpha})", "training_type.lora_alpha")
     if not 0 <= dropout < 1:
         raise bad("LoRA dropout must be in [0, 1) range.", "training_type.lora_dropout")
@@ -153,7 +167,7 @@ def lr_scheduler(req: FineTuneRequest) -> dict[str, Any]:
             "lr_scheduler.lr_scheduler_type",
         )
     args = dict(given.get("lr_scheduler_args") or {})
-    min_ratio = float(args.get("min_lr_ratio", 0.0))
+    min_ratio = finite("lr_scheduler.lr_scheduler_args.min_lr_ratio", args.get("min_lr_ratio", 0.0))
     check_range(
         "lr_scheduler.lr_scheduler_args.min_lr_ratio",
         min_ratio,
@@ -166,7 +180,7 @@ def lr_scheduler(req: FineTuneRequest) -> dict[str, Any]:
         "lr_scheduler_args": {"min_lr_ratio": min_ratio},
     }
     if kind == "cosine":
-        cycles = float(args.get("num_cycles", 0.5))
+        cycles = finite("lr_scheduler.lr_scheduler_args.num_cycles", args.get("num_cycles", 0.5))
         if cycles <= 0:
             raise bad(
                 f"Number of cycles should be greater than 0 (got {cycles})",

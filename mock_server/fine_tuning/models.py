@@ -117,10 +117,11 @@ class Job(BaseModel):
     """A fine-tuning job: the request as resolved at creation, plus where it has got to.
 
     Field names are the spec's (``FinetuneResponse``) wherever the spec has one; the fields after
-    ``# -- simulator state`` never leave the server.
+    ``# -- simulator state`` never leave the server. A NaN or an infinity is refused on the way
+    in: JSON has neither, so a job holding one would be stored as ``null`` and never read back.
     """
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, allow_inf_nan=False)
 
     id: str
     status: JobStatus

@@ -12,12 +12,11 @@ path or method) goes on to the app unchanged, so the answers are identical eithe
 from __future__ import annotations
 
 import re
-from collections.abc import Collection
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from mock_server.core.errors import Unauthorized
-from mock_server.core.tenancy import authenticate
+from mock_server.core.tenancy import Tenancy
 from mock_server.core.wire import wants_upper_case_events
 from mock_server.fine_tuning.service import FineTuning
 
@@ -27,10 +26,10 @@ _JOB_PATH = re.compile(r"/v1/fine-tunes/(ft-[A-Za-z0-9-]+)")
 
 
 class KeptJobViews:
-    def __init__(self, app: ASGIApp, *, fine_tuning: FineTuning, api_keys: Collection[str]) -> None:
+    def __init__(self, app: ASGIApp, *, fine_tuning: FineTuning, tenancy: Tenancy) -> None:
         self.app = app
         self.fine_tuning = fine_tuning
-        self.api_keys = api_keys
+        self.tenancy = tenancy
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] == "GET" and not scope["query_string"]:
@@ -53,9 +52,7 @@ class KeptJobViews:
     def _cached(self, scope: Scope, job_id: str) -> bytes | None:
         headers = dict(scope["headers"])
         try:
-            tenant = authenticate(
-                headers.get(b"authorization", b"").decode("latin-1"), self.api_keys
-            )
+            tenant = self.tenancy.authenticate(headers.get(b"authorization", b"").decode("latin-1"))
         except Unauthorized:
             return None
         upper = wants_upper_case_events(headers.get(b"user-agent", b"").decode("latin-1"))

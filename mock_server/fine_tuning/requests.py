@@ -2,13 +2,14 @@
 
 One model takes both generations' bodies: 3.x sends ``training_method`` and ``training_type``
 objects, 1.5.x a flat body (``lora``, ``lora_r`` ...) with ``validation_file: ""``. Unknown keys
-are kept and ignored, as the service does.
+are kept and ignored, as the service does. The estimate's body is the same model, so an estimate
+is checked as the create it stands for.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -26,30 +27,35 @@ __all__ = [
 
 TrainOnInputs = bool | Literal["auto"]
 
+# The service's integers are 64-bit (the overlay gives the spec's fields ``format: int64``); the
+# 1.5.x SDK's flat fields are in no schema, so their width is held here.
+Int64 = Annotated[int, Field(ge=-(2**63), lt=2**63)]
+
 
 class _Open(BaseModel):
     # Unknown keys are ignored, as the service does: newer clients send fields (such as
-    # ``early_stopping_enabled``) that an older spec does not list.
-    model_config = ConfigDict(extra="allow")
+    # ``early_stopping_enabled``) that an older spec does not list. NaN and infinities are
+    # refused here too, not only by the spec check: a job that kept one could not be read back.
+    model_config = ConfigDict(extra="allow", allow_inf_nan=False)
 
 
 class FineTuneRequest(_Open):
     training_file: str
     validation_file: str | None = None
     model: str | None = None
-    n_epochs: int = 1
-    n_checkpoints: int = 1
-    n_evals: int = 0
-    batch_size: int | Literal["max"] = "max"
+    n_epochs: Int64 = 1
+    n_checkpoints: Int64 = 1
+    n_evals: Int64 = 0
+    batch_size: Int64 | Literal["max"] = "max"
     learning_rate: float = 1e-5
     lr_scheduler: dict[str, Any] | None = None
     warmup_ratio: float = 0.0
     max_grad_norm: float = 1.0
     weight_decay: float = 0.0
-    random_seed: int | None = None
+    random_seed: Int64 | None = None
     suffix: str | None = Field(default=None, max_length=64)
     packing: bool = True
-    max_seq_length: int | None = None
+    max_seq_length: Int64 | None = None
     train_on_inputs: TrainOnInputs | None = None
     training_method: dict[str, Any] | None = None
     training_type: dict[str, Any] | None = None
@@ -66,21 +72,16 @@ class FineTuneRequest(_Open):
     wandb_entity: str | None = None
     # The 1.5.x SDK's flat fields, folded into the objects above.
     lora: bool | None = None
-    lora_r: int | None = None
-    lora_alpha: int | None = None
+    lora_r: Int64 | None = None
+    lora_alpha: Int64 | None = None
     lora_dropout: float | None = None
     lora_trainable_modules: str | None = None
 
 
-class PriceRequest(_Open):
-    training_file: str
-    validation_file: str | None = None
-    model: str | None = None
-    from_checkpoint: str | None = None
-    n_epochs: int = 1
-    n_evals: int = 0
-    training_method: dict[str, Any] | None = None
-    training_type: dict[str, Any] | None = None
+class PriceRequest(FineTuneRequest):
+    """The estimate's body. The clients send a part of the create's (file, model, epochs,
+    evaluations, method and type); the 1.5.x SDK and the 3.x CLI ask for it with the values they
+    then create with, so any create field sent is read, and checked, as the create reads it."""
 
 
 @dataclass(frozen=True)

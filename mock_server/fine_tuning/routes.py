@@ -3,8 +3,8 @@ model limits, and the model download (with the Range requests the CLI's download
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any, Literal
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Request
 from fastapi.exceptions import RequestValidationError
@@ -97,27 +97,33 @@ async def list_checkpoints(id: str, jobs: FineTuningDep, tenant: TenantDep) -> d
     return {"object": "list", "data": [c.render() for c in jobs.checkpoints(tenant, id)]}
 
 
+_INT64 = 2**63  # the spec's global steps are int64, and so is what SQLite compares them with
+Step = Annotated[int | None, Field(ge=-_INT64, lt=_INT64)]
+
+
 class MetricsFilter(BaseModel):
     # Unknown fields are ignored: the spec's body schema allows them (no additionalProperties:
-    # false), and the query parameters of a proxied request may come along.
+    # false), and the query parameters of a proxied request may come along. The spec checks a
+    # body; query parameters are checked only here, so the bounds are here too.
     model_config = ConfigDict(extra="ignore")
-    global_step_from: int | None = None
-    global_step_to: int | None = None
+    global_step_from: Step = None
+    global_step_to: Step = None
     logged_at_from: str | None = None
     logged_at_to: str | None = None
     # Not in the pinned spec; SDK 3.1.1 sends it, and its CLI's text-mode ``retrieve`` sizes
     # its loss plot with it: "Number of (uniformly sampled) train metrics to return".
-    resolution: int | None = Field(default=None, ge=1)
+    resolution: int | None = Field(default=None, ge=1, lt=_INT64)
 
 
 def _moment(value: str | None, param: str) -> datetime | None:
     if value is None:
         return None
-    try:
-        return parse_iso(value)
-    except ValueError as exc:
+    try:  # in UTC, as the store compares times: an offset may take year 1 or 9999 out of range
+        return parse_iso(value).astimezone(UTC)
+    except (ValueError, OverflowError) as exc:
         raise InvalidRequest(
-            f"{param} must be an ISO-8601 time (got {value!r})", param=param
+            f"{param} must be an ISO-8601 time from year 1 to 9999 in UTC (got {value!r})",
+            param=param,
         ) from exc
 
 

@@ -41,7 +41,7 @@ from mock_server.fine_tuning.requests import (
     split_checkpoint_ref,
 )
 from mock_server.fine_tuning.views import render_job
-from mock_server.store import BlobStore, Store
+from mock_server.store import BlobStore, Store, UnreadableRecord
 
 if TYPE_CHECKING:  # the real-training modules load on the first real job, not at startup
     from mock_server.fine_tuning.reports import Report
@@ -156,6 +156,10 @@ class FineTuning:
         return job
 
     def estimate_price(self, tenant: str, req: PriceRequest) -> dict[str, Any]:
+        """The price of the job ``req`` would create, after the checks its create would make."""
+        if req.validation_file == "":
+            req = req.model_copy(update={"validation_file": None})
+        validate_shape(req)
         train = self.files.validated(tenant, req.training_file, "training_file")
         check_dataset_file(train, "training_file")
         valid = (
@@ -163,13 +167,14 @@ class FineTuning:
             if req.validation_file
             else None
         )
-        if req.from_checkpoint:
-            entry = find_entry(self.resolve_checkpoint(tenant, req.from_checkpoint).job.model)
-        elif req.model:
-            entry = find_entry(req.model)
-        else:
-            raise InvalidRequest("You must specify either a model or a checkpoint", param="model")
-        return estimate(req, entry, train, valid)
+        checkpoint = (
+            self.resolve_checkpoint(tenant, req.from_checkpoint) if req.from_checkpoint else None
+        )
+        if checkpoint is not None:
+            entry = find_entry(checkpoint.job.model)
+            return estimate(req, entry, train, valid, checkpoint.job.training_type)
+        assert req.model is not None  # validate_shape: a model or a checkpoint
+        return estimate(req, find_entry(req.model), train, valid)
 
     def limits(self, tenant: str, model_name: str) -> dict[str, Any]:
         """Limits of a catalogue model; a job id or output name (with or without ``:STEP``), as
@@ -285,9 +290,14 @@ class FineTuning:
         return self._wake(self._move(tenant, job_id, request_cancel))
 
     def delete_job(self, tenant: str, job_id: str) -> None:
-        job = self.store.get_job(tenant, job_id)
+        try:
+            job: Job | None = self.store.get_job(tenant, job_id)
+        except UnreadableRecord:  # deleting is how a user clears a job that does not load
+            job = None
         self.store.delete_job(tenant, job_id)
         self.views.forget(tenant, job_id)  # after the delete, as in _move
+        if job is None:
+            return
         if job.trainer == "real" and job.status in TERMINAL:  # a live one's go when its worker ends
             self.blobs.delete_training_dir(job_id)
         self._wake(job)

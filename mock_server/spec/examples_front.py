@@ -23,7 +23,7 @@ from urllib.parse import parse_qs
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mock_server.core.errors import InvalidRequest, TogetherError
-from mock_server.core.tenancy import authenticate
+from mock_server.core.tenancy import Tenancy
 from mock_server.settings import Settings
 from mock_server.spec.examples import Answer, success_answer
 from mock_server.spec.fallback import FORMS, error_response
@@ -37,9 +37,12 @@ _KEPT_BODY_MAX = 64 * 1024  # a larger request body is validated every time inst
 
 
 class ExamplesFront:
-    def __init__(self, app: ASGIApp, *, settings: Settings, index: OperationIndex) -> None:
+    def __init__(
+        self, app: ASGIApp, *, settings: Settings, index: OperationIndex, tenancy: Tenancy
+    ) -> None:
         self.app = app
         self.settings = settings
+        self.tenancy = tenancy
         self.index = index
         self.kept: dict[tuple[object, ...], Answer] = {}
 
@@ -56,7 +59,7 @@ class ExamplesFront:
         op, path = found
         try:
             if op.secured:
-                authenticate(headers.get("authorization") or "", self.settings.api_keys)
+                self.tenancy.authenticate(headers.get("authorization") or "")
             body = await _body(receive)
             answer = self._answer(op, scope, path, headers, body)
         except TogetherError as exc:

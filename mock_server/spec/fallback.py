@@ -27,7 +27,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Match, Route
 
 from mock_server.core.errors import TogetherError
-from mock_server.core.tenancy import authenticate
+from mock_server.core.tenancy import Tenancy
 from mock_server.settings import Settings
 from mock_server.spec.index import OperationIndex, Reply, SpecOperation, operation_index
 from mock_server.spec.media import binary_body, is_json
@@ -72,7 +72,6 @@ def index_of(app: Any) -> OperationIndex:
 
 
 async def _answer(request: Request) -> Response:
-    settings: Settings = request.app.state.settings
     index = index_of(request.app)
     path = request.url.path
     found = index.match(request.method, path)
@@ -84,7 +83,8 @@ async def _answer(request: Request) -> Response:
     op, path_params = found
     try:
         if op.secured:
-            authenticate(request.headers.get("authorization", ""), settings.api_keys)
+            tenancy: Tenancy = request.app.state.tenancy
+            tenancy.authenticate(request.headers.get("authorization", ""))
         valid = await validated_request(request, op, path_params)
         return _success(request, op, valid)
     except TogetherError as exc:

@@ -82,6 +82,9 @@ def _uri(value: Any) -> bool:
 
 def _integer(bits: int) -> Callable[[Any], bool]:
     def check(value: Any) -> bool:
+        # 1e30 is an integer to JSON Schema (no fractional part), so it is held to the width too.
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
         if not isinstance(value, int) or isinstance(value, bool):
             return True
         return -(1 << (bits - 1)) <= value < 1 << (bits - 1)

@@ -24,7 +24,7 @@ from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from mock_server.core.errors import InvalidRequest, TogetherError
-from mock_server.core.tenancy import TENANT, authenticate
+from mock_server.core.tenancy import TENANT
 from mock_server.spec.fallback import error_response, index_of, validated_request
 from mock_server.spec.index import SpecOperation
 
@@ -108,9 +108,8 @@ class SpecRoute(APIRoute):
             op, path = found
             try:
                 if op.secured:  # the key first, as the service checks it: a 401 before a 400
-                    request.scope[TENANT] = authenticate(
-                        request.headers.get("authorization", ""),
-                        request.app.state.settings.api_keys,
+                    request.scope[TENANT] = request.app.state.tenancy.authenticate(
+                        request.headers.get("authorization", "")
                     )
                 request.scope[_VALID] = await validated_request(request, op, path)
                 try:

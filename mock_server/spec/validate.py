@@ -6,6 +6,11 @@ says what was wrong without echoing the whole value back. Query, path and form v
 text, so each is read as the type its schema asks for first (``"3"`` for an integer, ``"true"``
 for a boolean, JSON text for an array) and then validated like a JSON value.
 
+Numbers are finite: Python's ``json`` reads ``NaN``, ``Infinity`` and ``-Infinity`` (and turns
+``1e400`` into infinity), none of which is JSON or a value any field can hold, and one that got
+into a stored record would break every later read of it. Such a value is refused wherever it
+is, naming the field (``learning_rate: must be a finite number``), before any schema is asked.
+
 Validators are compiled once per schema (the index's schemas live as long as the process).
 They assert the formats that constrain a value (``date-time``, ``uuid``, ``int64`` ... see
 ``formats``); ``float`` and ``binary`` are hints for code generators, not constraints.
@@ -14,6 +19,7 @@ They assert the formats that constrain a value (``date-time``, ``uuid``, ``int64
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING, Any
@@ -32,6 +38,7 @@ __all__ = [
     "coerce_text",
     "first_error",
     "is_valid",
+    "parse_json",
     "plain_path_only",
     "schema_validator",
     "validate_request",
@@ -115,9 +122,11 @@ def coerce_text(text: str, schema: Schema) -> Any:
             pass
     if kinds & {"number", "float"}:
         try:
-            return float(text)
+            number = float(text)
         except ValueError:
             pass
+        else:
+            return number if math.isfinite(number) else text  # "nan" is text, not a number
     if kinds & {"boolean", "bool"} and text.lower() in ("true", "false"):
         return text.lower() == "true"
     if kinds & {"array", "object", "list", "dict"}:
@@ -132,6 +141,9 @@ def _where(path: tuple[Any, ...], prefix: str = "") -> str | None:
     parts = [prefix] if prefix else []
     parts += [str(p) for p in path]
     return ".".join(parts) or None
+
+
+_INTEGER_RANGES = {"int32": "-2**31 to 2**31-1", "int64": "-2**63 to 2**63-1"}
 
 
 def _describe(error: ValidationError, prefix: str = "") -> tuple[str | None, str]:
@@ -150,6 +162,8 @@ def _describe(error: ValidationError, prefix: str = "") -> tuple[str | None, str
         message = "must be one of " + ", ".join(json.dumps(v) for v in wanted[:12])
     elif error.validator == "additionalProperties":
         message = "has fields the schema does not allow"
+    elif error.validator == "format" and wanted in _INTEGER_RANGES:
+        message = f"must be an integer from {_INTEGER_RANGES[wanted]}"
     elif error.validator == "format":
         message = f"must be a valid {wanted}"
     else:
@@ -307,12 +321,63 @@ def _body(
     if json_type is None:
         expected = ", ".join(documented)
         raise InvalidRequest(f"The request body must be sent as {expected}", param=None)
-    try:
-        parsed = json.loads(raw_body)
-    except ValueError:
-        raise InvalidRequest("The request body is not valid JSON", param=None) from None
+    parsed = parse_json(raw_body)
     _check(parsed, documented[json_type])
     return as_integers(parsed, documented[json_type]), json_type
+
+
+class _NotFinite(ValueError):
+    pass
+
+
+def _finite_float(text: str) -> float:
+    number = float(text)
+    if math.isinf(number):  # 1e400
+        raise _NotFinite(text)
+    return number
+
+
+def _no_constant(text: str) -> float:
+    raise _NotFinite(text)  # NaN, Infinity, -Infinity
+
+
+_NOT_FINITE = object()
+
+
+def _where_not_finite(value: Any, path: tuple[Any, ...] = ()) -> tuple[Any, ...] | None:
+    """The path to the first marked value in ``value``, if any."""
+    if value is _NOT_FINITE:
+        return path
+    if isinstance(value, dict):
+        children: Any = value.items()
+    elif isinstance(value, list):
+        children = enumerate(value)
+    else:
+        return None
+    for key, child in children:
+        found = _where_not_finite(child, (*path, key))
+        if found is not None:
+            return found
+    return None
+
+
+def parse_json(raw: bytes | str) -> Any:
+    """A JSON body as Python values, refusing what is not JSON, non-finite numbers included
+    (a 400 naming the field). The body is read once; only one holding such a number is read a
+    second time, with those values marked, to say which field it is."""
+    try:
+        return json.loads(raw, parse_constant=_no_constant, parse_float=_finite_float)
+    except _NotFinite:
+        marked = json.loads(
+            raw,
+            parse_constant=lambda _: _NOT_FINITE,
+            parse_float=lambda text: _NOT_FINITE if math.isinf(float(text)) else float(text),
+        )
+        field = _where(_where_not_finite(marked) or ())
+        message = f"{field}: must be a finite number" if field else "must be a finite number"
+        raise InvalidRequest(message, param=field) from None
+    except ValueError:
+        raise InvalidRequest("The request body is not valid JSON", param=None) from None
 
 
 def as_integers(value: Any, schema: Schema) -> Any:

@@ -2,9 +2,17 @@
 schema brought up to date by numbered steps (``migrations.py``); bytes behind ``BlobStore``
 (``blobs.py``), kept as files under the data dir."""
 
-from mock_server.store.base import Store
+from mock_server.store.base import Store, UnreadableRecord
 from mock_server.store.blobs import BlobStore, LocalBlobStore
 from mock_server.store.migrations import SchemaError, SchemaTooNew
 from mock_server.store.sqlite import SqliteStore
 
-__all__ = ["BlobStore", "LocalBlobStore", "SchemaError", "SchemaTooNew", "SqliteStore", "Store"]
+__all__ = [
+    "BlobStore",
+    "LocalBlobStore",
+    "SchemaError",
+    "SchemaTooNew",
+    "SqliteStore",
+    "Store",
+    "UnreadableRecord",
+]

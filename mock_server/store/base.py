@@ -11,14 +11,36 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
+from mock_server.core.errors import Conflict
 from mock_server.files.models import FileRecord, UploadSession
 from mock_server.fine_tuning.events import Checkpoint, Event, Metric
 from mock_server.fine_tuning.models import Job, Transition
 
-__all__ = ["Store"]
+__all__ = ["Store", "UnreadableRecord"]
+
+
+class UnreadableRecord(Conflict):
+    """A record is there but does not load (an older or broken write, a hand edit). A 409 in
+    Together's body naming it, rather than a 500: the request was fine, and the server goes on
+    serving everything else. Lists leave such a record out (and log it once)."""
+
+    def __init__(self, kind: str, id_: str, why: str, *, deletable: bool = False) -> None:
+        then = "; deleting it removes it" if deletable else ""
+        super().__init__(
+            f"{kind} {id_} is stored in a form this server cannot read ({why}); it is left out "
+            f"of lists{then}",
+            param="id",
+            code="record_unreadable",
+        )
+        self.kind = kind
+        self.id = id_
 
 
 class Store(Protocol):
+    """A record that does not load never fails a read of anything else: a list leaves it out
+    (logging it once), reading it alone raises ``UnreadableRecord``, and a job can still be
+    deleted."""
+
     # The folder the server's state lives in: the blob store is rooted there (app.py), and the
     # caches that hold no records (artifacts/, models/) sit beside it.
     data_dir: Path

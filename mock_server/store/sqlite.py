@@ -7,6 +7,10 @@ threads behind a re-entrant lock: requests are short, and a single writer is wha
 The schema is versioned and brought up to date on open by the numbered steps of
 ``migrations.py``. Records only: bytes (files' bodies, upload parts, real jobs' outputs) are a
 ``BlobStore``'s (``blobs.py``), which app.py roots in the same data dir.
+
+A row whose document does not load (written by a build with other rules, edited by hand, or
+holding a NaN that JSON cannot) is one bad record, not a broken store: lists skip it and log it
+once, and a read of it alone raises ``UnreadableRecord`` naming it.
 """
 
 from __future__ import annotations
@@ -15,17 +19,20 @@ import json
 import logging
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+from pydantic import ValidationError
 
 from mock_server.core.errors import NotFound
 from mock_server.core.timefmt import iso
 from mock_server.files.models import FileRecord, UploadSession
 from mock_server.fine_tuning.events import Checkpoint, Event, Metric
 from mock_server.fine_tuning.models import LIVE, Job, Transition
+from mock_server.store.base import UnreadableRecord
 from mock_server.store.migrations import (
     MIGRATIONS,
     SCHEMA_VERSION_KEY,
@@ -37,6 +44,33 @@ from mock_server.store.migrations import (
 __all__ = ["SqliteStore"]
 
 log = logging.getLogger("together_sim.store")
+
+T = TypeVar("T")
+
+_JOB = "Fine-tune job"
+
+
+def _why(exc: Exception) -> str:
+    """What is wrong with a document, in one short line."""
+    if isinstance(exc, ValidationError) and exc.errors():
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first.get("loc", ()))
+        return f"{where}: {first['msg']}" if where else str(first["msg"])
+    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return text if len(text) <= 200 else text[:197] + "..."
+
+
+def _refuse_constant(text: str) -> Any:
+    raise ValueError(f"{text} is not JSON")
+
+
+def _document(doc: str) -> dict[str, Any]:
+    """A resource's document: a JSON object, without the NaN or Infinity Python's json would
+    accept (no answer could carry it)."""
+    body = json.loads(doc, parse_constant=_refuse_constant)
+    if not isinstance(body, dict):
+        raise ValueError(f"a {type(body).__name__}, not an object")
+    return body
 
 
 class SqliteStore:
@@ -55,6 +89,7 @@ class SqliteStore:
         self._path = db_path or data_dir / "together-sim.sqlite3"
         self._lock = threading.RLock()
         self._depth = 0
+        self._reported: set[tuple[str, str]] = set()  # unreadable rows already logged
         self._db = sqlite3.connect(self._path, check_same_thread=False, isolation_level=None)
         try:
             self._db.execute("PRAGMA journal_mode=WAL")
@@ -107,6 +142,30 @@ class SqliteStore:
         with self._lock:
             self._db.close()
 
+    def _report(self, table: str, key: str, exc: Exception) -> None:
+        with self._lock:
+            if (table, key) in self._reported:
+                return
+            self._reported.add((table, key))
+        log.warning("%s: %s row %s does not load, left out: %s", self._path, table, key, _why(exc))
+
+    def _each(
+        self, table: str, rows: Iterable[tuple[Any, str]], load: Callable[[str], T]
+    ) -> Iterator[T]:
+        """The rows' records (``(key, doc)`` each), leaving out and reporting any that does not
+        load."""
+        for key, doc in rows:
+            try:
+                yield load(doc)
+            except ValueError as exc:  # pydantic's ValidationError and json's errors included
+                self._report(table, str(key), exc)
+
+    def _one(self, kind: str, id_: str, doc: str, load: Callable[[str], T]) -> T:
+        try:
+            return load(doc)
+        except ValueError as exc:
+            raise UnreadableRecord(kind, id_, _why(exc), deletable=kind == _JOB) from None
+
     # -- meta -------------------------------------------------------------------------------------
 
     def get_meta(self, key: str) -> str | None:
@@ -133,11 +192,13 @@ class SqliteStore:
         rows = self._rows("SELECT doc FROM files WHERE id = ? AND tenant = ?", file_id, tenant)
         if not rows:
             raise NotFound("file", file_id, message=f"File {file_id} not found", param="id")
-        return FileRecord.model_validate_json(rows[0][0])
+        return self._one("File", file_id, rows[0][0], FileRecord.model_validate_json)
 
     def list_files(self, tenant: str) -> list[FileRecord]:
-        rows = self._rows("SELECT doc FROM files WHERE tenant = ? ORDER BY created_at, id", tenant)
-        return [FileRecord.model_validate_json(doc) for (doc,) in rows]
+        rows = self._rows(
+            "SELECT id, doc FROM files WHERE tenant = ? ORDER BY created_at, id", tenant
+        )
+        return list(self._each("files", rows, FileRecord.model_validate_json))
 
     def delete_file(self, tenant: str, file_id: str) -> FileRecord:
         with self.transaction():
@@ -191,34 +252,37 @@ class SqliteStore:
             raise NotFound(
                 "fine-tune job", job_id, message=f"Fine-tune job {job_id} not found", param="id"
             )
-        return Job.model_validate_json(rows[0][0])
+        return self._one(_JOB, job_id, rows[0][0], Job.model_validate_json)
 
     def find_job_anywhere(self, job_id: str) -> Job:
         rows = self._rows("SELECT doc FROM jobs WHERE id = ?", job_id)
         if not rows:
             raise NotFound("fine-tune job", job_id, message=f"Fine-tune job {job_id} not found")
-        return Job.model_validate_json(rows[0][0])
+        return self._one(_JOB, job_id, rows[0][0], Job.model_validate_json)
 
     def find_job_by_output_name(self, tenant: str, name: str) -> Job:
         rows = self._rows(
-            "SELECT doc FROM jobs WHERE tenant = ? AND output_name = ? COLLATE NOCASE", tenant, name
+            "SELECT id, doc FROM jobs WHERE tenant = ? AND output_name = ? COLLATE NOCASE",
+            tenant,
+            name,
         )
         if not rows:
             raise NotFound("model", name, message=f"No fine-tuned model named {name}")
-        return Job.model_validate_json(rows[0][0])
+        return self._one(_JOB, rows[0][0], rows[0][1], Job.model_validate_json)
 
     def list_jobs(self, tenant: str) -> list[Job]:
-        rows = self._rows("SELECT doc FROM jobs WHERE tenant = ? ORDER BY created_at, id", tenant)
-        return [Job.model_validate_json(doc) for (doc,) in rows]
+        rows = self._rows(
+            "SELECT id, doc FROM jobs WHERE tenant = ? ORDER BY created_at, id", tenant
+        )
+        return list(self._each("jobs", rows, Job.model_validate_json))
 
     def iter_live_jobs(self, *, trainer: str | None = None) -> Iterator[Job]:
         marks = ",".join("?" * len(LIVE))
-        sql = f"SELECT doc FROM jobs WHERE status IN ({marks})"
+        sql = f"SELECT id, doc FROM jobs WHERE status IN ({marks})"
         args: list[str] = [status.value for status in sorted(LIVE)]
         if trainer is not None:
             sql, args = sql + " AND json_extract(doc, '$.trainer') = ?", [*args, trainer]
-        for (doc,) in self._rows(sql, *args):
-            yield Job.model_validate_json(doc)
+        yield from self._each("jobs", self._rows(sql, *args), Job.model_validate_json)
 
     def has_live_jobs(self, *, trainer: str) -> bool:
         marks = ",".join("?" * len(LIVE))
@@ -284,19 +348,25 @@ class SqliteStore:
 
     def delete_job(self, tenant: str, job_id: str) -> None:
         with self.transaction():
-            self.get_job(tenant, job_id)
+            if not self._rows("SELECT 1 FROM jobs WHERE id = ? AND tenant = ?", job_id, tenant):
+                self.get_job(tenant, job_id)  # the NotFound; a job that does not load goes too
             for table in ("jobs",):
                 self._db.execute(f"DELETE FROM {table} WHERE id = ?", (job_id,))
             for table in ("events", "checkpoints", "metrics"):
                 self._db.execute(f"DELETE FROM {table} WHERE job_id = ?", (job_id,))
 
     def list_events(self, job_id: str) -> list[Event]:
-        rows = self._rows("SELECT doc FROM events WHERE job_id = ? ORDER BY seq", job_id)
-        return [Event.model_validate_json(doc) for (doc,) in rows]
+        rows = self._rows(
+            "SELECT job_id || ':' || seq, doc FROM events WHERE job_id = ? ORDER BY seq", job_id
+        )
+        return list(self._each("events", rows, Event.model_validate_json))
 
     def list_checkpoints(self, job_id: str) -> list[Checkpoint]:
-        rows = self._rows("SELECT doc FROM checkpoints WHERE job_id = ? ORDER BY seq", job_id)
-        return [Checkpoint.model_validate_json(doc) for (doc,) in rows]
+        rows = self._rows(
+            "SELECT job_id || ':' || seq, doc FROM checkpoints WHERE job_id = ? ORDER BY seq",
+            job_id,
+        )
+        return list(self._each("checkpoints", rows, Checkpoint.model_validate_json))
 
     def list_metrics(
         self,
@@ -307,7 +377,7 @@ class SqliteStore:
         logged_from: datetime | None = None,
         logged_to: datetime | None = None,
     ) -> list[Metric]:
-        sql = "SELECT doc FROM metrics WHERE job_id = ?"
+        sql = "SELECT job_id || ':' || step, doc FROM metrics WHERE job_id = ?"
         args: list[Any] = [job_id]
         for clause, value in (
             ("step >= ?", step_from),
@@ -319,7 +389,7 @@ class SqliteStore:
                 sql += f" AND {clause}"
                 args.append(value)
         rows = self._rows(sql + " ORDER BY step", *args)
-        return [Metric.model_validate_json(doc) for (doc,) in rows]
+        return list(self._each("metrics", rows, Metric.model_validate_json))
 
     # -- resources: one table for every kind of record that needs no query of its own -----------
 
@@ -333,7 +403,7 @@ class SqliteStore:
             id_,
             tenant,
             iso(created_at),
-            json.dumps(body, separators=(",", ":")),
+            json.dumps(body, separators=(",", ":"), allow_nan=False),  # NaN is no JSON
         )
 
     def get_resource(self, kind: str, tenant: str, id_: str) -> dict[str, Any]:
@@ -342,16 +412,16 @@ class SqliteStore:
         )
         if not rows:
             raise NotFound(kind, id_, message=f"{kind.capitalize()} {id_} not found", param="id")
-        body: dict[str, Any] = json.loads(rows[0][0])
-        return body
+        return self._one(kind.capitalize(), id_, rows[0][0], _document)
 
     def list_resources(self, kind: str, tenant: str) -> list[dict[str, Any]]:
         rows = self._rows(
-            "SELECT doc FROM resources WHERE kind = ? AND tenant = ? ORDER BY created_at, id",
+            "SELECT kind || ':' || id, doc FROM resources WHERE kind = ? AND tenant = ? "
+            "ORDER BY created_at, id",
             kind,
             tenant,
         )
-        return [json.loads(doc) for (doc,) in rows]
+        return list(self._each("resources", rows, _document))
 
     def delete_resource(self, kind: str, tenant: str, id_: str) -> dict[str, Any]:
         with self.transaction():

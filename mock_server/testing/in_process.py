@@ -25,7 +25,6 @@ import httpx
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 
 from mock_server.app import create_app
-from mock_server.core.tenancy import tenant_of
 from mock_server.deps import Services
 from mock_server.files.models import FileRecord
 from mock_server.fine_tuning.events import Checkpoint, Event
@@ -69,6 +68,7 @@ def simulator_settings(data_dir: Path, **options: Any) -> Settings:
         "speed": 1.0,
         "seed": None,
         "api_keys": [],
+        "admin_key": None,
         "account": "sim-user",
         "trainer": "synthetic",
         "real_model": "micro",
@@ -155,8 +155,10 @@ class SimulatorView:
     def now(self) -> datetime:
         return self.services.clock.now()
 
-    def _tenant(self, api_key: str | None) -> str:
-        return tenant_of(api_key or self.api_key)
+    def tenant_of(self, api_key: str | None = None) -> str:
+        """The tenant id the simulator gives a key (by default the fixture's): the dashboard's
+        and the fault journal's, made under this simulator's data dir secret."""
+        return self.services.tenancy.tenant_of(api_key or self.api_key)
 
     def _job_tenant(self, job_id: str) -> str:
         return self.services.store.find_job_anywhere(job_id).tenant
@@ -166,10 +168,10 @@ class SimulatorView:
         return self.services.fine_tuning.job(self._job_tenant(job_id), job_id)
 
     def jobs(self, api_key: str | None = None) -> list[Job]:
-        return self.services.fine_tuning.jobs(self._tenant(api_key))
+        return self.services.fine_tuning.jobs(self.tenant_of(api_key))
 
     def files(self, api_key: str | None = None) -> list[FileRecord]:
-        return self.services.files.files(self._tenant(api_key))
+        return self.services.files.files(self.tenant_of(api_key))
 
     def events(self, job_id: str) -> list[Event]:
         return self.services.fine_tuning.events(self._job_tenant(job_id), job_id)

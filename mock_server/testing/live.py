@@ -55,7 +55,11 @@ class LiveSimulator(SimulatorView):
 
     def sim(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
         """Call a ``/_sim`` control; a refusal raises ``httpx.HTTPStatusError``."""
-        response = httpx.request(method, f"{self.base_url}/_sim{path}", json=body, timeout=30)
+        admin = self.settings.admin_key
+        headers = {"authorization": f"Bearer {admin.get_secret_value()}"} if admin else {}
+        response = httpx.request(
+            method, f"{self.base_url}/_sim{path}", json=body, headers=headers, timeout=30
+        )
         response.raise_for_status()
         return response.json()
 

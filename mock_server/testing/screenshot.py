@@ -19,7 +19,6 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from mock_server.core.tenancy import tenant_of
 from mock_server.testing.in_process import API_KEY, simulator_settings
 from mock_server.testing.live import LiveSimulator, serve_in_thread
 
@@ -123,7 +122,7 @@ def main(argv: list[str] | None = None) -> None:
         settings = simulator_settings(work / "data", seed=7)
         with serve_in_thread(settings) as sim:
             job_id = stage_demo(sim, work)
-            url = f"{sim.base_url}/_sim/ui#tenant={tenant_of(API_KEY)}&job={job_id}"
+            url = f"{sim.base_url}/_sim/ui#tenant={sim.tenant_of(API_KEY)}&job={job_id}"
             shoot(url, args.out, width=args.width)
     print(f"wrote {args.out}")
 

@@ -1,13 +1,16 @@
-"""``/_sim/``: the clock, failures injected now or at a step, and reset. No key needed."""
+"""``/_sim/``: the clock, failures injected now or at a step, and reset. No key needed here (none
+is configured; test_access.py has the keyed server). No control can leave the server broken: a
+move of the clock it could not survive is refused before anything moves."""
 
 from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from tests.steps import advance, auth, conversations, create_job, upload
+from tests.steps import QUICKSTART, advance, auth, conversations, create_job, jsonl, upload
 
 
 def _job(client: TestClient) -> str:
@@ -51,6 +54,51 @@ def test_the_clock_never_goes_back(client: TestClient) -> None:
     assert refused.status_code == 400
     assert refused.json()["error"]["param"] == "seconds"
     assert client.get("/_sim/clock").json()["offset_seconds"] == 0.0
+
+
+def _still_serves(client: TestClient) -> None:
+    assert client.get("/v1/models", headers=auth()).status_code == 200
+    assert upload(client, jsonl(QUICKSTART))["id"].startswith("file-")
+    assert client.get("/v1/files", headers=auth()).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("body", "complaint"),
+    [
+        (b'{"seconds": 1e12}', "at most a century"),  # once a 500, and every request after it
+        (b'{"seconds": 3153600001}', "at most a century"),
+        (b'{"seconds": Infinity}', "finite number"),  # JSON's extensions parse as floats
+        (b'{"seconds": -Infinity}', "finite number"),
+        (b'{"seconds": NaN}', "finite number"),
+        (b'{"seconds": 1e400}', "finite number"),
+        (b'{"seconds": -1}', "greater than or equal to 0"),
+    ],
+)
+def test_a_move_the_clock_could_not_survive_is_refused_and_the_server_goes_on(
+    client: TestClient, body: bytes, complaint: str
+) -> None:
+    refused = client.post("/_sim/advance", content=body)
+    assert refused.status_code == 400
+    error = refused.json()["error"]
+    assert (error["type"], error["param"], error["code"]) == (
+        "invalid_request_error",
+        "seconds",
+        None,
+    )
+    assert complaint in error["message"]
+    assert client.get("/_sim/clock").json()["offset_seconds"] == 0.0
+    _still_serves(client)
+
+
+def test_the_clock_goes_at_most_a_century_ahead_in_all(client: TestClient) -> None:
+    century = 100 * 365 * 86400
+    assert advance(client, century - 60)["now"].startswith("2125-")
+    refused = client.post("/_sim/advance", json={"seconds": 61})
+    assert (refused.status_code, refused.json()["error"]["param"]) == (400, "seconds")
+    assert advance(client, 60)["offset_seconds"] == century  # up to the horizon itself
+    _still_serves(client)
+    job = create_job(client, upload(client, conversations(40))["id"], packing=False)
+    assert client.get(f"/v1/fine-tunes/{job['id']}", headers=auth()).status_code == 200
 
 
 def test_a_failure_at_a_step_happens_when_the_job_reaches_it(client: TestClient) -> None:

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 import queue
+import sqlite3
+from collections.abc import Callable
 from typing import Any
 
 import anyio
@@ -15,7 +17,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from mock_server.admin.dashboard import wants_html
-from mock_server.core.tenancy import tenant_of
+from mock_server.settings import Settings
 from tests.steps import KEY, QUICKSTART, advance, auth, conversations, create_job, jsonl, upload
 
 OTHER_KEY = "second-secret-key"
@@ -41,6 +43,7 @@ def _trained_job(client: TestClient) -> dict[str, Any]:
 
 def test_each_tenant_is_listed_by_its_hash_most_recently_active_first(
     client: TestClient,
+    tenant_of: Callable[[str], str],
 ) -> None:
     upload(client, jsonl(QUICKSTART), key=KEY)
     advance(client, 10)
@@ -57,7 +60,9 @@ def test_each_tenant_is_listed_by_its_hash_most_recently_active_first(
     assert mine["jobs"] == []
 
 
-def test_a_finished_job_shows_what_the_api_says_about_it(client: TestClient) -> None:
+def test_a_finished_job_shows_what_the_api_says_about_it(
+    client: TestClient, tenant_of: Callable[[str], str]
+) -> None:
     job = _trained_job(client)
     detail = _get(client, f"/tenants/{tenant_of(KEY)}/jobs/{job['id']}")
 
@@ -83,7 +88,9 @@ def test_a_finished_job_shows_what_the_api_says_about_it(client: TestClient) -> 
     assert [p["step"] for p in detail["metrics"]["eval"]] == [2, 4, 6, 8]
 
 
-def test_the_status_timeline_follows_the_plan(client: TestClient) -> None:
+def test_the_status_timeline_follows_the_plan(
+    client: TestClient, tenant_of: Callable[[str], str]
+) -> None:
     job = _trained_job(client)
     timeline = _get(client, f"/tenants/{tenant_of(KEY)}/jobs/{job['id']}")["timeline"]
     # Default timeline: queued at 5 s, running at 30 s, training from 50 s at 3 s a step (8
@@ -98,7 +105,9 @@ def test_the_status_timeline_follows_the_plan(client: TestClient) -> None:
     ]
 
 
-def test_a_cancelled_job_shows_the_cancel_in_its_timeline(client: TestClient) -> None:
+def test_a_cancelled_job_shows_the_cancel_in_its_timeline(
+    client: TestClient, tenant_of: Callable[[str], str]
+) -> None:
     file = upload(client, jsonl(QUICKSTART))
     job = create_job(client, file["id"])
     advance(client, 40)
@@ -114,7 +123,9 @@ def test_a_cancelled_job_shows_the_cancel_in_its_timeline(client: TestClient) ->
     ]
 
 
-def test_the_snapshot_falls_back_to_the_newest_tenant_and_job(client: TestClient) -> None:
+def test_the_snapshot_falls_back_to_the_newest_tenant_and_job(
+    client: TestClient, tenant_of: Callable[[str], str]
+) -> None:
     file = upload(client, jsonl(QUICKSTART))
     first = create_job(client, file["id"], suffix="first")
     advance(client, 1)
@@ -140,6 +151,7 @@ def test_an_empty_simulator_has_an_empty_snapshot(client: TestClient) -> None:
 
 def test_fault_rules_and_the_journal_are_shown_without_the_key_they_name(
     client: TestClient,
+    tenant_of: Callable[[str], str],
 ) -> None:
     rule = {"id": "mine", "operation": "GET /v1/files", "status": 503, "api_key": KEY}
     assert client.post("/_sim/faults", json=rule).status_code == 200
@@ -165,7 +177,9 @@ def test_fault_rules_and_the_journal_are_shown_without_the_key_they_name(
     assert OTHER_KEY not in everything
 
 
-def test_an_unknown_tenant_or_job_is_a_together_404(client: TestClient) -> None:
+def test_an_unknown_tenant_or_job_is_a_together_404(
+    client: TestClient, tenant_of: Callable[[str], str]
+) -> None:
     missing = client.get("/_sim/ui/api/tenants/nobody")
     assert missing.status_code == 404
     assert missing.json()["error"]["param"] == "tenant"
@@ -288,3 +302,32 @@ def test_browsers_get_the_dashboard_and_clients_keep_their_json(client: TestClie
 )
 def test_only_an_accept_that_asks_for_html_means_a_browser(accept: str, html: bool) -> None:
     assert wants_html(accept) is html
+
+
+def test_a_job_that_does_not_load_leaves_every_tenants_dashboard_working(
+    client: TestClient, settings: Settings, tenant_of: Callable[[str], str]
+) -> None:
+    mine = upload(client, jsonl(QUICKSTART))
+    good = create_job(client, mine["id"])["id"]
+    bad = create_job(client, mine["id"])["id"]
+    other = upload(client, jsonl(QUICKSTART), key=OTHER_KEY)
+    create_job(client, other["id"], key=OTHER_KEY)
+    # Straight into the store: what an older build wrote for a NaN learning rate.
+    db = sqlite3.connect(settings.data_dir / "together-sim.sqlite3")
+    (doc,) = db.execute("SELECT doc FROM jobs WHERE id = ?", (bad,)).fetchone()
+    with db:
+        db.execute(
+            "UPDATE jobs SET doc = ? WHERE id = ?",
+            (json.dumps({**json.loads(doc), "learning_rate": None}), bad),
+        )
+    db.close()
+
+    tenants = {t["id"]: t["jobs"] for t in _get(client, "/tenants")["data"]}
+    assert tenants == {tenant_of(KEY): 1, tenant_of(OTHER_KEY): 1}
+    assert [j["id"] for j in _get(client, f"/tenants/{tenant_of(KEY)}")["jobs"]] == [good]
+    snapshot = _get(client, "/snapshot", tenant=tenant_of(KEY), job=bad)
+    assert (snapshot["job"]["id"], [j["id"] for j in snapshot["jobs"]]) == (good, [good])
+    assert _get(client, "/snapshot", tenant=tenant_of(OTHER_KEY))["jobs"] != []
+    detail = client.get(f"/_sim/ui/api/tenants/{tenant_of(KEY)}/jobs/{bad}")
+    assert detail.status_code == 409, detail.text
+    assert detail.json()["error"]["code"] == "record_unreadable"

@@ -156,6 +156,7 @@ def _settings(tmp_path: Path, clock: ClockMode, **overrides: Any) -> Settings:
         "speed": 1.0,
         "seed": 1234,
         "api_keys": [],
+        "admin_key": None,
         "account": "sim-user",
         "spec": None,
         "trainer": "synthetic",

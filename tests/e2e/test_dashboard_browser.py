@@ -21,7 +21,8 @@ import httpx
 import pytest
 from together import Together
 
-from mock_server.core.tenancy import tenant_of
+from mock_server.core.tenancy import Tenancy
+from mock_server.settings import ClockMode, Settings
 
 pytestmark = pytest.mark.e2e
 
@@ -90,7 +91,9 @@ def test_the_dashboard_follows_a_job_from_running_to_its_loss_curve(
     row = page.locator(f'#jobs tr[data-job="{job.id}"]')
     expect(row.locator(".badge")).to_have_text("running")
     expect(row.locator("progress")).to_have_attribute("aria-label", f"3 of {STEPS} steps")
-    expect(page.locator("#tenant")).to_have_value(tenant_of(api_key))
+    expect(page.locator("#tenant")).to_have_value(
+        Tenancy.in_data_dir(manual_server.settings.data_dir).tenant_of(api_key)
+    )
     expect(page.locator("#files tbody tr")).to_have_count(2)
     expect(page.locator("#connection")).to_have_text("live")
 
@@ -138,3 +141,43 @@ def test_the_dashboard_follows_a_job_from_running_to_its_loss_curve(
     expect(fault.locator("td")).to_have_text(
         ["flaky-list", "GET /v1/fine-tunes", "503", "1", "1", "0"]
     )
+
+
+def test_on_a_keyed_simulator_the_page_signs_in_and_shows_only_its_tenant(
+    browser: Any, tmp_path: Path
+) -> None:
+    """Started with keys, the page asks for one; a tenant's key shows that tenant alone, and the
+    live stream (an EventSource, which cannot send a header) runs on the sign-in's cookie."""
+    from playwright.sync_api import expect
+
+    from tests.e2e.conftest import serve_in_thread
+
+    settings = Settings(
+        data_dir=tmp_path / "sim-data", clock=ClockMode.manual, speed=1.0, seed=1234,
+        api_keys=["sk-a", "sk-b"], admin_key="sk-admin", spec=None, trainer="synthetic",
+        progress=False,
+    )  # fmt: skip
+    with serve_in_thread(settings) as server:
+        for key, name in (("sk-a", "mine.jsonl"), ("sk-b", "theirs.jsonl")):
+            with Together(api_key=key, base_url=server.root) as client:
+                client.files.upload(_jsonl(tmp_path / name, 8), purpose="fine-tune")
+        tab = browser.new_page(viewport={"width": 1400, "height": 1000})
+        try:
+            tab.goto(server.root + "/_sim/ui")
+            expect(tab.locator("#sign-in")).to_be_visible()
+            expect(tab.locator("#connection")).to_have_text("key needed")
+            tab.fill("#sign-in-key", "sk-guess")
+            tab.click("#sign-in button")
+            expect(tab.locator("#sign-in-error")).to_contain_text("Invalid API key")
+
+            tab.fill("#sign-in-key", "sk-a")
+            tab.click("#sign-in button")
+            expect(tab.locator("#sign-in")).to_be_hidden()
+            expect(tab.locator("#connection")).to_have_text("live")
+            mine = Tenancy.in_data_dir(settings.data_dir).tenant_of("sk-a")
+            expect(tab.locator("#tenant option")).to_have_count(1)
+            expect(tab.locator("#tenant")).to_have_value(mine)
+            expect(tab.locator("#files tbody tr")).to_have_count(1)
+            expect(tab.locator("#files tbody")).to_contain_text("mine.jsonl")
+        finally:
+            tab.close()

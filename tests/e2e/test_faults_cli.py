@@ -11,6 +11,8 @@ import httpx
 import pytest
 
 from mock_server.cli import main
+from mock_server.settings import ClockMode, Settings
+from tests.e2e.conftest import serve_in_thread
 
 pytestmark = pytest.mark.e2e
 
@@ -71,3 +73,41 @@ def test_a_scenario_file_is_put_in_force_from_the_cli(instant_server, sim):
     ]
     code, cleared = sim("faults", "clear")
     assert cleared["data"] == []
+
+
+def test_on_a_keyed_simulator_the_commands_send_the_admin_key(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("TOGETHER_SIM_ADMIN_KEY", raising=False)
+    settings = Settings(
+        data_dir=tmp_path / "sim-data", clock=ClockMode.instant, speed=1.0, seed=1234,
+        api_keys=["sk-user"], admin_key="sk-admin", spec=None, trainer="synthetic",
+        progress=False,
+    )  # fmt: skip
+
+    with serve_in_thread(settings) as server:
+
+        def run(*args: str) -> tuple[int, Any]:
+            code = main([args[0], "--url", server.root, *args[1:]])
+            return code, json.loads(capsys.readouterr().out)
+
+        code, missing = run("faults", "list")
+        assert (code, missing["error"]["type"]) == (1, "invalid_api_key")
+        code, tenant = run("faults", "--admin-key", "sk-user", "list")
+        assert (code, tenant["error"]["type"]) == (1, "permission_denied")
+        code, added = run(
+            "faults", "--admin-key", "sk-admin", "add", "--id", "keyed", "--path", "/v1/files",
+            "--status", "503", "--api-key", "sk-user",
+        )  # fmt: skip
+        assert code == 0
+        assert "sk-user" not in json.dumps(added)  # the rule names the tenant, not the key
+        answer = httpx.get(f"{server.root}/v1/files", headers={"Authorization": "Bearer sk-user"})
+        assert answer.status_code == 503
+
+        monkeypatch.setenv("TOGETHER_SIM_ADMIN_KEY", "sk-admin")  # as `serve` reads it
+        code, moved = run("advance", "5")
+        assert (code, moved["offset_seconds"]) == (0, 5.0)
+        code, refused = run("advance", "1e12")
+        assert (code, refused["error"]["param"]) == (1, "seconds")
+        code, journal = run("journal", "--rule", "keyed")
+        assert [e["path"] for e in journal["data"]] == ["/v1/files"]

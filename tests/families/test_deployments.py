@@ -10,7 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.spec_calls import Api
-from tests.steps import upload
+from tests.steps import auth, upload
 
 IMAGE = "registry.together.xyz/proj_abc/my-image:latest"
 
@@ -216,3 +216,63 @@ def test_a_method_the_secrets_list_does_not_take_is_a_405_not_the_templated_oper
     assert response.json()["error"]["message"] == (
         f"Method {method} is not allowed on /v1/deployments/secrets"
     )
+
+
+def _send_raw(client: TestClient, method: str, path: str, body: str) -> Any:
+    """JSON text as a client's encoder may write it (httpx's own refuses NaN)."""
+    headers = {**auth(), "Content-Type": "application/json"}
+    return client.request(method, "/v1" + path, headers=headers, content=body.encode())
+
+
+def _refused(answer: Any, message: str, param: str) -> None:
+    assert answer.status_code == 400, answer.text
+    assert answer.json() == {
+        "error": {"message": message, "type": "invalid_request_error", "param": param, "code": None}
+    }
+
+
+@pytest.mark.parametrize("field", ["cpu", "memory"])
+@pytest.mark.parametrize("literal", ["NaN", "Infinity", "-Infinity", "1e400"])
+def test_a_deployment_number_that_is_not_finite_is_refused_and_nothing_is_stored(
+    api: Api, client: TestClient, field: str, literal: str
+) -> None:
+    body = f'{{"name": "app", "gpu_type": "h100-80gb", "image": "{IMAGE}", "{field}": {literal}}}'
+    _refused(
+        _send_raw(client, "POST", "/deployments", body), f"{field}: must be a finite number", field
+    )
+    assert api.call("GET /deployments")["data"] == []
+    _deploy(api, **{field: 1})  # and the next request is answered
+
+
+@pytest.mark.parametrize(
+    ("field", "literal", "message"),
+    [
+        ("gpu_count", str(2**63), "gpu_count: must be an integer from -2**63 to 2**63-1"),
+        ("gpu_count", "1e30", "gpu_count: must be an integer from -2**63 to 2**63-1"),
+        ("max_replicas", str(2**63), "max_replicas: must be an integer from -2**63 to 2**63-1"),
+        ("port", str(2**63), f"port: {2**63} is greater than the maximum of 65535"),
+        ("gpu_count", "-1", "gpu_count: -1 is less than the minimum of 0"),
+        ("storage", "-1", "storage: -1 is less than the minimum of 0"),
+        ("memory", "-0.5", "memory: -0.5 is less than the minimum of 0"),
+        (
+            "termination_grace_period_seconds",
+            "-1",
+            "termination_grace_period_seconds: -1 is less than the minimum of 0",
+        ),
+        ("cpu", "0.05", "cpu: 0.05 is less than the minimum of 0.1"),
+    ],
+)
+def test_a_deployment_number_out_of_range_is_refused_naming_it(
+    api: Api, client: TestClient, field: str, literal: str, message: str
+) -> None:
+    body = f'{{"name": "app", "gpu_type": "h100-80gb", "image": "{IMAGE}", "{field}": {literal}}}'
+    _refused(_send_raw(client, "POST", "/deployments", body), message, field)
+    assert api.call("GET /deployments")["data"] == []
+
+
+def test_an_update_that_is_not_finite_changes_nothing(api: Api, client: TestClient) -> None:
+    before = _deploy(api, cpu=1)
+    refused = _send_raw(client, "PATCH", "/deployments/my-app", '{"cpu": NaN}')
+    _refused(refused, "cpu: must be a finite number", "cpu")
+    after = api.call("GET /deployments/{id}", id="my-app")
+    assert (after["cpu"], after["updated_at"]) == (1, before["updated_at"])

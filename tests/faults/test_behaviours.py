@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 from pydantic import ValidationError
 
-from mock_server.core.tenancy import tenant_of
+from mock_server.core.tenancy import Tenancy
 from mock_server.faults.behaviours import (
     FOREVER,
     Behaviours,
@@ -20,6 +20,8 @@ from mock_server.faults.behaviours import (
 from mock_server.fine_tuning.machine import advance, request_cancel
 from mock_server.fine_tuning.models import JobStatus
 from tests.builders import T0, make_file, make_job
+
+tenant_of = Tenancy(b"s" * 32).tenant_of
 
 # The default timeline: queued at 5 s, running at 30 s, steps from 50 s, 3 s each.
 
@@ -85,7 +87,7 @@ def test_a_file_behaviour_makes_validation_fail_with_its_message_and_line() -> N
 
 
 def test_behaviours_select_by_suffix_and_next_counts_down() -> None:
-    behaviours = Behaviours()
+    behaviours = Behaviours(tenant_of=tenant_of)
     behaviours.add({"id": "nightly", "suffix": "nightly*", "fail": {"at_step": 2}})
     behaviours.add({"id": "one-stuck", "next": 1, "stuck": {"status": "queued"}})
     nightly = behaviours.new_job(make_job(suffix="nightly-3"), T0)
@@ -101,7 +103,7 @@ def test_behaviours_select_by_suffix_and_next_counts_down() -> None:
 
 
 def test_behaviours_for_an_api_key_touch_only_that_tenant_and_reset_restores_the_baseline() -> None:
-    behaviours = Behaviours()
+    behaviours = Behaviours(tenant_of=tenant_of)
     behaviours.set_baseline(
         [FileBehaviour.model_validate({"api_key": "k", "filename": "*.jsonl", "invalid": "bad"})]
     )
@@ -120,6 +122,12 @@ def test_behaviours_for_an_api_key_touch_only_that_tenant_and_reset_restores_the
         ({"stuck": {"status": "running"}}, "Input should be 'pending', 'queued'"),
         ({"fail": {"at_step": 0}}, "greater than or equal to 1"),
         ({"fail": {"at_step": 3}, "sufix": "x"}, "Extra inputs are not permitted"),
+        ({"fail": {"at_step": 3}, "api_key": "k", "tenant": "t"}, "api_key or tenant, not both"),
+        # Past a century, or infinite, the job's next move would be past the last date a
+        # datetime holds, and every read of the job would fail.
+        ({"stuck": {"status": "queued", "seconds": 1e300}}, "less than or equal to"),
+        ({"stuck": {"status": "queued", "seconds": float("inf")}}, "finite number"),
+        ({"cancel_seconds": float("nan")}, "finite number"),
     ],
 )
 def test_a_job_behaviour_that_cannot_mean_anything_is_refused(fields, complaint) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,6 @@ from fastapi.testclient import TestClient
 
 from mock_server.app import create_app
 from mock_server.core.clock import ManualClock
-from mock_server.core.tenancy import tenant_of
 from mock_server.settings import Settings
 from tests.steps import QUICKSTART, advance, auth, create_job, jsonl, upload
 
@@ -33,7 +33,9 @@ def _journal(client: TestClient, **query: str) -> list[dict[str, Any]]:
     return entries
 
 
-def test_the_next_two_uploads_are_rate_limited_then_go_through(client: TestClient) -> None:
+def test_the_next_two_uploads_are_rate_limited_then_go_through(
+    client: TestClient, tenant_of: Callable[[str], str]
+) -> None:
     (rule,) = _add(
         client, {"id": "upload-429", "operation": "POST /v1/files", "status": 429,
                  "retry_after": 2, "times": 2},
@@ -164,7 +166,9 @@ def test_reset_returns_to_the_startup_scenario(tmp_path: Path) -> None:
     scenario = tmp_path / "bad-day.json"
     scenario.write_text(json.dumps({"faults": [{"id": "base", "path": "/v1/files",
                                                  "status": 503, "times": 1}]}))  # fmt: skip
-    settings = Settings(data_dir=tmp_path / "data", clock="manual", api_keys=[], faults=scenario)
+    settings = Settings(
+        data_dir=tmp_path / "data", clock="manual", api_keys=[], admin_key=None, faults=scenario
+    )
     app = create_app(settings, clock=ManualClock())
     with TestClient(app) as client:
         assert client.get("/v1/files", headers=auth()).status_code == 503
@@ -197,3 +201,71 @@ def test_the_journal_is_filtered_by_rule_and_cleared(client: TestClient) -> None
     assert _journal(client)[-1]["at"] == "2026-01-01T00:01:00.000000Z"
     assert client.delete("/_sim/journal").json()["data"] == []
     assert _journal(client) == []
+
+
+def test_a_nested_quantifier_cannot_stall_the_requests_it_is_matched_against(
+    client: TestClient,
+) -> None:
+    """With Python's ``re``, ``/v1/(a+)+`` against a long path of a's that does not match takes
+    time exponential in its length, on every request: the server stalls. RE2 answers at once."""
+    _add(client, {"id": "redos", "path_regex": "/v1/(a+)+", "status": 503})
+    missed = client.get("/v1/" + "a" * 5000 + "!", headers=auth())
+    assert missed.status_code == 404  # matched against the rule, which did not fire
+    assert client.get("/v1/aaaa", headers=auth()).status_code == 503
+    assert [r["seen"] for r in client.get("/_sim/faults").json()["data"]] == [1]
+
+
+@pytest.mark.parametrize(
+    ("rule", "param"),
+    [
+        ({"path_regex": "/v1/(?!files)", "status": 503}, "path_regex"),  # a lookahead
+        ([{"path": "/v1/files", "status": 503}, {"path_regex": r"(a)\1", "status": 503}],
+         "1.path_regex"),
+        ({"path_regex": "/v1/" + "x" * 1000, "status": 503}, "path_regex"),
+        ({"path": "/v1/files", "status": 503, "after": 1e300}, "after"),
+        ({"path": "/v1/files", "status": 429, "retry_after": float("inf")}, "retry_after"),
+    ],
+)  # fmt: skip
+def test_a_rule_the_server_could_not_live_with_is_a_400_naming_the_field(
+    client: TestClient, rule: object, param: str
+) -> None:
+    refused = client.post("/_sim/faults", content=json.dumps(rule))  # Infinity, as JSON allows
+    assert refused.status_code == 400
+    error = refused.json()["error"]
+    assert (error["type"], error["param"]) == ("invalid_request_error", param)
+    assert client.get("/_sim/faults").json()["data"] == []
+    assert client.get("/v1/models", headers=auth()).status_code == 200
+
+
+def test_a_scenario_with_a_pattern_re2_refuses_names_the_rule_and_field(
+    client: TestClient,
+) -> None:
+    scenario = {"faults": [{"path_regex": "/v1/(?<=x)y", "status": 503}]}
+    refused = client.post("/_sim/scenario", json=scenario)
+    assert refused.status_code == 400
+    error = refused.json()["error"]
+    assert error["param"] == "faults.0.path_regex"
+    assert "RE2" in error["message"]
+
+
+def test_a_startup_scenario_rule_for_a_key_touches_the_tenant_that_key_is(
+    tmp_path: Path,
+) -> None:
+    """The scenario is read before any request, and its key bound under the data dir's secret:
+    the rule's tenant is the one the routes give that key, before and after a reset."""
+    scenario = tmp_path / "bad-day.json"
+    rule = {"id": "mine", "path": "/v1/files", "status": 503, "api_key": "test-key"}
+    scenario.write_text(json.dumps({"faults": [rule]}))
+    settings = Settings(
+        data_dir=tmp_path / "data", clock="manual", api_keys=[], admin_key=None, faults=scenario
+    )
+    app = create_app(settings, clock=ManualClock())
+    with TestClient(app) as client:
+        for _ in range(2):
+            assert client.get("/v1/files", headers=auth()).status_code == 503
+            assert client.get("/v1/files", headers=auth("someone-else")).status_code == 200
+            (rule,) = client.get("/_sim/faults").json()["data"]
+            assert rule["tenant"] == app.state.tenancy.tenant_of("test-key")
+            assert "test-key" not in json.dumps(rule)
+            assert client.post("/_sim/reset").status_code == 200
+    app.state.services.store.close()

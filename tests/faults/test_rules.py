@@ -12,7 +12,7 @@ from pydantic import ValidationError
 
 from mock_server.core.clock import ManualClock, utc
 from mock_server.core.errors import NotFound
-from mock_server.core.tenancy import tenant_of
+from mock_server.core.tenancy import Tenancy
 from mock_server.faults.journal import Journal
 from mock_server.faults.registry import Faults
 from mock_server.faults.rules import (
@@ -26,6 +26,8 @@ from mock_server.faults.rules import (
 
 T0 = utc(2026, 1, 1)
 GET_JOB = RequestInfo("GET", "/v1/fine-tunes/ft-1")
+TENANCY = Tenancy(b"s" * 32)
+tenant_of = TENANCY.tenant_of
 
 
 def _fires(rule: FaultRule, requests: list[RequestInfo], *, seed: int = 0) -> list[bool]:
@@ -60,11 +62,28 @@ def test_a_rule_matches_by_operation_glob_or_regex(match, call, fires) -> None:
 
 
 def test_a_rule_for_an_api_key_touches_only_that_tenant() -> None:
-    rule = FaultRule.model_validate({"api_key": "team-a", "status": 429})
-    assert rule.tenant == tenant_of("team-a")
-    assert "team-a" not in rule.model_dump_json()  # the key itself is never kept
+    given = FaultRule.model_validate({"api_key": "team-a", "status": 429})
+    assert "team-a" not in given.model_dump_json()  # never listed, even before it is bound
+    rule = given.bound(tenant_of)
+    assert (rule.tenant, rule.api_key) == (tenant_of("team-a"), None)  # the key is forgotten
+    assert "team-a" not in repr(rule)
     mine, theirs = (RequestInfo("GET", "/v1/files", tenant_of(k)) for k in ("team-a", "team-b"))
     assert _fires(rule, [mine, theirs, RequestInfo("GET", "/v1/files")]) == [True, False, False]
+
+
+def test_a_rule_whose_api_key_is_not_bound_is_never_installed() -> None:
+    """Unbound, it has no tenant, and would fire on every tenant's requests."""
+    with pytest.raises(ValueError, match="bound to its tenant"):
+        RuleState(FaultRule(api_key="team-a", status=429), added_at=T0)
+
+
+def test_the_registry_binds_a_rule_key_to_the_servers_tenant_id() -> None:
+    faults = Faults(ManualClock(), tenant_of=tenant_of)
+    added = faults.add(api_key="team-a", status=503)
+    assert added.tenant == tenant_of("team-a")
+    faults.set_baseline([FaultRule(id="base", api_key="team-b", status=500)])
+    assert [r.get("tenant") for r in faults.rules()] == [tenant_of("team-b")]
+    assert "team-b" not in repr(faults._baseline)  # the baseline keeps the tenant, not the key
 
 
 def test_times_fires_on_the_next_calls_and_then_expires() -> None:
@@ -140,11 +159,45 @@ def test_latency_draws_stay_within_their_distribution(given, low, high) -> None:
         ({"status": 503, "headers": {"x-note": "a\r\nb"}}, "cannot be sent as an HTTP header"),
         ({"truncate": 1.0}, "less than 1"),
         ({"latency": {"uniform": [0.5, 0.1]}}, "low <= high"),
+        ({"status": 503, "api_key": "k", "tenant": "t"}, "api_key or tenant, not both"),
+        # Numbers a request would fail on: each matching request adds them to the clock or
+        # rounds them, and an infinite one fails there.
+        ({"status": 429, "retry_after": float("inf")}, "finite number"),
+        ({"status": 503, "after": float("nan")}, "finite number"),
+        ({"status": 503, "before": 1e300}, "at most a century"),
+        ({"latency": {"normal": [1, float("inf")]}}, "finite number"),
+        ({"status": 503, "path": "/v1/" + "*" * 1000}, "at most 1000 characters"),
     ],
 )
 def test_a_rule_that_cannot_mean_anything_is_refused(fields, complaint) -> None:
     with pytest.raises(ValidationError, match=complaint):
         FaultRule.model_validate(fields)
+
+
+@pytest.mark.parametrize(
+    ("pattern", "reason"),
+    [
+        (r"/v1/(?=files)", "invalid perl operator"),  # a lookahead
+        (r"/v1/(a)\1", "invalid escape sequence"),  # a backreference
+        (r"/v1/(", "missing )"),
+    ],
+)
+def test_a_path_regex_re2_cannot_match_in_linear_time_is_refused_naming_the_field(
+    pattern: str, reason: str
+) -> None:
+    with pytest.raises(ValidationError) as refused:
+        FaultRule.model_validate({"status": 503, "path_regex": pattern})
+    (error,) = refused.value.errors()
+    assert error["loc"] == ("path_regex",)
+    assert reason in error["msg"]
+
+
+def test_a_nested_quantifier_matches_a_long_path_without_backtracking() -> None:
+    """``/v1/(a+)+`` against ``/v1/aaa…ab`` takes Python's ``re`` time exponential in the a's;
+    RE2 answers at once, so this finishes instead of hanging the suite."""
+    rule = FaultRule(status=503, path_regex="/v1/(a+)+")
+    long_miss = RequestInfo("GET", "/v1/" + "a" * 5000 + "!")
+    assert _fires(rule, [long_miss, RequestInfo("GET", "/v1/aaaa")]) == [False, True]
 
 
 def test_a_429_carries_retry_after_and_togethers_rate_limit_headers() -> None:
@@ -185,7 +238,7 @@ def test_a_5xx_has_a_together_error_body_and_headers_can_be_overridden() -> None
 
 
 def test_the_registry_numbers_rules_replaces_by_id_and_reports_counters() -> None:
-    faults = Faults(ManualClock(), seed=1)
+    faults = Faults(ManualClock(), tenant_of=tenant_of, seed=1)
     assert faults.add(status=503).id == "f1"
     assert faults.add({"id": "up", "operation": "POST /v1/files", "status": 429}).id == "up"
     faults.decide("POST", "/v1/files", tenant=None)
@@ -206,7 +259,7 @@ def test_the_registry_numbers_rules_replaces_by_id_and_reports_counters() -> Non
 
 def test_the_journal_records_each_fault_with_sim_time_wall_time_and_retry_count() -> None:
     clock, wall = ManualClock(), iter([100.0, 100.4])
-    faults = Faults(clock, seed=1, wall=lambda: next(wall))
+    faults = Faults(clock, tenant_of=tenant_of, seed=1, wall=lambda: next(wall))
     faults.add(id="slow", latency=0.1)
     faults.add(id="busy", status=503, times=1)
     faults.decide("GET", "/v1/fine-tunes/ft-1", tenant="t1", retry_count=0)
@@ -240,7 +293,7 @@ def test_the_journal_is_bounded_and_counts_what_it_dropped() -> None:
 
 
 def test_reset_returns_to_the_baseline_with_fresh_counters_and_the_same_draws() -> None:
-    faults = Faults(ManualClock(), seed=5)
+    faults = Faults(ManualClock(), tenant_of=tenant_of, seed=5)
     faults.set_baseline([FaultRule(id="coin", status=503, probability=0.5)])
 
     def tosses() -> list[bool]:

@@ -26,7 +26,7 @@ SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
 @contextmanager
 def _scenario_client(tmp_path: Path, name: str) -> Iterator[TestClient]:
     settings = Settings(
-        data_dir=tmp_path / "data", clock="manual", speed=1.0, api_keys=[],
+        data_dir=tmp_path / "data", clock="manual", speed=1.0, api_keys=[], admin_key=None,
         faults=SCENARIOS / f"{name}.yaml",
     )  # fmt: skip
     app = create_app(settings, clock=ManualClock())

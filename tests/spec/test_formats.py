@@ -30,6 +30,9 @@ from mock_server.spec.formats import FORMATS
         ("int64", -(2**63), True),
         ("int64", 10937427525851917844480, False),
         ("int64", True, True),  # not an integer for this purpose: the type check decides
+        ("int64", 1e30, False),  # an integer to JSON Schema, and too wide
+        ("int64", 8.0, True),
+        ("int64", 2.5, True),  # not an integer: the type check decides
         ("float", "anything", True),  # only names a type
         ("binary", "", True),
     ],

@@ -1,11 +1,14 @@
 """What the dashboard shows, gathered from the services as plain JSON-ready dicts.
 
-The dashboard looks across tenants, as the ``/_sim`` controls do. A tenant is the hash that
-``tenant_of`` makes of an API key, so nothing here can show a key: rows carry tenant ids, and
-fault rules keep a tenant, never the ``api_key`` they were given. Jobs are read through the
-src, which brings them up to the clock's time, so the page sees what a client polling the
-job would see; the tenant list reads the store as it is, so an idle page open on one tenant does
-not move every other tenant's jobs each second.
+An admin's dashboard looks across tenants, as the ``/_sim`` controls do; a tenant's (``only``,
+where keys are configured) sees its own files, jobs and events, the fault rules that can touch it
+and the journal entries of its own requests. A tenant id is an HMAC of an API key under the data
+dir's secret (``core/tenancy.py``), so nothing here can show a key or lead back to one: rows carry
+tenant ids, and fault rules keep a tenant, never the ``api_key`` they were given.
+
+Jobs are read through the src, which brings them up to the clock's time, so the page sees what
+a client polling the job would see; the tenant list reads the store as it is, so an idle page
+open on one tenant does not move every other tenant's jobs each second.
 
 A job's status timeline is not stored as such: it is read back from its events (each status
 change but ``queued`` comes with one) and its plan (``queued`` comes from the milestone).
@@ -26,7 +29,7 @@ from mock_server.fine_tuning.events import Event, EventType, Metric
 from mock_server.fine_tuning.models import Job, JobStatus
 from mock_server.fine_tuning.plan import plan, seconds_remaining
 from mock_server.fine_tuning.service import FineTuning
-from mock_server.store import Store
+from mock_server.store import Store, UnreadableRecord
 
 __all__ = [
     "JOURNAL_SHOWN",
@@ -67,12 +70,14 @@ class Sources:
     faults: Faults
 
 
-def tenants(src: Sources) -> list[dict[str, Any]]:
-    """Every tenant, the most recently active first, with how many files and jobs it has."""
+def tenants(src: Sources, only: str | None = None) -> list[dict[str, Any]]:
+    """Every tenant (or ``only`` that one, if it has anything yet), the most recently active
+    first, with how many files and jobs it has."""
     store = src.store
     return [
         {"id": t, "files": len(store.list_files(t)), "jobs": len(store.list_jobs(t))}
         for t in store.list_tenants()
+        if only is None or t == only
     ]
 
 
@@ -170,12 +175,17 @@ def job_detail(src: Sources, tenant: str, job_id: str) -> dict[str, Any]:
     }
 
 
-def faults(src: Sources) -> dict[str, Any]:
-    """The fault rules in force, with their counters, and the newest journal entries."""
+def faults(src: Sources, only: str | None = None) -> dict[str, Any]:
+    """The fault rules in force, with their counters, and the newest journal entries; for
+    ``only`` a tenant, the rules for every tenant or for it, and its own requests' entries."""
     journal = src.faults.journal
     entries = journal.entries()
+    rules = src.faults.rules()
+    if only is not None:
+        rules = [r for r in rules if r.get("tenant") in (None, only)]
+        entries = [e for e in entries if e.tenant == only]
     return {
-        "rules": src.faults.rules(),
+        "rules": rules,
         "journal": [e.as_dict() for e in reversed(entries[-JOURNAL_SHOWN:])],
         "journal_total": len(entries),
         "journal_dropped": journal.dropped,
@@ -183,11 +193,17 @@ def faults(src: Sources) -> dict[str, Any]:
 
 
 def snapshot(
-    src: Sources, *, clock_mode: str, tenant: str | None = None, job_id: str | None = None
+    src: Sources,
+    *,
+    clock_mode: str,
+    tenant: str | None = None,
+    job_id: str | None = None,
+    only: str | None = None,
 ) -> dict[str, Any]:
-    """Everything the page shows at once. An unknown (or no) tenant or job falls back to the
-    most recently active tenant and its newest job, so a fresh page shows something."""
-    known = tenants(src)
+    """Everything the page shows at once, of every tenant or ``only`` one. An unknown (or no)
+    tenant or job, or for ``only`` any other tenant, falls back to the most recently active
+    tenant it may see and its newest job, so a fresh page shows something."""
+    known = tenants(src, only)
     ids: list[str] = [t["id"] for t in known]
     chosen = tenant if tenant in ids else (ids[0] if ids else None)
     listed = jobs(src, chosen) if chosen else []
@@ -197,7 +213,7 @@ def snapshot(
         wanted = job_id if job_id is not None and job_id in listed_ids else listed_ids[0]
         try:
             detail = job_detail(src, chosen, wanted)
-        except NotFound:  # deleted between the listing and now
+        except (NotFound, UnreadableRecord):  # deleted, or overwritten, since the listing
             detail = None
     return {
         "now": iso(src.clock.now()),
@@ -207,5 +223,5 @@ def snapshot(
         "files": files(src, chosen) if chosen else [],
         "jobs": listed,
         "job": detail,
-        **faults(src),
+        **faults(src, only),
     }

@@ -128,9 +128,41 @@
     state.source = source;
   }
 
+  // A simulator started with keys answers 401 until the page signs in: the key goes to the server
+  // once, which keeps it in a cookie that only /_sim/ui gets (EventSource cannot send a header).
+  function askForKey() {
+    setConnection("offline", "key needed");
+    $("sign-in").hidden = false;
+    $("sign-in-key").focus();
+  }
+
+  async function signIn(event) {
+    event.preventDefault();
+    const error = $("sign-in-error");
+    error.hidden = true;
+    const response = await fetch("/_sim/ui/session", {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ key: $("sign-in-key").value }),
+    });
+    if (!response.ok) {
+      const body = await response.json().catch(() => null);
+      error.textContent = (body && body.error && body.error.message) || "refused (" + response.status + ")";
+      error.hidden = false;
+      return;
+    }
+    $("sign-in-key").value = "";
+    $("sign-in").hidden = true;
+    connect();
+  }
+
   async function poll() {
     try {
       const response = await fetch("/_sim/ui/api/snapshot?" + query(), { cache: "no-store" });
+      if (response.status === 401) {
+        askForKey();
+        return;
+      }
       if (!response.ok) throw new Error(String(response.status));
       received(await response.text());
     } catch (error) {
@@ -461,6 +493,7 @@
   document.addEventListener("DOMContentLoaded", () => {
     readHash();
     $("tenant").addEventListener("change", (event) => select(event.target.value, null));
+    $("sign-in").addEventListener("submit", signIn);
     window.addEventListener("hashchange", () => {
       readHash();
       connect();
