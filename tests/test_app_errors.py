@@ -197,3 +197,30 @@ def test_a_full_disk_anywhere_is_a_507_and_the_next_request_is_answered(
     assert error["type"] == "server_error"
     assert error["message"].startswith("No space left on device")
     assert again.status_code == 200
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/v1/fine-tunes",
+        "/v1/batches",
+        "/v1/deployments/secrets",
+        "/v1/chat/completions",
+        "/_sim/faults",
+        "/_sim/scenario",
+    ],
+)
+@pytest.mark.parametrize(
+    "body", ["[" * 10_000 + "]" * 10_000, '{"a": ' * 100 + "1" + "}" * 100], ids=["10000", "100"]
+)
+def test_a_body_nested_too_deep_is_a_400_and_the_server_answers_on(
+    client: TestClient, path: str, body: str
+) -> None:
+    response = client.post(
+        path, content=body, headers={**auth(), "Content-Type": "application/json"}
+    )
+    assert response.status_code == 400
+    error = response.json()["error"]
+    message = error["message"] if isinstance(error, dict) else error  # batches: {"error": "..."}
+    assert message == "The request body nests arrays and objects more than 64 levels deep"
+    assert client.get("/v1/files", headers=auth()).status_code == 200

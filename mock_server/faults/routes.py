@@ -15,6 +15,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from pydantic import ValidationError
 
 from mock_server.core.errors import InvalidRequest
+from mock_server.core.wire import MAX_DEPTH, too_deep
 from mock_server.deps import BehavioursDep, FaultsDep, require_admin
 from mock_server.faults.rules import FaultRule
 from mock_server.faults.scenarios import ScenarioError, apply_scenario, parse_scenario
@@ -29,9 +30,19 @@ router = APIRouter(
 async def _json(request: Request) -> Any:
     """JSON whatever the Content-Type says: ``curl -d '{...}'`` sends a form type."""
     try:
-        return json.loads(await request.body() or b"{}")
+        parsed = json.loads(await request.body() or b"{}")
+    except RecursionError:
+        parsed = None  # deeper than the parser goes: refused below like any too-deep body
+        deep = True
     except ValueError as exc:
         raise InvalidRequest("The request body is not valid JSON") from exc
+    else:
+        deep = too_deep(parsed)
+    if deep:
+        raise InvalidRequest(
+            f"The request body nests arrays and objects more than {MAX_DEPTH} levels deep"
+        )
+    return parsed
 
 
 def _rule(data: Any, index: int | None = None) -> FaultRule:

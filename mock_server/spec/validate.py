@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING, Any
 
 from mock_server.core.errors import InvalidRequest
+from mock_server.core.wire import MAX_DEPTH, too_deep
 from mock_server.spec.index import Schema, SpecOperation
 
 if TYPE_CHECKING:  # jsonschema (~35 ms) loads on the first value that needs a real check
@@ -366,7 +367,9 @@ def parse_json(raw: bytes | str) -> Any:
     (a 400 naming the field). The body is read once; only one holding such a number is read a
     second time, with those values marked, to say which field it is."""
     try:
-        return json.loads(raw, parse_constant=_no_constant, parse_float=_finite_float)
+        parsed = json.loads(raw, parse_constant=_no_constant, parse_float=_finite_float)
+    except RecursionError:
+        raise _too_deep() from None
     except _NotFinite:
         marked = json.loads(
             raw,
@@ -378,6 +381,15 @@ def parse_json(raw: bytes | str) -> Any:
         raise InvalidRequest(message, param=field) from None
     except ValueError:
         raise InvalidRequest("The request body is not valid JSON", param=None) from None
+    if too_deep(parsed):
+        raise _too_deep()
+    return parsed
+
+
+def _too_deep() -> InvalidRequest:
+    return InvalidRequest(
+        f"The request body nests arrays and objects more than {MAX_DEPTH} levels deep", param=None
+    )
 
 
 def as_integers(value: Any, schema: Schema) -> Any:
