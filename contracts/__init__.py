@@ -10,6 +10,7 @@ links drive the stateful flows), runnable against any base URL.
 - ``cli``: ``together-sim contract``; ``suite`` and ``pytest_tests``: the same checks as pytest
   tests (``pytest --pyargs contracts.suite``);
 - ``client_fuzz`` and ``client_fuzz_v1``: the real SDKs (3.x, 1.5.x) driven with generated
-  arguments, every exchange judged against the spec as ``spec_oracle`` and ``spec_schemas`` read
-  it, a reading of their own that imports nothing from the simulator under test.
+  arguments (``fuzz_arguments``), every exchange judged against the spec as ``spec_oracle`` and
+  ``spec_schemas`` read it, a reading of their own that imports nothing from the simulator under
+  test.
 """

@@ -26,7 +26,8 @@ from typing import IO, Any
 import httpx
 from hypothesis import strategies as st
 
-from contracts.client_fuzz import CallOutcome, Exchange, fine_tune_arguments, number_around
+from contracts.client_fuzz import CallOutcome, Exchange
+from contracts.fuzz_arguments import fine_tune_arguments, number_around
 
 __all__ = [
     "DRIVER",

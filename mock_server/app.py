@@ -1,9 +1,8 @@
 """The application factory: ``create_app(settings, *, clock=None, store=None)``.
 
-A factory rather than a module-level app, so every test gets its own state. It installs the
-error handlers that render every failure in Together's body (a ``{"detail": ...}`` breaks the
-1.5.x SDK) and serves the pinned spec at ``/openapi.json`` and ``/docs``, with ``servers`` pointed
-at this server, instead of FastAPI's generated schema.
+A factory rather than a module-level app, so every test gets its own state. It composes the
+services, routes and middleware; what both kinds of app answer the same way outside the API's
+routes (failures in Together's body, the pinned spec) is ``handlers.py``'s.
 """
 
 from __future__ import annotations
@@ -12,13 +11,9 @@ import logging
 import sys
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.openapi.docs import get_swagger_ui_html
-from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
-from starlette.exceptions import HTTPException as StarletteHTTPException
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 
 from mock_server import __version__
 from mock_server.admin import controls as admin_controls
@@ -28,7 +23,6 @@ from mock_server.audio import routes as audio_routes
 from mock_server.batches import routes as batch_routes
 from mock_server.batches.service import checked_input_file
 from mock_server.core.clock import Clock, ManualClock, SystemClock
-from mock_server.core.errors import InsufficientStorage, TogetherError, error_body, is_disk_full
 from mock_server.core.ids import IdSource
 from mock_server.core.tenancy import Tenancy
 from mock_server.deps import Services
@@ -51,6 +45,7 @@ from mock_server.fine_tuning.artifacts import JobArtifacts
 from mock_server.fine_tuning.models import Timeline
 from mock_server.fine_tuning.poll_front import KeptJobViews
 from mock_server.fine_tuning.service import FineTuning
+from mock_server.handlers import install_error_handlers, install_spec
 from mock_server.images import routes as image_routes
 from mock_server.inference import routes as inference_routes
 from mock_server.inference.service import Inference
@@ -58,87 +53,12 @@ from mock_server.real_training.service import RealTraining
 from mock_server.settings import ClockMode, ServeMode, Settings
 from mock_server.spec import fallback
 from mock_server.spec.index import OperationIndex
-from mock_server.spec.routing import invalid_request
 from mock_server.store import BlobStore, LocalBlobStore, SqliteStore, Store
 from mock_server.training.bases import BaseChoice, load_model_map
 
 __all__ = ["create_app"]
 
 log = logging.getLogger("together_sim")
-
-_STATUS_TYPES = {
-    400: "invalid_request_error",
-    401: "invalid_api_key",
-    403: "permission_denied",
-    404: "invalid_request_error",
-    405: "invalid_request_error",
-    409: "invalid_request_error",
-    413: "invalid_request_error",
-    415: "invalid_request_error",
-    422: "invalid_request_error",
-    429: "rate_limit_exceeded",
-}
-
-
-def _install_error_handlers(app: FastAPI) -> None:
-    @app.exception_handler(TogetherError)
-    async def together_error(request: Request, exc: TogetherError) -> JSONResponse:
-        return JSONResponse(exc.body(), status_code=exc.status, headers=exc.headers)
-
-    @app.exception_handler(RequestValidationError)
-    async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
-        # SpecRoute shapes a spec operation's own; these are the other routes' (/_sim, the
-        # SDKs' upload steps), in the same words.
-        invalid = invalid_request(exc.errors())
-        return JSONResponse(invalid.body(), status_code=invalid.status)
-
-    @app.exception_handler(StarletteHTTPException)
-    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        message = str(exc.detail)
-        if exc.status_code == 404:
-            message = f"No route for {request.method} {request.url.path}"
-        elif exc.status_code == 405:
-            message = f"Method {request.method} is not allowed on {request.url.path}"
-        return JSONResponse(
-            error_body(message, _STATUS_TYPES.get(exc.status_code, "server_error")),
-            status_code=exc.status_code,
-            headers=getattr(exc, "headers", None),
-        )
-
-    @app.exception_handler(Exception)
-    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
-        if is_disk_full(exc):  # wherever the disk filled up (archives, batch output, SQLite)
-            log.error("disk full on %s %s: %s", request.method, request.url.path, exc)
-            full = InsufficientStorage(
-                "No space left on device: the simulator's disk is full. Free space under its "
-                "data dir and send the request again."
-            )
-            return JSONResponse(full.body(), status_code=full.status)
-        log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return JSONResponse(
-            error_body(
-                f"Internal error in together-sim: {type(exc).__name__}: {exc}", "server_error"
-            ),
-            status_code=500,
-        )
-
-
-def _install_spec(app: FastAPI, settings: Settings) -> None:
-    def served(request: Request) -> dict[str, Any]:
-        from openapi import spec as pinned  # here, not above: PyYAML costs ~5% of startup
-        from openapi.locate import find_spec_path
-        from openapi.overlay import overlaid_spec
-
-        path = settings.spec or find_spec_path(allow_download=False)
-        return pinned.spec_for_server(str(request.base_url), overlaid_spec(pinned.load_spec(path)))
-
-    @app.get("/openapi.json", include_in_schema=False)
-    async def openapi_json(request: Request) -> JSONResponse:
-        return JSONResponse(served(request))
-
-    @app.get("/docs", include_in_schema=False)
-    async def docs() -> HTMLResponse:
-        return get_swagger_ui_html(openapi_url="/openapi.json", title="together-sim")
 
 
 def _clock(settings: Settings, store: Store) -> Clock:
@@ -178,8 +98,8 @@ def _examples_app(settings: Settings) -> FastAPI:
     app.state.tenancy = Tenancy.ephemeral(
         api_keys=settings.api_keys, admin_keys=settings.admin_keys
     )
-    _install_error_handlers(app)
-    _install_spec(app, settings)
+    install_error_handlers(app)
+    install_spec(app, settings)
     fallback.install(app)
     app.state.operations = fallback.operations_of(settings)  # now, not on the first request
     # The operations' answers, ahead of FastAPI's routing (and jsonschema imported now, not on
@@ -344,8 +264,8 @@ def create_app(
     # spec stops the server here rather than failing each request.
     app.state.operations = fallback.operations_of(settings)
     _bad_day(settings, services.faults, services.behaviours)
-    _install_error_handlers(app)
-    _install_spec(app, settings)
+    install_error_handlers(app)
+    install_spec(app, settings)
     for module in (
         file_routes,
         fine_tuning_routes,

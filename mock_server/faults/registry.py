@@ -20,7 +20,8 @@ from mock_server.core.clock import Clock
 from mock_server.core.errors import NotFound
 from mock_server.core.ids import stable_int
 from mock_server.faults.journal import Journal
-from mock_server.faults.rules import Decision, FaultRule, RequestInfo, RuleState, decide
+from mock_server.faults.matching import Decision, RequestInfo, RuleState, decide
+from mock_server.faults.rules import FaultRule
 
 __all__ = ["Faults"]
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
+from mock_server.fine_tuning.course import step_at, step_time
 from mock_server.fine_tuning.events import Checkpoint, Event, EventType
 from mock_server.fine_tuning.metrics import metrics_upto
 from mock_server.fine_tuning.models import (
@@ -36,13 +37,7 @@ from mock_server.fine_tuning.models import (
     JobStatus,
     Transition,
 )
-from mock_server.fine_tuning.plan import (
-    eval_steps,
-    job_event,
-    plan,
-    step_at,
-    step_time,
-)
+from mock_server.fine_tuning.plan import eval_steps, job_event, plan
 
 __all__ = ["advance", "fail", "inject_fault", "request_cancel", "set_trainer", "status_after"]
 

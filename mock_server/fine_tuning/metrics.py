@@ -10,10 +10,11 @@ import math
 import random
 
 from mock_server.core.ids import stable_int
+from mock_server.fine_tuning.course import step_time
 from mock_server.fine_tuning.events import Metric
 from mock_server.fine_tuning.lr_schedule import Schedule
 from mock_server.fine_tuning.models import Job
-from mock_server.fine_tuning.plan import eval_steps, step_time
+from mock_server.fine_tuning.plan import eval_steps
 
 __all__ = ["metrics_upto", "schedule"]
 

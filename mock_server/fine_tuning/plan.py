@@ -1,9 +1,9 @@
 """A job's plan: every milestone (a status change, an event, a checkpoint) at its due time,
 decided when the job is created from its size and the timeline.
 
-The statuses are a walk on the one lifecycle engine (``core/lifecycle.py``): ``status_walk``
-says when the job enters each, from its durations (the running status lasts the downloads and
-every optimizer step), cut by a fault, a cancel or a failure. The plan puts each status change
+The statuses are a walk on the one lifecycle engine (``core/lifecycle.py``): the job's uncut
+course (``course.py``: the running status lasts the downloads and every optimizer step), which
+``status_walk`` cuts by a fault, a cancel or a failure. The plan puts each status change
 on the milestone of the event that announces it, at the moment the walk enters it, and fills
 the moments between with what training emits (downloads, epochs, evals, checkpoints).
 
@@ -20,7 +20,8 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from mock_server.core.lifecycle import Progress, Steps, begin, cut, entered_at
+from mock_server.core.lifecycle import Progress, Steps, begin, cut
+from mock_server.fine_tuning.course import course, entered, span, status_steps, step_time
 from mock_server.fine_tuning.events import Checkpoint, Event, EventType
 from mock_server.fine_tuning.models import FAILED, TERMINAL, Job, JobStatus, Milestone
 
@@ -33,67 +34,12 @@ __all__ = [
     "plan",
     "seconds_remaining",
     "status_walk",
-    "step_at",
-    "step_time",
     "unchanged_until",
 ]
 
 
-def _at(job: Job, seconds: float) -> datetime:
-    return job.created_at + timedelta(seconds=seconds)
-
-
 def _stamp(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _training_start_offset(job: Job) -> float:
-    d = job.durations
-    return d["queue"] + d["start"] + d["model_download"] + d["data_download"]
-
-
-def step_time(job: Job, step: int) -> datetime:
-    return _at(job, _training_start_offset(job) + step * job.durations["step"])
-
-
-def step_at(job: Job, moment: datetime) -> int:
-    """How many optimizer steps the job has finished by ``moment`` (on an uncut plan)."""
-    if job.durations["step"] == 0:
-        return job.total_steps if moment >= step_time(job, 0) else 0
-    elapsed = (moment - step_time(job, 0)).total_seconds()
-    return max(0, min(job.total_steps, math.floor(elapsed / job.durations["step"] + 1e-9)))
-
-
-def _span(seconds: float) -> float:
-    """``seconds`` to the microsecond, as the clock reads them: a walk of such spans enters each
-    status on the very moment the events carry, whatever the float sums would say."""
-    return timedelta(seconds=seconds).total_seconds()
-
-
-def _steps(job: Job) -> Steps:
-    """Each status a job passes through on its way to ``completed``, with how long it lasts;
-    ``running`` lasts the downloads and every optimizer step, up to the last step's moment."""
-    d, s = job.durations, JobStatus
-    queue, start = timedelta(seconds=d["queue"]), timedelta(seconds=d["start"])
-    training = step_time(job, job.total_steps) - job.created_at - queue - start
-    return (
-        (s.pending.value, queue.total_seconds()),
-        (s.queued.value, start.total_seconds()),
-        (s.running.value, training.total_seconds()),
-        (s.compressing.value, _span(d["compress"])),
-        (s.uploading.value, _span(d["upload"])),
-    )
-
-
-def _course(job: Job) -> Progress:
-    """The uncut synthetic walk. Its durations are the job's, already scaled: speed 1."""
-    return begin(_steps(job), JobStatus.completed.value, job.created_at, speed=1.0)
-
-
-def _entered(walk: Progress, status: JobStatus) -> datetime:
-    moment = entered_at(walk, status.value)
-    assert moment is not None, f"the walk never enters {status.value}"
-    return moment
 
 
 def _fault_due(job: Job) -> bool:
@@ -107,9 +53,9 @@ def _planned_walk(job: Job) -> Progress:
     worker's hand-off, cut by a fault still to fire and by a cancel."""
     d, s = job.durations, JobStatus
     if job.trainer == "real":
-        walk = begin(_steps(job)[:2], s.running.value, job.created_at, speed=1.0)
+        walk = begin(status_steps(job)[:2], s.running.value, job.created_at, speed=1.0)
     else:
-        walk = _course(job)
+        walk = course(job)
     if _fault_due(job):
         assert job.fault is not None
         walk = cut(walk, step_time(job, job.fault.at_step), (), job.fault.kind)
@@ -118,7 +64,7 @@ def _planned_walk(job: Job) -> Progress:
             stop: Steps = ()
             stopped = s.cancel_requested
         else:
-            stop, stopped = ((s.cancel_requested.value, _span(d["cancel"])),), s.cancelled
+            stop, stopped = ((s.cancel_requested.value, span(d["cancel"])),), s.cancelled
         walk = cut(walk, job.cancel_requested_at, stop, stopped.value)
     return walk
 
@@ -166,7 +112,7 @@ def _ms(at: datetime, status: JobStatus | None = None, event: Event | None = Non
 
 
 def _full_plan(job: Job) -> list[Milestone]:
-    d, model, walk = job.durations, job.model, _course(job)
+    d, model, walk = job.durations, job.model, course(job)
     out: list[Milestone] = []
 
     def note(
@@ -174,8 +120,8 @@ def _full_plan(job: Job) -> list[Milestone]:
     ) -> None:
         out.append(_ms(at, status, job_event(job, at, type_, message, **fields)))
 
-    queued = _entered(walk, JobStatus.queued)
-    running = _entered(walk, JobStatus.running)
+    queued = entered(walk, JobStatus.queued)
+    running = entered(walk, JobStatus.running)
     downloaded = running + timedelta(seconds=d["model_download"])
     data = downloaded + timedelta(seconds=d["data_download"])
     out.append(_ms(queued, JobStatus.queued))
@@ -235,9 +181,9 @@ def _full_plan(job: Job) -> list[Milestone]:
                 ),
             )
 
-    trained = _entered(walk, JobStatus.compressing)
-    compressed = _entered(walk, JobStatus.uploading)
-    uploaded = _entered(walk, JobStatus.completed)
+    trained = entered(walk, JobStatus.compressing)
+    compressed = entered(walk, JobStatus.uploading)
+    uploaded = entered(walk, JobStatus.completed)
     out_path = f"s3://together-sim/finetune/{job.id}/{job.model_output_name}"
     last = job.total_steps
     note(
@@ -324,7 +270,7 @@ def plan(job: Job) -> list[Milestone]:
     milestones = _uncut_plan(job)  # remembered; the walk only for a job a fault or cancel cuts
     if _fault_due(job) and job.cancel_requested_at is None:  # a cancel comes first, or the end
         assert job.fault is not None
-        at = _entered(_planned_walk(job), JobStatus(job.fault.kind))
+        at = entered(_planned_walk(job), JobStatus(job.fault.kind))
         kept = [m for m in milestones if m.at < at]
         status = JobStatus(job.fault.kind)
         type_ = EventType.job_error if status is JobStatus.error else EventType.job_user_error
@@ -342,7 +288,7 @@ def plan(job: Job) -> list[Milestone]:
         kept = [m for m in milestones if m.at <= asked][: job.cursor]
         if in_training(job):  # the worker confirms the stop with a report
             return kept
-        at = _entered(_planned_walk(job), JobStatus.cancelled)
+        at = entered(_planned_walk(job), JobStatus.cancelled)
         milestones = [
             *kept,
             _ms(

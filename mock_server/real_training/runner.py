@@ -20,13 +20,12 @@ checkpoint, or from step 0, or packs its final outputs again, and a ``job_restar
 which.
 
 While a job trains, a progress line (steps, loss, tokens/s, ETA) is drawn on the server's stderr
-when it is a terminal; ``progress_line`` renders it.
+when it is a terminal (``progress_bar.py``).
 """
 
 from __future__ import annotations
 
 import logging
-import math
 import queue
 import re
 import subprocess
@@ -42,9 +41,10 @@ from pydantic import ValidationError
 from mock_server.core.errors import NotFound, TogetherError
 from mock_server.fine_tuning.models import LIVE, Job, JobStatus
 from mock_server.fine_tuning.plan import in_training
-from mock_server.fine_tuning.reports import REPORT, Failed, Report, Step, Stopped
+from mock_server.fine_tuning.reports import REPORT, Failed, Report, Stopped
 from mock_server.real_training.chat import ChatWorker, spawn_worker
 from mock_server.real_training.launch import SPEC_FILE, CannotLaunch, launch_spec, relaunch_spec
+from mock_server.real_training.progress_bar import ProgressBar
 from mock_server.training.spec import WorkerSpec
 
 if TYPE_CHECKING:
@@ -52,7 +52,7 @@ if TYPE_CHECKING:
     from mock_server.store import BlobStore
     from mock_server.training.bases import BaseChoice
 
-__all__ = ["TrainingRunner", "progress_line"]
+__all__ = ["TrainingRunner"]
 
 log = logging.getLogger("together_sim.runner")
 
@@ -123,9 +123,10 @@ class TrainingRunner:
     _closing: bool = False
     _busy: bool = False
     _last_scan: float = 0.0
-    _bar_job: str = ""  # the job whose progress line is open
+    _bar: ProgressBar | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
+        self._bar = None if self.progress is None else ProgressBar(self.progress)
         self.chat = ChatWorker(
             log=self.jobs.store.data_dir / "training" / "chat-worker.log", threads=self.threads
         )
@@ -296,8 +297,8 @@ class TrainingRunner:
             log.warning("job %s: not a report: %r", line.job_id, line.text[:200])
             return
         job = self._report(worker.tenant, worker.job_id, report)
-        if job is not None:
-            self._draw(job, report)
+        if job is not None and self._bar is not None:
+            self._bar.draw(job, report)
 
     def _on_exit(self, exit_: _Exit) -> None:
         with self._lock:
@@ -332,34 +333,6 @@ class TrainingRunner:
         except TogetherError:
             log.exception("job %s: report %s does not apply", job_id, report.type)
             return None
-
-    def _draw(self, job: Job, report: Report) -> None:
-        if self.progress is None:
-            return
-        stream = self.progress
-        if isinstance(report, Step):  # the ETA of the measured pace, whatever the clock says
-            eta = math.ceil((job.total_steps - report.step) * report.seconds_per_step)
-            line = progress_line(
-                job.id, report.step, job.total_steps, report.loss, report.tokens_per_s, eta
-            )
-            stream.write(("\n" if self._bar_job not in ("", job.id) else "") + "\r" + line)
-            self._bar_job = job.id
-        elif job.status is not JobStatus.running and self._bar_job == job.id:
-            stream.write(f"\n{job.id} {job.status.value}\n")
-            self._bar_job = ""
-        stream.flush()
-
-
-def progress_line(
-    job_id: str, step: int, total: int, loss: float, tokens_per_s: float, eta: int, width: int = 24
-) -> str:
-    """``ft-… [#########---------------]  12/40 loss 2.3101   8120 tok/s ETA 0:07``"""
-    filled = round(width * step / max(1, total))
-    minutes, seconds = divmod(max(0, eta), 60)
-    return (
-        f"{job_id} [{'#' * filled}{'-' * (width - filled)}] {step:>{len(str(total))}}/{total} "
-        f"loss {loss:.4f} {tokens_per_s:>8.0f} tok/s ETA {minutes}:{seconds:02d}"
-    )
 
 
 _RAISED = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Exit|Interrupt)\b")

@@ -20,14 +20,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 
-from contracts.client_fuzz import (
+from contracts.client_fuzz import RecordingTransport, call_sdk, judge, judge_call
+from contracts.fuzz_arguments import (
     JOB_CALLS,
-    RecordingTransport,
-    call_sdk,
     chat_arguments,
     fine_tune_arguments,
-    judge,
-    judge_call,
     training_rows,
     unknown_job_ids,
 )

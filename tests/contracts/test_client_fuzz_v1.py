@@ -21,15 +21,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from contracts.client_fuzz import (
-    JOB_CALLS,
-    CallOutcome,
-    chat_arguments,
-    judge,
-    judge_call,
-    training_rows,
-    unknown_job_ids,
-)
+from contracts.client_fuzz import CallOutcome, judge, judge_call
 from contracts.client_fuzz_v1 import (
     V1_EVENT_TYPES,
     RaisedInDriver,
@@ -38,6 +30,7 @@ from contracts.client_fuzz_v1 import (
     fine_tune_arguments_1x,
     status_error_1x,
 )
+from contracts.fuzz_arguments import JOB_CALLS, chat_arguments, training_rows, unknown_job_ids
 from contracts.spec_oracle import SpecOracle, spec_oracle
 from mock_server.testing.in_process import simulator_settings
 from mock_server.testing.live import serve_in_thread

@@ -50,7 +50,7 @@ def test_the_judge_and_its_oracle_import_nothing_from_the_simulator() -> None:
     the simulator's reading of the spec cannot be the judge's."""
     code = (
         "import sys, contracts.spec_oracle, contracts.spec_schemas\n"
-        "import contracts.client_fuzz, contracts.client_fuzz_v1\n"
+        "import contracts.client_fuzz, contracts.client_fuzz_v1, contracts.fuzz_arguments\n"
         "print(sorted(m for m in sys.modules if m.split('.')[0] == 'mock_server'))"
     )
     done = subprocess.run(

@@ -14,15 +14,9 @@ from mock_server.core.clock import ManualClock, utc
 from mock_server.core.errors import NotFound
 from mock_server.core.tenancy import Tenancy
 from mock_server.faults.journal import Journal
+from mock_server.faults.matching import RequestInfo, RuleState, decide
 from mock_server.faults.registry import Faults
-from mock_server.faults.rules import (
-    FaultRule,
-    Latency,
-    RequestInfo,
-    RuleState,
-    decide,
-    status_answer,
-)
+from mock_server.faults.rules import FaultRule, Latency, status_answer
 
 T0 = utc(2026, 1, 1)
 GET_JOB = RequestInfo("GET", "/v1/fine-tunes/ft-1")

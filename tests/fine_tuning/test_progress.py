@@ -23,7 +23,7 @@ from mock_server.fine_tuning.reports import (
     Trained,
     Uploaded,
 )
-from mock_server.real_training.runner import progress_line
+from mock_server.real_training.progress_bar import progress_line
 from mock_server.training.spec import fit_to_device, spec_for
 from tests.builders import FAR, T0, make_job, real_job_in_training, worker_started, worker_step
 

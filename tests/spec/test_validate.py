@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 
 from mock_server.core.errors import InvalidRequest
-from mock_server.spec.validate import as_integers, coerce_text, parse_json
+from mock_server.spec.request_json import parse_json
+from mock_server.spec.validate import as_integers, coerce_text
 
 SCHEMA = {
     "type": "object",

@@ -1,0 +1,99 @@
+"""What both kinds of app (the simulator and examples mode) answer the same way outside the
+API's routes. Every failure is rendered in Together's body (a ``{"detail": ...}`` breaks the
+1.5.x SDK), whether a service raised it, FastAPI refused a request, no route matched or the
+code broke; and the pinned spec is served at ``/openapi.json`` and ``/docs``, with ``servers``
+pointed at this server, instead of FastAPI's generated schema.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from mock_server.core.errors import InsufficientStorage, TogetherError, error_body, is_disk_full
+from mock_server.settings import Settings
+from mock_server.spec.routing import invalid_request
+
+__all__ = ["install_error_handlers", "install_spec"]
+
+log = logging.getLogger("together_sim")
+
+_STATUS_TYPES = {
+    400: "invalid_request_error",
+    401: "invalid_api_key",
+    403: "permission_denied",
+    404: "invalid_request_error",
+    405: "invalid_request_error",
+    409: "invalid_request_error",
+    413: "invalid_request_error",
+    415: "invalid_request_error",
+    422: "invalid_request_error",
+    429: "rate_limit_exceeded",
+}
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(TogetherError)
+    async def together_error(request: Request, exc: TogetherError) -> JSONResponse:
+        return JSONResponse(exc.body(), status_code=exc.status, headers=exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        # SpecRoute shapes a spec operation's own; these are the other routes' (/_sim, the
+        # SDKs' upload steps), in the same words.
+        invalid = invalid_request(exc.errors())
+        return JSONResponse(invalid.body(), status_code=invalid.status)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        message = str(exc.detail)
+        if exc.status_code == 404:
+            message = f"No route for {request.method} {request.url.path}"
+        elif exc.status_code == 405:
+            message = f"Method {request.method} is not allowed on {request.url.path}"
+        return JSONResponse(
+            error_body(message, _STATUS_TYPES.get(exc.status_code, "server_error")),
+            status_code=exc.status_code,
+            headers=getattr(exc, "headers", None),
+        )
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        if is_disk_full(exc):  # wherever the disk filled up (archives, batch output, SQLite)
+            log.error("disk full on %s %s: %s", request.method, request.url.path, exc)
+            full = InsufficientStorage(
+                "No space left on device: the simulator's disk is full. Free space under its "
+                "data dir and send the request again."
+            )
+            return JSONResponse(full.body(), status_code=full.status)
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return JSONResponse(
+            error_body(
+                f"Internal error in together-sim: {type(exc).__name__}: {exc}", "server_error"
+            ),
+            status_code=500,
+        )
+
+
+def install_spec(app: FastAPI, settings: Settings) -> None:
+    def served(request: Request) -> dict[str, Any]:
+        from openapi import spec as pinned  # here, not above: PyYAML costs ~5% of startup
+        from openapi.locate import find_spec_path
+        from openapi.overlay import overlaid_spec
+
+        path = settings.spec or find_spec_path(allow_download=False)
+        return pinned.spec_for_server(str(request.base_url), overlaid_spec(pinned.load_spec(path)))
+
+    @app.get("/openapi.json", include_in_schema=False)
+    async def openapi_json(request: Request) -> JSONResponse:
+        return JSONResponse(served(request))
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs() -> HTMLResponse:
+        return get_swagger_ui_html(openapi_url="/openapi.json", title="together-sim")
