@@ -11,19 +11,15 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import json
-import logging
 from pathlib import Path
 from typing import Any
 
 from openapi.locate import OVERLAY_PATH, default_cache_dir
-from openapi.spec import _write_json_atomic, load_spec
+from openapi.spec import json_cached, load_spec
 
 __all__ = ["overlaid_spec_at"]
 
 _LAYOUT = b"overlaid-1"  # bump when what is cached here changes shape
-
-logger = logging.getLogger(__name__)
 
 
 def overlaid_spec_at(
@@ -49,21 +45,10 @@ def _keyed(
     key = hashlib.sha256(
         b"\0".join((_LAYOUT, hashlib.sha256(spec_bytes).digest(), overlay_bytes))
     ).hexdigest()
-    cached_path = Path(cache_dir) / f"overlaid-{key}.json"
-    try:
-        cached = json.loads(cached_path.read_bytes())
-    except FileNotFoundError:
-        pass
-    except (OSError, ValueError) as exc:
-        logger.warning("ignoring unreadable overlaid-spec cache %s: %s", cached_path, exc)
-    else:
-        if isinstance(cached, dict):
-            return cached
-    from openapi.overlay import overlaid_spec  # YAML and JSONPath: only on a miss
 
-    result = overlaid_spec(load_spec(Path(spec_path)), overlay_path=Path(overlay_path))
-    try:
-        _write_json_atomic(cached_path, result)
-    except OSError as exc:
-        logger.warning("could not write overlaid-spec cache %s: %s", cached_path, exc)
-    return result
+    def build() -> dict[str, Any]:
+        from openapi.overlay import overlaid_spec  # YAML and JSONPath: only on a miss
+
+        return overlaid_spec(load_spec(Path(spec_path)), overlay_path=Path(overlay_path))
+
+    return json_cached(Path(cache_dir) / f"overlaid-{key}.json", build, what="overlaid-spec")

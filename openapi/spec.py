@@ -17,7 +17,7 @@ import functools
 import hashlib
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,6 +28,7 @@ __all__ = [
     "HTTP_METHODS",
     "Operation",
     "clear_cache",
+    "json_cached",
     "load_spec",
     "normalise",
     "operations",
@@ -112,29 +113,41 @@ def _write_json_atomic(dest: Path, value: Any) -> None:
         fh.write(json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
 
 
-def _load_uncached(path: Path, cache_dir: Path) -> dict[str, Any]:
-    data = path.read_bytes()
-    sha = hashlib.sha256(data).hexdigest()
-    json_path = cache_dir / f"spec-{sha}.json"
+def json_cached(
+    json_path: Path, build: Callable[[], dict[str, Any]], *, what: str
+) -> dict[str, Any]:
+    """The JSON object cached at ``json_path``, else ``build()``'s, written there for next time.
+    A cache that does not read is ignored and rebuilt; one that cannot be written only costs the
+    next start the build again."""
     try:
         cached = json.loads(json_path.read_bytes())
     except FileNotFoundError:
         pass
     except (OSError, ValueError) as exc:
-        logger.warning("ignoring unreadable spec cache %s: %s", json_path, exc)
+        logger.warning("ignoring unreadable %s cache %s: %s", what, json_path, exc)
     else:
         if isinstance(cached, dict):
             return cached
-        logger.warning("ignoring spec cache %s: not a JSON object", json_path)
-
-    spec = normalise(_parse_yaml(data))
-    if not isinstance(spec, dict):
-        raise SpecError(f"{path}: not an OpenAPI document (top level is not a mapping)")
+        logger.warning("ignoring %s cache %s: not a JSON object", what, json_path)
+    value = build()
     try:
-        _write_json_atomic(json_path, spec)
+        _write_json_atomic(json_path, value)
     except OSError as exc:
-        logger.warning("could not write spec cache %s: %s", json_path, exc)
-    return spec
+        logger.warning("could not write %s cache %s: %s", what, json_path, exc)
+    return value
+
+
+def _load_uncached(path: Path, cache_dir: Path) -> dict[str, Any]:
+    data = path.read_bytes()
+
+    def parse() -> dict[str, Any]:
+        spec = normalise(_parse_yaml(data))
+        if not isinstance(spec, dict):
+            raise SpecError(f"{path}: not an OpenAPI document (top level is not a mapping)")
+        return spec
+
+    sha = hashlib.sha256(data).hexdigest()
+    return json_cached(cache_dir / f"spec-{sha}.json", parse, what="spec")
 
 
 @functools.lru_cache(maxsize=8)
