@@ -12,13 +12,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from mock_server.catalogue import fine_tuning as catalogue
 from mock_server.core.clock import Clock
 from mock_server.core.errors import InvalidRequest, InvalidTransition, NotFound
 from mock_server.core.ids import IdSource
 from mock_server.core.wire import json_body
+from mock_server.files.models import FileRecord
 from mock_server.files.service import FileService
 from mock_server.fine_tuning.create import (
     Context,
@@ -49,6 +50,7 @@ if TYPE_CHECKING:  # the real-training modules load on the first real job, not a
 __all__ = ["FineTuning", "JobHook", "Trainer"]
 
 Trainer = Literal["synthetic", "real"]
+_Request = TypeVar("_Request", bound=FineTuneRequest)  # a create's, or a price estimate's
 
 JobHook = Callable[[Job, datetime], Job]
 """A scenario's say on a new job (stuck in queue, failing at a step)."""
@@ -122,7 +124,11 @@ class FineTuning:
             )
         return CheckpointRef(job=job, step=step)
 
-    def create_job(self, tenant: str, req: FineTuneRequest) -> Job:
+    def _checked(
+        self, tenant: str, req: _Request
+    ) -> tuple[_Request, FileRecord, FileRecord | None, CheckpointRef | None]:
+        """What create and the price estimate both check first: the request's shape, its
+        files (validated if they were not yet) and the checkpoint it continues from."""
         if req.validation_file == "":
             req = req.model_copy(update={"validation_file": None})
         validate_shape(req)
@@ -136,6 +142,10 @@ class FineTuning:
         checkpoint = (
             self.resolve_checkpoint(tenant, req.from_checkpoint) if req.from_checkpoint else None
         )
+        return req, train, valid, checkpoint
+
+    def create_job(self, tenant: str, req: FineTuneRequest) -> Job:
+        req, train, valid, checkpoint = self._checked(tenant, req)
         ctx = Context(
             tenant=tenant,
             now=self.clock.now(),
@@ -157,19 +167,7 @@ class FineTuning:
 
     def estimate_price(self, tenant: str, req: PriceRequest) -> dict[str, Any]:
         """The price of the job ``req`` would create, after the checks its create would make."""
-        if req.validation_file == "":
-            req = req.model_copy(update={"validation_file": None})
-        validate_shape(req)
-        train = self.files.validated(tenant, req.training_file, "training_file")
-        check_dataset_file(train, "training_file")
-        valid = (
-            self.files.validated(tenant, req.validation_file, "validation_file")
-            if req.validation_file
-            else None
-        )
-        checkpoint = (
-            self.resolve_checkpoint(tenant, req.from_checkpoint) if req.from_checkpoint else None
-        )
+        req, train, valid, checkpoint = self._checked(tenant, req)
         if checkpoint is not None:
             entry = find_entry(checkpoint.job.model)
             return estimate(req, entry, train, valid, checkpoint.job.training_type)
