@@ -4,7 +4,8 @@ OpenAPI spec, in one run: startup to first answer, the seed workflow, throughput
 Modules, one per figure: :mod:`bench.startup`, :mod:`bench.workflow`, :mod:`bench.throughput`,
 :mod:`bench.memory`, and :mod:`bench.running` (throughput on a job still running, on a
 manual-clock together-sim, with kept bodies and with ``--no-keep-views``); :mod:`bench.servers`
-starts the servers and :mod:`bench.report` prints and writes the table. And the trainer beside
+starts the servers and :mod:`bench.report` prints and writes the table; :mod:`bench.load` is the
+mixed workload of many clients, its generator a process of its own. And the trainer beside
 TRL's SFTTrainer: :mod:`bench.trainer` (the runs and their table), whose child processes are
 :mod:`bench.trainer_runs` (ours) and :mod:`bench.trl_runner` (TRL's). See ``bench/README.md``.
 """

@@ -1,6 +1,8 @@
 """``python -m bench`` (``make bench``): see ``bench/README.md``. ``python -m bench servers`` runs
-only together-sim beside Prism, ``python -m bench trainer`` only the trainer beside TRL, ``python -m
-bench suites`` whole test suites (the SDK 2.12.0 generated suite, schemathesis) as the work."""
+only together-sim beside Prism (and Steady's startup), ``python -m bench trainer`` only the trainer
+beside TRL, ``python -m bench suites`` whole test suites (the SDK 2.12.0 generated suite,
+schemathesis) as the work, ``python -m bench load`` the mixed workload of many clients,
+``python -m bench validation`` the dataset check beside both SDKs' ``check_file``."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ import compileall
 import os
 import platform
 import shlex
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -19,6 +22,8 @@ from typing import Any
 
 import httpx
 
+from bench.load import markdown as load_markdown
+from bench.load import measure_load
 from bench.memory import descendants, tree_rss_kib
 from bench.report import SIM, markdown, summary, write
 from bench.running import measure_running_job
@@ -30,6 +35,7 @@ from bench.servers import (
     prism_version,
     sim_target,
     start,
+    steady_target,
 )
 from bench.startup import measure_startup
 from bench.suites import markdown as suites_markdown
@@ -37,6 +43,8 @@ from bench.suites import measure_suites
 from bench.throughput import LoadSettings, ensure_wrk, measure_throughput
 from bench.trainer import TrainerSettings, measure_trainers
 from bench.trainer import markdown as trainer_markdown
+from bench.validation import markdown as validation_markdown
+from bench.validation import measure_validation
 from bench.workflow import (
     STEPS,
     WorkflowRun,
@@ -55,7 +63,7 @@ def _parser() -> argparse.ArgumentParser:
         "part",
         nargs="?",
         default="all",
-        choices=("all", "servers", "trainer", "suites"),
+        choices=("all", "servers", "trainer", "suites", "load", "validation"),
         help="what to run",
     )
     parser.add_argument("--reps", type=int, default=5, help="cold starts per server")
@@ -64,12 +72,23 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--warmup", type=float, default=2.0, help="load warm-up seconds")
     parser.add_argument("--threads", type=int, default=2, help="wrk threads")
     parser.add_argument("--connections", type=int, default=10, help="concurrent connections")
+    parser.add_argument(
+        "--load-clients", default="50,200", help="mixed workload: client counts, one row each"
+    )
+    parser.add_argument("--load-duration", type=float, default=20.0, help="mixed workload seconds")
+    parser.add_argument(
+        "--load-processes", type=int, default=1, help="mixed workload: generator processes"
+    )
+    parser.add_argument(
+        "--validation-runs", type=int, default=5, help="dataset check: processes per checker"
+    )
     parser.add_argument("--train-reps", type=int, default=3, help="runs of each trainer per size")
     parser.add_argument("--train-threads", type=int, default=1, help="torch threads, both trainers")
     parser.add_argument(
         "--quick",
         action="store_true",
-        help="2 starts, 5 workflows, 3 s load; trainers: 2 runs each, a quarter of the steps",
+        help="2 starts, 5 workflows, 3 s load, 5 s mixed workload; trainers: 2 runs each, a "
+        "quarter of the steps",
     )
     return parser
 
@@ -173,6 +192,20 @@ def _busy_cores(seconds: float = 1.0) -> float:
     return cores * (busy1 - busy0) / max(1, total1 - total0)
 
 
+def _steady(spec: Path) -> tuple[Target | None, str]:
+    """Steady's target, after one start that fetches it into npm's cache (so no timed start
+    downloads it); or None and why it cannot run."""
+    npm = shutil.which("npm")
+    if npm is None:
+        return None, "npm is not on PATH"
+    target = steady_target(npm, spec)
+    try:
+        start(target, timeout_s=300.0).stop()
+    except RuntimeError as exc:
+        return None, f"could not start: {str(exc).splitlines()[0]}"
+    return target, ""
+
+
 def _node_version() -> str:
     try:
         done = subprocess.run(["node", "--version"], capture_output=True, text=True, check=False)
@@ -193,6 +226,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.quick:
         args.reps, args.workflows, args.duration, args.warmup = 2, 5, 3.0, 1.0
+        args.load_duration = 5.0
     results: dict[str, Any] = {}
     sections: list[str] = []
     if args.part in ("all", "servers"):
@@ -204,6 +238,17 @@ def main(argv: list[str] | None = None) -> int:
     if args.part in ("all", "suites"):
         results["suites"] = measure_suites()
         sections.append(suites_markdown(results["suites"]))
+    if args.part in ("all", "load"):
+        results["load"] = measure_load(
+            [int(n) for n in args.load_clients.split(",")],
+            duration_s=args.load_duration,
+            warmup_s=1.0 if args.quick else 3.0,
+            processes=args.load_processes,
+        )
+        sections.append(load_markdown(results["load"]))
+    if args.part in ("all", "validation"):
+        results["validation"] = measure_validation(runs=2 if args.quick else args.validation_runs)
+        sections.append(validation_markdown(results["validation"]))
     text = "\n".join(sections)
     print()
     print(text)
@@ -225,6 +270,8 @@ def _servers(args: argparse.Namespace, argv: list[str] | None) -> dict[str, Any]
 
     spec = find_spec_path(allow_download=False)
     sim, prism = sim_target("instant"), prism_target(ensure_prism(), spec)
+    print("Steady: fetching it with npm exec (cached after the first run) ...", flush=True)
+    steady, steady_why = _steady(spec)
     wrk = ensure_wrk()
     import together  # the SDK's import time stays out of every figure
 
@@ -246,7 +293,7 @@ def _servers(args: argparse.Namespace, argv: list[str] | None) -> dict[str, Any]
     with tempfile.TemporaryDirectory(prefix="bench-data-") as tmp:
         train = write_training_file(Path(tmp))
         print(f"startup: {args.reps} cold starts each ...", flush=True)
-        startup = measure_startup([sim, prism], args.reps)
+        startup = measure_startup([sim, prism, *([steady] if steady else [])], args.reps)
         servers: dict[str, dict[str, Any]] = {}
         for target in (sim, prism):  # one server at a time, never two at once
             servers[target.name] = {
@@ -280,6 +327,12 @@ def _servers(args: argparse.Namespace, argv: list[str] | None) -> dict[str, Any]
             "prism_command": "`prism " + shlex.join(prism.argv(0, Path("<tmp>"))[1:]) + "`",
         },
         "servers": servers,
+        # Steady's startup, in the same interleaved starts (its other figures: `suites`).
+        "steady": (
+            {"startup_s": summary(startup["Steady"]), "startup_samples_s": startup["Steady"]}
+            if steady
+            else {"not_run": steady_why}
+        ),
     }
     return results
 

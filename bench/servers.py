@@ -27,16 +27,19 @@ __all__ = [
     "API_KEY",
     "PRISM_PACKAGE",
     "Running",
+    "STEADY_PACKAGE",
     "Target",
     "ensure_prism",
     "prism_target",
     "prism_version",
     "sim_target",
     "start",
+    "steady_target",
 ]
 
 API_KEY = "bench-key"
 PRISM_PACKAGE = "@stoplight/prism-cli@5"
+STEADY_PACKAGE = "@stdy/cli@0.22.1"
 _POLL_S = 0.005  # between probe attempts while a server starts
 
 
@@ -178,6 +181,17 @@ def prism_target(binary: Path, spec: Path) -> Target:
         return [str(binary), "mock", str(spec), "-h", "127.0.0.1", "-p", str(port)]
 
     return Target(name="Prism", argv=argv, prefix="")
+
+
+def steady_target(npm: str, spec: Path) -> Target:
+    """Steady (Stainless's mock server) on ``spec``, fetched by ``npm exec`` (from npm's cache
+    after the first run). It serves the spec's paths, as Prism does."""
+
+    def argv(port: int, workdir: Path) -> list[str]:
+        steady = ["steady", "-q", "--host", "127.0.0.1", "-p", str(port), str(spec)]
+        return [npm, "exec", "--yes", f"--package={STEADY_PACKAGE}", "--", *steady]
+
+    return Target(name="Steady", argv=argv, prefix="")
 
 
 def _answers(port: int, path: str) -> bool:

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import BENCH_DIR, CACHE_DIR
-from bench.servers import Target, ensure_prism, prism_target, start
+from bench.servers import STEADY_PACKAGE, Target, ensure_prism, prism_target, start, steady_target
 from bench.throughput import cpu_seconds
 
 __all__ = ["STEADY_PACKAGE", "markdown", "measure_suites"]
@@ -33,7 +33,6 @@ __all__ = ["STEADY_PACKAGE", "markdown", "measure_suites"]
 REPO = BENCH_DIR.parent
 SDK2_PYTHON = REPO / ".venv-sdk2" / "bin" / "python"
 SDIST = REPO / ".cache" / "sdk" / "together-2.12.0"
-STEADY_PACKAGE = "@stdy/cli@0.22.1"
 SIM_EXAMPLES = "together-sim (examples)"
 _SUITE_TIMEOUT_S = 900
 
@@ -46,14 +45,6 @@ def _sim_examples_target() -> Target:
         return [*command, "serve", "--mode", "examples", "--host", "127.0.0.1", "--port", str(port)]
 
     return Target(name=SIM_EXAMPLES, argv=argv, prefix="/v1")
-
-
-def _steady_target(npm: str, spec: Path) -> Target:
-    def argv(port: int, workdir: Path) -> list[str]:
-        steady = ["steady", "-q", "--host", "127.0.0.1", "-p", str(port), str(spec)]
-        return [npm, "exec", "--yes", f"--package={STEADY_PACKAGE}", "--", *steady]
-
-    return Target(name="Steady", argv=argv, prefix="")
 
 
 def _run_sdk_suite(base_url: str) -> dict[str, Any]:
@@ -92,7 +83,7 @@ def _sdk_rows(spec: Path) -> dict[str, dict[str, Any]]:
         return {SIM_EXAMPLES: {"not_run": why}}
     targets: list[Target | tuple[str, str]] = [_sim_examples_target()]
     npm = shutil.which("npm")
-    targets.append(_steady_target(npm, spec) if npm else ("Steady", "npm is not on PATH"))
+    targets.append(steady_target(npm, spec) if npm else ("Steady", "npm is not on PATH"))
     try:
         targets.append(prism_target(ensure_prism(), spec))
     except (RuntimeError, OSError, subprocess.CalledProcessError) as exc:

@@ -36,11 +36,16 @@ def _serve(args: argparse.Namespace) -> int:
     # Importing FastAPI and building the app allocate ~10^5 long-lived objects: collecting during
     # that finds nothing to free and costs ~8% of startup. Collect never, then freeze them.
     gc.disable()
+    # numpy, loaded on first use (dataset checks, embeddings), starts an OpenBLAS worker thread
+    # per core that spins for ~75 ms of CPU after the import, racing the first dataset check and
+    # the event loop on a small machine; the simulator does no BLAS-heavy work.
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     import sqlite3
 
     import uvicorn
 
     from mock_server.app import create_app
+    from mock_server.core.errors import ServiceUnavailable
     from mock_server.settings import Settings
     from mock_server.store import SchemaError
     from openapi.locate import SpecError
@@ -52,6 +57,13 @@ def _serve(args: argparse.Namespace) -> int:
         # spec: its one line, no traceback
         gc.enable()
         print(f"together-sim: {exc}", file=sys.stderr)
+        return 1
+    except ServiceUnavailable:  # another process holds the database's write lock: one line too
+        gc.enable()
+        print(
+            f"together-sim: {settings.data_dir}: the database is locked by another process",
+            file=sys.stderr,
+        )
         return 1
     except (OSError, sqlite3.Error) as exc:  # a full disk: its one line, no traceback
         if not _out_of_space(exc, settings.data_dir):
@@ -68,6 +80,11 @@ def _serve(args: argparse.Namespace) -> int:
         f"trainer {settings.trainer}, data {settings.data_dir}"
     )
     print(f"together-sim on http://{settings.host}:{settings.port} ({detail})", flush=True)
+    # The request-line and header limits, their timeouts and the connection cap live in the
+    # protocol (guard/protocol.py); the body's in the app (guard/middleware.py).
+    from mock_server.guard.protocol import raise_file_limit, server_options
+
+    raise_file_limit()
     uvicorn.run(
         app,
         host=settings.host,
@@ -75,6 +92,7 @@ def _serve(args: argparse.Namespace) -> int:
         log_level=args.log_level,
         access_log=args.access_log,
         ws="none",  # no WebSocket routes: skips importing `websockets` at startup
+        **server_options(settings.limits),
     )
     return 0
 

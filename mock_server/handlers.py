@@ -3,6 +3,13 @@ API's routes. Every failure is rendered in Together's body (a ``{"detail": ...}`
 1.5.x SDK), whether a service raised it, FastAPI refused a request, no route matched or the
 code broke; and the pinned spec is served at ``/openapi.json`` and ``/docs``, with ``servers``
 pointed at this server, instead of FastAPI's generated schema.
+
+What the code did not expect is answered by ``AnswerUncaught``, not by Starlette's
+``ServerErrorMiddleware``: that one sends the 500 and then raises the exception again, for the
+server to log, and uvicorn closes a connection whose request raised, so the client's next request
+on that keep-alive connection met a reset. Here the exception is logged and answered, and the
+connection stays open; only an exception after the answer began (a stream cut short) still
+closes it, as nothing else can tell the client the body is incomplete.
 """
 
 from __future__ import annotations
@@ -15,12 +22,21 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from mock_server.core.errors import InsufficientStorage, TogetherError, error_body, is_disk_full
+from mock_server.core.errors import (
+    InsufficientStorage,
+    ServiceUnavailable,
+    TogetherError,
+    error_body,
+    is_busy,
+    is_disk_full,
+)
+from mock_server.core.offload import off_loop
 from mock_server.settings import Settings
 from mock_server.spec.routing import invalid_request
 
-__all__ = ["install_error_handlers", "install_spec"]
+__all__ = ["AnswerUncaught", "install_error_handlers", "install_spec"]
 
 log = logging.getLogger("together_sim")
 
@@ -63,22 +79,62 @@ def install_error_handlers(app: FastAPI) -> None:
             headers=getattr(exc, "headers", None),
         )
 
-    @app.exception_handler(Exception)
+    @app.exception_handler(Exception)  # what gets past AnswerUncaught (none of ours)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
-        if is_disk_full(exc):  # wherever the disk filled up (archives, batch output, SQLite)
-            log.error("disk full on %s %s: %s", request.method, request.url.path, exc)
-            full = InsufficientStorage(
-                "No space left on device: the simulator's disk is full. Free space under its "
-                "data dir and send the request again."
-            )
-            return JSONResponse(full.body(), status_code=full.status)
-        log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return JSONResponse(
-            error_body(
-                f"Internal error in together-sim: {type(exc).__name__}: {exc}", "server_error"
-            ),
-            status_code=500,
+        return _unexpected_answer(request.method, request.url.path, exc)
+
+
+def _unexpected_answer(method: str, path: str, exc: Exception) -> JSONResponse:
+    """An exception no route answered, in Together's body: a full disk (507) or a database
+    another process holds locked (503, to retry) wherever they showed, else a 500."""
+    if is_disk_full(exc):  # wherever the disk filled up (archives, batch output, SQLite)
+        log.error("disk full on %s %s: %s", method, path, exc)
+        full = InsufficientStorage(
+            "No space left on device: the simulator's disk is full. Free space under its "
+            "data dir and send the request again."
         )
+        return JSONResponse(full.body(), status_code=full.status)
+    if is_busy(exc):  # a lock the store's own wait did not cover (it answers its own 503)
+        busy = ServiceUnavailable(
+            f"The simulator's database is locked by another process ({exc}). Send the request "
+            "again."
+        )
+        return JSONResponse(busy.body(), status_code=busy.status, headers=busy.headers)
+    log.exception("unhandled error on %s %s", method, path, exc_info=exc)
+    return JSONResponse(
+        error_body(f"Internal error in together-sim: {type(exc).__name__}: {exc}", "server_error"),
+        status_code=500,
+    )
+
+
+class AnswerUncaught:
+    """Around the routes (and the kept views): an exception from inside is answered (see the
+    module's docstring) and goes no further, so uvicorn keeps the connection. The fault injection
+    and the request guard sit outside it: they answer their own, and in process a fault's reset
+    is an exception raised on purpose. A pure ASGI middleware: it costs a request one wrapped
+    ``send``."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def sending(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, sending)
+        except Exception as exc:
+            if started:  # half an answer is out: closing the connection is what ends it
+                raise
+            answer = _unexpected_answer(scope["method"], scope["path"], exc)
+            await answer(scope, receive, send)
 
 
 def install_spec(app: FastAPI, settings: Settings) -> None:
@@ -91,7 +147,8 @@ def install_spec(app: FastAPI, settings: Settings) -> None:
         return pinned.spec_for_server(str(request.base_url), overlaid_spec(pinned.load_spec(path)))
 
     @app.get("/openapi.json", include_in_schema=False)
-    async def openapi_json(request: Request) -> JSONResponse:
+    @off_loop  # the first one reads and parses the spec
+    def openapi_json(request: Request) -> JSONResponse:
         return JSONResponse(served(request))
 
     @app.get("/docs", include_in_schema=False)

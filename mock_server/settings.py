@@ -17,7 +17,12 @@ from typing import Annotated, Literal
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from mock_server.core.limits import Limits
+from mock_server.files.checks.reader import MAX_LINE_BYTES
+
 __all__ = ["ClockMode", "Flag", "ServeMode", "Settings"]
+
+_LIMITS = Limits()  # the defaults
 
 
 class ServeMode(StrEnum):
@@ -125,6 +130,75 @@ class Settings(BaseSettings):
         description="a scenario file (faults and job behaviours) in force from startup",
     )
 
+    # -- limits (core/limits.py; the README's "Limits" table) -----------------------------------
+    max_line_bytes: Annotated[int, Flag(metavar="BYTES")] = Field(
+        default=MAX_LINE_BYTES,
+        gt=0,
+        description="the longest line of a dataset file; a longer one makes the file "
+        "INVALID_FORMAT, naming the line (the check's memory is about 6x this at worst)",
+    )
+    max_body_bytes: Annotated[int, Flag(metavar="BYTES")] = Field(
+        default=_LIMITS.max_body_bytes,
+        gt=0,
+        description="the largest request body other than an upload's (JSON, form fields); "
+        "larger is a 413",
+    )
+    max_upload_bytes: Annotated[int, Flag(metavar="BYTES")] = Field(
+        default=_LIMITS.max_upload_bytes,
+        gt=0,
+        description="the largest file one upload may carry (a PUT to an upload URL or a part, a "
+        "multipart form's file); larger is a 413. Default: the service's 50.1 GB",
+    )
+    max_header_bytes: Annotated[int, Flag(metavar="BYTES")] = Field(
+        default=_LIMITS.max_header_bytes,
+        gt=0,
+        description="the longest request line and headers, together; longer is a 431",
+    )
+    max_form_fields: Annotated[int, Flag(metavar="N")] = Field(
+        default=_LIMITS.max_form_fields,
+        gt=0,
+        description="the most non-file fields in one form; more is a 400",
+    )
+    max_form_files: Annotated[int, Flag(metavar="N")] = Field(
+        default=_LIMITS.max_form_files,
+        gt=0,
+        description="the most file parts in one multipart form; more is a 400",
+    )
+    max_form_field_bytes: Annotated[int, Flag(metavar="BYTES")] = Field(
+        default=_LIMITS.max_form_field_bytes,
+        gt=0,
+        description="the largest non-file form field; larger is a 400",
+    )
+    max_json_depth: Annotated[int, Flag(metavar="N")] = Field(
+        default=_LIMITS.max_json_depth,
+        gt=0,
+        le=900,  # the JSON parser's own recursion stops near 1,000: deeper is refused anyway
+        description="the deepest nesting of arrays and objects in a JSON body; deeper is a 400",
+    )
+    request_timeout: Annotated[float, Flag(metavar="SECONDS")] = Field(
+        default=_LIMITS.request_timeout,
+        gt=0,
+        description="how long a request's line and headers may take after its first byte; "
+        "longer is a 408 and the connection closes",
+    )
+    body_timeout: Annotated[float, Flag(metavar="SECONDS")] = Field(
+        default=_LIMITS.body_timeout,
+        gt=0,
+        description="the longest wait for the next bytes of a request body; longer is a 408 and "
+        "the connection closes",
+    )
+    idle_timeout: Annotated[float, Flag(metavar="SECONDS")] = Field(
+        default=_LIMITS.idle_timeout,
+        gt=0,
+        description="how long a connection with no request in it stays open (keep-alive)",
+    )
+    max_connections: Annotated[int, Flag(metavar="N")] = Field(
+        default=_LIMITS.max_connections,
+        gt=0,
+        description="the most open connections (never more than the file descriptor limit "
+        "allows); past it the oldest idle one is closed, or a 503 if none is idle",
+    )
+
     @field_validator("api_keys", mode="before")
     @classmethod
     def _split_keys(cls, value: object) -> object:
@@ -140,6 +214,10 @@ class Settings(BaseSettings):
     @property
     def admin_keys(self) -> list[str]:
         return [self.admin_key.get_secret_value()] if self.admin_key is not None else []
+
+    @property
+    def limits(self) -> Limits:
+        return Limits(**{name: getattr(self, name) for name in Limits.__dataclass_fields__})
 
     @property
     def db_path(self) -> Path:

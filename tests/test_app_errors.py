@@ -16,6 +16,7 @@ from fastapi.testclient import TestClient
 
 from mock_server.app import create_app
 from mock_server.core.clock import ManualClock
+from mock_server.core.errors import ServiceUnavailable
 from mock_server.settings import ClockMode, Settings
 from tests.steps import BASE_MODEL, auth
 
@@ -196,6 +197,30 @@ def test_a_full_disk_anywhere_is_a_507_and_the_next_request_is_answered(
         again = client.get("/v1/files", headers=auth())
     assert error["type"] == "server_error"
     assert error["message"].startswith("No space left on device")
+    assert again.status_code == 200
+
+
+@pytest.mark.parametrize("where", ["the store", "anywhere else"])
+def test_a_database_locked_elsewhere_is_a_503_with_retry_after(
+    app: FastAPI, monkeypatch: pytest.MonkeyPatch, where: str
+) -> None:
+    """Whether the store's own wait ran out (its ServiceUnavailable) or SQLite said "database is
+    locked" somewhere the store did not wrap: a 503 both SDKs retry, never a 500."""
+    locked = sqlite3.OperationalError("database is locked")
+    locked.sqlite_errorcode = sqlite3.SQLITE_BUSY  # type: ignore[attr-defined]
+    refusal = ServiceUnavailable("locked by another process") if where == "the store" else locked
+
+    def refuse(tenant: str) -> None:
+        raise refusal
+
+    with TestClient(app, raise_server_exceptions=False) as client:
+        monkeypatch.setattr(app.state.services.files, "files", refuse)
+        response = client.get("/v1/files", headers=auth())
+        monkeypatch.undo()
+        again = client.get("/v1/files", headers=auth())
+    error = _error(response, 503)
+    assert error["type"] == "server_error" and "locked" in error["message"]
+    assert response.headers["retry-after"] == "1"
     assert again.status_code == 200
 
 

@@ -174,3 +174,23 @@ def test_serve_on_a_full_disk_stops_with_one_line(
     err = capsys.readouterr().err
     assert code == 1
     assert err == f"together-sim: {tmp_path / 'data'}: no space left on device\n"
+
+
+def test_serve_on_a_database_another_process_holds_locked_stops_with_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import sqlite3
+
+    from mock_server.cli import main
+    from mock_server.store import SqliteStore
+
+    SqliteStore(tmp_path / "data").close()
+    other = sqlite3.connect(tmp_path / "data" / "together-sim.sqlite3", isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # an sqlite3 shell left in a transaction
+    try:
+        code = main(["serve", "--data-dir", str(tmp_path / "data")])
+    finally:
+        other.close()
+    err = capsys.readouterr().err
+    assert code == 1
+    assert err == f"together-sim: {tmp_path / 'data'}: the database is locked by another process\n"

@@ -14,8 +14,10 @@ from typing import Any, Literal, TypeVar
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field, ValidationError
+from starlette.concurrency import run_in_threadpool
 
 from mock_server.core.errors import InvalidRequest
+from mock_server.core.offload import off_loop
 from mock_server.core.timefmt import iso
 from mock_server.deps import (
     ArtifactsDep,
@@ -75,14 +77,16 @@ async def advance_clock(
     request: Request, controls: ControlsDep, settings: SettingsDep
 ) -> dict[str, Any]:
     body = await _body(request, AdvanceRequest)
-    controls.advance_clock(body.seconds)
+    await run_in_threadpool(controls.advance_clock, body.seconds)  # the offset is saved
     return await get_clock(controls.clock, settings)
 
 
 @router.post("/jobs/{id}/fail")
 async def fail_job(id: str, request: Request, jobs: FineTuningDep) -> dict[str, Any]:
     body = await _body(request, FailRequest)
-    job = jobs.fail_job(id, kind=body.kind, at_step=body.at_step, message=body.message)
+    job = await run_in_threadpool(
+        jobs.fail_job, id, kind=body.kind, at_step=body.at_step, message=body.message
+    )
     return render_job(job, seconds_remaining=jobs.seconds_remaining(job))
 
 
@@ -94,7 +98,7 @@ class TrainerRequest(BaseModel):
 async def set_trainer(id: str, request: Request, jobs: FineTuningDep) -> dict[str, Any]:
     """Who trains the job: allowed while it is pending or queued."""
     body = await _body(request, TrainerRequest)
-    job = jobs.set_trainer(id, body.trainer)
+    job = await run_in_threadpool(jobs.set_trainer, id, body.trainer)
     return {
         **render_job(job, seconds_remaining=jobs.seconds_remaining(job)),
         "trainer": job.trainer,
@@ -102,7 +106,8 @@ async def set_trainer(id: str, request: Request, jobs: FineTuningDep) -> dict[st
 
 
 @router.get("/jobs/{id}/base", response_model=None)
-async def download_base(id: str, artifacts: ArtifactsDep) -> FileResponse:
+@off_loop  # builds the archive on first ask
+def download_base(id: str, artifacts: ArtifactsDep) -> FileResponse:
     """The stand-in base model a real job trained (config, weights, tokenizer) as tar.zst: what
     its downloaded adapter loads onto with ``PeftModel.from_pretrained``."""
     path = artifacts.base_archive(id)
@@ -110,6 +115,7 @@ async def download_base(id: str, artifacts: ArtifactsDep) -> FileResponse:
 
 
 @router.post("/reset")
-async def reset(controls: ControlsDep) -> dict[str, Any]:
+@off_loop
+def reset(controls: ControlsDep) -> dict[str, Any]:
     controls.reset()
     return {"reset": True}

@@ -23,6 +23,7 @@ from pydantic import BaseModel, Field, ValidationError
 from mock_server.admin.ui import views
 from mock_server.admin.ui.stream import snapshot_stream
 from mock_server.core.errors import InvalidRequest, NotFound
+from mock_server.core.offload import off_loop
 from mock_server.core.tenancy import Caller, Forbidden, bearer_key
 from mock_server.core.wire import json_body
 from mock_server.deps import Services, SettingsDep, TenancyDep
@@ -147,7 +148,8 @@ async def sign_out() -> JSONResponse:
 
 
 @router.get("/api/snapshot")
-async def dashboard_snapshot(
+@off_loop
+def dashboard_snapshot(
     src: SourcesDep,
     settings: SettingsDep,
     viewer: ViewerDep,
@@ -160,12 +162,14 @@ async def dashboard_snapshot(
 
 
 @router.get("/api/tenants")
-async def dashboard_tenants(src: SourcesDep, viewer: ViewerDep) -> dict[str, Any]:
+@off_loop
+def dashboard_tenants(src: SourcesDep, viewer: ViewerDep) -> dict[str, Any]:
     return {"object": "list", "data": views.tenants(src, _only(viewer))}
 
 
 @router.get("/api/tenants/{tenant}")
-async def dashboard_tenant(tenant: str, src: SourcesDep, viewer: ViewerDep) -> dict[str, Any]:
+@off_loop
+def dashboard_tenant(tenant: str, src: SourcesDep, viewer: ViewerDep) -> dict[str, Any]:
     _may_see(viewer, tenant)
     _known_tenant(src, tenant)
     return {
@@ -176,7 +180,8 @@ async def dashboard_tenant(tenant: str, src: SourcesDep, viewer: ViewerDep) -> d
 
 
 @router.get("/api/tenants/{tenant}/jobs/{id}")
-async def dashboard_job(tenant: str, id: str, src: SourcesDep, viewer: ViewerDep) -> dict[str, Any]:
+@off_loop
+def dashboard_job(tenant: str, id: str, src: SourcesDep, viewer: ViewerDep) -> dict[str, Any]:
     _may_see(viewer, tenant)
     return views.job_detail(src, tenant, id)
 

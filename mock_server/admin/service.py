@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import shutil
+import threading
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -50,11 +51,18 @@ class Controls:
         self.blobs = blobs
         self.memory = memory
         self.clock = memory.clock
+        # One control at a time: they run in worker threads, and two advances at once would
+        # each check the horizon against the same offset, then both move it.
+        self._lock = threading.Lock()
 
     def advance_clock(self, seconds: float) -> datetime:
         """Refused (400, ``seconds``) unless the move is finite, forward, and leaves the clock
         within the horizon; checked before anything moves, so a refusal leaves the clock, and
         every request that reads it, as they were."""
+        with self._lock:
+            return self._advance(seconds)
+
+    def _advance(self, seconds: float) -> datetime:
         if not math.isfinite(seconds) or seconds < 0:
             raise InvalidRequest(
                 "seconds: time moves forward by a finite number of seconds", param="seconds"
@@ -71,11 +79,19 @@ class Controls:
         except (OverflowError, ValueError) as exc:  # a clock that started near the end of time
             self.clock.offset = offset
             raise InvalidRequest(f"seconds: {exc}", param="seconds") from exc
-        self.store.set_meta("clock_offset", repr(self.clock.offset))
+        try:
+            self.store.set_meta("clock_offset", repr(self.clock.offset))
+        except BaseException:  # not saved, not moved: a 503 is sent again, and must not move twice
+            self.clock.offset = offset
+            raise
         self.memory.real_training.nudge()
         return now
 
     def reset(self) -> None:
+        with self._lock:
+            self._reset()
+
+    def _reset(self) -> None:
         memory = self.memory
         memory.real_training.reset()
         self.store.reset()

@@ -15,6 +15,7 @@ from mock_server.audio.speech import encode, pcm_chunks, speak
 from mock_server.audio.transcriptions import Task, TranscriptionRequest, transcription_body
 from mock_server.catalogue.serverless import SPEECH_MODELS, SpeechModel, speech_model, unavailable
 from mock_server.core.errors import InvalidRequest
+from mock_server.core.offload import off_loop
 from mock_server.deps import TenantDep
 from mock_server.spec.media import SSE, sse_body
 from mock_server.spec.routing import SpecRequestDep, SpecRoute
@@ -56,7 +57,8 @@ def _sample_rate(model: SpeechModel, body: dict[str, Any]) -> int:
 
 
 @router.post("/audio/speech", response_model=None)
-async def create_speech(tenant: TenantDep, valid: SpecRequestDep) -> Response:
+@off_loop  # speech is synthesized sample by sample: long input keeps a core busy
+def create_speech(tenant: TenantDep, valid: SpecRequestDep) -> Response:
     body = valid.body
     model = speech_model(body["model"])
     if model is None:

@@ -136,9 +136,10 @@ def list_batches(resources: Resources, tenant: str) -> list[dict[str, Any]]:
 
 def cancel(resources: Resources, tenant: str, batch_id: str) -> dict[str, Any]:
     """What was answered before the cancel is kept, in the output file, as the service does."""
-    record = resources.get(BATCHES, tenant, batch_id, param="id")
     try:
-        record = resources.move(BATCHES, record, "cancel")
+        with resources.changing():
+            record = resources.get(BATCHES, tenant, batch_id, param="id")
+            record = resources.move(BATCHES, record, "cancel")
     except InvalidTransition:
         status = resources.status(record)
         raise InvalidRequest(

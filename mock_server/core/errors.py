@@ -5,10 +5,14 @@
     │   └── InvalidTransition 400  a job cannot make the move asked of it
     ├── Unauthorized          401  invalid_api_key
     ├── NotFound              404  a file, job, checkpoint or model that does not exist
+    ├── RequestTimeout        408  a request's head or body stopped arriving
     ├── Conflict              409
+    ├── PayloadTooLarge       413  a body past its limit (core/limits.py)
     ├── UnprocessableEntity   422
     ├── RateLimited           429
+    ├── HeadersTooLarge       431  a request line and headers past their limit
     ├── ServerError           500
+    ├── ServiceUnavailable    503  the database is locked by another process: retry shortly
     └── InsufficientStorage   507  the disk under the data dir is full
 
 Every response that is not a success carries ``{"error": {"message", "type", "param", "code"}}``
@@ -24,16 +28,21 @@ from typing import Any
 
 __all__ = [
     "Conflict",
+    "HeadersTooLarge",
     "InsufficientStorage",
     "InvalidRequest",
     "InvalidTransition",
     "NotFound",
+    "PayloadTooLarge",
     "RateLimited",
+    "RequestTimeout",
     "ServerError",
+    "ServiceUnavailable",
     "TogetherError",
     "Unauthorized",
     "UnprocessableEntity",
     "error_body",
+    "is_busy",
     "is_disk_full",
 ]
 
@@ -116,6 +125,24 @@ class Conflict(TogetherError):
     type = "invalid_request_error"
 
 
+class RequestTimeout(TogetherError):
+    """The client stopped sending: the connection is closed after it (``connection: close``),
+    since where its request ends is no longer known."""
+
+    status = 408
+    type = "invalid_request_error"
+
+
+class PayloadTooLarge(TogetherError):
+    status = 413
+    type = "invalid_request_error"
+
+
+class HeadersTooLarge(TogetherError):
+    status = 431
+    type = "invalid_request_error"
+
+
 class UnprocessableEntity(TogetherError):
     status = 422
     type = "invalid_request_error"
@@ -129,6 +156,18 @@ class RateLimited(TogetherError):
 class ServerError(TogetherError):
     status = 500
     type = "server_error"
+
+
+class ServiceUnavailable(TogetherError):
+    """503 with a lower-case ``retry-after`` (the only spelling the 1.5.x SDK obeys; 3.x obeys it
+    too, up to 60 s): the request was fine and will go through once what holds the server up
+    (another process's write lock on its database) lets go, so both SDKs send it again."""
+
+    status = 503
+    type = "server_error"
+
+    def __init__(self, message: str, *, retry_after: int = 1) -> None:
+        super().__init__(message, headers={"retry-after": str(retry_after)})
 
 
 class InsufficientStorage(TogetherError):
@@ -151,4 +190,18 @@ def is_disk_full(exc: BaseException) -> bool:
     OS said so or SQLite did: both answer a full disk with the same one line or 507."""
     if isinstance(exc, OSError):
         return exc.errno in _DISK_FULL_ERRNOS
-    return isinstance(exc, sqlite3.Error) and exc.sqlite_errorcode in _DISK_FULL_SQLITE
+    code = getattr(exc, "sqlite_errorcode", None)  # None on one SQLite's C code did not raise
+    return isinstance(exc, sqlite3.Error) and code in _DISK_FULL_SQLITE
+
+
+# SQLite's "database is locked" (BUSY: another connection holds the lock) and "database table is
+# locked" (LOCKED), with their extended codes (BUSY_SNAPSHOT, LOCKED_SHAREDCACHE...) in the high
+# byte.
+_BUSY_SQLITE = frozenset({sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED})
+
+
+def is_busy(exc: BaseException) -> bool:
+    """Whether ``exc`` is SQLite refusing for a lock another connection holds: a 503 to retry,
+    not a 500."""
+    code = getattr(exc, "sqlite_errorcode", None)  # None on one SQLite's C code did not raise
+    return isinstance(exc, sqlite3.Error) and code is not None and code & 0xFF in _BUSY_SQLITE

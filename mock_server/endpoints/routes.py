@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Response
 
+from mock_server.core.offload import off_loop
 from mock_server.deps import EndpointsDep, TenantDep
 from mock_server.endpoints.models import CreateEndpointRequest, UpdateEndpointRequest
 from mock_server.spec.routing import SpecRoute
@@ -18,7 +19,8 @@ router = APIRouter(prefix="/v1", tags=["Endpoints", "Hardware"], route_class=Spe
 
 
 @router.get("/endpoints")
-async def list_endpoints(
+@off_loop
+def list_endpoints(
     endpoints: EndpointsDep,
     tenant: TenantDep,
     type_: Annotated[Literal["dedicated", "serverless"] | None, Query(alias="type")] = None,
@@ -30,21 +32,22 @@ async def list_endpoints(
 
 
 @router.post("/endpoints")
-async def create_endpoint(
+@off_loop
+def create_endpoint(
     body: CreateEndpointRequest, endpoints: EndpointsDep, tenant: TenantDep
 ) -> dict[str, Any]:
     return endpoints.create(tenant, body)
 
 
 @router.get("/endpoints/{endpointId}")
-async def get_endpoint(
-    endpointId: str, endpoints: EndpointsDep, tenant: TenantDep
-) -> dict[str, Any]:
+@off_loop
+def get_endpoint(endpointId: str, endpoints: EndpointsDep, tenant: TenantDep) -> dict[str, Any]:
     return endpoints.get(tenant, endpointId)
 
 
 @router.patch("/endpoints/{endpointId}")
-async def update_endpoint(
+@off_loop
+def update_endpoint(
     endpointId: str,
     body: UpdateEndpointRequest,
     endpoints: EndpointsDep,
@@ -54,13 +57,15 @@ async def update_endpoint(
 
 
 @router.delete("/endpoints/{endpointId}", status_code=204)
-async def delete_endpoint(endpointId: str, endpoints: EndpointsDep, tenant: TenantDep) -> Response:
+@off_loop
+def delete_endpoint(endpointId: str, endpoints: EndpointsDep, tenant: TenantDep) -> Response:
     endpoints.delete(tenant, endpointId)
     return Response(status_code=204)
 
 
 @router.get("/hardware")
-async def list_hardware(
+@off_loop
+def list_hardware(
     endpoints: EndpointsDep, tenant: TenantDep, model: str | None = None
 ) -> dict[str, Any]:
     return {"object": "list", "data": endpoints.list_hardware(tenant, model)}

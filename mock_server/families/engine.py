@@ -31,6 +31,7 @@ param=...)``, ``list``, ``update``, ``move``, ``delete`` and return ``render(fam
 from __future__ import annotations
 
 import dataclasses
+import threading
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -197,6 +198,7 @@ class Resources:
         self.endpoints = endpoints
         self.inference = inference
         self._schemas: dict[str, Schema] = {}
+        self._changing = threading.RLock()
 
     @property
     def index(self) -> OperationIndex:
@@ -215,6 +217,14 @@ class Resources:
             yield self.now()
         finally:
             _MOMENT.reset(token)
+
+    @contextmanager
+    def changing(self) -> Iterator[None]:
+        """One change to the families' records at a time. An action reads a record and writes it
+        back (``update``, ``move``), and actions run in worker threads: two at once on one record
+        would each write over what the other did. Reads need no turn."""
+        with self._changing:
+            yield
 
     def schema(self, key: str, status: str | None = None) -> Schema:
         """The JSON schema of operation ``key`` (``"GET /jobs/{jobId}"``) for ``status``, by

@@ -10,6 +10,7 @@ from fastapi import APIRouter
 
 from mock_server.catalogue import fine_tuning as catalogue
 from mock_server.catalogue import serverless as serverless_models
+from mock_server.core.offload import off_loop
 from mock_server.core.timefmt import unix
 from mock_server.deps import ClockDep, FineTuningDep, StoreDep, TenantDep
 from mock_server.families.model_uploads import uploaded_models
@@ -22,7 +23,8 @@ router = APIRouter(tags=["Models"], route_class=SpecRoute)
 
 
 @router.get("/v1/models")
-async def list_models(
+@off_loop
+def list_models(
     jobs: FineTuningDep,
     store: StoreDep,
     clock: ClockDep,

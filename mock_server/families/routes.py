@@ -14,13 +14,16 @@ from __future__ import annotations
 
 import re
 from collections.abc import Awaitable, Callable, Iterable
+from contextlib import nullcontext
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import FileResponse, JSONResponse, Response
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from mock_server.core.errors import NotFound, TogetherError
+from mock_server.core.offload import off_loop
 from mock_server.core.tenancy import Tenancy
 from mock_server.families import DOWNLOADS, OPERATIONS
 from mock_server.families.base import Answer, Call, Operation
@@ -53,8 +56,13 @@ def _handler(operation: Operation) -> Callable[[Request], Awaitable[Response]]:
         tenant = tenancy.authenticate(request.headers.get("authorization", ""))
         call = Call(tenant, valid.path, valid.query, valid.body, str(request.base_url))
         resources = service(request.app)
-        with resources.moment():
-            result: Any = operation.action(resources, call)
+        changes = operation.method != "GET"
+
+        def act() -> Any:
+            with resources.moment(), resources.changing() if changes else nullcontext():
+                return operation.action(resources, call)
+
+        result = await run_in_threadpool(act)  # the store, and what a family's action calls
         if isinstance(result, Answer):
             headers = dict(result.headers)
             return JSONResponse(result.body, status_code=result.status, headers=headers)
@@ -86,7 +94,8 @@ def build_router(operations: Iterable[Operation]) -> APIRouter:
     return built
 
 
-async def signed_download(
+@off_loop
+def signed_download(
     request: Request, tenant: str, kind: str, ref: str, name: str, sig: str = ""
 ) -> Response:
     """What a URL a family handed out points to: no key, the signature instead."""

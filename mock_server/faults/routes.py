@@ -15,7 +15,8 @@ from fastapi import APIRouter, Depends, Query, Request
 from pydantic import ValidationError
 
 from mock_server.core.errors import InvalidRequest
-from mock_server.core.wire import MAX_DEPTH, too_deep
+from mock_server.core.limits import limits_of
+from mock_server.core.wire import too_deep
 from mock_server.deps import BehavioursDep, FaultsDep, require_admin
 from mock_server.faults.rules import FaultRule
 from mock_server.faults.scenarios import ScenarioError, apply_scenario, parse_scenario
@@ -29,6 +30,7 @@ router = APIRouter(
 
 async def _json(request: Request) -> Any:
     """JSON whatever the Content-Type says: ``curl -d '{...}'`` sends a form type."""
+    limit = limits_of(request.scope).max_json_depth
     try:
         parsed = json.loads(await request.body() or b"{}")
     except RecursionError:
@@ -37,10 +39,10 @@ async def _json(request: Request) -> Any:
     except ValueError as exc:
         raise InvalidRequest("The request body is not valid JSON") from exc
     else:
-        deep = too_deep(parsed)
+        deep = too_deep(parsed, limit)
     if deep:
         raise InvalidRequest(
-            f"The request body nests arrays and objects more than {MAX_DEPTH} levels deep"
+            f"The request body nests arrays and objects more than {limit} levels deep"
         )
     return parsed
 

@@ -30,11 +30,13 @@ class Download:
 
 
 def _secret(store: Store) -> bytes:
-    with store.transaction():
-        value = store.get_meta("download_secret")
-        if value is None:
-            value = secrets.token_hex(16)
-            store.set_meta("download_secret", value)
+    value = store.get_meta("download_secret")  # a read: made once, then only read
+    if value is None:
+        with store.transaction():
+            value = store.get_meta("download_secret")
+            if value is None:
+                value = secrets.token_hex(16)
+                store.set_meta("download_secret", value)
     return value.encode()
 
 

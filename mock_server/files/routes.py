@@ -6,6 +6,11 @@ absolute URL, then a ``PUT`` of the raw bytes there (no auth header: the URL car
 then ``POST /v1/files/{id}/preprocess``. Bodies stream to disk in chunks and become a file only
 when complete, so a dropped upload leaves nothing visible. One request at a time writes an
 upload, or a part of one (``Uploads.writing``): a second PUT to the same URL meanwhile is a 409.
+
+Nothing here touches the store or the disk on the event loop: the plain handlers run in a worker
+thread (``off_loop``), and those that stream a body do their claims, store calls and checks in
+one (``run_in_threadpool``, ``off_loop_context``), so polls are answered while a big file is
+received or checked.
 """
 
 from __future__ import annotations
@@ -20,8 +25,11 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
 from mock_server.core.errors import InvalidRequest
+from mock_server.core.limits import check_file_size, form_limits
+from mock_server.core.offload import off_loop, off_loop_context
 from mock_server.deps import FilesDep, TenantDep
-from mock_server.files.models import render_file
+from mock_server.files.models import FileRecord, UploadSession, render_file
+from mock_server.files.service import FileService
 from mock_server.files.uploads import receive
 from mock_server.spec.routing import SpecRoute
 
@@ -34,6 +42,15 @@ upload_router = APIRouter(tags=["Uploads"])  # the presigned targets, outside /v
 async def _upload_chunks(upload: UploadFile) -> AsyncIterator[bytes]:
     while chunk := await upload.read(1 << 20):
         yield chunk
+
+
+async def _taken(
+    files: FileService, session: UploadSession, chunks: AsyncIterator[bytes]
+) -> FileRecord:
+    """A form's file received into the upload's part and made a file, under the part's claim."""
+    async with off_loop_context(files.uploads.writing(session)) as part:
+        sha, _, size = await receive(chunks, part)
+        return await run_in_threadpool(files.uploads.finish, session, part, sha, size)
 
 
 def _field(form: Any, *names: str) -> str | None:
@@ -56,14 +73,17 @@ async def create_file(
     request: Request, files: FilesDep, tenant: TenantDep
 ) -> RedirectResponse | JSONResponse:
     # ``async with`` closes the form's spooled files, which would otherwise leak.
-    async with request.form() as form:
+    async with request.form(**form_limits(request.scope)) as form:
         upload = form.get("file")
         filename = _field(form, "file_name", "filename") or (
             upload.filename if isinstance(upload, UploadFile) else None
         )
         if not filename:
             raise InvalidRequest("Missing required field file_name", param="file_name")
-        session = files.uploads.start(
+        if isinstance(upload, UploadFile):
+            check_file_size(request.scope, upload.size)
+        session = await run_in_threadpool(
+            files.uploads.start,
             tenant,
             filename=filename,
             purpose=_field(form, "purpose") or "fine-tune",
@@ -71,9 +91,7 @@ async def create_file(
             checksum=_field(form, "checksum"),
         )
         if isinstance(upload, UploadFile):  # a client that sent the bytes along: take them now
-            with files.uploads.writing(session) as part:
-                sha, _, size = await receive(_upload_chunks(upload), part)
-                record = files.uploads.finish(session, part, sha, size)
+            record = await _taken(files, session, _upload_chunks(upload))
             record = await run_in_threadpool(files.preprocess, tenant, record.id)
             return JSONResponse(render_file(record))
         url = request.url_for("put_upload", file_id=session.file_id).include_query_params(
@@ -86,39 +104,40 @@ async def create_file(
 
 @upload_router.put("/_uploads/{file_id}", name="put_upload")
 async def put_upload(file_id: str, token: str, request: Request, files: FilesDep) -> dict[str, Any]:
-    session = files.uploads.session(file_id, token)
-    with files.uploads.writing(session) as part:
+    session = await run_in_threadpool(files.uploads.session, file_id, token)
+    async with off_loop_context(files.uploads.writing(session)) as part:
         sha, _, size = await receive(request.stream(), part)
         announced = request.headers.get("content-length")
         if announced is not None and announced.isdigit() and int(announced) != size:
-            part.unlink(missing_ok=True)
+            await run_in_threadpool(part.unlink, missing_ok=True)
             raise InvalidRequest(f"Expected {announced} bytes, received {size}", param="file")
-        record = files.uploads.finish(session, part, sha, size)
+        record = await run_in_threadpool(files.uploads.finish, session, part, sha, size)
     return {"id": record.id, "bytes": record.bytes, "sha256": sha}
 
 
 @router.post("/files/{id}/preprocess")
-async def preprocess_file(id: str, files: FilesDep, tenant: TenantDep) -> dict[str, Any]:
-    return render_file(await run_in_threadpool(files.preprocess, tenant, id))
+@off_loop
+def preprocess_file(id: str, files: FilesDep, tenant: TenantDep) -> dict[str, Any]:
+    return render_file(files.preprocess(tenant, id))
 
 
 @router.post("/files/upload")
 async def upload_file(request: Request, files: FilesDep, tenant: TenantDep) -> dict[str, Any]:
     # ``async with`` closes the form's spooled files, which would otherwise leak.
-    async with request.form() as form:
+    async with request.form(**form_limits(request.scope)) as form:
         upload = form.get("file")
         if not isinstance(upload, UploadFile):
             raise InvalidRequest("Missing required field file (the file's content)", param="file")
-        session = files.uploads.start(
+        check_file_size(request.scope, upload.size)
+        session = await run_in_threadpool(
+            files.uploads.start,
             tenant,
             filename=_required(form, "file_name"),
             purpose=_required(form, "purpose"),
             file_type=_field(form, "file_type"),
             checksum=_field(form, "checksum"),
         )
-        with files.uploads.writing(session) as part:
-            sha, _, size = await receive(_upload_chunks(upload), part)
-            record = files.uploads.finish(session, part, sha, size)
+        record = await _taken(files, session, _upload_chunks(upload))
         return render_file(await run_in_threadpool(files.preprocess, tenant, record.id))
 
 
@@ -157,9 +176,15 @@ class AbortRequest(BaseModel):
 
 
 @router.post("/files/multipart/initiate")
-async def initiate_multipart(
+@off_loop
+def initiate_multipart(
     body: InitiateRequest, request: Request, files: FilesDep, tenant: TenantDep
 ) -> dict[str, Any]:
+    if body.file_size < 0:
+        raise InvalidRequest(
+            f"file_size must be at least 0 (got {body.file_size})", param="file_size"
+        )
+    check_file_size(request.scope, body.file_size, param="file_size")
     session = files.uploads.initiate_multipart(
         tenant,
         filename=body.file_name,
@@ -192,20 +217,19 @@ async def initiate_multipart(
 async def put_part(
     file_id: str, number: int, token: str, request: Request, files: FilesDep
 ) -> JSONResponse:
-    session = files.uploads.session(file_id, token)
+    session = await run_in_threadpool(files.uploads.session, file_id, token)
     if not 1 <= number <= session.num_parts:
         raise InvalidRequest(
             f"Part number {number} is outside 1..{session.num_parts}", param="part_number"
         )
-    with files.uploads.writing(session, number) as part:
+    async with off_loop_context(files.uploads.writing(session, number)) as part:
         _, md5, size = await receive(request.stream(), part)
     return JSONResponse({"part_number": number, "size": size}, headers={"ETag": f'"{md5}"'})
 
 
 @router.post("/files/multipart/complete")
-async def complete_multipart(
-    body: CompleteRequest, files: FilesDep, tenant: TenantDep
-) -> dict[str, Any]:
+@off_loop
+def complete_multipart(body: CompleteRequest, files: FilesDep, tenant: TenantDep) -> dict[str, Any]:
     session = files.uploads.multipart_session(tenant, body.upload_id, body.file_id)
     etags: dict[int, str] = {}
     for part in body.parts:
@@ -213,12 +237,12 @@ async def complete_multipart(
         if number is None or etag is None:
             raise InvalidRequest("Each part needs part_number and etag", param="parts")
         etags[number] = etag
-    record = await run_in_threadpool(files.uploads.complete_multipart, session, etags)
-    return {"file": render_file(record)}
+    return {"file": render_file(files.uploads.complete_multipart(session, etags))}
 
 
 @router.post("/files/multipart/abort")
-async def abort_multipart(body: AbortRequest, files: FilesDep, tenant: TenantDep) -> dict[str, Any]:
+@off_loop
+def abort_multipart(body: AbortRequest, files: FilesDep, tenant: TenantDep) -> dict[str, Any]:
     uploads = files.uploads
     uploads.abort_multipart(uploads.multipart_session(tenant, body.upload_id, body.file_id))
     return {"upload_id": body.upload_id, "file_id": body.file_id, "aborted": True}
@@ -228,17 +252,20 @@ async def abort_multipart(body: AbortRequest, files: FilesDep, tenant: TenantDep
 
 
 @router.get("/files")
-async def list_files(files: FilesDep, tenant: TenantDep) -> dict[str, Any]:
+@off_loop
+def list_files(files: FilesDep, tenant: TenantDep) -> dict[str, Any]:
     return {"object": "list", "data": [render_file(f) for f in files.files(tenant)]}
 
 
 @router.get("/files/{id}")
-async def retrieve_file(id: str, files: FilesDep, tenant: TenantDep) -> dict[str, Any]:
+@off_loop
+def retrieve_file(id: str, files: FilesDep, tenant: TenantDep) -> dict[str, Any]:
     return render_file(files.file(tenant, id))
 
 
 @router.get("/files/{id}/content", response_model=None)
-async def file_content(id: str, files: FilesDep, tenant: TenantDep) -> FileResponse:
+@off_loop
+def file_content(id: str, files: FilesDep, tenant: TenantDep) -> FileResponse:
     record = files.file(tenant, id)
     return FileResponse(
         files.blobs.path(record.id),
@@ -248,6 +275,7 @@ async def file_content(id: str, files: FilesDep, tenant: TenantDep) -> FileRespo
 
 
 @router.delete("/files/{id}")
-async def delete_file(id: str, files: FilesDep, tenant: TenantDep) -> dict[str, Any]:
+@off_loop
+def delete_file(id: str, files: FilesDep, tenant: TenantDep) -> dict[str, Any]:
     record = files.delete_file(tenant, id)
     return {"id": record.id, "object": "file", "deleted": True}

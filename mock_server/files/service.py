@@ -16,6 +16,7 @@ from mock_server.core.clock import Clock
 from mock_server.core.errors import NotFound
 from mock_server.core.ids import IdSource
 from mock_server.files.checks.check import check_dataset
+from mock_server.files.checks.reader import MAX_LINE_BYTES
 from mock_server.files.models import FilePurpose, FileRecord
 from mock_server.files.uploads import Uploads
 from mock_server.store import BlobStore, Store
@@ -45,12 +46,14 @@ class FileService:
         *,
         check_batch_input: BatchInputCheck,
         on_validated: FileHook = _unchanged,
+        max_line_bytes: int = MAX_LINE_BYTES,
     ) -> None:
         self.store = store
         self.blobs = blobs
         self.uploads = Uploads(store, blobs, clock, ids)
         self._check_batch_input = check_batch_input
         self._on_validated = on_validated
+        self._max_line_bytes = max_line_bytes
 
     def preprocess(self, tenant: str, file_id: str) -> FileRecord:
         """Validate the file with the rules of the SDK's ``check_file`` (once; later calls are
@@ -60,10 +63,12 @@ class FileService:
             return record
         if record.purpose is FilePurpose.batch_api:  # batch requests, not a training set
             checked = self._check_batch_input(record, self.blobs.path(file_id))
-            self.store.put_file(checked)
-            return checked
+            return self._keep(checked)
         report = check_dataset(
-            self.blobs.path(file_id), purpose=record.purpose.value, filename=record.filename
+            self.blobs.path(file_id),
+            purpose=record.purpose.value,
+            filename=record.filename,
+            max_line_bytes=self._max_line_bytes,
         )
         failed = not report.is_check_passed
         validated = record.model_copy(
@@ -88,9 +93,18 @@ class FileService:
                 },
             }
         )
-        validated = self._on_validated(validated)
-        self.store.put_file(validated)
-        return validated
+        return self._keep(self._on_validated(validated))
+
+    def _keep(self, checked: FileRecord) -> FileRecord:
+        """Save a check's verdict, unless the file went meanwhile (a delete while it was being
+        checked: saving would bring its record back without its bytes) or another request's
+        check of it was saved first (that one stands)."""
+        with self.store.transaction():
+            current = self.store.get_file(checked.tenant, checked.id)
+            if current.processed:
+                return current
+            self.store.put_file(checked)
+        return checked
 
     def validated(self, tenant: str, file_id: str, param: str) -> FileRecord:
         """The file, validated if it was not yet; a missing one is a 404 naming ``param``."""

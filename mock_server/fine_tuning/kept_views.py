@@ -7,6 +7,11 @@ last one. A body rendered from a read that a forget overtook (the runner thread 
 while a poll was rendering it) is not kept: ``keep`` takes the ``version`` seen before the read.
 This is process memory: a bounded LRU, lost on restart (nothing is lost with it: the next poll
 renders again).
+
+The same goes for the stored job itself, which moves only at its next milestone or step
+(``plan.moves_at``): until then a list of a tenant's jobs, or its events, takes the stored job as
+it is, with the end it expects, instead of working out its plan again (``still``). Its entries
+are forgotten with the bodies.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from datetime import datetime
 __all__ = ["KeptViews"]
 
 _Key = tuple[str, str, bool]
+_STILL_KEPT = 16384  # ~250 bytes each
 
 
 class KeptViews:
@@ -26,6 +32,8 @@ class KeptViews:
         self._size = size
         self._lock = threading.Lock()
         self._views: OrderedDict[_Key, tuple[bytes, datetime | None]] = OrderedDict()
+        # (tenant, job id) -> (until when the stored job stays as it is, when it expects to end)
+        self._still: OrderedDict[tuple[str, str], tuple[datetime, datetime]] = OrderedDict()
         self._forgets = 0  # how many forgets so far: a read that saw fewer may be stale
 
     def version(self) -> int:
@@ -67,13 +75,44 @@ class KeptViews:
             self._views.move_to_end(key)
             return body
 
+    def keep_still(
+        self, tenant: str, job_id: str, until: datetime, end: datetime, *, version: int
+    ) -> None:
+        """The stored job, advanced to a moment before ``until``, stays as it is until then and
+        expects to end at ``end``; unless something was forgotten since ``version``."""
+        if not self.enabled:
+            return
+        with self._lock:
+            if self._forgets != version:
+                return
+            self._still[(tenant, job_id)] = (until, end)
+            if len(self._still) > _STILL_KEPT:
+                self._still.popitem(last=False)
+
+    def still(self, tenant: str, job_id: str, now: datetime) -> datetime | None:
+        """When the job expects to end, if its stored state is still what ``advance`` would make
+        of it at ``now``; None when it has to be advanced."""
+        key = (tenant, job_id)
+        with self._lock:
+            kept = self._still.get(key)
+            if kept is None:
+                return None
+            until, end = kept
+            if now >= until:
+                del self._still[key]
+                return None
+            self._still.move_to_end(key)
+            return end
+
     def forget(self, tenant: str, job_id: str) -> None:
         with self._lock:
             self._forgets += 1
             for upper in (False, True):
                 self._views.pop((tenant, job_id, upper), None)
+            self._still.pop((tenant, job_id), None)
 
     def clear(self) -> None:
         with self._lock:
             self._forgets += 1
             self._views.clear()
+            self._still.clear()

@@ -37,7 +37,7 @@ from mock_server.fine_tuning.models import (
     JobStatus,
     Transition,
 )
-from mock_server.fine_tuning.plan import eval_steps, job_event, plan
+from mock_server.fine_tuning.plan import eval_steps, job_event, moments, plan
 
 __all__ = ["advance", "fail", "inject_fault", "request_cancel", "set_trainer", "status_after"]
 
@@ -57,10 +57,11 @@ def advance(job: Job, now: datetime) -> Transition:
     """Apply every milestone due by ``now``."""
     if job.status in TERMINAL:
         return Transition(job)
-    milestones = plan(job)
+    cursor = job.cursor
+    due = moments(job)  # the whole plan only when a milestone is due: most reads find none
+    milestones = plan(job) if cursor < len(due) and due[cursor] <= now else []
     events: list[Event] = []
     checkpoints: list[Checkpoint] = []
-    cursor = job.cursor
     while cursor < len(milestones) and milestones[cursor].at <= now:
         m = milestones[cursor]
         if m.status is not None:

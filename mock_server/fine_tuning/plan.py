@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any, Literal
@@ -30,7 +31,10 @@ __all__ = [
     "end_time",
     "eval_steps",
     "in_training",
+    "expected_end",
     "job_event",
+    "moments",
+    "moves_at",
     "plan",
     "seconds_remaining",
     "status_walk",
@@ -241,18 +245,41 @@ def _full_plan(job: Job) -> list[Milestone]:
 
 
 _PLANS: OrderedDict[tuple[Any, ...], tuple[Milestone, ...]] = OrderedDict()
+_PLANS_KEPT = 512  # ~20 KB each; past that a job's plan is worked out again when it moves
+# Only the moments of each plan, for many more jobs: ~1.5 KB each. A read of a live job needs
+# the whole plan only when a milestone is due; its next moment and its end come from here.
+_MOMENTS: OrderedDict[tuple[Any, ...], tuple[datetime, ...]] = OrderedDict()
+_MOMENTS_KEPT = 16384
 _TRAINING = EventType.training_start
 
 
-def _uncut_plan(job: Job) -> list[Milestone]:
-    """``_full_plan``, remembered: a job is read far more often than it changes, and the uncut
-    plan depends only on what the job was created with (the key holds all of it)."""
-    key = (
+def _uncut_key(job: Job) -> tuple[Any, ...]:
+    """Everything the uncut plan depends on: what the job was created with."""
+    return (
         job.id, job.created_at, job.model, job.model_output_name, job.validation_file,
         job.wandb_url, job.total_steps, job.steps_per_epoch, job.n_epochs, job.n_evals,
         job.n_checkpoints, job.is_lora, job.token_count, job.param_count,
         tuple(sorted(job.durations.items())), job.trainer,
     )  # fmt: skip
+
+
+def _uncut_moments(job: Job) -> tuple[datetime, ...]:
+    """``[m.at for m in _uncut_plan(job)]``, remembered for far more jobs than whole plans."""
+    key = _uncut_key(job)
+    moments = _MOMENTS.get(key)
+    if moments is None:
+        moments = _MOMENTS[key] = tuple(m.at for m in _uncut_plan(job, key))
+        if len(_MOMENTS) > _MOMENTS_KEPT:
+            _MOMENTS.popitem(last=False)
+    else:
+        _MOMENTS.move_to_end(key)
+    return moments
+
+
+def _uncut_plan(job: Job, key: tuple[Any, ...] | None = None) -> list[Milestone]:
+    """``_full_plan``, remembered: a job is read far more often than it changes, and the uncut
+    plan depends only on what the job was created with (the key holds all of it)."""
+    key = key or _uncut_key(job)
     milestones = _PLANS.get(key)
     if milestones is None:
         full = _full_plan(job)
@@ -260,8 +287,10 @@ def _uncut_plan(job: Job) -> list[Milestone]:
             start = next(i for i, m in enumerate(full) if m.event and m.event.type is _TRAINING)
             full = full[:start]
         milestones = _PLANS[key] = tuple(full)
-        if len(_PLANS) > 256:
+        if len(_PLANS) > _PLANS_KEPT:
             _PLANS.popitem(last=False)
+    else:
+        _PLANS.move_to_end(key)  # least recently used goes first: live jobs stay
     return list(milestones)
 
 
@@ -306,30 +335,66 @@ def plan(job: Job) -> list[Milestone]:
     return milestones
 
 
+def moments(job: Job) -> Sequence[datetime]:
+    """When each milestone of ``plan(job)`` is due (``[m.at for m in plan(job)]``): without
+    working out the whole plan where no fault or cancel cuts it."""
+    if not _fault_due(job) and job.cancel_requested_at is None:  # what plan() would not cut
+        return _uncut_moments(job)
+    return [m.at for m in plan(job)]
+
+
 def end_time(job: Job) -> datetime:
-    return plan(job)[-1].at
+    return moments(job)[-1]
 
 
 def in_training(job: Job) -> bool:
     """A real job past its planned milestones: its progress now comes from a training worker."""
-    return job.trainer == "real" and job.cursor >= len(_uncut_plan(job))
+    return job.trainer == "real" and job.cursor >= len(_uncut_moments(job))
 
 
-def _expected_end(job: Job) -> datetime:
+def expected_end(job: Job) -> datetime:
     """When the job should end: its plan's last milestone; for a real job, the end measured step
     times predict, or before the first step the synthetic timeline's end."""
     if job.trainer != "real" or job.cancel_requested_at is not None:
         return end_time(job)
     if job.eta is not None:
         return job.eta
-    return _uncut_plan(job.model_copy(update={"trainer": "synthetic"}))[-1].at
+    return _uncut_moments(job.model_copy(update={"trainer": "synthetic"}))[-1]
 
 
 def seconds_remaining(job: Job, now: datetime) -> int:
     """Whole seconds until the job ends (rounded up), as ``progress.seconds_remaining``."""
     if job.status in TERMINAL:
         return 0
-    return max(0, math.ceil((_expected_end(job) - now).total_seconds()))
+    return max(0, math.ceil((expected_end(job) - now).total_seconds()))
+
+
+def _next(moments: list[datetime], now: datetime) -> datetime:
+    later = [m for m in moments if m > now]
+    return min(later) if later else now
+
+
+def _moves(job: Job, now: datetime) -> list[datetime]:
+    """The moments the stored job itself moves at (its next milestone, its next step)."""
+    due = moments(job)
+    found = [now]
+    if job.cursor < len(due):
+        found.append(due[job.cursor])
+    if job.steps_completed < job.total_steps and job.trainer != "real":
+        found.append(step_time(job, job.steps_completed + 1))
+    return found
+
+
+def moves_at(job: Job, now: datetime) -> datetime | None:
+    """Until when ``advance`` leaves ``job`` (already advanced to ``now``) as it is: its next
+    milestone or its next step; ``now`` where a worker's report may move it at any moment.
+    None: never (it has ended). Unlike ``unchanged_until``, the ticks of ``seconds_remaining``
+    do not count: they change what a read renders, not what is stored."""
+    if job.status in TERMINAL:
+        return None
+    if in_training(job):
+        return now
+    return _next(_moves(job, now), now)
 
 
 def unchanged_until(job: Job, now: datetime) -> datetime | None:
@@ -339,14 +404,9 @@ def unchanged_until(job: Job, now: datetime) -> datetime | None:
         return None
     if in_training(job):  # a worker's report may change it at any moment
         return now
-    milestones = plan(job)
-    moments = [now]
-    if job.cursor < len(milestones):
-        moments.append(milestones[job.cursor].at)
-    if job.steps_completed < job.total_steps and job.trainer != "real":
-        moments.append(step_time(job, job.steps_completed + 1))
-    end = _expected_end(job)
+    moments = _moves(job, now)
+    end = expected_end(job)
     left = (end - now).total_seconds()
     if left > 0:
         moments.append(end - timedelta(seconds=math.ceil(left) - 1))
-    return min(m for m in moments if m > now) if any(m > now for m in moments) else now
+    return _next(moments, now)

@@ -1,5 +1,8 @@
 """Fine-tuning: create, list, retrieve, cancel, delete, events, checkpoints, metrics, price,
-model limits, and the model download (with the Range requests the CLI's downloader makes)."""
+model limits, and the model download (with the Range requests the CLI's downloader makes).
+
+Every handler that reads the store (or builds an archive) runs in a worker thread (``off_loop``),
+so the loop goes on answering the polls that kept views serve meanwhile."""
 
 from __future__ import annotations
 
@@ -10,9 +13,11 @@ from fastapi import APIRouter, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from starlette.concurrency import run_in_threadpool
 
 from mock_server.catalogue import fine_tuning as catalogue
 from mock_server.core.errors import InvalidRequest
+from mock_server.core.offload import off_loop
 from mock_server.core.timefmt import parse_iso
 from mock_server.deps import ArtifactsDep, FineTuningDep, TenantDep, UpperCaseEventsDep
 from mock_server.fine_tuning.events import render_event
@@ -32,22 +37,23 @@ def _job(jobs: FineTuning, job: Job) -> dict[str, Any]:
 
 
 @router.post("/fine-tunes")
-async def create_fine_tune(
+@off_loop
+def create_fine_tune(
     body: FineTuneRequest, jobs: FineTuningDep, tenant: TenantDep
 ) -> dict[str, Any]:
     return _job(jobs, jobs.create_job(tenant, body))
 
 
 @router.get("/fine-tunes")
-async def list_fine_tunes(jobs: FineTuningDep, tenant: TenantDep) -> dict[str, Any]:
+@off_loop
+def list_fine_tunes(jobs: FineTuningDep, tenant: TenantDep) -> dict[str, Any]:
     listed = sorted(jobs.jobs(tenant), key=lambda j: j.created_at, reverse=True)
     return {"object": "list", "data": [_job(jobs, j) for j in listed]}
 
 
 @router.post("/fine-tunes/estimate-price")
-async def estimate_price(
-    body: PriceRequest, jobs: FineTuningDep, tenant: TenantDep
-) -> dict[str, Any]:
+@off_loop
+def estimate_price(body: PriceRequest, jobs: FineTuningDep, tenant: TenantDep) -> dict[str, Any]:
     return jobs.estimate_price(tenant, body)
 
 
@@ -57,12 +63,14 @@ async def supported_models(tenant: TenantDep) -> dict[str, Any]:
 
 
 @router.get("/fine-tunes/models/limits")
-async def model_limits(model_name: str, jobs: FineTuningDep, tenant: TenantDep) -> dict[str, Any]:
+@off_loop
+def model_limits(model_name: str, jobs: FineTuningDep, tenant: TenantDep) -> dict[str, Any]:
     return jobs.limits(tenant, model_name)
 
 
 @router.get("/fine-tunes/{id}", response_model=None)
-async def retrieve_fine_tune(
+@off_loop
+def retrieve_fine_tune(
     id: str, jobs: FineTuningDep, tenant: TenantDep, upper: UpperCaseEventsDep
 ) -> Response:
     # Bytes, not a dict: FastAPI would otherwise validate the returned dict against the
@@ -72,7 +80,8 @@ async def retrieve_fine_tune(
 
 
 @router.delete("/fine-tunes/{id}")
-async def delete_fine_tune(
+@off_loop
+def delete_fine_tune(
     id: str, jobs: FineTuningDep, tenant: TenantDep, force: bool = False
 ) -> dict[str, Any]:
     jobs.delete_job(tenant, id)
@@ -80,12 +89,14 @@ async def delete_fine_tune(
 
 
 @router.post("/fine-tunes/{id}/cancel")
-async def cancel_fine_tune(id: str, jobs: FineTuningDep, tenant: TenantDep) -> dict[str, Any]:
+@off_loop
+def cancel_fine_tune(id: str, jobs: FineTuningDep, tenant: TenantDep) -> dict[str, Any]:
     return _job(jobs, jobs.cancel(tenant, id))
 
 
 @router.get("/fine-tunes/{id}/events")
-async def list_events(
+@off_loop
+def list_events(
     id: str, jobs: FineTuningDep, tenant: TenantDep, upper: UpperCaseEventsDep
 ) -> dict[str, Any]:
     events = jobs.events(tenant, id)
@@ -93,7 +104,8 @@ async def list_events(
 
 
 @router.get("/fine-tunes/{id}/checkpoints")
-async def list_checkpoints(id: str, jobs: FineTuningDep, tenant: TenantDep) -> dict[str, Any]:
+@off_loop
+def list_checkpoints(id: str, jobs: FineTuningDep, tenant: TenantDep) -> dict[str, Any]:
     return {"object": "list", "data": [c.render() for c in jobs.checkpoints(tenant, id)]}
 
 
@@ -141,7 +153,8 @@ async def get_metrics(
         )
     except ValidationError as exc:
         raise RequestValidationError(exc.errors(include_url=False)) from exc
-    points = jobs.metrics(
+    points = await run_in_threadpool(
+        jobs.metrics,
         tenant,
         id,
         step_from=given.global_step_from,
@@ -156,7 +169,8 @@ async def get_metrics(
 
 
 @router.get("/finetune/download", response_model=None)
-async def download(
+@off_loop
+def download(
     ft_id: str,
     jobs: FineTuningDep,
     artifacts: ArtifactsDep,

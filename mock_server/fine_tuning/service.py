@@ -10,6 +10,7 @@ for jobs and reports). Routes translate HTTP into one call here.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
@@ -34,7 +35,12 @@ from mock_server.fine_tuning.kept_views import KeptViews
 from mock_server.fine_tuning.machine import advance, fail, inject_fault, request_cancel, set_trainer
 from mock_server.fine_tuning.models import TERMINAL, Fault, Job, JobStatus, Timeline, Transition
 from mock_server.fine_tuning.models import InvalidTransition as _StateError
-from mock_server.fine_tuning.plan import seconds_remaining, unchanged_until
+from mock_server.fine_tuning.plan import (
+    expected_end,
+    moves_at,
+    seconds_remaining,
+    unchanged_until,
+)
 from mock_server.fine_tuning.requests import (
     CheckpointRef,
     FineTuneRequest,
@@ -202,12 +208,29 @@ class FineTuning:
         if job.status in TERMINAL:
             return job
         now = self.clock.now()
-        return self.store.update_job(job.tenant, job.id, lambda j: advance(j, now))
+        if self.views.still(job.tenant, job.id, now) is not None:
+            return job  # read after it was last advanced, and nothing has moved it since
+        version = self.views.version()
+        job = self.store.update_job(job.tenant, job.id, lambda j: advance(j, now))
+        self._keep_still(job, now, version)
+        return job
 
     def job(self, tenant: str, job_id: str) -> Job:
-        """The job brought up to the clock's time: one read, inside the write lock."""
+        """The job brought up to the clock's time (saved, if that moved it). A job that cannot
+        have moved since it was last brought up (``KeptViews.still``) is read as it is stored:
+        a list of many live jobs, or their events, then skips working out their plans."""
         now = self.clock.now()
-        return self.store.update_job(tenant, job_id, lambda j: advance(j, now))
+        if self.views.still(tenant, job_id, now) is not None:
+            return self.store.get_job(tenant, job_id)
+        version = self.views.version()
+        job = self.store.update_job(tenant, job_id, lambda j: advance(j, now))
+        self._keep_still(job, now, version)
+        return job
+
+    def _keep_still(self, job: Job, now: datetime, version: int) -> None:
+        until = moves_at(job, now)
+        if until is not None and until > now:
+            self.views.keep_still(job.tenant, job.id, until, expected_end(job), version=version)
 
     def job_view(self, tenant: str, job_id: str, *, upper_case_types: bool) -> bytes:
         """A job with its events as the JSON body of ``GET /fine-tunes/{id}``.
@@ -220,6 +243,7 @@ class FineTuning:
             return body
         version = self.views.version()
         job = self.store.update_job(tenant, job_id, lambda j: advance(j, now))
+        self._keep_still(job, now, version)
         events = [
             render_event(e, upper_case_types=upper_case_types)
             for e in self.store.list_events(job.id)
@@ -253,7 +277,10 @@ class FineTuning:
         return self.store.list_metrics(self.job(tenant, job_id).id, **filters)
 
     def seconds_remaining(self, job: Job) -> int:
-        return seconds_remaining(job, self.clock.now())
+        now = self.clock.now()
+        if job.status not in TERMINAL and (end := self.views.still(job.tenant, job.id, now)):
+            return max(0, math.ceil((end - now).total_seconds()))  # as plan.seconds_remaining
+        return seconds_remaining(job, now)
 
     # -- moving -----------------------------------------------------------------------------------
 

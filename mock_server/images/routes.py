@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import os
 import re
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +22,7 @@ from fastapi.responses import FileResponse
 from mock_server.catalogue.serverless import ImageModel, image_model, unavailable
 from mock_server.core.errors import InvalidRequest, NotFound
 from mock_server.core.ids import stable_int
+from mock_server.core.offload import off_loop
 from mock_server.deps import IdsDep, TenantDep
 from mock_server.images.raster import jpeg, mosaic, png
 from mock_server.spec.routing import SpecRequestDep, SpecRoute
@@ -54,6 +57,14 @@ def _check(model: ImageModel, body: dict[str, Any]) -> None:
         )
 
 
+def _save(path: Path, image: bytes) -> None:
+    """Written beside, then renamed: two requests for one image (its name is its content's
+    hash) run in worker threads, and a client reading it meanwhile never sees half of it."""
+    temp = path.with_name(f".{path.name}.{threading.get_ident()}.tmp")
+    temp.write_bytes(image)
+    os.replace(temp, path)
+
+
 def _folder(request: Request) -> Path:
     """Under ``artifacts/``, which ``/_sim/reset`` empties with the rest of the state."""
     folder: Path = request.app.state.services.store.data_dir / "artifacts" / "images"
@@ -62,7 +73,8 @@ def _folder(request: Request) -> Path:
 
 
 @router.post("/images/generations", response_model=None)
-async def create_image(
+@off_loop
+def create_image(
     request: Request, tenant: TenantDep, ids: IdsDep, valid: SpecRequestDep
 ) -> dict[str, Any]:
     body = valid.body
@@ -85,14 +97,15 @@ async def create_image(
             continue
         digest = hashlib.sha256(f"{tenant}\x1f".encode() + image).hexdigest()[:40]
         name = f"{digest}.{fmt}"
-        (_folder(request) / name).write_bytes(image)
+        _save(_folder(request) / name, image)
         url = f"{str(request.base_url).rstrip('/')}{MEDIA_PATH}/{name}"
         data.append({"index": index, "url": url, "type": "url"})
     return {"id": f"img-{ids.uuid()}", "model": model.name, "object": "list", "data": data}
 
 
 @media_router.get(MEDIA_PATH + "/{name}", response_model=None)
-async def image_file(request: Request, name: str) -> FileResponse:
+@off_loop
+def image_file(request: Request, name: str) -> FileResponse:
     path = _folder(request) / name
     if not _NAME.fullmatch(name) or not path.is_file():
         raise NotFound("image", name, message=f"No image {name}")

@@ -1,7 +1,8 @@
 """Chat and text completions on catalogue models, on the output names of completed jobs and on
 the names of STARTED dedicated endpoints, answered with deterministic synthetic text, as JSON or as
 server-sent events. A job trained for real (by its output name, or behind an endpoint) answers with
-its model, generated in the inference worker (off the event loop, in a thread)."""
+its model, generated in the inference worker. The handlers run in a worker thread (``off_loop``):
+what a name answers with is looked up in the store, and a real model's answer takes seconds."""
 
 from __future__ import annotations
 
@@ -11,9 +12,9 @@ from typing import Any
 
 from fastapi import APIRouter
 from fastapi.responses import StreamingResponse
-from starlette.concurrency import run_in_threadpool
 
 from mock_server.core.ids import stable_int
+from mock_server.core.offload import off_loop
 from mock_server.core.timefmt import unix
 from mock_server.deps import ClockDep, InferenceDep, TenantDep
 from mock_server.inference.models import (
@@ -40,7 +41,7 @@ __all__ = ["router"]
 router = APIRouter(prefix="/v1", tags=["Chat", "Completion"], route_class=SpecRoute)
 
 
-async def _answer(
+def _answer(
     inference: Inference,
     served: Serving,
     body: Sampling,
@@ -52,8 +53,7 @@ async def _answer(
         return complete(
             served.answers_as, prompt, max_tokens=body.max_tokens, seed=body.seed, stop=body.stops
         )
-    return await run_in_threadpool(
-        inference.real_training.complete,
+    return inference.real_training.complete(
         served.real,
         messages=messages,
         prompt=None if messages is not None else prompt,
@@ -89,13 +89,14 @@ def _sse(chunks: Iterator[dict[str, Any]]) -> StreamingResponse:
 
 
 @router.post("/chat/completions", response_model=None)
-async def chat_completions(
+@off_loop
+def chat_completions(
     body: ChatRequest, inference: InferenceDep, clock: ClockDep, tenant: TenantDep
 ) -> dict[str, Any] | StreamingResponse:
     served = inference.serving(tenant, body.model)
     model = served.model
     prompt = prompt_text(body.messages)
-    result = await _answer(inference, served, body, prompt=prompt, messages=body.messages)
+    result = _answer(inference, served, body, prompt=prompt, messages=body.messages)
     created = unix(clock.now())
     if not body.stream:
         return chat_body(model, prompt, body.seed, created, result)
@@ -130,12 +131,13 @@ async def chat_completions(
 
 
 @router.post("/completions", response_model=None)
-async def completions(
+@off_loop
+def completions(
     body: CompletionRequest, inference: InferenceDep, clock: ClockDep, tenant: TenantDep
 ) -> dict[str, Any] | StreamingResponse:
     served = inference.serving(tenant, body.model)
     model = served.model
-    result = await _answer(inference, served, body, prompt=body.prompt, messages=None)
+    result = _answer(inference, served, body, prompt=body.prompt, messages=None)
     created = unix(clock.now())
     if not body.stream:
         return text_body(model, body.prompt, body.seed, created, result)

@@ -38,7 +38,7 @@ from typing import IO, TYPE_CHECKING
 
 from pydantic import ValidationError
 
-from mock_server.core.errors import NotFound, TogetherError
+from mock_server.core.errors import NotFound, ServiceUnavailable, TogetherError
 from mock_server.fine_tuning.models import LIVE, Job, JobStatus
 from mock_server.fine_tuning.plan import in_training
 from mock_server.fine_tuning.reports import REPORT, Failed, Report, Stopped
@@ -211,6 +211,8 @@ class TrainingRunner:
                     self._on_exit(item)
                 if item == "wake" or time.monotonic() - self._last_scan >= _TICK:
                     self._scan()
+            except ServiceUnavailable as exc:  # the next tick looks again
+                log.warning("the training runner waits for the database: %s", exc.message)
             except Exception:
                 log.exception("the training runner failed on %r", item)
             with self._changed:
@@ -326,13 +328,21 @@ class TrainingRunner:
         self._report(job.tenant, job.id, Failed(message=message))
 
     def _report(self, tenant: str, job_id: str, report: Report) -> Job | None:
-        try:
-            return self.jobs.apply_report(tenant, job_id, report)
-        except NotFound:
-            return None
-        except TogetherError:
-            log.exception("job %s: report %s does not apply", job_id, report.type)
-            return None
+        """Apply a worker's report; while another process holds the database locked, try again
+        (each try waits for it a while) rather than lose the report: the worker's later reports
+        queue up behind it meanwhile."""
+        while True:
+            try:
+                return self.jobs.apply_report(tenant, job_id, report)
+            except NotFound:
+                return None
+            except ServiceUnavailable as exc:
+                if self._closing:
+                    return None
+                log.warning("job %s: report %s waits: %s", job_id, report.type, exc.message)
+            except TogetherError:
+                log.exception("job %s: report %s does not apply", job_id, report.type)
+                return None
 
 
 _RAISED = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Exit|Interrupt)\b")

@@ -23,6 +23,7 @@ from urllib.parse import parse_qs
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mock_server.core.errors import InvalidRequest, TogetherError
+from mock_server.core.limits import limits_of
 from mock_server.core.tenancy import Tenancy
 from mock_server.settings import Settings
 from mock_server.spec.examples import Answer, success_answer
@@ -94,6 +95,7 @@ class ExamplesFront:
                 headers=headers.all() if declared else {},
                 content_type=content_type,
                 raw_body=body,
+                max_depth=limits_of(scope).max_json_depth,
             )
             answer = success_answer(op, valid, accept, base_url="")
             if len(body) <= _KEPT_BODY_MAX:

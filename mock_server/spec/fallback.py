@@ -27,6 +27,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Match, Route
 
 from mock_server.core.errors import TogetherError
+from mock_server.core.limits import form_limits, limits_of
 from mock_server.core.tenancy import Tenancy
 from mock_server.settings import Settings
 from mock_server.spec.index import OperationIndex, Reply, SpecOperation, operation_index
@@ -112,7 +113,7 @@ async def validated_request(
     raw = b""
     if op.body is not None and media in FORMS:
         form = {}
-        for name, value in (await request.form()).multi_items():
+        for name, value in (await request.form(**form_limits(request.scope))).multi_items():
             if isinstance(value, UploadFile):
                 item: Any = FormFile(value.filename or "", value.content_type or "", value.file)
             else:
@@ -129,6 +130,7 @@ async def validated_request(
         content_type=content_type,
         raw_body=raw,
         form=form,
+        max_depth=limits_of(request.scope).max_json_depth,
     )
 
 

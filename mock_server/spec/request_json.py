@@ -55,14 +55,14 @@ def _where_not_finite(value: Any, path: tuple[Any, ...] = ()) -> tuple[Any, ...]
     return None
 
 
-def parse_json(raw: bytes | str) -> Any:
+def parse_json(raw: bytes | str, *, max_depth: int = MAX_DEPTH) -> Any:
     """A JSON body as Python values, refusing what is not JSON, non-finite numbers included
     (a 400 naming the field). The body is read once; only one holding such a number is read a
     second time, with those values marked, to say which field it is."""
     try:
         parsed = json.loads(raw, parse_constant=_no_constant, parse_float=_finite_float)
     except RecursionError:
-        raise _too_deep() from None
+        raise _too_deep(max_depth) from None
     except _NotFinite:
         marked = json.loads(
             raw,
@@ -74,12 +74,12 @@ def parse_json(raw: bytes | str) -> Any:
         raise InvalidRequest(message, param=field) from None
     except ValueError:
         raise InvalidRequest("The request body is not valid JSON", param=None) from None
-    if too_deep(parsed):
-        raise _too_deep()
+    if too_deep(parsed, max_depth):
+        raise _too_deep(max_depth)
     return parsed
 
 
-def _too_deep() -> InvalidRequest:
+def _too_deep(limit: int) -> InvalidRequest:
     return InvalidRequest(
-        f"The request body nests arrays and objects more than {MAX_DEPTH} levels deep", param=None
+        f"The request body nests arrays and objects more than {limit} levels deep", param=None
     )

@@ -15,6 +15,7 @@ layer (``fallback``).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from typing import Annotated, Any, Protocol
 
@@ -81,9 +82,20 @@ def invalid_request(errors: Sequence[Any]) -> InvalidRequest:
     if first.get("type") == "json_invalid":  # its loc is a character offset, not a field
         return InvalidRequest("The request body is not valid JSON", param=None)
     loc = tuple(first.get("loc", ()))
-    param = ".".join(str(p) for p in loc if p not in ("body", "query", "path", "header")) or None
+    param = ".".join(str(p) for p in loc if not _not_a_field(p)) or None
     where = f"{param}: " if param else ""
     return InvalidRequest(f"{where}{first.get('msg', 'Invalid request')}", param=param)
+
+
+# Where a value failed every member of a union (``Int64 | Literal["max"]``), pydantic adds the
+# member it tried to the location: ``batch_size.constrained-int``. A client wants the field.
+_UNION_MEMBER = re.compile(r"^(?:int|float|str|bool|bytes|dict|list|none)$|[-\[(]")
+
+
+def _not_a_field(part: object) -> bool:
+    if isinstance(part, int):  # a list index is part of the field's path: messages.3.role
+        return False
+    return part in ("body", "query", "path", "header") or bool(_UNION_MEMBER.search(str(part)))
 
 
 class SpecRoute(APIRoute):

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING, Any
 
 from mock_server.core.errors import InvalidRequest
+from mock_server.core.wire import MAX_DEPTH
 from mock_server.spec.index import Schema, SpecOperation
 from mock_server.spec.request_json import parse_json
 
@@ -264,6 +265,7 @@ def validate_request(
     content_type: str | None,
     raw_body: bytes = b"",
     form: Mapping[str, list[Any]] | None = None,
+    max_depth: int = MAX_DEPTH,
 ) -> ValidRequest:
     """The request's values, read and checked against ``op``; ``InvalidRequest`` otherwise."""
     values: dict[str, dict[str, Any]] = {"path": {}, "query": {}}
@@ -289,7 +291,7 @@ def validate_request(
             value = coerce_text(given[-1], parameter.schema)
         _check(value, parameter.schema, parameter.name)
         values.setdefault(parameter.location, {})[parameter.name] = value
-    body, used = _body(op, content_type, raw_body, form)
+    body, used = _body(op, content_type, raw_body, form, max_depth)
     return ValidRequest(values["path"], values["query"], body, used)
 
 
@@ -298,6 +300,7 @@ def _body(
     content_type: str | None,
     raw_body: bytes,
     form: Mapping[str, list[Any]] | None,
+    max_depth: int,
 ) -> tuple[Any, str | None]:
     if op.body is None:
         return None, None
@@ -319,7 +322,7 @@ def _body(
     if json_type is None:
         expected = ", ".join(documented)
         raise InvalidRequest(f"The request body must be sent as {expected}", param=None)
-    parsed = parse_json(raw_body)
+    parsed = parse_json(raw_body, max_depth=max_depth)
     _check(parsed, documented[json_type])
     return as_integers(parsed, documented[json_type]), json_type
 

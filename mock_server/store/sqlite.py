@@ -47,15 +47,18 @@ class SqliteStore:
         *,
         db_path: Path | None = None,
         steps: Sequence[Migration] = MIGRATIONS,
+        busy_wait: float = 1.0,
     ) -> None:
         """``steps`` are the migrations to bring the database to: every one this code knows,
         unless a test plays a newer version. Raises ``SchemaError`` (one line) for a data dir
-        this code cannot use, such as one a newer together-sim wrote."""
+        this code cannot use, such as one a newer together-sim wrote. ``busy_wait``: how long a
+        write waits for another process's lock on the database before it is a 503
+        (``Connection``)."""
         self.data_dir = data_dir
         data_dir.mkdir(parents=True, exist_ok=True)
         self._path = db_path or data_dir / "together-sim.sqlite3"
         self._read = RowReader(str(self._path))
-        self._conn = Connection(self._path)
+        self._conn = Connection(self._path, busy_wait=busy_wait)
         self._db = self._conn.db
         try:
             self.migrated: Migrated = migrate(self._conn, where=str(self._path), steps=steps)
@@ -252,6 +255,13 @@ class SqliteStore:
             self._append(job.id, transition.events, transition.checkpoints, transition.metrics)
 
     def update_job(self, tenant: str, job_id: str, move: Callable[[Job], Transition]) -> Job:
+        # Most reads of a job find nothing to move: those take no write lock (so they go on while
+        # another process holds it). A move is made again under the lock, on the job as it is
+        # then, so a writer that came in between is never overwritten.
+        before = self.get_job(tenant, job_id)
+        transition = move(before)
+        if transition.job == before and not transition.events:
+            return before
         with self.transaction():
             before = self.get_job(tenant, job_id)
             transition = move(before)

@@ -10,6 +10,7 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
+from mock_server.core.errors import ServiceUnavailable
 from tests.steps import QUICKSTART, advance, auth, conversations, create_job, jsonl, upload
 
 
@@ -88,6 +89,23 @@ def test_a_move_the_clock_could_not_survive_is_refused_and_the_server_goes_on(
     assert complaint in error["message"]
     assert client.get("/_sim/clock").json()["offset_seconds"] == 0.0
     _still_serves(client)
+
+
+def test_an_advance_the_store_cannot_save_moves_nothing_and_is_a_503_to_retry(
+    app: FastAPI, client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another process holding the database locked: the offset cannot be saved, so the clock
+    does not move either; the client's retry (after ``retry-after``) moves it once."""
+
+    def locked(key: str, value: str) -> None:
+        raise ServiceUnavailable("The simulator's database is locked by another process")
+
+    monkeypatch.setattr(app.state.services.store, "set_meta", locked)
+    refused = client.post("/_sim/advance", json={"seconds": 60})
+    assert (refused.status_code, refused.headers["retry-after"]) == (503, "1")
+    assert client.get("/_sim/clock").json()["offset_seconds"] == 0.0
+    monkeypatch.undo()
+    assert advance(client, 60)["offset_seconds"] == 60.0
 
 
 def test_the_clock_goes_at_most_a_century_ahead_in_all(client: TestClient) -> None:

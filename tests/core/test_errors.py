@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sqlite3
+
 import pytest
 
 from mock_server.core.errors import (
@@ -11,10 +13,13 @@ from mock_server.core.errors import (
     NotFound,
     RateLimited,
     ServerError,
+    ServiceUnavailable,
     TogetherError,
     Unauthorized,
     UnprocessableEntity,
     error_body,
+    is_busy,
+    is_disk_full,
 )
 
 
@@ -100,3 +105,34 @@ def test_not_found_accepts_a_message_param_and_code() -> None:
 def test_headers_travel_with_the_error() -> None:
     assert RateLimited("slow down", headers={"retry-after": "1"}).headers == {"retry-after": "1"}
     assert InvalidRequest("x").headers == {}
+
+
+def test_a_busy_database_is_a_503_the_clients_retry_after_a_second() -> None:
+    busy = ServiceUnavailable("locked")
+    assert (busy.status, busy.type) == (503, "server_error")
+    assert busy.headers == {"retry-after": "1"}  # lower case: the only spelling 1.5.x obeys
+
+
+@pytest.mark.parametrize(
+    ("code", "busy"),
+    [
+        (sqlite3.SQLITE_BUSY, True),
+        (sqlite3.SQLITE_LOCKED, True),
+        (sqlite3.SQLITE_BUSY | (2 << 8), True),  # SQLITE_BUSY_SNAPSHOT
+        (sqlite3.SQLITE_FULL, False),
+        (None, False),  # raised by hand: no code
+    ],
+)
+def test_is_busy_is_sqlite_refusing_for_a_lock(code: int | None, busy: bool) -> None:
+    error = sqlite3.OperationalError("database is locked")
+    if code is not None:
+        error.sqlite_errorcode = code  # type: ignore[attr-defined]
+    assert is_busy(error) is busy
+    assert not is_busy(OSError("database is locked"))
+
+
+def test_an_sqlite_error_without_a_code_is_neither_full_nor_busy() -> None:
+    """Raised by the sqlite3 module itself (a closed connection, a wrong thread), not by SQLite:
+    no ``sqlite_errorcode``, and asking must not raise in the error handler."""
+    error = sqlite3.ProgrammingError("Cannot operate on a closed database.")
+    assert not is_disk_full(error) and not is_busy(error)

@@ -6,12 +6,7 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
-import subprocess
-import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +15,7 @@ import pytest
 from together import Together
 
 from tests.e2e.conftest import write_jsonl
+from tests.serve_process import free_port, server_process
 from tests.training.rows import chat_rows
 
 pytestmark = pytest.mark.e2e
@@ -27,60 +23,12 @@ pytestmark = pytest.mark.e2e
 MODEL = "meta-llama/Meta-Llama-3.1-8B-Instruct-Reference"
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-@contextmanager
-def _server_process(data_dir: Path, port: int, *flags: str) -> Iterator[subprocess.Popen[bytes]]:
-    """``together-sim serve`` as its own process, so it can be killed for real."""
-    command = [
-        sys.executable,
-        "-m",
-        "mock_server",
-        "serve",
-        "--port",
-        str(port),
-        "--data-dir",
-        str(data_dir),
-        "--clock",
-        "manual",
-        "--speed",
-        "1",
-        "--seed",
-        "7",
-        *flags,
-    ]
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TOGETHER_SIM_")}
-    process = subprocess.Popen(
-        command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    try:
-        deadline = time.monotonic() + 20
-        while True:  # poll until it answers: the only wait in this test
-            try:
-                httpx.get(f"http://127.0.0.1:{port}/_sim/clock", timeout=1)
-                break
-            except httpx.TransportError:
-                if time.monotonic() > deadline or process.poll() is not None:
-                    raise RuntimeError("together-sim did not start") from None
-                time.sleep(0.05)
-        yield process
-    finally:
-        if process.poll() is None:
-            process.kill()
-        process.wait(timeout=10)
-
-
 def test_a_job_survives_kill_9_and_continues_where_the_clock_says(
     tmp_path: Path, quickstart_file: Path
 ) -> None:
-    data_dir, port = tmp_path / "data", _free_port()
+    data_dir, port = tmp_path / "data", free_port()
     base = f"http://127.0.0.1:{port}"
-    with _server_process(data_dir, port) as first:
+    with server_process(data_dir, port) as first:
         client = Together(api_key="restart-key", base_url=base, max_retries=0)
         upload = client.files.upload(quickstart_file, purpose="fine-tune", check=True)
         job = client.fine_tuning.create(
@@ -98,7 +46,7 @@ def test_a_job_survives_kill_9_and_continues_where_the_clock_says(
         os.kill(first.pid, signal.SIGKILL)
         first.wait(timeout=10)
 
-    with _server_process(data_dir, port):
+    with server_process(data_dir, port):
         client = Together(api_key="restart-key", base_url=base, max_retries=0)
         assert [f.id for f in client.files.list().data] == [upload.id]
         again = client.fine_tuning.retrieve(job.id)
@@ -131,10 +79,10 @@ def _poll(done: Any, what: str, timeout: float = 300) -> None:
 @pytest.mark.train
 def test_a_real_job_survives_kill_9_and_resumes_from_its_checkpoint(tmp_path: Path) -> None:
     pytest.importorskip("torch")
-    data_dir, port = tmp_path / "data", _free_port()
+    data_dir, port = tmp_path / "data", free_port()
     base = f"http://127.0.0.1:{port}"
     rows = write_jsonl(tmp_path / "train.jsonl", chat_rows(48))
-    with _server_process(data_dir, port, "--trainer", "real", "--no-progress") as first:
+    with server_process(data_dir, port, "--trainer", "real", "--no-progress") as first:
         client = Together(api_key="restart-key", base_url=base, max_retries=0)
         upload = client.files.upload(rows, purpose="fine-tune", check=True)
         # 6 steps an epoch, 60 in all, a checkpoint every 5
@@ -152,7 +100,7 @@ def test_a_real_job_survives_kill_9_and_resumes_from_its_checkpoint(tmp_path: Pa
         os.kill(first.pid, signal.SIGKILL)
         first.wait(timeout=10)
 
-    with _server_process(data_dir, port, "--trainer", "real", "--no-progress"):
+    with server_process(data_dir, port, "--trainer", "real", "--no-progress"):
         client = Together(api_key="restart-key", base_url=base, max_retries=0)
         ended = ("completed", "error", "user_error", "cancelled")
         _poll(lambda: client.fine_tuning.retrieve(job.id).status in ended, "end")

@@ -5,10 +5,15 @@ from __future__ import annotations
 
 import hashlib
 import re
+from pathlib import Path
+from typing import Any
 
+import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
+from mock_server.files import service as file_service
+from mock_server.files.checks.check import check_dataset
 from tests.steps import QUICKSTART, advance, auth, jsonl, upload
 
 TRAIN = jsonl(QUICKSTART)
@@ -130,6 +135,25 @@ def test_preprocessing_twice_gives_the_same_answer(client: TestClient) -> None:
     first = upload(client, TRAIN)
     again = client.post(f"/v1/files/{first['id']}/preprocess", headers=auth())
     assert again.json() == first
+
+
+def test_a_file_deleted_while_it_is_being_checked_stays_deleted(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Preprocess runs in a worker thread, so a delete can land while the check reads the file:
+    the check's verdict must not bring the record back (without its bytes)."""
+    file_id, location = _announce(client)
+    client.put(location, content=TRAIN)
+
+    def deleted_meanwhile(path: Path, **given: Any) -> Any:
+        report = check_dataset(path, **given)
+        assert client.delete(f"/v1/files/{file_id}", headers=auth()).status_code == 200
+        return report
+
+    monkeypatch.setattr(file_service, "check_dataset", deleted_meanwhile)
+    late = client.post(f"/v1/files/{file_id}/preprocess", headers=auth())
+    assert late.status_code == 404
+    assert _listed(client) == []
 
 
 def test_a_checksum_mismatch_is_rejected_and_the_file_never_appears(client: TestClient) -> None:

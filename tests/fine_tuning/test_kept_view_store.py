@@ -38,3 +38,19 @@ def test_the_oldest_body_goes_first_when_full_and_disabled_keeps_nothing() -> No
     off = KeptViews(enabled=False)
     off.keep("t", "ft-1", False, b"x", None, version=off.version())
     assert off.get("t", "ft-1", False, T0) is None
+
+
+def test_a_still_job_is_taken_as_stored_until_it_moves_and_a_forget_ends_that() -> None:
+    views = KeptViews()
+    end = T0 + timedelta(seconds=90)
+    views.keep_still("t", "ft-1", T0 + timedelta(seconds=3), end, version=views.version())
+    assert views.still("t", "ft-1", T0) == end
+    assert views.still("t", "ft-2", T0) is None
+    assert views.still("t", "ft-1", T0 + timedelta(seconds=3)) is None  # its next move is due
+    views.keep_still("t", "ft-1", T0 + timedelta(seconds=9), end, version=views.version())
+    views.forget("t", "ft-1")  # a cancel, a fail, a worker's report
+    assert views.still("t", "ft-1", T0) is None
+    seen = views.version()
+    views.clear()  # a reset, while a read was bringing the job up
+    views.keep_still("t", "ft-1", T0 + timedelta(seconds=9), end, version=seen)
+    assert views.still("t", "ft-1", T0) is None

@@ -8,6 +8,9 @@ the shutdown, since uvicorn waits for open responses), and sends a comment every
 so that a proxy between the two does not close a quiet connection. ``retry`` tells the browser's
 ``EventSource`` how soon to reconnect when the connection drops all the same (a restart).
 
+Each read goes to a worker thread: it reads the store (and brings jobs up to the clock), which
+must not hold up the event loop once a second per open page.
+
 ``sse_starlette`` is imported when a page first connects: it pulls in uvicorn's entry point,
 which an in-process simulator (the testing plugin's) never needs.
 """
@@ -17,6 +20,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING
+
+from anyio import to_thread
 
 if TYPE_CHECKING:
     from sse_starlette import EventSourceResponse, ServerSentEvent
@@ -40,7 +45,7 @@ async def snapshot_events(
     yield ServerSentEvent(retry=retry_ms, sep=SEPARATOR)
     last = None
     while True:
-        body = read()
+        body = await to_thread.run_sync(read)
         if body != last:
             yield ServerSentEvent(body.decode(), event="snapshot", sep=SEPARATOR)
             last = body

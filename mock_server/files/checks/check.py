@@ -10,8 +10,15 @@ real service.
 
 Where this module departs from the SDK, it is on purpose:
 
-* It streams. The file is read in binary chunks and decoded incrementally (``reader.py``), so a
-  gigabyte-sized upload needs memory for one line at a time, not for the file.
+* It streams, and fast. A JSONL file is read in megabyte chunks of raw lines (``reader.py``); the
+  usual lines are decoded by msgspec, a chunk at a time, straight into typed shapes
+  (``shapes.py``), and the tokens of their contents counted in bulk from the raw JSON
+  (``bulk_tokens.py``); only a line that does not fit goes through the exact checks, and only a
+  file that is not UTF-8 is decoded again to find the SDK's error position. Memory stays near a
+  few megabytes whatever the file.
+* It refuses a line longer than ``max_line_bytes`` (``reader.MAX_LINE_BYTES``, 7 MiB unless
+  configured; error source ``line_length``, naming the line and the limit), where the SDK, which
+  has no limit, would read it whole. That is the one verdict in which the two can differ.
 * Paths in messages are the name the user uploaded (``filename``), not the server's storage path.
 * Where the SDK fails but leaves ``message`` as "Checks passed" (missing file, unknown extension,
   Parquet errors), :attr:`CheckReport.error` still says why, so the server can always explain.
@@ -27,13 +34,14 @@ import traceback
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePath
+from typing import BinaryIO
 
 from mock_server.core.tokens import count_tokens
 from mock_server.files.checks import report
-from mock_server.files.checks.jsonl import JsonlLineChecker
-from mock_server.files.checks.reader import iter_lines
+from mock_server.files.checks.jsonl import scan_jsonl
+from mock_server.files.checks.reader import MAX_LINE_BYTES, LineTooLong, iter_lines, utf8_error
 from mock_server.files.checks.report import CHECKS_PASSED, CheckReport, unknown_extension
-from mock_server.files.checks.rules import DatasetFormat, RuleViolation
+from mock_server.files.checks.rules import DatasetFormat
 
 __all__ = ["check_dataset"]
 
@@ -80,12 +88,17 @@ class _Scan:
 
 
 def check_dataset(
-    path: Path, *, purpose: str = "fine-tune", filename: str | None = None
+    path: Path,
+    *,
+    purpose: str = "fine-tune",
+    filename: str | None = None,
+    max_line_bytes: int = MAX_LINE_BYTES,
 ) -> CheckReport:
     """Check the dataset stored at ``path``, as the SDK's ``check_file`` would.
 
     ``filename`` is the name the user uploaded: its extension picks the rules (the stored file
     may have none) and it stands for the file in messages. ``purpose`` is the upload purpose.
+    A plain function with no shared state: the server runs it in a worker thread.
     """
     name = filename if filename is not None else str(path)
     if not path.is_file():  # F1: the SDK says nothing but found=False
@@ -108,9 +121,9 @@ def check_dataset(
 
     suffix = PurePath(name).suffix  # case-sensitive, like the SDK: ".JSONL" is unknown
     if suffix == ".jsonl":
-        scan = _scan_jsonl(path, purpose, name)
+        scan = _scan_jsonl(path, purpose, name, max_line_bytes)
     elif suffix == ".csv":
-        scan = _scan_csv(path, purpose, name)
+        scan = _scan_csv(path, purpose, name, max_line_bytes)
     elif suffix == ".parquet":
         scan = _scan_parquet(path, purpose, name)
     else:  # F4: the SDK hides the reason in `filetype` and keeps "Checks passed"
@@ -150,7 +163,12 @@ def _sdk_purpose(purpose: str) -> str:
     return _SDK_PURPOSES.get(purpose, purpose)
 
 
-def _scan_text(path: Path, filetype: str, body: Callable[[Iterator[str], _Scan], None]) -> _Scan:
+def _scan_text(
+    path: Path,
+    filetype: str,
+    body: Callable[[Iterator[str], _Scan], None],
+    max_line_bytes: int,
+) -> _Scan:
     """Run ``body`` over the lines of a text file, giving encoding errors precedence.
 
     The SDK decodes the whole file before it looks at the content, so an encoding error anywhere
@@ -159,14 +177,30 @@ def _scan_text(path: Path, filetype: str, body: Callable[[Iterator[str], _Scan],
     """
     scan = _Scan(filetype=filetype)
     with path.open("rb") as fh:
-        lines = iter_lines(fh)
+        lines = iter_lines(fh, max_line_bytes)
         try:
             body(lines, scan)
             for _ in lines:
                 pass
+        except LineTooLong as exc:
+            fh.seek(0)
+            scan = _not_utf8(fh, filetype) or scan
+            if not scan.failed:
+                scan.fail(exc.message, "line_length", exc.line_number)
         except UnicodeDecodeError as exc:
             scan = _Scan(filetype=filetype)
             scan.fail(f"File is not UTF-8 encoded. Error raised: {exc}.", "utf8")
+    return scan
+
+
+def _not_utf8(fh: BinaryIO, filetype: str) -> _Scan | None:
+    """The failed scan of a file that is not UTF-8 (read from ``fh``'s start), or None. It
+    counts nothing: the SDK reports nothing else then."""
+    error = utf8_error(fh)
+    if error is None:
+        return None
+    scan = _Scan(filetype=filetype)
+    scan.fail(f"File is not UTF-8 encoded. Error raised: {error}.", "utf8")
     return scan
 
 
@@ -180,27 +214,31 @@ def _check_min_samples(scan: _Scan, name: str) -> None:
         )
 
 
-def _scan_jsonl(path: Path, purpose: str, name: str) -> _Scan:
-    # For evaluation files the SDK only requires each line to be a JSON object.
-    checker = JsonlLineChecker(check_format=purpose != "eval")
+def _scan_jsonl(path: Path, purpose: str, name: str, max_line_bytes: int) -> _Scan:
+    scan = _Scan(filetype="jsonl")
+    with path.open("rb") as fh:
+        # For evaluation files the SDK only requires each line to be a JSON object.
+        tally = scan_jsonl(fh, check_format=purpose != "eval", max_line_bytes=max_line_bytes)
+        if tally.undecodable or tally.violation is not None:
+            # The scan stopped early; an encoding error further on still outranks its reason.
+            fh.seek(0)
+            if (failed := _not_utf8(fh, "jsonl")) is not None:
+                return failed
+    if tally.undecodable:  # pragma: no cover - a line that is not UTF-8 makes the file fail
+        raise AssertionError("a line was not UTF-8 but the file is")
+    scan.num_samples = tally.num_samples
+    scan.token_count = tally.token_count
+    scan.has_weights = tally.has_weights
+    if tally.violation is not None:  # the first error stops the scan
+        violation = tally.violation
+        scan.fail(violation.message, violation.source, violation.line_number)
+        return scan
+    scan.dataset_format = tally.dataset_format
+    _check_min_samples(scan, name)
+    return scan
 
-    def body(lines: Iterator[str], scan: _Scan) -> None:
-        for n, line in enumerate(lines, 1):
-            try:
-                summary = checker.check(line, n)
-            except RuleViolation as violation:  # the first error stops the scan
-                scan.fail(violation.message, violation.source, violation.line_number)
-                return
-            scan.num_samples += 1
-            scan.token_count += summary.token_count
-            scan.has_weights |= summary.has_weights
-        scan.dataset_format = checker.dataset_format
-        _check_min_samples(scan, name)
 
-    return _scan_text(path, "jsonl", body)
-
-
-def _scan_csv(path: Path, purpose: str, name: str) -> _Scan:
+def _scan_csv(path: Path, purpose: str, name: str, max_line_bytes: int) -> _Scan:
     if purpose != "eval":  # F5
         scan = _Scan(filetype="csv")
         scan.fail(
@@ -241,7 +279,7 @@ def _scan_csv(path: Path, purpose: str, name: str) -> _Scan:
             return
         _check_min_samples(scan, name)
 
-    return _scan_text(path, "csv", body)
+    return _scan_text(path, "csv", body, max_line_bytes)
 
 
 def _scan_parquet(path: Path, purpose: str, name: str) -> _Scan:

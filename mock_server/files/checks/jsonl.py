@@ -1,19 +1,23 @@
-"""One JSONL line of a fine-tuning dataset: parsed, its format detected, then the format's rules.
+"""A JSONL dataset, line by line: each line parsed, its format detected, then the format's rules.
 
-``check.py`` streams a file and hands each line to :class:`JsonlLineChecker`, which applies the
-rules every line shares (J1…J6 of ``lora-and-semantics.md`` §6.7: valid JSON, an object, exactly
-one format's columns, the same format as the first line) and leaves the rules of each format
-(M…, T1, P…) to ``rules.py``. Kept apart from those because this is the only part that keeps
-state across lines, and the only part that knows which rules apply to which format.
+:func:`scan_jsonl` reads a file's lines in chunks (``reader.iter_chunks``) and hands them to the
+fast path (``shapes.FastLines``), which vouches for the usual lines in bulk; a line it cannot
+vouch for, and the first line, which decides the format, go to :class:`JsonlLineChecker`. That
+one applies the rules every line shares (J1…J6 of ``lora-and-semantics.md`` §6.7: valid JSON,
+an object, exactly one format's columns, the same format as the first line) and leaves the rules
+of each format (M…, T1, P…) to ``rules.py``. Kept apart from those because this is the only part
+that keeps state across lines, and the only part that knows which rules apply to which format.
 """
 
 from __future__ import annotations
 
+import io
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mock_server.core.tokens import count_tokens
+from mock_server.files.checks.reader import Chunk, LineTooLong, iter_chunks
 from mock_server.files.checks.rules import (
     REQUIRED_COLUMNS,
     DatasetFormat,
@@ -23,9 +27,95 @@ from mock_server.files.checks.rules import (
     check_preference,
 )
 
-__all__ = ["JsonlLineChecker", "LineSummary"]
+if TYPE_CHECKING:
+    from mock_server.files.checks.shapes import FastLines, Vouched
+
+__all__ = ["JsonlLineChecker", "JsonlTally", "LineSummary", "scan_jsonl"]
 
 DOCS_URL = "https://docs.together.ai/docs/fine-tuning-data-preparation"
+
+
+@dataclass
+class JsonlTally:
+    """What :func:`scan_jsonl` found: the samples before it stopped, and why it stopped.
+
+    ``undecodable`` means a line is not UTF-8: the file's encoding error, which the caller finds
+    with ``reader.utf8_error``, outranks everything else (F6).
+    """
+
+    num_samples: int = 0
+    token_count: int = 0
+    has_weights: bool = False
+    dataset_format: DatasetFormat | None = None
+    violation: RuleViolation | None = None
+    undecodable: bool = False
+
+
+def scan_jsonl(fh: io.BufferedIOBase, *, check_format: bool, max_line_bytes: int) -> JsonlTally:
+    """Check every line of ``fh`` until the first that breaks a rule. Holds about a megabyte
+    of lines at a time, never a line over ``max_line_bytes`` (that one breaks the simulator's
+    own rule, ``line_length``). ``check_format``: as for :class:`JsonlLineChecker`."""
+    checker = JsonlLineChecker(check_format=check_format)
+    tally = JsonlTally()
+    fast: FastLines | None = None  # once the first line tells the format (not for eval files)
+    try:
+        for chunk in iter_chunks(fh, max_line_bytes):
+            fast = _scan_chunk(chunk, checker, fast, tally)
+    except RuleViolation as violation:
+        tally.violation = violation
+    except UnicodeDecodeError:
+        tally.undecodable = True
+    except LineTooLong as exc:
+        tally.violation = RuleViolation(exc.message, exc.line_number, "line_length")
+    tally.dataset_format = checker.dataset_format
+    return tally
+
+
+def _scan_chunk(
+    chunk: Chunk, checker: JsonlLineChecker, fast: FastLines | None, tally: JsonlTally
+) -> FastLines | None:
+    """Checks a chunk's lines in order: through the fast path where it vouches for them, else
+    one by one; returns the fast path (made here after the file's first line). Holds nothing of
+    the chunk when it returns: the chunk is a view of the reader's buffer, read into again."""
+    from mock_server.files.checks.shapes import FastLines  # msgspec and numpy, on first use
+
+    i = 0
+    while i < chunk.count:
+        if fast is None:  # the first line decides the format
+            _check_exact(checker, chunk, i, tally)
+            if checker.dataset_format is not None:
+                fast = FastLines(checker.dataset_format)
+            i += 1
+            continue
+        vouched = fast.vouch(chunk, i)
+        for line in vouched.exact:
+            try:
+                _check_exact(checker, chunk, line, tally)
+            except RuleViolation:
+                _add_vouched(tally, vouched, line)
+                raise
+        _add_vouched(tally, vouched, vouched.stop)
+        i = vouched.stop
+        if i < chunk.count:  # fits its shape but breaks a rule: the exact checks say how
+            _check_exact(checker, chunk, i, tally)
+            i += 1
+    if fast is not None:
+        fast.forget()
+    return fast
+
+
+def _check_exact(checker: JsonlLineChecker, chunk: Chunk, i: int, tally: JsonlTally) -> None:
+    summary = checker.check(chunk.line(i), chunk.first + i + 1)
+    tally.num_samples += 1
+    tally.token_count += summary.token_count
+    tally.has_weights |= summary.has_weights
+
+
+def _add_vouched(tally: JsonlTally, vouched: Vouched, line: int) -> None:
+    """Adds what the fast path found in the chunk's lines before ``line``."""
+    tally.num_samples += vouched.samples_before(line)
+    tally.token_count += vouched.tokens_before(line)
+    tally.has_weights |= vouched.weights_before(line)
 
 
 @dataclass(frozen=True)
@@ -48,16 +138,10 @@ class JsonlLineChecker:
         self.check_format = check_format
         self.dataset_format: DatasetFormat | None = None
 
-    def check(self, line: str, n: int) -> LineSummary:
-        """Check one line (with or without its newline); ``n`` is its 1-based number."""
-        try:
-            obj = json.loads(line)
-        except (ValueError, RecursionError) as exc:
-            # J1. A blank line is invalid JSON too. RecursionError (absurdly deep nesting) would
-            # crash the SDK; here it counts as unparsable.
-            raise RuleViolation(
-                f"Error parsing json payload. Unexpected format on line {n}.", n, "load_json"
-            ) from exc
+    def check(self, line: str | bytes | bytearray | memoryview, n: int) -> LineSummary:
+        """Check one line (with or without its newline); ``n`` is its 1-based number. Raises
+        RuleViolation, or UnicodeDecodeError for a line of bytes that is not UTF-8."""
+        obj = _parse(line, n)
         if not isinstance(obj, dict):  # J2; "moreinformation" is verbatim from the SDK.
             raise RuleViolation(
                 f"Error parsing file. Invalid format on line {n} of the input file. Datasets must "
@@ -82,6 +166,27 @@ class JsonlLineChecker:
                 "format",
             )
         return summary
+
+
+def _parse(line: str | bytes | bytearray | memoryview, n: int) -> Any:
+    """The line's value, as ``json.loads`` gives it. Bytes go through msgspec first: what it
+    accepts it decodes to the same values, without the line's text as well; for what it refuses
+    (invalid UTF-8, NaN, lone surrogates, 1e400, deep nesting...) ``json.loads`` decides."""
+    if not isinstance(line, str):
+        import msgspec
+
+        try:
+            return msgspec.json.decode(line)
+        except (ValueError, RecursionError):
+            line = str(line, "utf-8")
+    try:
+        return json.loads(line)
+    except (ValueError, RecursionError) as exc:
+        # J1. A blank line is invalid JSON too. RecursionError (absurdly deep nesting) would
+        # crash the SDK; here it counts as unparsable.
+        raise RuleViolation(
+            f"Error parsing json payload. Unexpected format on line {n}.", n, "load_json"
+        ) from exc
 
 
 def _detect_format(obj: dict[str, Any], n: int) -> DatasetFormat:

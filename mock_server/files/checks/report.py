@@ -39,7 +39,8 @@ class CheckReport:
     ``error_source`` names the failed check: for JSONL/CSV content errors it is the SDK's own
     ``error_source`` ("format", "key_value", "line_type"; None for the image-URL format error,
     which the SDK raises without one), otherwise one of "found", "file_size", "filetype",
-    "purpose", "utf8", "load_json", "load_csv", "header", "load_parquet", "has_min_samples".
+    "purpose", "utf8", "load_json", "load_csv", "header", "load_parquet", "has_min_samples",
+    and "line_length" for a line over together-sim's own limit (which the SDK does not have).
     ``line_number`` is 1-based; for JSON that does not parse it is set here although the SDK omits
     it. ``filetype`` is "jsonl", "parquet", "csv", or "" when no file type was decided.
     ``num_samples``, ``token_count`` and ``has_weights`` cover the samples that passed before the

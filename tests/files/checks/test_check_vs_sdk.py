@@ -3,6 +3,12 @@
 Every case is written to disk, then the SDK (together 1.5.35, in ``.venv-v1``) checks them all in
 one subprocess and its report dicts are compared with ``CheckReport.sdk_report()``. The subprocess
 runs in the cases' folder with relative paths, so the SDK's messages name files exactly as ours do.
+
+The check reads a file in 1 MiB blocks and vouches for the usual lines in bulk from the second
+line on (``shapes.py``), so the cases of ``FAST_PATH_CASES`` put what that path must get right
+after a first good line, and across a block's edge. One divergence is on purpose and not tested
+here: a line longer than ``--max-line-bytes`` (7 MiB by default) is refused, where the SDK, which
+has no limit, reads it whole (``tests/files/checks/test_fast_path.py`` covers the limit).
 """
 
 from __future__ import annotations
@@ -255,6 +261,187 @@ CASES: list[tuple[str, str, str, bytes]] = [
     ("csv eval unterminated quote", "a.csv", "eval", b'q,a\n1,"open\n'),
     ("csv eval not utf8", "a.csv", "eval", b"q,a\n\xff,1\n"),
 ]
+
+GOOD = jsonl(chat(SYSTEM, USER, ASSISTANT))
+BLOCK = 2**20  # reader._BLOCK_SIZE
+
+
+def across_block_edge(bad: bytes, edge_at: int) -> bytes:
+    """Good lines, then ``bad`` placed so that the first block ends just before its byte
+    ``edge_at``, then a good line."""
+    empty = len(jsonl(chat(SYSTEM, USER, ASSISTANT | {"content": ""})))
+    count = (BLOCK - edge_at - empty - 100) // len(GOOD)
+    pad = BLOCK - edge_at - count * len(GOOD) - empty
+    prefix = GOOD * count + jsonl(chat(SYSTEM, USER, ASSISTANT | {"content": "x" * pad}))
+    assert len(prefix) == BLOCK - edge_at
+    return prefix + bad + GOOD
+
+
+def raw_jsonl(line: object) -> bytes:
+    return json.dumps(line, ensure_ascii=False).encode() + b"\n"
+
+
+EMOJI_LINE = raw_jsonl(chat(USER | {"content": "é€😀" * 40}, ASSISTANT))
+EMOJI_EDGE = EMOJI_LINE.index("😀".encode()) + 2  # the block ends inside the emoji
+TRUNCATED_LINE = jsonl(chat(USER, ASSISTANT)).replace(b"Hello", b"Hel\xe2\x82lo")
+TRUNCATED_EDGE = TRUNCATED_LINE.index(b"\xe2") + 1
+CRLF_LINE = GOOD.replace(b"\n", b"\r\n")
+CR_LINE = GOOD.replace(b"\n", b"\r")
+# Good lines and padding up to one byte before the SDK's 8 KiB decoding chunk ends.
+AT_CHUNK_EDGE = GOOD * (8192 // len(GOOD)) + b"x" * (8192 % len(GOOD) - 1)
+
+
+def conversation(*messages: bytes) -> bytes:
+    """A conversation line written by hand, for JSON that ``json.dumps`` does not write."""
+    return b'{"messages": [' + b", ".join(messages) + b"]}\n"
+
+
+def user_says(raw_content: bytes, extra: bytes = b"") -> bytes:
+    return b'{"role": "user", "content": ' + raw_content + extra + b"}"
+
+
+REPLY = b'{"role": "assistant", "content": "b"}'
+PREF = pref([USER], OK_OUT, BAD_OUT)
+ASK = {"prompt": "p", "completion": "c"}
+
+
+def fast(case_id: str, content: bytes, purpose: str = "fine-tune") -> tuple[str, str, str, bytes]:
+    return (f"fast: {case_id}", "a.jsonl", purpose, content)
+
+
+# The fast path's cases: most after a first good line, which decides the format.
+FAST_PATH_CASES: list[tuple[str, str, str, bytes]] = [
+    fast("conversations ok", GOOD * 50),
+    fast("weights ok", GOOD + jsonl(chat(USER | {"weight": 0}, ASSISTANT | {"weight": 1}))),
+    fast("weight true later", GOOD + jsonl(chat(USER, ASSISTANT | {"weight": True}))),
+    fast("weight null later", GOOD + jsonl(chat(USER, ASSISTANT | {"weight": None}))),
+    fast("weight -0", GOOD + conversation(user_says(b'"a"', b', "weight": -0'), REPLY)),
+    fast(
+        "weight huge", GOOD + conversation(user_says(b'"a"', b', "weight": 1' + b"0" * 25), REPLY)
+    ),
+    fast("weight 1e400", GOOD + conversation(user_says(b'"a"', b', "weight": 1e400'), REPLY)),
+    fast("weight NaN", GOOD + conversation(user_says(b'"a"', b', "weight": NaN'), REPLY)),
+    fast("content NaN", GOOD + conversation(user_says(b"NaN"))),
+    fast("role twice later", GOOD + jsonl(chat(USER, USER, ASSISTANT))),
+    fast("no assistant later", GOOD + jsonl(chat(SYSTEM, USER))),
+    fast("extra key in message", GOOD + jsonl(chat(USER | {"name": "x"}, ASSISTANT))),
+    fast(
+        "duplicate role key",
+        GOOD + conversation(b'{"role": "assistant", ' + user_says(b'"a"')[1:], REPLY),
+    ),
+    fast("duplicate messages key", GOOD + b'{"messages": [' + REPLY + b'], "messages": []}\n'),
+    fast(
+        "multimodal later",
+        GOOD + jsonl(chat(USER | {"content": [TEXT, IMAGE]}, ASSISTANT | {"content": [TEXT]})),
+    ),
+    fast("lone surrogate", GOOD + conversation(user_says(b'"\\ud800"'), REPLY)),
+    fast("control char", GOOD + conversation(user_says(b'"a\tb"'), REPLY)),
+    fast(
+        "escapes",
+        GOOD + jsonl(chat(USER | {"content": 'a\nb\t"c"\\ \u00e9 \U0001f600'}, ASSISTANT)),
+    ),
+    fast("deep nesting", GOOD + b'{"messages": ' + b"[" * 500 + b"]" * 500 + b"}\n"),
+    fast("not an object", GOOD + b"[1, 2]\n"),
+    fast("a string", GOOD + b'"messages"\n'),
+    fast("two objects on a line", GOOD + GOOD.rstrip(b"\n") + b" " + GOOD),
+    fast("object across lines", GOOD + b'{"messages":\n[]}\n'),
+    fast("blank line", GOOD + b"\n" + GOOD),
+    fast("spaces line", GOOD + b"  \t\n" + GOOD),
+    fast("padded line", GOOD + b"  " + GOOD.rstrip(b"\n") + b"\t\n"),
+    fast("crlf", GOOD.replace(b"\n", b"\r\n") * 3),
+    fast("lone cr", GOOD.replace(b"\n", b"\r") * 3),
+    fast("cr blank", GOOD + b"\r" + GOOD),
+    fast("trailing cr at end", GOOD + GOOD.rstrip(b"\n") + b"\n\r"),
+    # A chunk of plain lines is decoded in one go as newline-delimited JSON; these must not be.
+    fast(
+        "value split over lines, ending in a brace",
+        GOOD
+        + GOOD.rstrip(b"\n")
+        + b' {"messages": ['
+        + user_says(b'"a"')
+        + b"\n"
+        + REPLY
+        + b"]}\n",
+    ),
+    fast(
+        "value split over lines, ending in a comma",
+        GOOD + b'{"messages": [' + user_says(b'"a"') + b",\n" + REPLY + b"]}\n" + GOOD,
+    ),
+    fast("escaped key", GOOD + conversation(b'{"r\\u006fle": "user", "content": "a"}', REPLY)),
+    fast(
+        "multimodal among many",
+        GOOD * 30
+        + jsonl(chat(USER | {"content": [TEXT]}, ASSISTANT | {"content": [TEXT]}))
+        + GOOD * 30,
+    ),
+    fast(
+        "multimodal, then a rule broken",
+        GOOD * 5
+        + jsonl(chat(USER | {"content": [TEXT]}, ASSISTANT))
+        + GOOD * 5
+        + jsonl(chat(USER)),
+    ),
+    fast(
+        "beyond Latin, and escaped",
+        GOOD
+        + raw_jsonl(chat(USER | {"content": "数据集" * 50}, ASSISTANT)) * 20
+        + jsonl(chat(USER | {"content": "数据集" * 50}, ASSISTANT)) * 20
+        + jsonl(chat(ASSISTANT, ASSISTANT)),
+    ),
+    fast("format switch", GOOD + jsonl({"text": "a"})),
+    fast("general", jsonl({"text": "a"}) * 3 + jsonl({"text": "x", "id": 1})),
+    fast("general content list", jsonl({"text": "a"}, {"text": [TEXT]}, {"text": 5})),
+    fast("instruction", jsonl(ASK) * 3 + jsonl(ASK | {"completion": None})),
+    fast("instruction image", jsonl(ASK, ASK | {"prompt": [IMAGE]}, ASK | {"completion": [IMAGE]})),
+    fast("preference", jsonl(PREF) * 3),
+    fast("preference weights", jsonl(PREF, pref([SYSTEM, USER | {"weight": 1}], OK_OUT, BAD_OUT))),
+    fast("preference last assistant", jsonl(PREF, pref([USER, ASSISTANT], OK_OUT, BAD_OUT))),
+    fast("preference two outputs", jsonl(PREF, pref([USER], OK_OUT * 2, BAD_OUT))),
+    fast(
+        "preference output extra", jsonl(PREF, pref([USER], [OK_OUT[0] | {"weight": 1}], BAD_OUT))
+    ),
+    fast("eval lines", jsonl({"q": "a"}, {"q": [1, {"image_url": "x"}]}, "nope"), "eval"),
+    fast(
+        "not utf8 after content error",
+        GOOD + jsonl(chat(USER)) + GOOD * 20 + b'{"text": "\xc3\x28"}\n',
+    ),
+    fast("utf8 surrogate bytes", GOOD + conversation(user_says(b'"\xed\xa0\x80"'))),
+    fast("utf8 in a role", GOOD + conversation(b'{"role": "us\xffer", "content": "a"}')),
+    fast("utf8 in an extra key", GOOD + conversation(user_says(b'"a"', b', "n\xff": 1'), REPLY)),
+    (
+        "edge: crlf across block",
+        "a.jsonl",
+        "fine-tune",
+        across_block_edge(CRLF_LINE, len(CRLF_LINE) - 1),
+    ),
+    (
+        "edge: lone cr at block end",
+        "a.jsonl",
+        "fine-tune",
+        across_block_edge(CR_LINE, len(CR_LINE)),
+    ),
+    ("edge: emoji across block", "a.jsonl", "fine-tune", across_block_edge(EMOJI_LINE, EMOJI_EDGE)),
+    (
+        "edge: bad utf8 across block",
+        "a.jsonl",
+        "fine-tune",
+        across_block_edge(TRUNCATED_LINE, TRUNCATED_EDGE),
+    ),
+    (
+        "edge: bad utf8 at 8 KiB chunk edge",
+        "a.jsonl",
+        "fine-tune",
+        AT_CHUNK_EDGE + b"\xe2\x82\xac\xff\n",
+    ),
+    ("edge: blank line after block edge", "a.jsonl", "fine-tune", across_block_edge(b"\n", 0)),
+    (
+        "edge: rule broken past block edge",
+        "a.jsonl",
+        "fine-tune",
+        across_block_edge(jsonl(chat(USER, USER)), 20),
+    ),
+]
+CASES += FAST_PATH_CASES
 
 
 @pytest.fixture(scope="module")
