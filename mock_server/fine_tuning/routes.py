@@ -2,7 +2,9 @@
 model limits, and the model download (with the Range requests the CLI's downloader makes).
 
 Every handler that reads the store (or builds an archive) runs in a worker thread (``off_loop``),
-so the loop goes on answering the polls that kept views serve meanwhile."""
+so the loop goes on answering the polls that kept views serve meanwhile; the poll's own reads (a
+job, its events, its checkpoints) run on the loop when they can do so without waiting
+(``loop_first``)."""
 
 from __future__ import annotations
 
@@ -17,7 +19,7 @@ from starlette.concurrency import run_in_threadpool
 
 from mock_server.catalogue import fine_tuning as catalogue
 from mock_server.core.errors import InvalidRequest
-from mock_server.core.offload import off_loop
+from mock_server.core.offload import loop_first, off_loop
 from mock_server.core.timefmt import parse_iso
 from mock_server.deps import ArtifactsDep, FineTuningDep, TenantDep, UpperCaseEventsDep
 from mock_server.fine_tuning.events import render_event
@@ -69,7 +71,7 @@ def model_limits(model_name: str, jobs: FineTuningDep, tenant: TenantDep) -> dic
 
 
 @router.get("/fine-tunes/{id}", response_model=None)
-@off_loop
+@loop_first
 def retrieve_fine_tune(
     id: str, jobs: FineTuningDep, tenant: TenantDep, upper: UpperCaseEventsDep
 ) -> Response:
@@ -95,7 +97,7 @@ def cancel_fine_tune(id: str, jobs: FineTuningDep, tenant: TenantDep) -> dict[st
 
 
 @router.get("/fine-tunes/{id}/events")
-@off_loop
+@loop_first
 def list_events(
     id: str, jobs: FineTuningDep, tenant: TenantDep, upper: UpperCaseEventsDep
 ) -> dict[str, Any]:
@@ -104,7 +106,7 @@ def list_events(
 
 
 @router.get("/fine-tunes/{id}/checkpoints")
-@off_loop
+@loop_first
 def list_checkpoints(id: str, jobs: FineTuningDep, tenant: TenantDep) -> dict[str, Any]:
     return {"object": "list", "data": [c.render() for c in jobs.checkpoints(tenant, id)]}
 

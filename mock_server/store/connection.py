@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from mock_server.core.errors import ServiceUnavailable, is_busy
+from mock_server.core.offload import WouldBlock, must_not_wait
 from mock_server.store.migrations import SCHEMA_VERSION_KEY
 
 __all__ = ["Connection"]
@@ -86,6 +87,8 @@ class Connection:
         """Hold the thread lock and, for the outermost transaction, SQLite's write lock; True if
         this is the outermost. Between tries the thread lock is let go, so a lock another process
         holds keeps only the writers of this one waiting."""
+        if must_not_wait():
+            return self._begin_now()
         deadline = time.monotonic() + self.busy_wait
         pause = _PAUSE
         while True:
@@ -105,6 +108,30 @@ class Connection:
                     raise _busy(exc) from exc
             time.sleep(min(pause, left))
             pause = min(pause * 2, _PAUSE_CAP)
+
+    def _begin_now(self) -> bool:
+        """``_begin`` on the event loop: ``WouldBlock`` rather than a wait, for the thread lock
+        (a worker's transaction) or SQLite's (another process's); see ``core/offload.py``."""
+        if not self._lock.acquire(blocking=False):
+            raise WouldBlock
+        if self._depth > 0:
+            return False
+        try:
+            self.db.execute("PRAGMA busy_timeout=0")
+            try:
+                self.db.execute("BEGIN IMMEDIATE")
+            finally:
+                self.db.execute(f"PRAGMA busy_timeout={_TRY_MS}")
+        except sqlite3.Error as exc:
+            self._lock.release()
+            if is_busy(exc):
+                raise WouldBlock from exc
+            raise
+        except BaseException:
+            self._lock.release()
+            raise
+        self._writing = threading.get_ident()
+        return True
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
@@ -137,6 +164,8 @@ class Connection:
             return self._reader().execute(sql, args).fetchall()
         except sqlite3.Error as exc:
             if is_busy(exc):
+                if must_not_wait():
+                    raise WouldBlock from exc
                 raise _busy(exc) from exc
             raise
 

@@ -14,7 +14,13 @@ import pytest
 from fastapi import Depends, FastAPI
 from fastapi.testclient import TestClient
 
-from mock_server.core.offload import off_loop, off_loop_context
+from mock_server.core.offload import (
+    WouldBlock,
+    loop_first,
+    must_not_wait,
+    off_loop,
+    off_loop_context,
+)
 
 
 async def _greeting() -> str:
@@ -102,3 +108,42 @@ def test_a_cancelled_block_still_leaves_the_context() -> None:
 
     anyio.run(main)
     assert len(held.exited_with) == 1 and held.exited_with[0] is not None  # the cancellation
+
+
+def test_a_loop_first_handler_runs_on_the_loop_when_nothing_would_wait() -> None:
+    seen: list[tuple[int, bool]] = []
+
+    @loop_first
+    def poll() -> str:
+        seen.append((threading.get_ident(), must_not_wait()))
+        return "job"
+
+    async def main() -> tuple[str, int]:
+        return await poll(), threading.get_ident()
+
+    answer, loop_thread = anyio.run(main)
+    assert answer == "job"
+    assert seen == [(loop_thread, True)]
+    assert must_not_wait() is False  # outside the handler, as before it
+
+
+def test_a_loop_first_handler_that_would_wait_runs_again_from_the_start_in_a_thread() -> None:
+    seen: list[tuple[int, bool]] = []
+
+    @loop_first
+    def poll() -> str:
+        seen.append((threading.get_ident(), must_not_wait()))
+        if must_not_wait():
+            raise WouldBlock  # as the store does where its lock is taken
+        return "job"
+
+    async def main() -> tuple[str, int]:
+        return await poll(), threading.get_ident()
+
+    answer, loop_thread = anyio.run(main)
+    assert answer == "job"
+    assert len(seen) == 2
+    assert seen[0] == (loop_thread, True)
+    worker, waiting_allowed = seen[1]
+    assert worker != loop_thread
+    assert waiting_allowed is False

@@ -8,14 +8,16 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
 from types import SimpleNamespace
 
+import anyio
 import pytest
 
 from mock_server.core.errors import ServiceUnavailable
+from mock_server.core.offload import WouldBlock, loop_first, must_not_wait
 from mock_server.fine_tuning.machine import advance
 from mock_server.fine_tuning.models import Job, Transition
 from mock_server.store import SqliteStore, connection
@@ -158,3 +160,58 @@ def test_a_move_made_under_the_lock_sees_a_write_that_came_in_between(
     assert seen[0] == "pending" and seen[-1] == "completed"
     events = [e.type for e in store.list_events(job.id)]
     assert len(events) == 1 + len(advance(job, later).events)  # each event once
+
+
+def _on_the_loop(work: Callable[[], object]) -> object:
+    """``work`` as a ``loop_first`` handler's first try runs it: on the loop, told not to wait."""
+    seen: list[object] = []
+
+    @loop_first
+    def handler() -> None:
+        if not must_not_wait():
+            seen.append("retried in a thread")
+            return
+        try:
+            seen.append(work())
+        except WouldBlock:
+            seen.append(WouldBlock)
+            raise
+
+    anyio.run(handler)
+    return seen
+
+
+def test_on_the_loop_a_write_another_process_locks_out_is_handed_to_a_thread_at_once(
+    store: SqliteStore, other_process: sqlite3.Connection
+) -> None:
+    seen = _on_the_loop(lambda: store.put_file(make_file()))
+    assert seen == [WouldBlock, "retried in a thread"]
+    assert store.list_files(make_file().tenant) == []
+
+
+def test_on_the_loop_a_write_waits_for_no_worker_thread_and_reads_go_on(
+    store: SqliteStore,
+) -> None:
+    store.put_file(make_file())
+    holding, release = threading.Event(), threading.Event()
+
+    def worker() -> None:
+        with store.transaction():
+            holding.set()
+            release.wait(10)
+
+    thread = threading.Thread(target=worker)
+    thread.start()
+    try:
+        holding.wait(10)
+        assert _on_the_loop(lambda: store.put_file(make_file(id="file-2"))) == [
+            WouldBlock,
+            "retried in a thread",
+        ]
+        # a read needs neither lock: it is answered on the loop while the worker holds them
+        assert _on_the_loop(lambda: [f.id for f in store.list_files(make_file().tenant)]) == [
+            [make_file().id]
+        ]
+    finally:
+        release.set()
+        thread.join()
