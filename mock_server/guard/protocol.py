@@ -132,6 +132,9 @@ class GuardedHttpTools(HttpToolsProtocol):
                     f"({size(limit)}; together-sim's --max-header-bytes sets it)"
                 )
             )
+        elif self._in_head and self._deadline is None:
+            # A head that did not come in one piece (most do, and then cost no timer).
+            self._arm(self.limits.request_timeout, self._head_late)
         elif self._dropping():
             self._arm(self.limits.body_timeout, self._stalled)
         elif (
@@ -153,7 +156,7 @@ class GuardedHttpTools(HttpToolsProtocol):
     def on_message_begin(self) -> None:
         super().on_message_begin()
         self._in_message = self._in_head = True
-        self._arm(self.limits.request_timeout, self._head_late)
+        self._disarm()  # the idle deadline; the head's is armed in data_received if need be
 
     def on_headers_complete(self) -> None:
         self._in_head = False
