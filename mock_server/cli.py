@@ -85,6 +85,10 @@ def _serve(args: argparse.Namespace) -> int:
     from mock_server.guard.protocol import raise_file_limit, server_options
 
     raise_file_limit()
+    if "MALLOC_ARENA_MAX" not in os.environ:
+        from mock_server.core.process import limit_malloc_arenas
+
+        limit_malloc_arenas()
     uvicorn.run(
         app,
         host=settings.host,
