@@ -4,6 +4,8 @@ VENV   := .venv
 V1     := .venv-v1
 SDK2   := .venv-sdk2
 SDIST2 := .cache/sdk/together-2.12.0
+SDK3   := .venv-sdk3
+SDIST3 := .cache/sdk/together-3.1.1
 BIN    := $(VENV)/bin
 
 .PHONY: install serve test lint types unit bench screenshot contracts-real clean
@@ -39,13 +41,28 @@ $(SDK2)/.installed: $(SDIST2)/pyproject.toml
 	  dirty-equals==0.11 time-machine==3.2.0 importlib-metadata==8.7.1 attrs==25.4.0
 	touch $@
 
+# The same for together 3.1.1 (the SDK `pip install together` gives, generated after the August
+# 2026 spec): its suite runs against the default spec. Its requirements-dev.lock pins the versions,
+# as constraints; its certifi pin (and its own editable line) out: the registry lacks that certifi.
+$(SDIST3)/pyproject.toml: | $(BIN)/.installed
+	$(BIN)/pip download -q --disable-pip-version-check --no-binary :all: --no-deps -d .cache/sdk 'together==3.1.1'
+	tar -xzf .cache/sdk/together-3.1.1.tar.gz -C .cache/sdk && touch $@
+
+$(SDK3)/.installed: $(SDIST3)/pyproject.toml
+	$(PYTHON) -m venv $(SDK3)
+	grep -v -e '^certifi==' -e '^-e ' $(SDIST3)/requirements-dev.lock > $(SDK3)/constraints.txt
+	$(SDK3)/bin/pip install -q --disable-pip-version-check -c $(SDK3)/constraints.txt \
+	  '.cache/sdk/together-3.1.1.tar.gz[aiohttp]' pytest pytest-asyncio pytest-xdist pytest-mock \
+	  respx dirty-equals time-machine attrs
+	touch $@
+
 # Debian's Chromium, for the dashboard's browser test and `make screenshot`: Playwright drives it
 # by path (`playwright install` is never run: it downloads a browser build). apt-get needs root;
 # where it fails, the browser test skips and says why (on CI it fails instead).
 /usr/bin/chromium:
 	-apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium
 
-install: $(BIN)/.installed $(V1)/.installed $(SDK2)/.installed /usr/bin/chromium
+install: $(BIN)/.installed $(V1)/.installed $(SDK2)/.installed $(SDK3)/.installed /usr/bin/chromium
 
 serve: $(BIN)/.installed
 	$(BIN)/together-sim serve
@@ -81,4 +98,4 @@ screenshot: $(BIN)/.installed /usr/bin/chromium
 	$(BIN)/python -m mock_server.testing.screenshot --out docs/dashboard.png
 
 clean:
-	rm -rf $(VENV) $(V1) $(SDK2) .cache/sdk .together-sim .together-sim-contract .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) $(V1) $(SDK2) $(SDK3) .cache/sdk .together-sim .together-sim-contract .mypy_cache .ruff_cache .pytest_cache

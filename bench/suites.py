@@ -1,8 +1,11 @@
 """``python -m bench suites``: whole test suites as the work, timed end to end.
 
-Two rows. The ``together`` 2.12.0 sdist's generated suite (``tests/api_resources``, what
-Stainless runs against Prism) against ``together-sim serve --mode examples``, Steady and Prism on
-the same pinned spec, one server at a time: wall time, the server's CPU time over the suite,
+Three tables. The ``together`` 2.12.0 sdist's generated suite (``tests/api_resources``, what
+Stainless runs against Prism) against ``together-sim serve --mode examples --spec-version
+april``, Steady and Prism on the April spec it was generated from; then 3.1.1's (the SDK ``pip
+install together`` gives) against the same three on the August spec (the default), with the
+server's root as base URL since 3.x sends ``/v1/...``, ``/v2/...`` and ``/v3/...`` itself. One
+server at a time: wall time, the server's CPU time over the suite,
 pass/fail/skip counts and ratios, so the comparison is the one an SDK's CI would see. The wall
 time is mostly the client's (pytest and the SDK, the same for every server); the CPU time is the
 server's own share, and moves far less with other load on the machine. Then ``together-sim
@@ -21,6 +24,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -31,37 +35,72 @@ from bench.throughput import cpu_seconds
 __all__ = ["STEADY_PACKAGE", "markdown", "measure_suites"]
 
 REPO = BENCH_DIR.parent
-SDK2_PYTHON = REPO / ".venv-sdk2" / "bin" / "python"
-SDIST = REPO / ".cache" / "sdk" / "together-2.12.0"
 SIM_EXAMPLES = "together-sim (examples)"
 _SUITE_TIMEOUT_S = 900
 
 
-def _sim_examples_target() -> Target:
+@dataclass(frozen=True)
+class Suite:
+    """One SDK's generated suite: its venv, its sdist, the spec version it is run on, and the
+    base URL path every server gets (2.x: ``/v1`` on together-sim; 3.x: the root everywhere)."""
+
+    sdk: str
+    python: Path
+    sdist: Path
+    spec_version: str
+    sim_prefix: str
+    other_prefix: str
+
+
+SUITES = (
+    Suite(
+        "2.12.0",
+        REPO / ".venv-sdk2" / "bin" / "python",
+        REPO / ".cache" / "sdk" / "together-2.12.0",
+        "april",
+        "/v1",
+        "",
+    ),
+    Suite(
+        "3.1.1",
+        REPO / ".venv-sdk3" / "bin" / "python",
+        REPO / ".cache" / "sdk" / "together-3.1.1",
+        "august",
+        "",
+        "",
+    ),
+)
+
+
+def _sim_examples_target(suite: Suite) -> Target:
     script = Path(sys.executable).with_name("together-sim")
     command = [str(script)] if script.exists() else [sys.executable, "-m", "mock_server"]
 
     def argv(port: int, workdir: Path) -> list[str]:
-        return [*command, "serve", "--mode", "examples", "--host", "127.0.0.1", "--port", str(port)]
+        return [
+            *command,
+            *("serve", "--mode", "examples", "--spec-version", suite.spec_version),
+            *("--host", "127.0.0.1", "--port", str(port)),
+        ]
 
-    return Target(name=SIM_EXAMPLES, argv=argv, prefix="/v1")
+    return Target(name=SIM_EXAMPLES, argv=argv, prefix=suite.sim_prefix)
 
 
-def _run_sdk_suite(base_url: str) -> dict[str, Any]:
-    """The suite as ``tests/e2e/test_sdk2_generated_suite.py`` runs it: from the sdist's root,
+def _run_sdk_suite(suite: Suite, base_url: str) -> dict[str, Any]:
+    """The suite as ``tests/e2e/test_sdk*_generated_suite.py`` run it: from the sdist's root,
     a clean environment, no xdist, so the wall time is one process doing every test."""
-    with tempfile.TemporaryDirectory(prefix="bench-sdk2-home-") as home:
+    with tempfile.TemporaryDirectory(prefix="bench-sdk-home-") as home:
         env = {
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
             "HOME": home,
             "LANG": "C.UTF-8",
             "TEST_API_BASE_URL": base_url,
         }
-        argv = [str(SDK2_PYTHON), "-m", "pytest", "tests/api_resources", "-q", "-n", "0"]
+        argv = [str(suite.python), "-m", "pytest", "tests/api_resources", "-q", "-n", "0"]
         started = time.perf_counter()
         done = subprocess.run(
             [*argv, "-p", "no:cacheprovider"],
-            cwd=SDIST,
+            cwd=suite.sdist,
             env=env,
             capture_output=True,
             text=True,
@@ -77,11 +116,17 @@ def _run_sdk_suite(base_url: str) -> dict[str, Any]:
     return {"wall_s": wall, "returncode": done.returncode, "summary": last, **counts}
 
 
-def _sdk_rows(spec: Path) -> dict[str, dict[str, Any]]:
-    if not SDK2_PYTHON.exists() or not (SDIST / "tests" / "api_resources").is_dir():
-        why = "the together 2.12.0 sdist and .venv-sdk2 are missing (`make install` makes them)"
+def _sdk_rows(suite: Suite) -> dict[str, dict[str, Any]]:
+    from openapi.locate import SpecError, find_spec_path
+
+    if not suite.python.exists() or not (suite.sdist / "tests" / "api_resources").is_dir():
+        why = f"the together {suite.sdk} sdist and its venv are missing (`make install` makes them)"
         return {SIM_EXAMPLES: {"not_run": why}}
-    targets: list[Target | tuple[str, str]] = [_sim_examples_target()]
+    try:
+        spec = find_spec_path(version=suite.spec_version, allow_download=False)
+    except SpecError as exc:
+        return {SIM_EXAMPLES: {"not_run": str(exc)}}
+    targets: list[Target | tuple[str, str]] = [_sim_examples_target(suite)]
     npm = shutil.which("npm")
     targets.append(steady_target(npm, spec) if npm else ("Steady", "npm is not on PATH"))
     try:
@@ -93,7 +138,7 @@ def _sdk_rows(spec: Path) -> dict[str, dict[str, Any]]:
         if isinstance(target, tuple):
             rows[target[0]] = {"not_run": target[1]}
             continue
-        print(f"[{target.name}] start, then the SDK 2.12.0 generated suite ...", flush=True)
+        print(f"[{target.name}] start, then the SDK {suite.sdk} generated suite ...", flush=True)
         try:
             server = start(target, timeout_s=180.0)
         except RuntimeError as exc:
@@ -102,13 +147,14 @@ def _sdk_rows(spec: Path) -> dict[str, dict[str, Any]]:
             continue
         try:
             before = cpu_seconds(server.pid)
-            suite = _run_sdk_suite(server.url(""))
+            prefix = suite.sim_prefix if target.name == SIM_EXAMPLES else suite.other_prefix
+            counts = _run_sdk_suite(suite, server.origin + prefix)
             rows[target.name] = {
                 "startup_s": server.startup_s,
                 # The server's own share: the suite's wall time is mostly the client's (pytest,
                 # the SDK), the same for every server, and moves with other load on the machine.
                 "server_cpu_s": cpu_seconds(server.pid) - before,
-                **suite,
+                **counts,
             }
         finally:
             server.stop()
@@ -121,15 +167,15 @@ def _contract_row() -> dict[str, Any]:
     examples and phases), through its own command so the figures are the ones it prints."""
     import json
 
-    from contracts.cli import add_command
+    from contracts.cli import configure, run
 
-    parser = argparse.ArgumentParser(prog="together-sim")
-    add_command(parser.add_subparsers(dest="command"))
+    parser = argparse.ArgumentParser(prog="together-sim contract")
+    configure(parser)
     with tempfile.TemporaryDirectory(prefix="bench-contract-") as report:
-        args = parser.parse_args(["contract", "--report", report])
+        args = parser.parse_args(["--report", report])
         print("[contract] together-sim contract (in process, stateful) ...", flush=True)
         started = time.perf_counter()
-        status = args.run(args)
+        status = run(args)
         outer = time.perf_counter() - started
         result = json.loads((Path(report) / "result.json").read_text())
     return {
@@ -144,20 +190,15 @@ def _contract_row() -> dict[str, Any]:
 
 
 def measure_suites() -> dict[str, Any]:
-    from openapi.locate import find_spec_path, sha256_file
-
-    spec = find_spec_path(allow_download=False)
     return {
         "meta": {
             "started": time.strftime("%Y-%m-%d %H:%M:%S"),
             "cpus": len(os.sched_getaffinity(0)),
             "loadavg_before": os.getloadavg(),
-            "spec": str(spec),
-            "spec_sha256": sha256_file(spec),
             "steady_package": STEADY_PACKAGE,
             "prism_cache": str(CACHE_DIR),
         },
-        "sdk2_suite": _sdk_rows(spec),
+        "sdk_suites": {suite.sdk: _sdk_rows(suite) for suite in SUITES},
         "contract": _contract_row(),
     }
 
@@ -168,13 +209,11 @@ def _ratio(sim: dict[str, Any], other: dict[str, Any], key: str = "wall_s") -> s
     return f"{other[key] / sim[key]:.2f}×"
 
 
-def markdown(results: dict[str, Any]) -> str:
-    rows = results["sdk2_suite"]
+def _suite_lines(suite: Suite, rows: dict[str, dict[str, Any]]) -> list[str]:
     sim = rows.get(SIM_EXAMPLES, {})
     lines = [
-        "## Whole suites",
-        "",
-        "### together 2.12.0 generated suite (`pytest tests/api_resources`, one process)",
+        f"### together {suite.sdk} generated suite (`pytest tests/api_resources`, one process, "
+        f"{suite.spec_version} spec)",
         "",
         "| Server | Wall time | Server CPU | Passed | Failed | Skipped | Errors | sim advantage "
         "(wall / CPU) |",
@@ -192,10 +231,16 @@ def markdown(results: dict[str, Any]) -> str:
             f"| {name} | {row['wall_s']:.1f} s | {row['server_cpu_s']:.2f} s | {row['passed']} | "
             f"{row['failed']} | {row['skipped']} | {row['error']} | {ratio} |"
         )
+    return [*lines, ""]
+
+
+def markdown(results: dict[str, Any]) -> str:
+    lines = ["## Whole suites", ""]
+    for suite in SUITES:
+        lines += _suite_lines(suite, results["sdk_suites"].get(suite.sdk, {}))
     c = results["contract"]
     phases = ", ".join(f"{p} {n}" for p, n in c["phase_cases"].items())
     lines += [
-        "",
         "### Schemathesis: `together-sim contract` (in process, stateful, defaults)",
         "",
         "| Operations | Cases | Wall time (recorded) | Checks held |",

@@ -50,6 +50,9 @@ from mock_server.handlers import AnswerUncaught, install_error_handlers, install
 from mock_server.images import routes as image_routes
 from mock_server.inference import routes as inference_routes
 from mock_server.inference.service import Inference
+from mock_server.projects import routes as project_routes
+from mock_server.projects import unmodelled as unmodelled_project_routes
+from mock_server.projects.service import ProjectEndpoints
 from mock_server.real_training.service import RealTraining
 from mock_server.settings import ClockMode, ServeMode, Settings
 from mock_server.spec import fallback
@@ -148,6 +151,7 @@ def _services(
         check_batch_input=checked_input_file,
         on_validated=behaviours.validated_file,
         max_line_bytes=settings.max_line_bytes,
+        check_rules=settings.check_rules,
     )
     fine_tuning = FineTuning(
         store,
@@ -173,7 +177,10 @@ def _services(
     endpoints = EndpointService(
         store, clock, ids, fine_tuning, account=settings.account, speed=timeline.speed
     )
-    inference = Inference(fine_tuning, endpoints, real_training)
+    projects = ProjectEndpoints(
+        store, clock, ids, fine_tuning, account=settings.account, speed=timeline.speed
+    )
+    inference = Inference(fine_tuning, endpoints, real_training, projects=projects)
     faults = Faults(clock, tenant_of=tenancy.tenant_of)
     resources = Resources(
         store,
@@ -206,6 +213,7 @@ def _services(
         artifacts=JobArtifacts(fine_tuning, blobs),
         real_training=real_training,
         endpoints=endpoints,
+        projects=projects,
         inference=inference,
         resources=resources,
         behaviours=behaviours,
@@ -290,6 +298,8 @@ def create_app(
         inference_routes,
         model_list,
         endpoint_routes,
+        project_routes,
+        unmodelled_project_routes,
         fault_routes,
         admin_controls,
         dashboard,

@@ -51,6 +51,13 @@ def _serve(args: argparse.Namespace) -> int:
     from openapi.locate import SpecError
 
     settings = Settings(**given_settings(args))
+    if settings.trainer == "real" and settings.mode != "examples":
+        from mock_server.real_training.extra import missing_train_extra
+
+        if (missing := missing_train_extra()) is not None:  # else every job it took would fail
+            gc.enable()
+            print(f"together-sim: {missing}", file=sys.stderr)
+            return 1
     try:
         app = create_app(settings)
     except (SchemaError, SpecError) as exc:  # a data dir this version cannot use, or no usable

@@ -26,6 +26,7 @@ from mock_server.files.service import FileService
 from mock_server.fine_tuning.artifacts import JobArtifacts
 from mock_server.fine_tuning.service import FineTuning
 from mock_server.inference.service import Inference
+from mock_server.projects.service import ProjectEndpoints
 from mock_server.real_training.service import RealTraining
 from mock_server.settings import Settings
 from mock_server.store import BlobStore, Store
@@ -41,6 +42,7 @@ __all__ = [
     "FineTuningDep",
     "IdsDep",
     "InferenceDep",
+    "ProjectsDep",
     "ResourcesDep",
     "Services",
     "SettingsDep",
@@ -63,6 +65,7 @@ class Services:
     artifacts: JobArtifacts
     real_training: RealTraining
     endpoints: EndpointService
+    projects: ProjectEndpoints  # the key's project: its identity, endpoints and deployments
     inference: Inference
     resources: Resources
     behaviours: Behaviours
@@ -109,6 +112,10 @@ async def _resources(request: Request) -> Resources:
 
 async def _endpoints(request: Request) -> EndpointService:
     return _services(request).endpoints
+
+
+async def _projects(request: Request) -> ProjectEndpoints:
+    return _services(request).projects
 
 
 async def _inference(request: Request) -> Inference:
@@ -164,6 +171,7 @@ FineTuningDep = Annotated[FineTuning, Depends(_fine_tuning)]
 ArtifactsDep = Annotated[JobArtifacts, Depends(_artifacts)]
 ResourcesDep = Annotated[Resources, Depends(_resources)]
 EndpointsDep = Annotated[EndpointService, Depends(_endpoints)]
+ProjectsDep = Annotated[ProjectEndpoints, Depends(_projects)]
 InferenceDep = Annotated[Inference, Depends(_inference)]
 BehavioursDep = Annotated[Behaviours, Depends(_behaviours)]
 FaultsDep = Annotated[Faults, Depends(_faults)]

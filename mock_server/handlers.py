@@ -140,11 +140,9 @@ class AnswerUncaught:
 def install_spec(app: FastAPI, settings: Settings) -> None:
     def served(request: Request) -> dict[str, Any]:
         from openapi import spec as pinned  # here, not above: PyYAML costs ~5% of startup
-        from openapi.locate import find_spec_path
-        from openapi.overlay import overlaid_spec
+        from openapi.overlaid import overlaid_spec_at
 
-        path = settings.spec or find_spec_path(allow_download=False)
-        return pinned.spec_for_server(str(request.base_url), overlaid_spec(pinned.load_spec(path)))
+        return pinned.spec_for_server(str(request.base_url), overlaid_spec_at(settings.spec_path()))
 
     @app.get("/openapi.json", include_in_schema=False)
     @off_loop  # the first one reads and parses the spec

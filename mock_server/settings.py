@@ -19,6 +19,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from mock_server.core.limits import Limits
 from mock_server.files.checks.reader import MAX_LINE_BYTES
+from openapi.locate import SpecVersion, default_spec_version, find_spec_path
 
 __all__ = ["ClockMode", "Flag", "ServeMode", "Settings"]
 
@@ -95,7 +96,13 @@ class Settings(BaseSettings):
     )
     spec: Path | None = Field(
         default=None,
-        description="path of the pinned OpenAPI spec, where it is not found by default",
+        description="path of an OpenAPI spec to serve, where the pinned one is not found by "
+        "default (wins over --spec-version)",
+    )
+    spec_version: SpecVersion = Field(
+        default=default_spec_version(),
+        description="which pinned spec to serve: august (2026-08, SDK 3.x's surface) or april "
+        "(2026-04, SDK 2.12's)",
     )
     # Per job: see /_sim. "real" needs the [train] extra.
     trainer: Literal["synthetic", "real"] = Field(
@@ -128,6 +135,12 @@ class Settings(BaseSettings):
     faults: Annotated[Path | None, Flag(metavar="FILE")] = Field(
         default=None,
         description="a scenario file (faults and job behaviours) in force from startup",
+    )
+
+    check_rules: Literal["3.1.1", "1.5.35"] = Field(
+        default="3.1.1",
+        description="whose check_file rules an uploaded dataset is validated by: 3.1.1 (the "
+        "newest SDK: each line a JSON object) or 1.5.35 (every format, role and content rule)",
     )
 
     # -- limits (core/limits.py; the README's "Limits" table) -----------------------------------
@@ -218,6 +231,11 @@ class Settings(BaseSettings):
     @property
     def limits(self) -> Limits:
         return Limits(**{name: getattr(self, name) for name in Limits.__dataclass_fields__})
+
+    def spec_path(self) -> Path:
+        """The spec this server answers from: ``spec`` if set, else the selected version's file
+        (never downloaded here: a server start does not wait on the network)."""
+        return self.spec or find_spec_path(version=self.spec_version, allow_download=False)
 
     @property
     def db_path(self) -> Path:

@@ -1,10 +1,12 @@
 """The spec with the overlay applied, kept on disk beside the parsed spec.
 
-Applying the overlay (77 JSONPath actions through an RFC 9535 library) costs more than parsing
-the spec from its JSON cache, and every start of the server needs the result: its typed routes
-are all checked against it. So the result is written once as JSON, keyed by the spec's bytes, the
-overlay's bytes and this layout's version, and read back on every later start. A changed spec or
-overlay is a new key; a cache file that does not read is ignored and rebuilt.
+Applying the overlay (about a hundred JSONPath actions through an RFC 9535 library) costs more
+than parsing the spec from its JSON cache, and every start of the server needs the result: its
+typed routes are all checked against it. So the result is written once as JSON, keyed by the
+spec's bytes (so each pinned spec has its own), the overlay's bytes and this layout's version, and
+read back on every later start. A changed spec or overlay is a new key; a cache file that does not
+read is ignored and rebuilt. A pinned file is overlaid as its version (``pin.json``), any other as
+its content says (``overlay.version_of_spec``).
 """
 
 from __future__ import annotations
@@ -14,12 +16,12 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
-from openapi.locate import OVERLAY_PATH, default_cache_dir
+from openapi.locate import OVERLAY_PATH, SpecVersion, default_cache_dir, version_of_sha
 from openapi.spec import json_cached, load_spec
 
 __all__ = ["overlaid_spec_at"]
 
-_LAYOUT = b"overlaid-1"  # bump when what is cached here changes shape
+_LAYOUT = b"overlaid-2"  # bump when what is cached here changes shape
 
 
 def overlaid_spec_at(
@@ -42,13 +44,16 @@ def _keyed(
 ) -> dict[str, Any]:
     del stamps  # part of the in-process key only
     spec_bytes, overlay_bytes = Path(spec_path).read_bytes(), Path(overlay_path).read_bytes()
-    key = hashlib.sha256(
-        b"\0".join((_LAYOUT, hashlib.sha256(spec_bytes).digest(), overlay_bytes))
-    ).hexdigest()
+    spec_sha = hashlib.sha256(spec_bytes)
+    # A pinned file is its pin's version; another is told by its content (overlay.py).
+    version: SpecVersion | None = version_of_sha(spec_sha.hexdigest())
+    key = hashlib.sha256(b"\0".join((_LAYOUT, spec_sha.digest(), overlay_bytes))).hexdigest()
 
     def build() -> dict[str, Any]:
         from openapi.overlay import overlaid_spec  # YAML and JSONPath: only on a miss
 
-        return overlaid_spec(load_spec(Path(spec_path)), overlay_path=Path(overlay_path))
+        return overlaid_spec(
+            load_spec(Path(spec_path)), overlay_path=Path(overlay_path), version=version
+        )
 
     return json_cached(Path(cache_dir) / f"overlaid-{key}.json", build, what="overlaid-spec")

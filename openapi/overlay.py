@@ -14,6 +14,13 @@ load time with the target named, so a patch never silently selects the wrong nod
 
 An action that selects nothing, or changes nothing, means upstream moved or fixed the gap:
 loading goes on (with a warning), and ``python -m openapi check`` reports it.
+
+Two spec versions are pinned (``pin.json``) and one overlay serves both. Most actions fit both as
+they are (a union of names selects whichever the spec has: ``['prompts','model_inputs']``). An
+action that only one version needs (a gap the later spec filled, an operation that names the
+later spec's schemas) says so with ``x-together-sim-specs: [august]``; it is left out, and not
+reported stale, when the other version is overlaid. Which version a document is comes from the
+caller, else from its operation count against the pins, else the default version.
 """
 
 from __future__ import annotations
@@ -28,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from openapi.locate import OVERLAY_PATH
+from openapi.locate import OVERLAY_PATH, SpecVersion, default_spec_version, pins
 
 if TYPE_CHECKING:
     from jsonpath_rfc9535 import JSONPathQuery
@@ -44,6 +51,7 @@ __all__ = [
     "load_overlay",
     "overlaid_spec",
     "select",
+    "version_of_spec",
 ]
 
 logger = logging.getLogger(__name__)
@@ -59,6 +67,10 @@ class Action:
     description: str = ""
     update: Any = None
     remove: bool = False
+    specs: tuple[SpecVersion, ...] = tuple(SpecVersion)  # the versions it is meant for
+
+    def applies_to(self, version: SpecVersion) -> bool:
+        return version in self.specs
 
 
 @dataclass(frozen=True)
@@ -98,19 +110,46 @@ def load_overlay(path: Path = OVERLAY_PATH) -> Overlay:
                 description=str(entry.get("description", "")),
                 update=entry.get("update"),
                 remove=bool(entry.get("remove")),
+                specs=_versions(path, index, entry.get("x-together-sim-specs")),
             )
         )
     info = raw.get("info") or {}
     return Overlay(str(info.get("title", "")), str(info.get("version", "")), tuple(actions))
 
 
+def _versions(path: Path, index: int, named: Any) -> tuple[SpecVersion, ...]:
+    if named is None:
+        return tuple(SpecVersion)
+    try:
+        return tuple(SpecVersion(str(name)) for name in named)
+    except (TypeError, ValueError):
+        known = ", ".join(v.value for v in SpecVersion)
+        raise OverlayError(
+            f"{path}: action {index}: x-together-sim-specs names no known version ({known})"
+        ) from None
+
+
+def version_of_spec(spec: Mapping[str, Any]) -> SpecVersion:
+    """The pinned version ``spec`` is, told by its operation count (the August spec is a strict
+    superset of the April one); an unknown document counts as the default version."""
+    from openapi.spec import operations  # spec.py imports nothing of this module
+
+    count = len(operations(spec))
+    matching = [pin.version for pin in pins().values() if pin.operations == count]
+    return matching[0] if len(matching) == 1 else default_spec_version()
+
+
 def apply_overlay(
-    spec: Mapping[str, Any], overlay: Overlay
+    spec: Mapping[str, Any], overlay: Overlay, *, version: SpecVersion | None = None
 ) -> tuple[dict[str, Any], list[ActionReport]]:
-    """A patched deep copy of ``spec``, and a report per action (the input is not touched)."""
+    """A patched deep copy of ``spec``, and a report per action meant for its version (the
+    input is not touched)."""
+    version = version or version_of_spec(spec)
     document: dict[str, Any] = copy.deepcopy(dict(spec))
     reports = []
     for action in overlay.actions:
+        if not action.applies_to(version):
+            continue
         locations = select(document, action.target)
         changed = 0
         for parent, key in _removal_order(locations) if action.remove else locations:
@@ -141,29 +180,40 @@ def apply_overlay(
     return document, reports
 
 
-_overlaid: dict[tuple[int, str, int], tuple[Mapping[str, Any], dict[str, Any]]] = {}
+_overlaid: dict[
+    tuple[int, str, int, SpecVersion | None], tuple[Mapping[str, Any], dict[str, Any]]
+] = {}
 
 
 def overlaid_spec(
-    spec: Mapping[str, Any] | None = None, *, overlay_path: Path = OVERLAY_PATH
+    spec: Mapping[str, Any] | None = None,
+    *,
+    overlay_path: Path = OVERLAY_PATH,
+    version: SpecVersion | None = None,
 ) -> dict[str, Any]:
     """The spec (default: :func:`openapi.spec.load_spec`) with the overlay applied, built once
-    per parsed spec and overlay file. Treat it as read-only, like ``load_spec``'s."""
+    per parsed spec, version and overlay file. Treat it as read-only, like ``load_spec``'s."""
     if spec is None:
         from openapi.spec import load_spec
 
         spec = load_spec()
-    key = (id(spec), str(overlay_path), overlay_path.stat().st_mtime_ns)
+    key = (id(spec), str(overlay_path), overlay_path.stat().st_mtime_ns, version)
     cached = _overlaid.get(key)
     if cached is None or cached[0] is not spec:
-        cached = (spec, apply_overlay(spec, load_overlay(overlay_path))[0])
+        cached = (spec, apply_overlay(spec, load_overlay(overlay_path), version=version)[0])
         _overlaid[key] = cached  # holding ``spec`` keeps its id from being reused
     return cached[1]
 
 
-def check_overlay(spec: Mapping[str, Any], overlay_path: Path = OVERLAY_PATH) -> list[str]:
-    """One line per action for ``python -m openapi check``; stale ones start with ``STALE``."""
-    _, reports = apply_overlay(spec, load_overlay(overlay_path))
+def check_overlay(
+    spec: Mapping[str, Any],
+    overlay_path: Path = OVERLAY_PATH,
+    *,
+    version: SpecVersion | None = None,
+) -> list[str]:
+    """One line per action meant for the spec's version, for ``python -m openapi check``; stale
+    ones start with ``STALE``."""
+    _, reports = apply_overlay(spec, load_overlay(overlay_path), version=version)
     return [
         f"{'STALE' if report.stale else 'ok'}: {report.action.description or report.action.target}"
         f" ({report.selected} selected, {report.changed} changed)"

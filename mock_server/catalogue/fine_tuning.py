@@ -55,6 +55,7 @@ __all__ = [
     "price_tier_for",
     "resolve_batch_size",
     "supported",
+    "supported_detailed",
 ]
 
 # -- Shared limits ---------------------------------------------------------------------------------
@@ -447,6 +448,12 @@ def get(name: str) -> ModelEntry | None:
 def supported() -> list[str]:
     """The names ``GET /fine-tunes/models/supported`` lists, in catalogue order."""
     return [m.name for m in MODELS]
+
+
+def supported_detailed() -> list[dict[str, str]]:
+    """The August spec's ``detailed_models``: each name with the model it fine-tunes, which for
+    Together's ``-Reference`` copies is the model they copy."""
+    return [{"name": m.name, "parent_model": m.name.removesuffix("-Reference")} for m in MODELS]
 
 
 def limits_payload(entry: ModelEntry, *, model_name: str) -> dict[str, Any]:

@@ -37,6 +37,8 @@ __all__ = [
     "Tenancy",
     "bearer_key",
     "load_secret",
+    "organization_id",
+    "project_id",
     "tenant_of",
 ]
 
@@ -66,6 +68,18 @@ def tenant_of(api_key: str, secret: bytes) -> str:
     an id made under any other secret than the server's would silently match nothing there, so
     code that has a running app asks its ``Tenancy`` (``tenancy.tenant_of(key)``)."""
     return _digest(secret, api_key).hex()[:16]
+
+
+def project_id(tenant: str) -> str:
+    """The project a tenant's key belongs to. Together's keys are project keys (SDK 3.x's
+    ``/v2/projects/{projectId}/...``): each tenant is one project, so every project-scoped
+    family finds the project from the key alone, and ``/v1``/``/v3`` whoami name the same one."""
+    return f"proj-{tenant}"
+
+
+def organization_id(tenant: str) -> str:
+    """The organization holding the tenant's one project."""
+    return f"org-{tenant}"
 
 
 def load_secret(data_dir: Path) -> bytes:

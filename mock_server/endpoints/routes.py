@@ -1,6 +1,7 @@
 """Dedicated endpoints: create, list, retrieve, update (start, stop, rescale), delete; the hardware
 they run on and the availability zones. The clients that speak these operations are SDK 1.5.x and
-2.x (SDK 3.x's ``client.endpoints`` is a different, project-scoped API)."""
+2.x (SDK 3.x's ``client.endpoints`` is a different, project-scoped API: ``projects/``;
+neither lists the other's endpoints)."""
 
 from __future__ import annotations
 

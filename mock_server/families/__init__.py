@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping
 from mock_server.families import (
     code_interpreter,
     evaluations,
+    fine_tune_data,
     model_uploads,
     queue,
     regions,
@@ -24,6 +25,7 @@ from mock_server.families.clusters import clusters, shared_volumes
 from mock_server.families.deployments import deployments
 from mock_server.families.deployments import volumes as deployment_volumes
 from mock_server.families.engine import Resources
+from mock_server.families.project_models import OPERATIONS as PROJECT_MODELS
 from mock_server.families.rl import checkpoints as rl_checkpoints
 from mock_server.families.rl import operations as rl_operations
 from mock_server.families.rl import sessions as rl_sessions
@@ -46,10 +48,13 @@ OPERATIONS: list[Operation] = [
     *rl_checkpoints.OPERATIONS,
     *code_interpreter.OPERATIONS,
     *videos.OPERATIONS,
+    *PROJECT_MODELS,
+    *fine_tune_data.OPERATIONS,
 ]
 
 DOWNLOADS: Mapping[str, Callable[[Resources, str, str, str], Download]] = {
     **deployment_volumes.DOWNLOADS,
     **rl_checkpoints.DOWNLOADS,
     **videos.DOWNLOADS,
+    **fine_tune_data.DOWNLOADS,
 }

@@ -1,6 +1,6 @@
 """``GET /v1/models``: the catalogue's models, then the tenant's completed fine-tunes and uploaded
-models (``POST /models``, served with ``families/model_uploads.py``); and the
-account lookup (``GET /v3/whoami``) that the 3.x CLI makes before every command."""
+models (``POST /models``, served with ``families/model_uploads.py``). The account lookup the 3.x
+CLI makes before every command (``GET /v3/whoami``) is ``projects/routes.py``'s."""
 
 from __future__ import annotations
 
@@ -65,14 +65,3 @@ def list_models(
             )
     models += uploaded_models(store, clock.now(), tenant)
     return models
-
-
-@router.get("/v3/whoami")
-async def whoami(tenant: TenantDep, jobs: FineTuningDep) -> dict[str, Any]:
-    slug = jobs.account
-    return {
-        "type": "project_api_key",
-        "project": {"id": f"proj-{tenant}", "name": slug, "slug": slug},
-        "organization": {"id": f"org-{tenant}", "name": slug, "slug": slug},
-        "api_key": {"id": f"key-{tenant}", "name": "together-sim"},
-    }

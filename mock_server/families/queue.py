@@ -1,12 +1,13 @@
-"""The queue (``/queue/submit``, ``status``, ``cancel``, ``metrics``): jobs for a model, taken by
-its worker in strict priority order, first come first served within a priority.
+"""The queue (``/queue/submit``, ``status``, ``cancel``, ``clear``, ``metrics``): jobs for a
+model, taken by its worker in strict priority order, first come first served within a priority.
 
 Nothing runs the payloads. Each model has one simulated worker that takes a job for 10 s at the
 service's pace; a job is ``pending`` until the worker claims it, ``running`` while it works, then
 ``done`` with an output marked as the simulator's. When each job is claimed is a pure function of
 the model's jobs and the clock (``claims``): a later job of higher priority goes before earlier
 ones still waiting, a cancelled one is skipped. Only a pending job can be cancelled; otherwise
-the answer is the spec's 409 with the job's status.
+the answer is the spec's 409 with the job's status. ``/queue/clear`` cancels all of a model's
+pending jobs at once and says how many.
 """
 
 from __future__ import annotations
@@ -156,6 +157,21 @@ def cancel(resources: Resources, call: Call) -> Any:
     return {"status": state}
 
 
+def clear(resources: Resources, call: Call) -> Any:
+    """Cancel every job of the model still waiting for its worker (``POST /queue/clear``); a
+    running or finished one is left as it is, as a cancel would leave it."""
+    model = call.json()["model"]
+    with resources.store.transaction():
+        waiting = [
+            record
+            for record, state, _ in _states(resources, call.tenant, model).values()
+            if state == "pending"
+        ]
+        for record in waiting:
+            resources.update(QUEUE_JOBS, record, private={"canceled_at": iso(resources.now())})
+    return {"canceled_count": len(waiting)}
+
+
 def metrics(resources: Resources, call: Call) -> Any:
     states = [s for _, s, _ in _states(resources, call.tenant, call.query["model"]).values()]
     waiting, running = states.count("pending"), states.count("running")
@@ -171,4 +187,5 @@ OPERATIONS = [
     Operation("GET /queue/status", status, "queue_job_status"),
     Operation("POST /queue/cancel", cancel, "cancel_queue_job"),
     Operation("GET /queue/metrics", metrics, "queue_metrics"),
+    Operation("POST /queue/clear", clear, "clear_queue"),
 ]

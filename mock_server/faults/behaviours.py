@@ -136,7 +136,8 @@ def shape_file(record: FileRecord, behaviour: FileBehaviour) -> FileRecord:
     report.update(
         valid=False,
         error=behaviour.invalid,
-        error_type="format",
+        error_type="INVALID_FORMAT",
+        error_source="format",
         line_number=behaviour.line,
         message=behaviour.invalid,
     )

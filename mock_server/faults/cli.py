@@ -92,24 +92,36 @@ def _add_rule_flags(add: argparse.ArgumentParser) -> None:
     what.add_argument("--chunk-bytes", type=int, default=1024)
 
 
+def _also_after(action: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """``--url`` and ``--admin-key`` after a ``faults`` sub-command too, where every other
+    control command takes them (``together-sim advance 5 --url U``): given there, they win;
+    left out, the values given before the sub-command (or their defaults) stay."""
+    action.add_argument("--url", default=argparse.SUPPRESS, help="the running simulator")
+    action.add_argument(
+        "--admin-key",
+        default=argparse.SUPPRESS,
+        metavar="KEY",
+        help="the simulator's admin key (env TOGETHER_SIM_ADMIN_KEY)",
+    )
+    return action
+
+
 def add_commands(sub: Any, default_url: str, control: Control) -> None:
     """Add the commands to ``together-sim``'s subparsers; ``control`` makes the HTTP call."""
     faults = sub.add_parser("faults", help="inject faults into a running simulator")
     faults.add_argument("--url", default=default_url, help="the running simulator")
     add_admin_key(faults)
     actions = faults.add_subparsers(dest="faults_command", required=True)
-    add = actions.add_parser("add", help="install a fault rule")
+    add = _also_after(actions.add_parser("add", help="install a fault rule"))
     _add_rule_flags(add)
     add.set_defaults(run=lambda a: control(a, "POST", "/_sim/faults", _rule(a)))
-    actions.add_parser("list", help="the rules in force and their counters").set_defaults(
-        run=lambda a: control(a, "GET", "/_sim/faults", None)
-    )
-    remove = actions.add_parser("remove", help="remove one rule")
+    listing = _also_after(actions.add_parser("list", help="the rules in force and their counters"))
+    listing.set_defaults(run=lambda a: control(a, "GET", "/_sim/faults", None))
+    remove = _also_after(actions.add_parser("remove", help="remove one rule"))
     remove.add_argument("rule_id")
     remove.set_defaults(run=lambda a: control(a, "DELETE", f"/_sim/faults/{a.rule_id}", None))
-    actions.add_parser("clear", help="remove every rule").set_defaults(
-        run=lambda a: control(a, "DELETE", "/_sim/faults", None)
-    )
+    clear = _also_after(actions.add_parser("clear", help="remove every rule"))
+    clear.set_defaults(run=lambda a: control(a, "DELETE", "/_sim/faults", None))
 
     journal = sub.add_parser("journal", help="the requests injected faults touched")
     journal.add_argument("--url", default=default_url, help="the running simulator")

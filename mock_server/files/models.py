@@ -87,7 +87,10 @@ def render_file(record: FileRecord) -> dict[str, Any]:
         "line_count": record.num_samples,
     }
     if record.validation_report is not None:
-        body["validation_report"] = record.validation_report
+        # The August spec's FileValidationReport types each field it has (``error`` a string):
+        # one that does not apply is left out, not sent as null.
+        report = record.validation_report
+        body["validation_report"] = {k: v for k, v in report.items() if v is not None}
     return body
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from mock_server.core.clock import Clock
 from mock_server.core.errors import NotFound
 from mock_server.core.ids import IdSource
-from mock_server.files.checks.check import check_dataset
+from mock_server.files.checks.check import DEFAULT_RULES, Rules, check_dataset
 from mock_server.files.checks.reader import MAX_LINE_BYTES
 from mock_server.files.models import FilePurpose, FileRecord
 from mock_server.files.uploads import Uploads
@@ -47,6 +47,7 @@ class FileService:
         check_batch_input: BatchInputCheck,
         on_validated: FileHook = _unchanged,
         max_line_bytes: int = MAX_LINE_BYTES,
+        check_rules: Rules = DEFAULT_RULES,
     ) -> None:
         self.store = store
         self.blobs = blobs
@@ -54,6 +55,7 @@ class FileService:
         self._check_batch_input = check_batch_input
         self._on_validated = on_validated
         self._max_line_bytes = max_line_bytes
+        self._check_rules: Rules = check_rules  # whose check_file (files/checks/check.py)
 
     def preprocess(self, tenant: str, file_id: str) -> FileRecord:
         """Validate the file with the rules of the SDK's ``check_file`` (once; later calls are
@@ -69,6 +71,7 @@ class FileService:
             purpose=record.purpose.value,
             filename=record.filename,
             max_line_bytes=self._max_line_bytes,
+            rules=self._check_rules,
         )
         failed = not report.is_check_passed
         validated = record.model_copy(
@@ -82,7 +85,9 @@ class FileService:
                 "validation_report": {
                     "valid": not failed,
                     "error": (report.error or report.message) if failed else None,
-                    "error_type": report.error_source if failed else None,
+                    # The spec's one category; which check failed is the SDK's own word.
+                    "error_type": "INVALID_FORMAT" if failed else None,
+                    "error_source": report.error_source if failed else None,
                     "line_number": report.line_number,
                     "message": report.message,
                     "dataset_format": report.dataset_format,

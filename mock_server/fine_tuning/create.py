@@ -43,6 +43,7 @@ __all__ = [
 ]
 
 
+NANODOLLARS_PER_DOLLAR = 10**9  # a job's ``total_price`` unit; the estimate's prices are in USD
 USER_LIMIT = 10_000.0  # the account's spending limit in USD, as the estimate reports it
 
 # -- the whole request ----------------------------------------------------------------------------
@@ -271,7 +272,8 @@ def resolve(req: FineTuneRequest, ctx: Context) -> tuple[Job, list[Event]]:
         wandb_url=wandb_url,
         token_count=tokens,
         param_count=entry.param_count,
-        total_price=math.ceil(price * 100),
+        total_price=round(price * NANODOLLARS_PER_DOLLAR),
+        price_unit="nanodollar",
         total_steps=total_steps,
         steps_per_epoch=steps_per_epoch,
         eval_steps=max(1, total_steps // req.n_evals) if req.n_evals and ctx.validation_file else 0,

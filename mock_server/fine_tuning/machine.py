@@ -80,7 +80,12 @@ def advance(job: Job, now: datetime) -> Transition:
     horizon = now if job.cancel_requested_at is None else min(now, job.cancel_requested_at)
     if job.fault is not None:
         horizon = min(horizon, step_time(job, job.fault.at_step))
-    steps = step_at(job, horizon) if job.status is not JobStatus.pending else 0
+    if job.cancel_requested_at is not None:
+        # Training stopped at the cancel, with the steps the job had then (``request_cancel``
+        # takes a job advanced to that moment, or, on the instant clock, one never read).
+        steps = job.steps_completed
+    else:
+        steps = step_at(job, horizon) if job.status is not JobStatus.pending else 0
     metrics = metrics_upto(job, steps)
     updates: dict[str, Any] = {
         "cursor": cursor,

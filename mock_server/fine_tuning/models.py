@@ -14,7 +14,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, model_validator
 
 from mock_server.fine_tuning.events import Checkpoint, Event, Metric
 
@@ -28,6 +28,7 @@ __all__ = [
     "Job",
     "JobStatus",
     "Milestone",
+    "NANODOLLARS_PER_CENT",
     "Timeline",
     "Transition",
 ]
@@ -46,6 +47,7 @@ class JobStatus(StrEnum):
     completed = "completed"
 
 
+NANODOLLARS_PER_CENT = 10_000_000
 _S = JobStatus
 TERMINAL: frozenset[JobStatus] = frozenset({_S.cancelled, _S.error, _S.user_error, _S.completed})
 LIVE: frozenset[JobStatus] = frozenset(JobStatus) - TERMINAL
@@ -75,7 +77,8 @@ class InvalidTransition(Exception):
 class Timeline(BaseModel):
     """Seconds each phase takes at the real service's pace; ``speed`` divides them all.
 
-    ``instant()`` makes every duration zero, so a job is finished by the first read.
+    ``instant()`` makes every duration zero, so a job is finished by the first read (and a
+    cancel or a control that comes before any read acts on the job as created).
     """
 
     model_config = ConfigDict(frozen=True)
@@ -93,6 +96,11 @@ class Timeline(BaseModel):
     @classmethod
     def instant(cls) -> Timeline:
         return cls(speed=math.inf)
+
+    @property
+    def is_instant(self) -> bool:
+        """The instant clock's timeline: jobs move only when they are read."""
+        return math.isinf(self.speed)
 
     def seconds(self, phase: str) -> float:
         value: float = getattr(self, phase)
@@ -162,7 +170,9 @@ class Job(BaseModel):
     wandb_url: str = ""
     token_count: int = 0  # training tokens over all epochs
     param_count: int = 0
-    total_price: int = 0  # US cents
+    # Nano-dollars (1e-9 USD): both SDK lines print it through ``finetune_price_to_dollars``,
+    # which divides by 10**9, so cents would show every job as $0.00.
+    total_price: int = 0
     total_steps: int = 1
     steps_per_epoch: int = 1
     eval_steps: int = 0
@@ -181,6 +191,18 @@ class Job(BaseModel):
     trainer: Literal["synthetic", "real"] = "synthetic"
     worker_launched: bool = False  # real: a training worker was started for this job
     eta: datetime | None = None  # real: when the job should end, from measured step times
+    price_unit: Literal["nanodollar"] = "nanodollar"  # absent from jobs stored in US cents
+
+    @model_validator(mode="before")
+    @classmethod
+    def _cents_to_nanodollars(cls, data: Any) -> Any:
+        """A job stored before prices were nano-dollars kept them in US cents and carries no
+        ``price_unit``: read, it is converted, so an old data dir shows its prices right."""
+        if isinstance(data, dict) and "price_unit" not in data and "total_price" in data:
+            cents = data["total_price"]
+            if isinstance(cents, int):
+                return {**data, "total_price": cents * NANODOLLARS_PER_CENT}
+        return data
 
     @property
     def is_lora(self) -> bool:

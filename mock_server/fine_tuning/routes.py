@@ -61,7 +61,7 @@ def estimate_price(body: PriceRequest, jobs: FineTuningDep, tenant: TenantDep) -
 
 @router.get("/fine-tunes/models/supported")
 async def supported_models(tenant: TenantDep) -> dict[str, Any]:
-    return {"models": catalogue.supported()}
+    return {"models": catalogue.supported(), "detailed_models": catalogue.supported_detailed()}
 
 
 @router.get("/fine-tunes/models/limits")
@@ -125,8 +125,9 @@ class MetricsFilter(BaseModel):
     logged_at_from: str | None = None
     logged_at_to: str | None = None
     # Not in the pinned spec; SDK 3.1.1 sends it, and its CLI's text-mode ``retrieve`` sizes
-    # its loss plot with it: "Number of (uniformly sampled) train metrics to return".
-    resolution: int | None = Field(default=None, ge=1, lt=_INT64)
+    # its loss plot with it: "Number of (uniformly sampled) train metrics to return". 0 is
+    # unset (as 3.1.1's own tests send it): every metric.
+    resolution: int | None = Field(default=None, ge=0, lt=_INT64)
 
 
 def _moment(value: str | None, param: str) -> datetime | None:
@@ -164,7 +165,7 @@ async def get_metrics(
         logged_from=_moment(given.logged_at_from, "logged_at_from"),
         logged_to=_moment(given.logged_at_to, "logged_at_to"),
     )
-    if given.resolution is not None and len(points) > given.resolution:
+    if given.resolution and len(points) > given.resolution:
         stride = len(points) / given.resolution
         points = [points[int(i * stride)] for i in range(given.resolution)]
     return {"metrics": [p.values for p in points]}

@@ -10,6 +10,7 @@ from typing import Any
 
 from mock_server.core.timefmt import iso
 from mock_server.fine_tuning.models import Job, JobStatus
+from mock_server.projects.identity import model_id_of
 
 __all__ = ["render_job"]
 
@@ -26,6 +27,7 @@ _HIDDEN = {
     "trainer",
     "worker_launched",
     "eta",
+    "price_unit",
 }
 
 
@@ -50,6 +52,10 @@ def render_job(
     body["model_output_path"] = f"s3://together-sim/finetune/{job.id}/{job.model_output_name}"
     if job.is_lora:
         body["adapter_output_name"] = f"{job.model_output_name}-adapter"
+    if job.status is JobStatus.completed:
+        # the output's id in the project's models (``/v2/projects/{id}/models/{model_object_id}``),
+        # which a deployment names; SDK 3.x reads it as ``job.model_object_id``
+        body["model_object_id"] = model_id_of(job.model_output_name)
     body["progress"] = {
         "estimate_available": job.status
         in (JobStatus.running, JobStatus.compressing, JobStatus.uploading),

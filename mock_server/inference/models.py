@@ -117,9 +117,15 @@ def complete(
             break
         words.append(word)
         text = candidate
-    text = (text[:1].upper() + text[1:] + ".") if text else ""
-    if count_tokens(text) > limit:  # a budget too small for even one word and a full stop
-        text = ""
+    if text:
+        text = text[:1].upper() + text[1:] + "."
+    elif limit > 0:
+        # A budget too small for a word and its full stop (max_tokens=1): a real model stops
+        # mid-sentence rather than answer nothing, so the answer is the word's first tokens.
+        text = "".join(split_tokens(word[:1].upper() + word[1:])[:limit])
+    # Words join with spaces and a prefix of a word's tokens re-tokenizes to itself, so the
+    # answer never exceeds its budget (tests/inference checks every word of the vocabulary).
+    assert count_tokens(text) <= limit, (text, limit)
     for marker in stop or []:
         cut = text.find(marker) if marker else -1
         if cut >= 0:

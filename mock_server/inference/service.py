@@ -1,8 +1,10 @@
 """Which model answers a completion, for the chat and completion routes and for batch lines.
 
-A name is a catalogue model, a completed fine-tune's output (serverless), or a started dedicated
-endpoint, which answers as the model it serves. A really trained output answers from its own
-weights (``real``); everything else from the synthetic generator.
+A name is a catalogue model, a completed fine-tune's output (serverless), a started dedicated
+endpoint, which answers as the model it serves, or a project endpoint (or one of its
+deployments), which answers as the model of the ready deployment its traffic split picks. A
+really trained output answers from its own weights (``real``); everything else from the
+synthetic generator.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from mock_server.core.errors import NotFound
 from mock_server.endpoints.service import EndpointService
 from mock_server.fine_tuning.models import JobStatus
 from mock_server.fine_tuning.service import FineTuning
+from mock_server.projects.service import ProjectEndpoints
 from mock_server.real_training.service import RealTraining
 
 if TYPE_CHECKING:
@@ -36,11 +39,17 @@ class Serving:
 
 class Inference:
     def __init__(
-        self, jobs: FineTuning, endpoints: EndpointService, real_training: RealTraining
+        self,
+        jobs: FineTuning,
+        endpoints: EndpointService,
+        real_training: RealTraining,
+        *,
+        projects: ProjectEndpoints | None = None,
     ) -> None:
         self.jobs = jobs
         self.endpoints = endpoints
         self.real_training = real_training
+        self.projects = projects  # the project endpoints (SDK 3.x), by their names
 
     def serving(self, tenant: str, name: str) -> Serving:
         """What answers a completion that names ``name``. Anything else is Together's 404; an
@@ -50,7 +59,11 @@ class Inference:
         except NotFound:
             endpoint = self.endpoints.serving(tenant, name)
             if endpoint is None:
-                raise
+                routed = self.projects.serving(tenant, name) if self.projects else None
+                if routed is None:
+                    raise
+                real = self.real_training.model_of(tenant, routed.model)
+                return Serving(routed.name, routed.model, real)
             real = self.real_training.model_of(tenant, endpoint.model)
             return Serving(endpoint.name, endpoint.model, real)
         return Serving(model, model, self.real_training.model_of(tenant, model))

@@ -50,14 +50,15 @@ __all__ = [
 ]
 
 PREFIX = "/v1"  # the path of the spec's ``servers`` URL (operations_of checks it)
-# ... and of the servers some operations name for themselves (videos: ``/v2``).
-_PREFIXES = (PREFIX, "/v2")
+# ... and of the servers some operations name for themselves (videos and the project API:
+# ``/v2``; the overlay's whoami of SDK 3.x: the root, ``/v3/whoami``).
+_PREFIXES = (PREFIX, "/v2", "/v3")
 _METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 FORMS = ("multipart/form-data", "application/x-www-form-urlencoded")
 
 
 def operations_of(settings: Settings) -> OperationIndex:
-    index = operation_index(settings.spec)
+    index = operation_index(settings.spec_path())
     assert all(op.route.startswith(tuple(p + "/" for p in _PREFIXES)) for op in index.operations), (
         "servers moved"
     )

@@ -107,16 +107,29 @@ class OperationIndex:
         self.operations = tuple(operations)
         self._fixed: dict[tuple[str, str], SpecOperation] = {}
         self._concrete: dict[str, set[str]] = {}  # fixed route -> its methods
-        self._templated: dict[str, list[SpecOperation]] = {}
+        # templated route -> method -> operation, the routes most specific first
+        self._templated: dict[str, dict[str, SpecOperation]] = {}
         # ``aliases``: the same operations under another route, matched but not listed.
         for op in [*operations, *(aliases or ())]:
             if op.pattern is None:
                 self._fixed[(op.method, op.route)] = op
                 self._concrete.setdefault(op.route, set()).add(op.method)
             else:
-                self._templated.setdefault(op.method, []).append(op)
-        for candidates in self._templated.values():
-            candidates.sort(key=_specificity)
+                self._templated.setdefault(op.route, {}).setdefault(op.method, op)
+        self._templated = dict(sorted(self._templated.items(), key=lambda kv: _specificity(kv[0])))
+
+    def _templated_route(self, path: str) -> tuple[dict[str, SpecOperation], dict[str, str]]:
+        """The operations of the most specific templated route ``path`` is on, and its
+        parameters. OpenAPI matches literal segments before templated ones, whatever the
+        method: ``DELETE .../rollouts/preview-defaults`` is on ``/rollouts/preview-defaults``
+        (which has no DELETE: a 405), not ``DELETE /rollouts/{id}`` of "preview-defaults"."""
+        for by_method in self._templated.values():
+            pattern = next(iter(by_method.values())).pattern
+            assert pattern is not None
+            found = pattern.fullmatch(path)
+            if found is not None:
+                return by_method, found.groupdict()
+        return {}, {}
 
     def match(self, method: str, path: str) -> tuple[SpecOperation, dict[str, str]] | None:
         op = self._fixed.get((method, path))
@@ -126,24 +139,15 @@ class OperationIndex:
             # A concrete path is matched before its templated counterparts (OpenAPI's path
             # matching): DELETE /deployments/secrets is not DELETE /deployments/{id} of "secrets".
             return None
-        for op in self._templated.get(method, ()):
-            assert op.pattern is not None
-            found = op.pattern.fullmatch(path)
-            if found is not None:
-                return op, found.groupdict()
-        return None
+        by_method, params = self._templated_route(path)
+        op = by_method.get(method)
+        return (op, params) if op is not None else None
 
     def methods_for(self, path: str) -> list[str]:
         """The methods the spec documents for ``path`` (for a 405's ``Allow``)."""
         if path in self._concrete:
             return sorted(self._concrete[path])
-        methods = {
-            op.method
-            for ops in self._templated.values()
-            for op in ops
-            if op.pattern is not None and op.pattern.fullmatch(path)
-        }
-        return sorted(methods)
+        return sorted(self._templated_route(path)[0])
 
     def by_key(self, method: str, path: str) -> SpecOperation:
         """The operation with this method and spec path (``GET``, ``/fine-tunes/{id}``)."""
@@ -153,10 +157,10 @@ class OperationIndex:
         raise KeyError(f"{method} {path}")
 
 
-def _specificity(op: SpecOperation) -> tuple[int, int]:
-    segments = op.route.strip("/").split("/")
-    literal = sum(1 for s in segments if not s.startswith("{"))
-    return (-literal, -len(segments))
+def _specificity(route: str) -> tuple[int, ...]:
+    """Literal segments first, segment by segment: of the routes a path is on (all of its
+    length: a parameter is one segment), the one whose first literal comes earliest wins."""
+    return tuple(1 if part.startswith("{") else 0 for part in route.strip("/").split("/"))
 
 
 def _pattern(route: str) -> re.Pattern[str] | None:
@@ -173,11 +177,16 @@ def _pattern(route: str) -> re.Pattern[str] | None:
 
 
 class _Resolver:
-    """Resolves ``#/components/schemas/...`` references once each, rewriting as it goes."""
+    """Resolves ``#/components/schemas/...`` references once each, rewriting as it goes.
 
-    def __init__(self, spec: Mapping[str, Any]) -> None:
+    One per direction: a property marked ``readOnly`` is never required of a request (the
+    August spec's ``Remediation`` requires its server-set ``id``, and a create sends the same
+    schema), nor one marked ``writeOnly`` of a response."""
+
+    def __init__(self, spec: Mapping[str, Any], direction: str = "response") -> None:
         self.spec = spec
         self.done: dict[str, Schema] = {}
+        self.unsent = "readOnly" if direction == "request" else "writeOnly"
 
     def ref(self, pointer: str) -> Schema:
         if pointer not in self.done:
@@ -200,8 +209,7 @@ class _Resolver:
                 return base
             out = dict(base)
             out.update(self._rewrite(siblings))
-            if "anyOf" in out:
-                out.pop("type", None)
+            _union_decides(out)
         else:
             out = self._rewrite(raw)
         return _nullable(out, raw.get("nullable") is True)
@@ -221,9 +229,27 @@ class _Resolver:
                 out["anyOf" if key == "oneOf" else key] = [self.schema(sub) for sub in value]
             else:
                 out[key] = value
-        if "anyOf" in out:
-            out.pop("type", None)  # the union's variants decide, as in the SDKs
+        _union_decides(out)
+        required, properties = out.get("required"), out.get("properties")
+        if isinstance(required, list) and isinstance(properties, dict):
+            unsent = {
+                n
+                for n, sub in properties.items()
+                if isinstance(sub, Mapping) and sub.get(self.unsent)
+            }
+            if unsent & set(required):
+                out["required"] = [name for name in required if name not in unsent]
         return out
+
+
+def _union_decides(schema: Schema) -> None:
+    """A union of types (``anyOf: [string, object]``) decides the type, as in the SDKs: the
+    sibling ``type`` goes. A union of constraints only (``oneOf: [{required: [canary]}, ...]``
+    beside ``type: object``, as the August spec writes alternatives) keeps it: else any array
+    would pass."""
+    variants = schema.get("anyOf")
+    if isinstance(variants, list) and any("type" in v or "anyOf" in v for v in variants):
+        schema.pop("type", None)
 
 
 def _nullable(schema: Schema, nullable: bool) -> Schema:
@@ -266,7 +292,7 @@ def _server_path(servers: Any) -> str:
 
 
 def build_index(spec: Mapping[str, Any]) -> OperationIndex:
-    resolver = _Resolver(spec)
+    resolver, requests = _Resolver(spec), _Resolver(spec, "request")
     default_prefix = _server_path(spec.get("servers"))
     default_security = spec.get("security", [])
     operations, aliases = [], []
@@ -281,7 +307,7 @@ def build_index(spec: Mapping[str, Any]) -> OperationIndex:
                     name=str(p["name"]),
                     location=str(p["in"]),
                     required=bool(p.get("required")) or p["in"] == "path",
-                    schema=resolver.schema(p.get("schema", {})),
+                    schema=requests.schema(p.get("schema", {})),
                 )
                 for p in [
                     *(s for s in shared if (s["name"], s["in"]) not in own),
@@ -294,7 +320,7 @@ def build_index(spec: Mapping[str, Any]) -> OperationIndex:
                 body = Body(
                     required=bool(request.get("required")),
                     content={
-                        ctype: resolver.schema(media.get("schema", {}))
+                        ctype: requests.schema(media.get("schema", {}))
                         for ctype, media in (request.get("content") or {}).items()
                     },
                 )
@@ -308,8 +334,10 @@ def build_index(spec: Mapping[str, Any]) -> OperationIndex:
                 )
                 for status, reply in (raw.get("responses") or {}).items()
             }
-            # An operation (or path) may name its own server: the videos live under /v2.
-            prefix = _server_path(raw.get("servers") or item.get("servers")) or default_prefix
+            # An operation (or path) may name its own server: the videos live under /v2, and the
+            # overlay's /v3/whoami under the API's root (an empty server path).
+            servers = raw.get("servers") or item.get("servers")
+            prefix = _server_path(servers) if servers else default_prefix
             route = prefix + str(path)
             name = raw.get("operationId") or f"{method} {path}"
             operations.append(
@@ -327,9 +355,13 @@ def build_index(spec: Mapping[str, Any]) -> OperationIndex:
                 )
             )
             if prefix != default_prefix:
-                # Clients whose base URL ends in /v1 (SDK 2.x) reach these under /v1 as well.
+                # Clients whose base URL ends in /v1 (SDK 2.x, a contract run) reach these under
+                # /v1 as well: /v1/videos, and /v1/v3/whoami for the one on the API's root.
                 usual = default_prefix + str(path)
                 aliases.append(replace(operations[-1], route=usual, pattern=_pattern(usual)))
+    # An alias never hides an operation of its own at that route.
+    routes = {(op.method, op.route) for op in operations}
+    aliases = [alias for alias in aliases if (alias.method, alias.route) not in routes]
     return OperationIndex(operations, aliases)
 
 

@@ -4,7 +4,8 @@ A schema's own ``example`` (or first ``examples`` entry) is used when it is vali
 schema; otherwise a value is synthesized deterministically: ``const``, the first enum value, the
 first non-null variant of a union, every property of an object (optional ones too: a client
 generated from a newer spec may require what this one leaves optional), arrays of one item,
-numbers at their lower bound or zero, strings shaped by their ``format``. So the same request
+numbers at their lower bound or zero, strings shaped by their ``format`` (or the shortest text
+their ``pattern`` matches: the August spec's durations are ``^-?(?:0|...)s$``). So the same request
 always gets the same bytes, and every value validates against the schema it came from (a unit
 test checks that for every operation).
 
@@ -16,6 +17,7 @@ sees its own ids and names come back.
 from __future__ import annotations
 
 import copy
+import re
 import uuid
 from collections.abc import Mapping
 from typing import Any
@@ -106,7 +108,12 @@ def _value(schema: Schema, depth: int) -> Any:
             part_value = _value(part, depth + 1)
             if not isinstance(part_value, dict):
                 return part_value
-            merged.update(part_value)
+            # A part that only requires a field another part describes (``{required: [n]}``)
+            # must not replace that part's value with its placeholder text.
+            described = part.get("properties", {})
+            merged.update(
+                {k: v for k, v in part_value.items() if k not in merged or k in described}
+            )
         own = _object(schema, depth) if "properties" in schema else {}
         return {**merged, **own}
     kind = _kind(schema)
@@ -154,7 +161,22 @@ def _object(schema: Schema, depth: int) -> dict[str, Any]:
     for name in schema.get("required", ()):
         if name not in value:  # required but never described: the map's values, else text
             value[name] = _value(extra, depth + 1) if isinstance(extra, dict) else "string"
-    return value
+    return _one_alternative(value, schema)
+
+
+def _one_alternative(value: dict[str, Any], schema: Schema) -> dict[str, Any]:
+    """An object whose union only says which fields it requires (the August spec's
+    ``oneOf: [{required: [thresholdCheck]}, {required: [regressionCheck]}]``, read as anyOf):
+    the first alternative's fields kept, the others' left out, so that exactly one holds."""
+    variants = [
+        v for v in schema.get("anyOf", ()) if set(v) <= {"required", "x-stainless-variantName"}
+    ]
+    if not variants or len(variants) != len(schema.get("anyOf", ())):
+        return value
+    chosen = set(variants[0].get("required", ()))
+    others = {name for v in variants[1:] for name in v.get("required", ())}
+    dropped = others - chosen - set(schema.get("required", ()))
+    return {name: v for name, v in value.items() if name not in dropped}
 
 
 def _array(schema: Schema, depth: int) -> list[Any]:
@@ -169,12 +191,60 @@ def _array(schema: Schema, depth: int) -> list[Any]:
 
 def _string(schema: Schema) -> str:
     text = str(_FORMATS.get(str(schema.get("format", "")), "string"))
+    pattern = schema.get("pattern")
+    if isinstance(pattern, str) and re.search(pattern, text) is None:
+        text = _shortest_match(pattern)
     low, high = int(schema.get("minLength", 0)), schema.get("maxLength")
     if len(text) < low:
         text = text + "x" * (low - len(text))
     if high is not None and len(text) > int(high):
         text = text[: int(high)]
     return text
+
+
+def _shortest_match(pattern: str) -> str:
+    """A short text ``pattern`` matches, read off its parse tree: each repeat its fewest times,
+    each alternation its first branch, each class its first member. Lookarounds and
+    backreferences are not followed (no pattern of the specs has one): then the result may not
+    match, and the response check says so."""
+    import importlib  # the stdlib's own regex parser (sre_parse before 3.11), untyped
+
+    parser: Any = importlib.import_module("re._parser")
+
+    def text_of(items: Any) -> str:
+        out: list[str] = []
+        for op, arg in items:
+            name = str(op)
+            if name == "LITERAL":
+                out.append(chr(arg))
+            elif name in ("MAX_REPEAT", "MIN_REPEAT", "POSSESSIVE_REPEAT"):
+                low, _high, sub = arg
+                out.append(text_of(sub) * int(low))
+            elif name == "SUBPATTERN":
+                out.append(text_of(arg[-1]))
+            elif name == "BRANCH":
+                out.append(text_of(arg[1][0]))
+            elif name == "IN":
+                out.append(_first_member(arg))
+            elif name in ("ANY", "NOT_LITERAL"):
+                out.append("a" if name == "ANY" or arg != ord("a") else "b")
+        return "".join(out)
+
+    try:
+        return text_of(parser.parse(pattern))
+    except (re.error, ValueError, TypeError):
+        return "string"
+
+
+def _first_member(members: Any) -> str:
+    for op, arg in members:
+        if str(op) == "LITERAL":
+            return chr(arg)
+        if str(op) == "RANGE":
+            return chr(arg[0])
+        if str(op) == "CATEGORY":
+            return "0" if "DIGIT" in str(arg) and "NOT" not in str(arg) else "a"
+    return "a"
 
 
 def _number(schema: Schema, kind: str) -> int | float:

@@ -17,27 +17,103 @@ from pathlib import Path
 import torch
 from peft import LoraConfig, PeftModel
 
-__all__ = ["continued_adapter", "load_state", "merged", "save_state", "save_weights"]
+__all__ = [
+    "adapter_card",
+    "continued_adapter",
+    "load_state",
+    "merged",
+    "save_state",
+    "save_weights",
+]
 
 Module = torch.nn.Module
 
 
-def save_weights(model: Module, path: Path, base_model_name: str) -> None:
-    """The adapter as peft writes it (or the full model): what a download serves. peft looks up
-    ``base_model_name_or_path`` while saving, on the hub if it is not a local directory, so the
-    save names the local base and the user-facing name is written into the config afterwards."""
+def save_weights(
+    model: Module,
+    path: Path,
+    base_model_name: str,
+    *,
+    base_description: str = "",
+    job_id: str = "",
+) -> None:
+    """The adapter as peft writes it (or the full model): what a download serves.
+
+    The adapter's ``adapter_config.json`` names its base by the absolute directory the base was
+    loaded from, where it stays on this machine while the job exists (a stand-in in the job's
+    folder, a converted SmolLM2, a Hugging Face cache snapshot, your own directory): so
+    ``AutoPeftModelForCausalLM.from_pretrained(folder)`` loads it as is, offline. The Together
+    model it stands in for (``base_model_name``) is no base anyone can load here (the 8B model's
+    weights were never downloaded), so it is named only in the README, with how to load the
+    adapter elsewhere (``adapter_card``)."""
     model.save_pretrained(path)  # type: ignore[operator]
     config = path / "adapter_config.json"
-    if base_model_name and config.exists():
-        fields = json.loads(config.read_text())
-        local, fields["base_model_name_or_path"] = (
-            fields["base_model_name_or_path"],
-            base_model_name,
-        )
+    if not config.exists():  # a full model: it loads by itself
+        return
+    fields = json.loads(config.read_text())
+    local = str(fields.get("base_model_name_or_path") or "")
+    if local and Path(local).is_dir():
+        local = str(Path(local).resolve())
+        fields["base_model_name_or_path"] = local
         config.write_text(json.dumps(fields, indent=2, sort_keys=True) + "\n")
-        card = path / "README.md"  # peft's model card names the base too
-        if local and card.exists():
-            card.write_text(card.read_text().replace(local, base_model_name))
+    (path / "README.md").write_text(
+        adapter_card(
+            base_dir=local,
+            stands_in_for=base_model_name,
+            base_description=base_description,
+            job_id=job_id,
+        )
+    )
+
+
+def adapter_card(*, base_dir: str, stands_in_for: str, base_description: str, job_id: str) -> str:
+    """The adapter's README (in place of peft's empty model card): what it was trained on, and
+    exactly how to load it, here and elsewhere."""
+    job = job_id or "<job id>"
+    what = base_description or f"the base in {base_dir}"
+    return f"""---
+base_model: {base_dir}
+library_name: peft
+---
+
+# A LoRA adapter trained by together-sim
+
+Trained for real (`together-sim serve --trainer real`) by job `{job}`, for
+`{stands_in_for or "its model"}`, on {what}. The base is a stand-in: the
+Together model's own weights were never downloaded, so this adapter fits the stand-in only.
+
+Its base, as `adapter_config.json` names it: `{base_dir}` (on the machine that runs the
+simulator, for as long as the job exists).
+
+## Load it as is (on the simulator's machine)
+
+```python
+from peft import AutoPeftModelForCausalLM
+from transformers import AutoTokenizer
+
+model = AutoPeftModelForCausalLM.from_pretrained("PATH/TO/THIS/FOLDER")
+tokenizer = AutoTokenizer.from_pretrained("{base_dir}")
+```
+
+## Load it elsewhere
+
+Fetch the base from the simulator first (`GET /_sim/jobs/{job}/base`: config, weights and
+tokenizer as a flat tar.zst), then put this adapter on it:
+
+```sh
+curl -o base.tar.zst http://127.0.0.1:8000/_sim/jobs/{job}/base
+mkdir base && tar --zstd -xf base.tar.zst -C base
+```
+
+```python
+from peft import PeftModel
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+base = AutoModelForCausalLM.from_pretrained("base")
+model = PeftModel.from_pretrained(base, "PATH/TO/THIS/FOLDER")
+tokenizer = AutoTokenizer.from_pretrained("base")
+```
+"""
 
 
 def save_state(

@@ -20,7 +20,9 @@ __all__ = ["TrainConfig", "spread"]
 class TrainConfig:
     # model: a tiny size built from a config ("micro", "small"), or a local Hugging Face directory
     model: str = "micro"
-    base_model_name: str = ""  # written to adapter_config.json (e.g. the Together model name)
+    base_model_name: str = ""  # the Together model the base stands in for (the adapter's README)
+    base_description: str = ""  # what the base is and what chose it (the adapter's README)
+    job_id: str = ""  # the job trained (the adapter's README: where its base is served)
     vocab_size: int = 1024  # BPE vocabulary asked for when a tiny model's tokenizer is trained
     training_method: Literal["sft", "dpo"] = "sft"
     train_on_inputs: data.TrainOnInputs = "auto"  # Together's SDK default for SFT

@@ -228,7 +228,13 @@ def train(
                 on_eval(EvalReport(step, total, evals[-1][1]))
         if step in checkpoint_at:
             path = out_dir / "checkpoints" / f"checkpoint-{step}"
-            checkpoints.save_weights(model, path, cfg.base_model_name)
+            checkpoints.save_weights(
+                model,
+                path,
+                cfg.base_model_name,
+                base_description=cfg.base_description,
+                job_id=cfg.job_id,
+            )
             checkpoints.save_state(path, model, optimizer, scheduler, step, total, losses)
             saved.append(CheckpointReport(step, total, path))
             if on_checkpoint is not None:
@@ -242,7 +248,13 @@ def train(
             models.save_base(model, tokenizer, model_dir)  # type: ignore[arg-type]
         else:
             adapter_dir = out_dir / "adapter"
-            checkpoints.save_weights(model, adapter_dir, cfg.base_model_name)
+            checkpoints.save_weights(
+                model,
+                adapter_dir,
+                cfg.base_model_name,
+                base_description=cfg.base_description,
+                job_id=cfg.job_id,
+            )
             if cfg.save_merged:
                 merged_dir = out_dir / "merged"
                 models.save_base(model.merge_and_unload(), tokenizer, merged_dir)  # type: ignore[operator]

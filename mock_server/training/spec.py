@@ -143,6 +143,8 @@ def spec_for(
     config: dict[str, Any] = {
         "model": base.ref,  # the worker puts the located directory of a pretrained base here
         "base_model_name": job.from_hf_model or job.model,
+        "base_description": base.describe(),
+        "job_id": job.id,
         "training_method": "dpo" if job.is_dpo else "sft",
         "train_on_inputs": "auto" if job.train_on_inputs is None else job.train_on_inputs,
         "full": not job.is_lora,

@@ -18,6 +18,7 @@ from contracts.target import RealServiceRefused, Target, in_process_target, url_
 from mock_server.cli import main
 from mock_server.testing.in_process import simulator_settings
 from mock_server.testing.live import serve_in_thread
+from openapi import SpecVersion, selected_version
 
 REAL_KEY = {"TOGETHER_API_KEY": "sk-real"}
 
@@ -61,9 +62,18 @@ def test_operations_that_cost_money_stay_out_against_the_real_service_unless_nam
 
 def test_every_server_of_the_spec_is_moved_onto_the_target() -> None:
     spec = target_spec(url_target("http://127.0.0.1:9/v1"))
-    assert spec["servers"] == [{"url": "http://127.0.0.1:9/v1"}]
-    # The videos name https://api.together.ai/v2 for themselves: a run must not leak there.
+    # The API's, and in the August spec the inference host's (api-inference.together.ai/v2).
+    assert [server["url"] for server in spec["servers"]] == [
+        "http://127.0.0.1:9/v1",
+        "http://127.0.0.1:9/v2",
+    ][: len(spec["servers"])]
+    # The videos (and the August spec's project API) name https://api.together.ai/v2 for
+    # themselves, SDK 3.1.1's whoami the API's root: a run must not leak there.
     assert spec["paths"]["/videos"]["post"]["servers"] == [{"url": "http://127.0.0.1:9/v2"}]
+    if selected_version() is SpecVersion.august:
+        endpoints = spec["paths"]["/projects/{projectId}/endpoints"]["post"]
+        assert endpoints["servers"] == [{"url": "http://127.0.0.1:9/v2"}]
+        assert spec["paths"]["/v3/whoami"]["get"]["servers"] == [{"url": "http://127.0.0.1:9"}]
 
 
 def test_the_command_checks_a_running_simulator_and_writes_its_coverage(

@@ -6,9 +6,8 @@ CLI, whose ``--gpu``/``--gpu-count`` become the hardware ids the simulator lists
 The spec's ``/v1/endpoints`` operations are what SDK 1.5.x and 2.x send (``client.endpoints.create
 (model=, hardware=, min_replicas=, max_replicas=)``). SDK 3.1.1's ``client.endpoints`` is another
 API, project-scoped under ``/v2/projects/{project_id}/endpoints`` with deployments and traffic
-splits, which the pinned spec does not describe; with 3.1.1 the fine-tune and the chat go through
-its own methods and the endpoint calls through its generic ``client.post/get/patch/delete``, which
-send the same headers, retries and error handling.
+splits (``test_sdk_v3_endpoints.py``); here 3.1.1 reaches the v1 operations through its generic
+``client.post/get/patch/delete``, which send the same headers, retries and error handling.
 """
 
 from __future__ import annotations

@@ -111,3 +111,37 @@ def test_on_a_keyed_simulator_the_commands_send_the_admin_key(
         assert (code, refused["error"]["param"]) == (1, "seconds")
         code, journal = run("journal", "--rule", "keyed")
         assert [e["path"] for e in journal["data"]] == ["/v1/files"]
+
+
+def test_the_faults_commands_take_url_and_admin_key_after_the_sub_command_like_the_others(
+    tmp_path, capsys, monkeypatch
+) -> None:
+    monkeypatch.delenv("TOGETHER_SIM_ADMIN_KEY", raising=False)
+    monkeypatch.delenv("TOGETHER_SIM_URL", raising=False)
+    settings = Settings(
+        data_dir=tmp_path / "sim-data", clock=ClockMode.instant, speed=1.0, seed=1234,
+        api_keys=["sk-user"], admin_key="sk-admin", spec=None, trainer="synthetic",
+        progress=False,
+    )  # fmt: skip
+
+    with serve_in_thread(settings) as server:
+        where = ["--url", server.root, "--admin-key", "sk-admin"]
+
+        def run(*args: str) -> tuple[int, Any]:
+            code = main(list(args))
+            return code, json.loads(capsys.readouterr().out)
+
+        code, added = run(
+            "faults", "add", "--id", "after", "--path", "/v1/files", "--status", "503", *where
+        )
+        assert (code, added["data"][0]["id"]) == (0, "after")
+        code, listed = run("faults", "list", *where)
+        assert (code, [r["id"] for r in listed["data"]]) == (0, ["after"])
+        code, before = run("faults", *where, "list")  # the old place still works
+        assert (code, before) == (0, listed)
+        code, moved = run("advance", "5", *where)  # the other control commands, for comparison
+        assert (code, moved["offset_seconds"]) == (0, 5.0)
+        code, removed = run("faults", "remove", "after", *where)
+        assert (code, removed) == (0, {"id": "after", "deleted": True})
+        code, cleared = run("faults", "clear", *where)
+        assert (code, cleared["data"]) == (0, [])

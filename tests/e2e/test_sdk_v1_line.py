@@ -16,6 +16,7 @@ import tarfile
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import zstandard
 
@@ -203,3 +204,61 @@ def test_the_v1_cli_uploads_creates_retrieves_and_lists_events(
     # The table prints enum member names: the wire's COMPRESSING_MODEL is MODEL_COMPRESSING.
     names = [t.replace("COMPRESSING_MODEL", "MODEL_COMPRESSING") for t in QUICKSTART_EVENTS]
     assert re.findall(r"FinetuneEventType\.(\w+)", events) == names
+
+
+def test_the_v1_cli_lists_a_job_at_its_price_in_dollars(
+    instant_server, api_key, clean_env, tmp_path
+):
+    # ~60 K tokens over 3 epochs: a few cents, so "$0.0..." would be a wrong unit, not rounding.
+    rows = [
+        {"messages": [{"role": "user", "content": f"question {i} " * 40},
+                      {"role": "assistant", "content": f"answer {i} " * 60}]}
+        for i in range(200)
+    ]  # fmt: skip
+    training = tmp_path / "big.jsonl"
+    training.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+
+    def together(*args: str) -> str:
+        command = [
+            str(V1_BIN / "together"), "--base-url", instant_server.v1, "--api-key", api_key, *args
+        ]  # fmt: skip
+        return _run(command, instant_server, None, clean_env, tmp_path).stdout
+
+    uploaded = json.loads(together("files", "upload", str(training)))
+    together(
+        "fine-tuning", "create", "--training-file", uploaded["id"], "--model", MODEL,
+        "--lora", "--n-epochs", "3", "-y",
+    )  # fmt: skip
+    listed = together("fine-tuning", "list")
+    estimate = httpx.post(
+        f"{instant_server.v1}/fine-tunes/estimate-price",
+        headers={"Authorization": f"Bearer {api_key}"},
+        json={"training_file": uploaded["id"], "model": MODEL, "n_epochs": 3},
+    ).json()
+
+    # The 1.5.x table prints the dollars unrounded: "$" + str(total_price / 10**9).
+    assert re.findall(r"\$([0-9.e-]+)", listed) == [str(estimate["estimated_total_price"])]
+    assert estimate["estimated_total_price"] >= 0.01
+
+
+def test_the_v1_cli_cancels_a_job_it_just_created_on_the_instant_clock(
+    instant_server, api_key, clean_env, quickstart_file, tmp_path
+):
+    def together(*args: str) -> str:
+        command = [
+            str(V1_BIN / "together"), "--base-url", instant_server.v1, "--api-key", api_key, *args
+        ]  # fmt: skip
+        return _run(command, instant_server, None, clean_env, tmp_path).stdout
+
+    uploaded = json.loads(together("files", "upload", str(quickstart_file)))
+    created = together(
+        "fine-tuning", "create", "--training-file", uploaded["id"], "--model", MODEL,
+        "--lora", "-y",
+    )  # fmt: skip
+    match = re.search(r"Successfully submitted a fine-tuning job (ft-[0-9a-f-]+) at ", created)
+    assert match is not None, created
+    cancelled = json.loads(together("fine-tuning", "cancel", match.group(1), "--quiet"))
+    retrieved = together("fine-tuning", "retrieve", match.group(1))
+
+    assert cancelled["status"] == "cancel_requested"
+    assert "\nStatus: cancelled," in retrieved

@@ -453,23 +453,50 @@ def test_a_full_fine_tune_downloads_the_whole_model(client, quickstart_file):
 # -- bad input ------------------------------------------------------------------------------------
 
 
-def test_a_schema_invalid_line_is_flagged_on_the_file_and_refused_by_create(client, tmp_path):
+def test_a_file_3_1_1_passes_is_valid_on_the_server_and_trains(client, tmp_path):
+    """3.1.1's check_file leaves the semantic checks to the server; the server applies 3.1.1's
+    rules by default, so what the client calls a Success is one."""
+    lenient = tmp_path / "lenient.jsonl"
+    lenient.write_text(
+        '{"messages": [{"role": "human", "content": "hi"}, '
+        '{"role": "assistant", "content": "a"}]}\n'
+        '{"messages": [{"role": "user", "content": "no answer"}]}\n'
+        "\n",
+        encoding="utf-8",
+    )
+    assert check_file(lenient)["is_check_passed"] is True  # 3.1.1 only checks for JSON objects
+
+    uploaded = client.files.upload(lenient, purpose="fine-tune", check=True)
+    job = client.fine_tuning.create(training_file=uploaded.id, model=MODEL, lora=True)
+
+    record = client.files.retrieve(uploaded.id)
+    assert (record.processing_status, record.validation_report.valid) == ("COMPLETED", True)
+    assert client.fine_tuning.retrieve(job.id).status == "completed"
+
+
+def test_a_line_that_is_no_json_object_is_flagged_on_the_file_and_refused_by_create(
+    client, tmp_path
+):
     bad = tmp_path / "bad.jsonl"
     bad.write_text(
         '{"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "a"}]}\n'
-        '{"messages": [{"role": "tool", "content": "x"}]}\n',
+        '["not", "an", "object"]\n',
         encoding="utf-8",
     )
-    assert check_file(bad)["is_check_passed"] is True  # 3.1.1 only checks for JSON objects
+    assert check_file(bad)["is_check_passed"] is False  # so it goes up unchecked
 
-    uploaded = client.files.upload(bad, purpose="fine-tune", check=True)
+    uploaded = client.files.upload(bad, purpose="fine-tune", check=False)
     record = client.files.retrieve(uploaded.id)
     with pytest.raises(BadRequestError) as refused:
         client.fine_tuning.create(training_file=uploaded.id, model=MODEL, lora=True)
 
     reason = (
-        "Invalid role `tool` in conversation on line 2. Possible roles: system, user, assistant"
+        "Error parsing file. Invalid format on line 2 of the input file. Each line must be a JSON "
+        "object. Dataset requirements are described at "
+        "https://docs.together.ai/docs/fine-tuning-data-preparation. "
+        "Full validation runs on the server after upload."
     )
+    assert reason == check_file(bad)["message"]  # the client's words, from the server
     assert record.processing_status == "INVALID_FORMAT"
     assert (record.validation_report.valid, record.validation_report.line_number) == (False, 2)
     assert record.validation_report.error == reason
@@ -542,6 +569,29 @@ def test_cancel_after_completion_is_rejected(client, quickstart_file):
         }
     }
     assert client.fine_tuning.retrieve(job.id).status == "completed"
+
+
+def test_on_the_instant_clock_a_job_cancelled_before_any_read_is_cancelled(client, quickstart_file):
+    job = _seed_lora_job(client, _upload(client, quickstart_file))
+
+    answer = client.fine_tuning.cancel(job.id)
+    final = client.fine_tuning.retrieve(job.id)
+    events = client.fine_tuning.list_events(job.id).data
+
+    assert (answer.status, final.status) == ("cancel_requested", "cancelled")
+    assert [e.type for e in events] == ["job_pending", "cancel_requested", "job_stopped"]
+    assert final.steps_completed == 0  # stopped before training began
+    assert client.fine_tuning.list_checkpoints(job.id).data == []
+
+
+def test_on_the_instant_clock_polling_until_done_ends_completed(client, quickstart_file):
+    job = _seed_lora_job(client, _upload(client, quickstart_file))
+
+    polled = [client.fine_tuning.retrieve(job.id).status]
+    while polled[-1] not in ("completed", "cancelled", "error", "user_error"):
+        polled.append(client.fine_tuning.retrieve(job.id).status)
+
+    assert polled == ["completed"]
 
 
 def test_a_nonexistent_job_is_not_found(client):

@@ -35,9 +35,29 @@ def _create(api: Api, **fields: Any) -> dict[str, Any]:
 def test_regions_list_the_gpus_and_driver_pairs_a_cluster_may_ask_for(api: Api) -> None:
     regions = {r["name"]: r for r in api.call("GET /compute/regions")["regions"]}
     assert "H100_SXM" in regions["us-central-8"]["supported_instance_types"]
-    assert {"cuda_version": "12.6", "nvidia_driver_version": "560"} in regions["us-west-2"][
-        "driver_versions"
+    pair = {"cuda_version": "12.6", "nvidia_driver_version": "560"}
+    catalog = {"id": "CUDA_12_6_560", "os": "ubuntu-22.04"}
+    assert pair | catalog in regions["us-west-2"]["driver_versions"]
+
+
+def test_a_cluster_names_its_driver_pair_by_catalog_id_or_by_versions(api: Api) -> None:
+    by_versions = {k: v for k, v in CLUSTER.items() if not k.endswith("_version")}
+    named = {**by_versions, "nvidia_version_id": "CUDA_12_4_550"}
+    cluster = api.call("POST /compute/clusters", json=named)
+    assert (cluster["cuda_version"], cluster["nvidia_driver_version"]) == ("12.4", "550")
+    assert [p["phase"] for p in cluster["phase_transitions"]] == [
+        "CLUSTER_PHASE_WAITING_FOR_CONTROL_PLANE_NODES"
     ]
+    assert cluster["add_ons"] == [] and cluster["num_reserved_gpus"] == 0
+    assert {n["phase_transitions"][0]["phase"] for n in cluster["gpu_worker_nodes"]} == {
+        "NODE_PHASE_BOOTING"
+    }
+    unknown = api.error(
+        "POST /compute/clusters", 400, json={**by_versions, "nvidia_version_id": "CUDA_9_0_1"}
+    )
+    assert unknown["param"] == "nvidia_version_id"
+    both = {**CLUSTER, "nvidia_version_id": "CUDA_12_4_550"}  # 12.6 / 560 is another entry
+    assert api.error("POST /compute/clusters", 400, json=both)["param"] == "nvidia_version_id"
 
 
 def test_a_cluster_with_a_new_shared_volume_walks_to_ready_as_its_nodes_come_up(api: Api) -> None:
@@ -91,8 +111,9 @@ def test_a_resize_brings_up_the_new_workers_and_a_delete_frees_the_volume(api: A
         api.call("GET /compute/clusters/{cluster_id}", cluster_id=cluster["cluster_id"])["status"]
         == "Ready"
     )
+    # In use: a conflict with the volume's state, not a bad request.
     error = api.error(
-        "DELETE /compute/clusters/storage/volumes/{volume_id}", 400, volume_id=volume["volume_id"]
+        "DELETE /compute/clusters/storage/volumes/{volume_id}", 409, volume_id=volume["volume_id"]
     )
     assert error["param"] == "volume_id"
     deleted = api.call("DELETE /compute/clusters/{cluster_id}", cluster_id=cluster["cluster_id"])
@@ -152,8 +173,8 @@ def test_a_shared_volume_only_grows(api: Api) -> None:
         "PUT /compute/clusters/storage/volumes", 404, json={"volume_id": "sv-x", "size_tib": 1}
     )
     assert missing["param"] == "volume_id"
-    # volume_id is optional in the spec; an update without it names no volume.
-    unnamed = api.error("PUT /compute/clusters/storage/volumes", 404, json={"size_tib": 4})
+    # The August spec requires volume_id (the April one did not, and named no volume: a 404).
+    unnamed = api.error("PUT /compute/clusters/storage/volumes", 400, json={"size_tib": 4})
     assert unnamed["param"] == "volume_id"
 
 

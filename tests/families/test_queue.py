@@ -95,3 +95,19 @@ def test_an_unknown_request_is_a_404_in_the_queues_own_error_shape(api: Api) -> 
         "POST /queue/cancel", json={"model": MODEL, "request_id": "req-nope"}, status=404
     )
     assert missing["code"] == "not_found"
+
+
+def test_clearing_cancels_the_models_waiting_jobs_and_leaves_the_running_one(api: Api) -> None:
+    running, first, second = _submit(api), _submit(api), _submit(api)
+    elsewhere = _submit(api, model="other")
+    assert api.call("POST /queue/clear", json={"model": MODEL}) == {"canceled_count": 2}
+    assert [_status(api, r)["status"] for r in (running, first, second)] == [
+        "running",
+        "canceled",
+        "canceled",
+    ]
+    assert _status(api, elsewhere, model="other")["status"] == "running"
+    assert api.call("POST /queue/clear", json={"model": MODEL}) == {"canceled_count": 0}
+    api.advance(10)
+    assert _status(api, running)["status"] == "done"
+    assert api.call("POST /queue/clear", json={}, status=400)["param"] == "model"

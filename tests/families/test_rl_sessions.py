@@ -1,7 +1,8 @@
 """RL training sessions over HTTP on the manual clock at the service's pace: a session created,
 running, driven by forward-backward / optimizer-step / sample operations one after another, its
 checkpoints saved, listed and downloaded, resumed from, stopped (failing what it interrupts),
-and the checks on a request. Every answer is checked against the spec."""
+and the checks on a request. Every answer is checked against the spec: the April spec, whose
+sessions name their base model (``test_rl_sessions_august.py`` has SDK 3.x's shapes)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from openapi import ENV_SPEC_VERSION
 from tests.spec_calls import Api
 
 BASE = "meta-llama/Meta-Llama-3-8B-Instruct"
@@ -22,6 +24,12 @@ SAMPLE = {
 }
 CROSS_ENTROPY = {"samples": [SAMPLE], "loss": {"type": "LOSS_TYPE_CROSS_ENTROPY"}}
 PREFIX = "TRAINING_OPERATION_STATUS_"
+
+
+@pytest.fixture(autouse=True)
+def _april_spec(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Before the app and the answers' checks are made: both read the version from here."""
+    monkeypatch.setenv(ENV_SPEC_VERSION, "april")
 
 
 @pytest.fixture

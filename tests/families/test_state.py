@@ -48,7 +48,7 @@ def test_each_key_sees_only_its_own_records(client: TestClient) -> None:
 def test_a_reset_forgets_every_record(client: TestClient) -> None:
     api = Api(client)
     secret = api.call("POST /deployments/secrets", json={"name": "HF", "value": "x"})
-    session = api.call("POST /rl/training-sessions", json={"base_model": "m"})
+    session = api.call("POST /rl/training-sessions", json={"model_resources_id": "mr-1"})
     assert client.post("/_sim/reset").status_code == 200
     assert api.error("GET /deployments/secrets/{id}", 404, id=secret["id"])["param"] == "id"
     assert api.call("GET /rl/training-sessions")["data"] == []

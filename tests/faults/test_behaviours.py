@@ -80,7 +80,8 @@ def test_a_file_behaviour_makes_validation_fail_with_its_message_and_line() -> N
     assert failed.validation_report == {
         "valid": False,
         "error": "missing 'content'",
-        "error_type": "format",
+        "error_type": "INVALID_FORMAT",
+        "error_source": "format",
         "line_number": 3,
         "message": "missing 'content'",
     }

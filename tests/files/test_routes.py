@@ -12,9 +12,12 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
+from mock_server.app import create_app
+from mock_server.core.clock import ManualClock
 from mock_server.files import service as file_service
 from mock_server.files.checks.check import check_dataset
-from tests.steps import QUICKSTART, advance, auth, jsonl, upload
+from mock_server.settings import Settings
+from tests.steps import BASE_MODEL, QUICKSTART, advance, auth, jsonl, upload
 
 TRAIN = jsonl(QUICKSTART)
 FILE_ID = re.compile(r"^file-[0-9a-f-]{36}$")
@@ -91,9 +94,10 @@ def test_preprocess_returns_a_file_response_both_sdk_lines_accept(client: TestCl
         "processing_status": "COMPLETED",
         "line_count": 2,
     }
-    assert (report["valid"], report["error"], report["dataset_format"], report["nlines"]) == (
+    # A passed check has no `error` at all: the August spec types it a string.
+    assert "error" not in report and "error_type" not in report
+    assert (report["valid"], report["dataset_format"], report["nlines"]) == (
         True,
-        None,
         "conversation",
         2,
     )
@@ -122,13 +126,37 @@ def test_a_bad_line_is_named_in_the_validation_report(client: TestClient) -> Non
     assert report["valid"] is False
     assert report["line_number"] == 3
     assert report["error"] == "Error parsing json payload. Unexpected format on line 3."
-    assert report["error_type"] == "load_json"
+    assert (report["error_type"], report["error_source"]) == ("INVALID_FORMAT", "load_json")
 
 
-def test_an_extra_column_is_reported_with_the_sdks_words(client: TestClient) -> None:
-    report = upload(client, TRAIN + b'{"text": "x", "foo": 1}\n')["validation_report"]
+def test_under_the_1_5_35_rules_an_extra_column_is_reported_with_the_sdks_words(
+    settings: Settings, clock: ManualClock
+) -> None:
+    app = create_app(settings.model_copy(update={"check_rules": "1.5.35"}), clock=clock)
+    with TestClient(app) as client:
+        report = upload(client, TRAIN + b'{"text": "x", "foo": 1}\n')["validation_report"]
+    app.state.services.store.close()
+
     assert report["error"] == 'Found extra column "foo" in the line 3.'
     assert report["line_number"] == 3
+
+
+def test_by_default_lines_3_1_1_passes_are_accepted_and_a_job_trains_on_them(
+    client: TestClient,
+) -> None:
+    human = b'{"messages": [{"role": "human", "content": "Hi"}]}\n'
+    no_assistant = b'{"messages": [{"role": "user", "content": "Hi"}]}\n'
+    body = upload(client, human + no_assistant)
+
+    created = client.post(
+        "/v1/fine-tunes",
+        headers=auth(),
+        json={"training_file": body["id"], "model": BASE_MODEL},
+    )
+
+    assert (body["processing_status"], body["validation_report"]["valid"]) == ("COMPLETED", True)
+    assert body["validation_report"]["dataset_format"] == "conversation"
+    assert created.status_code == 200, created.text
 
 
 def test_preprocessing_twice_gives_the_same_answer(client: TestClient) -> None:

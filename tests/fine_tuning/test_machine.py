@@ -4,6 +4,7 @@ and always end in a terminal status."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
@@ -603,3 +604,18 @@ def test_the_loss_curve_is_the_same_for_the_same_job_and_seed() -> None:
     other = advance(make_job(random_seed=8), T0 + FAR).metrics
     assert [m.values for m in first] == [m.values for m in again]
     assert [m.values["train/loss"] for m in first] != [m.values["train/loss"] for m in other]
+
+
+# -- the price's unit -----------------------------------------------------------------------------
+
+
+def test_a_job_stored_with_its_price_in_cents_reads_back_in_nanodollars() -> None:
+    stored_before = json.loads(make_job().model_dump_json())
+    del stored_before["price_unit"]
+    stored_before["total_price"] = 1500  # US cents, as jobs were stored before
+
+    read = Job.model_validate_json(json.dumps(stored_before))
+
+    assert (read.total_price, read.price_unit) == (15 * 10**9, "nanodollar")
+    again = Job.model_validate_json(read.model_dump_json())
+    assert again.total_price == 15 * 10**9

@@ -241,6 +241,8 @@ def test_the_worker_gets_every_hyper_parameter_of_the_job() -> None:
     assert spec.config == {
         "model": "micro",
         "base_model_name": job.model,
+        "base_description": "the randomly initialised 'micro' stand-in, chosen by --real-model",
+        "job_id": job.id,
         "training_method": "sft",
         "train_on_inputs": "auto",
         "full": False,

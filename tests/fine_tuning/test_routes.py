@@ -88,10 +88,8 @@ def test_an_empty_validation_file_means_none_as_the_v1_sdk_sends_it(
 
 def test_a_suffix_over_64_characters_is_rejected(client: TestClient, train: str) -> None:
     body = {"training_file": train, "model": BASE_MODEL, "suffix": "s" * 65}
-    assert _rejected(client, body) == (
-        "suffix: String should have at most 64 characters",
-        "suffix",
-    )
+    message, param = _rejected(client, body)
+    assert (message, param) == (f"suffix: {'s' * 65!r} is too long", "suffix")  # the spec's check
     assert create_job(client, train, suffix="s" * 64)["suffix"] == "s" * 64
 
 
@@ -390,26 +388,29 @@ def test_a_metrics_filter_field_the_spec_does_not_name_is_ignored(
 
 
 @pytest.mark.parametrize(
-    ("content", "message", "param"),
+    ("query", "content", "message", "param"),
     [
-        (
-            '{"global_step_from": "one"}',
+        (  # the August spec's filters are query parameters, checked as the spec types them
+            "global_step_from=one",
+            "",
             "global_step_from: must be of type integer",
             "global_step_from",
         ),
-        ("{oops", "The request body is not valid JSON", None),
+        ("", "{oops", "The request body is not valid JSON", None),
         (
-            '{"logged_at_from": "yesterday"}',
+            "logged_at_from=yesterday",
+            "",
             "logged_at_from: must be a valid date-time",
             "logged_at_from",
         ),
     ],
 )
 def test_a_bad_metrics_filter_is_a_400(
-    client: TestClient, train: str, content: str, message: str, param: str | None
+    client: TestClient, train: str, query: str, content: str, message: str, param: str | None
 ) -> None:
     job_id = _ten_step_job(client, train)["id"]
-    got = client.request("GET", f"/v1/fine-tunes/{job_id}/metrics", headers=auth(), content=content)
+    url = f"/v1/fine-tunes/{job_id}/metrics?{query}"
+    got = client.request("GET", url, headers=auth(), content=content)
     assert got.status_code == 400
     assert (got.json()["error"]["message"], got.json()["error"]["param"]) == (message, param)
 
@@ -528,6 +529,25 @@ def test_the_price_estimate_has_every_field_the_v1_sdk_requires(client: TestClie
     }
 
 
+def test_a_jobs_total_price_is_its_estimate_in_nanodollars_everywhere_it_is_shown(
+    client: TestClient, train: str
+) -> None:
+    estimated = client.post(
+        "/v1/fine-tunes/estimate-price",
+        headers=auth(),
+        json={"training_file": train, "model": BASE_MODEL, "n_epochs": 2},
+    ).json()["estimated_total_price"]
+    created = _ten_step_job(client, train)
+    listed = client.get("/v1/fine-tunes", headers=auth()).json()["data"]
+    retrieved = _get(client, created["id"])
+    cancelled = client.post(f"/v1/fine-tunes/{created['id']}/cancel", headers=auth()).json()
+
+    nanodollars = round(estimated * 10**9)  # the SDKs divide by 10**9 to print dollars
+    assert nanodollars > 0
+    prices = [created, listed[0], retrieved, cancelled]
+    assert [body["total_price"] for body in prices] == [nanodollars] * 4
+
+
 def test_the_price_estimate_counts_evaluation_tokens(client: TestClient, train: str) -> None:
     valid = upload(client, jsonl(QUICKSTART), name="validation.jsonl")
     estimated = client.post(
@@ -644,8 +664,14 @@ def test_limits_of_an_unknown_model_are_a_404(client: TestClient) -> None:
 
 
 def test_supported_models_lists_the_catalogue(client: TestClient) -> None:
-    got = client.get("/v1/fine-tunes/models/supported", headers=auth())
-    assert got.json() == {"models": catalogue.supported()}
+    got = client.get("/v1/fine-tunes/models/supported", headers=auth()).json()
+    assert got["models"] == catalogue.supported()
+    # The August spec's detailed list: a -Reference copy fine-tunes the model it copies.
+    detailed = {m["name"]: m["parent_model"] for m in got["detailed_models"]}
+    assert list(detailed) == got["models"]
+    assert detailed["meta-llama/Meta-Llama-3.1-8B-Instruct-Reference"] == (
+        "meta-llama/Meta-Llama-3.1-8B-Instruct"
+    )
 
 
 # -- from_checkpoint ------------------------------------------------------------------------------

@@ -118,9 +118,8 @@ def test_a_dpo_parameter_that_is_not_finite_is_refused(client: TestClient, liter
     _nothing_stored(client)
 
 
-INTEGER_FIELDS = [
+INTEGER_FIELDS = [  # n_checkpoints: the August spec's maximum of 10 refuses these first
     "n_epochs",
-    "n_checkpoints",
     "n_evals",
     "max_seq_length",
     "random_seed",
@@ -280,36 +279,32 @@ def test_a_metrics_query_out_of_range_is_a_400_and_the_next_request_is_answered(
 
 
 @pytest.mark.parametrize(
-    ("body", "message", "param"),
-    [
+    ("query", "message", "param"),
+    [  # the August spec's filters are int64 query parameters
         (
-            '{"global_step_from": 1e30}',
-            "global_step_from: must be an integer from -2**63 to 2**63-1",
+            "global_step_from=1e30",
+            "global_step_from: must be of type integer",
             "global_step_from",
         ),
         (
-            f'{{"global_step_to": {2**63}}}',
+            f"global_step_to={2**63}",
             "global_step_to: must be an integer from -2**63 to 2**63-1",
             "global_step_to",
         ),
+        ("global_step_to=NaN", "global_step_to: must be of type integer", "global_step_to"),
         (
-            '{"global_step_to": NaN}',
-            "global_step_to: must be a finite number",
-            "global_step_to",
-        ),
-        (
-            '{"global_step_from": -Infinity}',
-            "global_step_from: must be a finite number",
+            "global_step_from=-Infinity",
+            "global_step_from: must be of type integer",
             "global_step_from",
         ),
     ],
 )
-def test_a_metrics_body_out_of_range_is_a_400_naming_the_field(
-    client: TestClient, train: str, body: str, message: str, param: str
+def test_a_metrics_filter_out_of_range_is_a_400_naming_the_field(
+    client: TestClient, train: str, query: str, message: str, param: str
 ) -> None:
     job = create_job(client, train, packing=False)
     url = f"/v1/fine-tunes/{job['id']}/metrics"
-    _refused(client.request("GET", url, headers=auth(), content=body), message, param)
+    _refused(client.get(f"{url}?{query}", headers=auth()), message, param)
     assert client.get(url, headers=auth()).status_code == 200
 
 

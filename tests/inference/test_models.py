@@ -63,8 +63,17 @@ def test_max_tokens_caps_the_answer_and_reports_length(max_tokens: int) -> None:
     assert result.finish_reason == "length"
 
 
-def test_a_budget_too_small_for_a_word_gives_an_empty_answer() -> None:
-    result = complete(MODEL, HELLO, max_tokens=1, seed=None)
+@pytest.mark.parametrize("seed", range(20))
+def test_a_budget_of_one_token_answers_one_token_cut_mid_sentence(seed: int) -> None:
+    result = complete(MODEL, HELLO, max_tokens=1, seed=seed)
+    full = complete(MODEL, HELLO, max_tokens=None, seed=seed).text
+    assert (result.completion_tokens, count_tokens(result.text)) == (1, 1)
+    assert full.startswith(result.text)  # the first token of the answer it would have given
+    assert result.finish_reason == "length"
+
+
+def test_a_budget_of_zero_tokens_answers_nothing() -> None:
+    result = complete(MODEL, HELLO, max_tokens=0, seed=None)
     assert (result.text, result.completion_tokens, result.finish_reason) == ("", 0, "length")
 
 
@@ -90,3 +99,18 @@ def test_chunks_concatenate_back_to_the_text() -> None:
     pieces = list(result.chunks())
     assert "".join(pieces) == result.text
     assert len(pieces) == result.completion_tokens
+
+
+def test_every_word_cut_to_a_small_budget_stays_within_it() -> None:
+    """What the answer's budget check in ``complete`` asserts: a word's first tokens, joined,
+    re-tokenize to no more than the budget, for every word of the vocabulary."""
+    from mock_server.core.tokens import split_tokens
+    from mock_server.inference.models import _WORDS
+
+    for word in _WORDS:
+        for limit in range(1, 4):
+            cut = "".join(split_tokens(word[:1].upper() + word[1:])[:limit])
+            assert count_tokens(cut) <= limit, (word, limit)
+    for seed in range(200):
+        for budget in (1, 2, 3):
+            assert complete(MODEL, HELLO, max_tokens=budget, seed=seed).completion_tokens <= budget

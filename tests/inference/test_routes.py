@@ -129,6 +129,21 @@ def test_max_tokens_caps_the_answer_and_finishes_with_length(client: TestClient)
     assert capped["usage"]["completion_tokens"] <= 3
 
 
+def test_max_tokens_1_answers_one_token_in_chat_and_completions(client: TestClient) -> None:
+    chat = _chat(client, BASE_MODEL, max_tokens=1).json()
+    text = client.post(
+        "/v1/completions",
+        headers=auth(),
+        json={"model": BASE_MODEL, "prompt": "Once upon a time", "max_tokens": 1},
+    ).json()
+
+    for answer, said in ((chat, chat["choices"][0]["message"]["content"]),
+                         (text, text["choices"][0]["text"])):  # fmt: skip
+        assert said != ""
+        assert count_tokens(said) == answer["usage"]["completion_tokens"] == 1
+        assert answer["choices"][0]["finish_reason"] == "length"
+
+
 def test_an_empty_message_list_is_a_400(client: TestClient) -> None:
     refused = client.post(
         "/v1/chat/completions", headers=auth(), json={"model": BASE_MODEL, "messages": []}

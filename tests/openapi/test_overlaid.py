@@ -7,7 +7,7 @@ import json
 import shutil
 from pathlib import Path
 
-from openapi import find_spec_path, load_spec
+from openapi import SpecVersion, find_spec_path, load_spec
 from openapi.locate import OVERLAY_PATH
 from openapi.overlaid import _keyed, overlaid_spec_at
 from openapi.overlay import apply_overlay, load_overlay
@@ -44,3 +44,15 @@ def test_an_unreadable_cache_file_is_rebuilt(tmp_path: Path) -> None:
     _keyed.cache_clear()
     assert overlaid_spec_at(spec_path, cache_dir=tmp_path) == good
     assert json.loads(cached.read_bytes()) == good
+
+
+def test_each_pinned_spec_has_its_own_cache_entry(tmp_path: Path) -> None:
+    april, august = (
+        overlaid_spec_at(
+            find_spec_path(version=version, allow_download=False, env={}), cache_dir=tmp_path
+        )
+        for version in SpecVersion
+    )
+    assert len(list(tmp_path.glob("overlaid-*.json"))) == 2
+    assert "/rl/model-resources" not in april["paths"]
+    assert "/rl/model-resources" in august["paths"]

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from openapi import ENV_SPEC, find_spec_path, load_pin, load_spec
+from openapi import ENV_SPEC, SpecVersion, find_spec_path, load_pin, load_spec
 from openapi.__main__ import main
 from openapi.locate import SpecNotFound, sha256_file
 from openapi.overlay import (
@@ -19,7 +19,9 @@ from openapi.overlay import (
     load_overlay,
     overlaid_spec,
     select,
+    version_of_spec,
 )
+from openapi.spec import HTTP_METHODS
 
 DOC: dict[str, Any] = {
     "paths": {
@@ -34,15 +36,24 @@ DOC: dict[str, Any] = {
 }
 
 
-@pytest.fixture(scope="module")
-def pinned_spec() -> dict[str, Any]:
+def pinned_path(version: SpecVersion) -> Path:
     try:
-        path = find_spec_path(allow_download=False)
+        path = find_spec_path(version=version, allow_download=False, env={})
     except SpecNotFound as exc:
-        pytest.skip(f"the pinned spec is not available here: {exc}")
-    if sha256_file(path) != load_pin().sha256:
-        pytest.skip(f"{path} is not the pinned spec")
-    return load_spec(path)
+        pytest.skip(f"the pinned {version} spec is not available here: {exc}")
+    if sha256_file(path) != load_pin(version).sha256:
+        pytest.skip(f"{path} is not the pinned {version} spec")
+    return path
+
+
+@pytest.fixture(scope="module", params=list(SpecVersion), ids=str)
+def version(request: pytest.FixtureRequest) -> SpecVersion:
+    return SpecVersion(request.param)
+
+
+@pytest.fixture(scope="module")
+def pinned_spec(version: SpecVersion) -> dict[str, Any]:
+    return load_spec(pinned_path(version))
 
 
 def overlay_of(*actions: dict[str, Any], tmp_path: Path) -> Overlay:
@@ -180,13 +191,42 @@ def test_an_action_needs_exactly_one_of_update_and_remove(tmp_path: Path) -> Non
 # --- the project's overlay on the pinned spec ------------------------------------------------
 
 
-def test_every_action_of_the_overlay_still_changes_the_pinned_spec(
-    pinned_spec: dict[str, Any],
+def test_every_action_of_the_overlay_still_changes_each_pinned_spec_it_is_meant_for(
+    pinned_spec: dict[str, Any], version: SpecVersion
 ) -> None:
-    _, reports = apply_overlay(pinned_spec, load_overlay(OVERLAY_PATH))
+    assert version_of_spec(pinned_spec) is version
+    overlay = load_overlay(OVERLAY_PATH)
+    _, reports = apply_overlay(pinned_spec, overlay)
+    assert [report.action for report in reports] == [
+        action for action in overlay.actions if action.applies_to(version)
+    ]
     assert reports and all(not report.stale for report in reports), [
         report.action.description for report in reports if report.stale
     ]
+
+
+def test_an_action_meant_for_one_version_is_left_out_of_the_other(tmp_path: Path) -> None:
+    overlay = overlay_of(
+        {"target": "$.components.schemas.Status", "update": {"description": "both"}},
+        {
+            "target": "$.components.schemas.Status",
+            "update": {"title": "april only"},
+            "x-together-sim-specs": ["april"],
+        },
+        tmp_path=tmp_path,
+    )
+    april, april_reports = apply_overlay(DOC, overlay, version=SpecVersion.april)
+    august, august_reports = apply_overlay(DOC, overlay, version=SpecVersion.august)
+    assert april["components"]["schemas"]["Status"]["title"] == "april only"
+    assert "title" not in august["components"]["schemas"]["Status"]
+    assert (len(april_reports), len(august_reports)) == (2, 1)
+    assert august["components"]["schemas"]["Status"]["description"] == "both"
+
+
+def test_an_action_naming_an_unknown_version_is_refused(tmp_path: Path) -> None:
+    action = {"target": "$.paths", "update": {}, "x-together-sim-specs": ["may"]}
+    with pytest.raises(OverlayError, match="x-together-sim-specs names no known version"):
+        overlay_of(action, tmp_path=tmp_path)
 
 
 def test_the_overlaid_spec_knows_the_simulators_statuses_and_event_types(
@@ -203,21 +243,23 @@ def test_every_operation_documents_400_and_401_after_the_overlay(
 ) -> None:
     for path, item in overlaid_spec(pinned_spec)["paths"].items():
         for method, op in item.items():
+            if method not in HTTP_METHODS:
+                continue  # the August spec's path items name their own servers
             codes = set(op["responses"])
             assert "default" in codes or {"400", "401"} <= codes, (method, path, codes)
 
 
 def test_the_check_command_reports_each_overlay_action(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    version: SpecVersion,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
-    try:
-        spec_path = find_spec_path(allow_download=False)
-    except SpecNotFound as exc:
-        pytest.skip(f"the pinned spec is not available here: {exc}")
-    monkeypatch.setenv(ENV_SPEC, str(spec_path))
+    monkeypatch.setenv(ENV_SPEC, str(pinned_path(version)))
     monkeypatch.setenv("TOGETHER_SIM_CACHE", str(tmp_path / "cache"))
-    assert main(["check", "--no-download"]) == 0
+    assert main(["check", "--no-download", "--spec-version", version]) == 0
     out = capsys.readouterr().out
-    assert f"overlay:    {len(load_overlay().actions)} actions" in out
+    meant = [action for action in load_overlay().actions if action.applies_to(version)]
+    assert f"overlay:    {len(meant)} actions" in out
     assert "ok: job status user_error (1 selected, 1 changed)" in out
     assert "STALE" not in out

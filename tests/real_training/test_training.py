@@ -192,11 +192,44 @@ def test_the_adapter_downloads_as_a_peft_adapter(trained: Trained) -> None:
     members = _untar_zst(blob.content)
     assert sorted(members) == ["README.md", "adapter_config.json", "adapter_model.safetensors"]
     config = json.loads(members["adapter_config.json"])
+    stand_in = trained.app.state.services.blobs.training_dir(trained.job["id"]) / "base"
     assert (config["base_model_name_or_path"], config["r"], config["lora_alpha"]) == (
-        BASE_MODEL,
+        str(stand_in.resolve()),  # the 'micro' stand-in it trained on, not the 8B model
         64,
         128,
     )
+    card = members["README.md"].decode()
+    assert f"for\n`{BASE_MODEL}`, on the randomly initialised 'micro' stand-in" in card
+    assert f"/_sim/jobs/{trained.job['id']}/base" in card
+
+
+def test_the_downloaded_adapter_loads_offline_as_is_and_onto_the_served_base(
+    trained: Trained, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import torch
+    from peft import AutoPeftModelForCausalLM, PeftModel
+    from transformers import AutoModelForCausalLM
+
+    job_id = trained.job["id"]
+    blob = _get(trained, "/v1/finetune/download", ft_id=job_id, checkpoint="adapter")
+    adapter = tmp_path / "adapter"
+    adapter.mkdir()
+    for name, content in _untar_zst(blob.content).items():
+        (adapter / name).write_bytes(content)
+    base = tmp_path / "base"  # what the README says to fetch when not on this machine
+    base.mkdir()
+    served = trained.client.get(f"/_sim/jobs/{job_id}/base")
+    for name, content in _untar_zst(served.content).items():
+        (base / name).write_bytes(content)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.chdir(tmp_path)
+
+    as_is = AutoPeftModelForCausalLM.from_pretrained(str(adapter))
+    elsewhere = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained("base"), "adapter")
+
+    ids = torch.tensor([[1, 2, 3, 4, 5]])
+    with torch.no_grad():
+        assert torch.equal(as_is(ids).logits, elsewhere(ids).logits)
 
 
 def test_a_checkpoint_downloads_by_step_without_its_trainer_state(trained: Trained) -> None:

@@ -24,6 +24,7 @@ def _findings(spec: Any, method: str, path: str, value: Any, status: int = 200) 
 
 LORA_JOB: dict[str, Any] = {
     "id": "ft-6c5a2f3e",
+    "user_id": "user-1",  # required since the August spec
     "status": "running",
     "n_epochs": 3,
     "training_type": {"type": "Lora", "lora_r": 8, "lora_alpha": 16},
@@ -70,8 +71,6 @@ def test_fields_inside_lists_are_named_once_for_all_items(spec):
         "step": 0,
         "checkpoint_path": "",
         "model_path": "",
-        "training_offset": 0,
-        "hash": "",
     }
     events = {"data": [{**event, "shard": 1}, {**event, "shard": 2, "type": "job_teleported"}]}
 

@@ -11,6 +11,8 @@ from mock_server.spec.validate import is_valid
 from openapi import load_pin, operations
 from openapi.locate import SpecNotFound
 
+SDK3_ONLY = 15  # the operations SDK 3.1.1 calls that no spec has (the overlay's)
+
 
 @pytest.fixture(scope="module")
 def index() -> OperationIndex:
@@ -23,16 +25,28 @@ def index() -> OperationIndex:
 def test_every_operation_of_the_pinned_spec_is_indexed_under_its_server(
     index: OperationIndex,
 ) -> None:
-    assert len(index.operations) == load_pin().operations == 99
-    # The videos name their own server, https://api.together.ai/v2; the rest the spec's /v1.
+    # The August spec's 197, and the 15 of SDK 3.1.1 the overlay adds (one is /v3/whoami, on the
+    # API's root beside the spec's /v1/whoami).
+    assert len(index.operations) == load_pin().operations + SDK3_ONLY == 212
+    assert {op.route for op in index.operations if op.path.endswith("whoami")} == {
+        "/v1/whoami",
+        "/v3/whoami",
+    }
+    # The videos and the project-scoped API name their own server, https://api.together.ai/v2;
+    # the rest the spec's /v1.
     on_v2 = {op.path for op in index.operations if op.route == "/v2" + op.path}
-    assert on_v2 == {"/videos", "/videos/{id}"}
-    assert all(op.route == "/v1" + op.path for op in index.operations if op.path not in on_v2)
+    assert {"/videos", "/videos/{id}", "/projects/{projectId}/endpoints"} <= on_v2
+    assert "/fine-tunes" not in on_v2 and "/whoami" not in on_v2
+    assert all(
+        op.route == "/v1" + op.path
+        for op in index.operations
+        if op.path not in on_v2 and op.path != "/v3/whoami"
+    )
     # ... and under /v1 as well, where SDK 2.x (base URL .../v1) sends them.
     for route in ("/v2/videos", "/v1/videos"):
         found = index.match("POST", route)
         assert found is not None and found[0].path == "/videos"
-    assert len({(op.method, op.path) for op in index.operations}) == 99
+    assert len({(op.method, op.path) for op in index.operations}) == 212
     assert all(op.secured for op in index.operations)
 
 
@@ -171,7 +185,14 @@ def test_refs_are_resolved_once_and_shared() -> None:
                                         "schema": {"$ref": "#/components/schemas/Lora"}
                                     }
                                 }
-                            }
+                            },
+                            "201": {
+                                "content": {
+                                    "application/json": {
+                                        "schema": {"$ref": "#/components/schemas/Lora"}
+                                    }
+                                }
+                            },
                         },
                     }
                 }
@@ -181,5 +202,52 @@ def test_refs_are_resolved_once_and_shared() -> None:
     (op,) = index.operations
     assert op.route == "/v2/a" and not op.secured
     assert op.body is not None
-    assert op.body.content["application/json"] is op.success.content["application/json"]
+    answer = op.success.content["application/json"]
+    assert answer is op.replies["201"].content["application/json"]
+    assert op.body.content["application/json"] == answer  # one resolution per direction
     assert "$ref" not in op.body.content["application/json"]
+
+
+def test_a_read_only_property_is_not_required_of_a_request_nor_a_write_only_one_of_an_answer() -> (
+    None
+):
+    spec = {
+        "components": {
+            "schemas": {
+                "Thing": {
+                    "type": "object",
+                    "required": ["id", "mode", "secret"],
+                    "properties": {
+                        "id": {"type": "string", "readOnly": True},
+                        "mode": {"type": "string"},
+                        "secret": {"type": "string", "writeOnly": True},
+                    },
+                }
+            }
+        },
+        "servers": [{"url": "https://api.example.com/v1"}],
+        "paths": {
+            "/things": {
+                "post": {
+                    "requestBody": {
+                        "content": {
+                            "application/json": {"schema": {"$ref": "#/components/schemas/Thing"}}
+                        }
+                    },
+                    "responses": {
+                        "200": {
+                            "content": {
+                                "application/json": {
+                                    "schema": {"$ref": "#/components/schemas/Thing"}
+                                }
+                            }
+                        }
+                    },
+                }
+            }
+        },
+    }
+    (op,) = build_index(spec).operations
+    assert op.body is not None
+    assert op.body.content["application/json"]["required"] == ["mode", "secret"]
+    assert op.success.content["application/json"]["required"] == ["id", "mode"]

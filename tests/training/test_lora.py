@@ -105,6 +105,30 @@ def test_evaluations_and_checkpoints_are_spread_and_reported(sft: Run) -> None:
         assert {"adapter_model.safetensors", "adapter_config.json", "trainer_state.pt"} <= names
 
 
+def test_the_final_adapter_loads_offline_as_is_and_as_its_readme_says(
+    sft: Run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from peft import AutoPeftModelForCausalLM
+    from transformers import AutoModelForCausalLM
+
+    adapter = sft.result.adapter_dir
+    assert adapter is not None
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # no model hub: the base must be found locally
+    monkeypatch.chdir(tmp_path)  # from anywhere, not only beside the job's folder
+    ids = torch.tensor([[1, 2, 3, 4]])
+
+    as_is = AutoPeftModelForCausalLM.from_pretrained(str(adapter))
+    card = (adapter / "README.md").read_text()
+    assert 'AutoPeftModelForCausalLM.from_pretrained("PATH/TO/THIS/FOLDER")' in card
+    elsewhere = PeftModel.from_pretrained(
+        AutoModelForCausalLM.from_pretrained(str(sft.result.base_dir)), str(adapter)
+    )
+    assert 'model = PeftModel.from_pretrained(base, "PATH/TO/THIS/FOLDER")' in card
+
+    with torch.no_grad():
+        assert torch.equal(as_is(ids).logits, elsewhere(ids).logits)
+
+
 def test_the_final_adapter_is_a_peft_adapter_for_the_named_base(sft: Run) -> None:
     adapter = sft.result.adapter_dir
     assert adapter is not None
@@ -112,9 +136,11 @@ def test_the_final_adapter_is_a_peft_adapter_for_the_named_base(sft: Run) -> Non
         p.name for p in adapter.iterdir()
     }
     config = json.loads((adapter / "adapter_config.json").read_text())
-    assert config["base_model_name_or_path"] == SFT.base_model_name
+    base_dir = str(sft.result.base_dir.resolve())
+    assert config["base_model_name_or_path"] == base_dir  # the stand-in, where it lies
     card = (adapter / "README.md").read_text()
-    assert f"base_model: {SFT.base_model_name}" in card and str(sft.result.base_dir) not in card
+    assert f"base_model: {base_dir}" in card
+    assert f"for\n`{SFT.base_model_name}`" in card  # the Together model it stands in for
     assert (config["r"], config["lora_alpha"]) == (8, 16)
     assert sorted(config["target_modules"]) == sorted(
         ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]

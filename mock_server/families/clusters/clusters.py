@@ -36,7 +36,7 @@ from mock_server.families.clusters.model import (
 )
 from mock_server.families.clusters.shared_volumes import create_shared_volume
 from mock_server.families.engine import Resources
-from mock_server.families.regions import check_region
+from mock_server.families.regions import Region, check_region, version_id
 
 __all__ = ["OPERATIONS"]
 
@@ -49,6 +49,34 @@ def _check_gpus(num_gpus: int) -> None:
         )
 
 
+def _check_drivers(request: dict[str, Any], region: Region) -> None:
+    """The CUDA / driver pair, or (the August spec) its catalog id ``nvidia_version_id``: if
+    both are given they must be the same entry."""
+    named = request.get("nvidia_version_id")
+    if named is not None:
+        pairs = {version_id(*pair): pair for pair in region.drivers}
+        if named not in pairs:
+            raise InvalidRequest(
+                f"{named} is not offered in {request['region']}: it offers {', '.join(pairs)}",
+                param="nvidia_version_id",
+            )
+        given = request.get("cuda_version"), request.get("nvidia_driver_version")
+        if given != (None, None) and given != pairs[named]:
+            raise InvalidRequest(
+                f"{named} is not CUDA {given[0]} with driver {given[1]}",
+                param="nvidia_version_id",
+            )
+        return
+    pair = (request["cuda_version"], request["nvidia_driver_version"])
+    if pair not in region.drivers:
+        offered = ", ".join(f"CUDA {c} with driver {d}" for c, d in region.drivers)
+        raise InvalidRequest(
+            f"CUDA {pair[0]} with driver {pair[1]} is not offered in {request['region']}: "
+            f"it offers {offered}",
+            param="nvidia_driver_version",
+        )
+
+
 def _checked(request: dict[str, Any]) -> None:
     region = check_region(request["region"])
     if request["gpu_type"] not in region.gpu_types:
@@ -58,14 +86,7 @@ def _checked(request: dict[str, Any]) -> None:
             param="gpu_type",
         )
     _check_gpus(request["num_gpus"])
-    pair = (request["cuda_version"], request["nvidia_driver_version"])
-    if pair not in region.drivers:
-        offered = ", ".join(f"CUDA {c} with driver {d}" for c, d in region.drivers)
-        raise InvalidRequest(
-            f"CUDA {pair[0]} with driver {pair[1]} is not offered in {request['region']}: "
-            f"it offers {offered}",
-            param="nvidia_driver_version",
-        )
+    _check_drivers(request, region)
     billing = request["billing_type"]
     if billing == "RESERVED" and not request.get("duration_days"):
         raise InvalidRequest("RESERVED billing needs duration_days", param="duration_days")
@@ -111,6 +132,11 @@ def create_cluster(resources: Resources, call: Call) -> Any:
     volume_id = _volume(resources, call.tenant, request)
     steps = (*CONTROL, *DATA, *(VOLUME if volume_id else ()), *FINISH)
     fields: dict[str, Any] = {"cluster_type": request.get("cluster_type", "KUBERNETES")}
+    named = request.get("nvidia_version_id")
+    if named is not None:  # the pair it stands for (checked above)
+        region = check_region(request["region"])
+        pair = next(p for p in region.drivers if version_id(*p) == named)
+        fields.update(cuda_version=pair[0], nvidia_driver_version=pair[1])
     if request.get("duration_days"):
         fields["duration_hours"] = request["duration_days"] * 24
     record = resources.create(

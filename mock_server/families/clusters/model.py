@@ -3,15 +3,20 @@ reads the other: a cluster lists the shared volumes it uses, and a volume reads 
 cluster uses it. ``clusters.py`` and ``shared_volumes.py`` both build on this module, so the
 imports run one way: neither of them imports the other's views.
 
-The steps a cluster walks are here too, since its view derives from them which nodes are up.
+The steps a cluster walks are here too, since its view derives from them which nodes are up, and
+(the August spec's fields) the phase transitions of the cluster and of each node: each status it
+has entered so far, as a ``CLUSTER_PHASE_*`` at the moment it was entered. Fields the served
+schema has not got are left out.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from mock_server.core.errors import NotFound
-from mock_server.core.lifecycle import Lifecycle, Steps
+from mock_server.core.lifecycle import Lifecycle, Steps, entered_at
+from mock_server.core.timefmt import iso
 from mock_server.families.engine import Family, Record, Resources, prefixed
 
 __all__ = [
@@ -40,6 +45,7 @@ _CONTROL_UP = {
     "Ready",
 }
 _WORKERS_UP = {"WaitingForSharedVolume", *(s for s, _ in FINISH), "Ready"}
+_ORDER = [s for s, _ in (*CONTROL, *DATA, *VOLUME, *FINISH)] + ["Ready"]
 GPUS_PER_NODE = 8
 MAX_GPUS = 1024  # an estimate of an Instant Cluster's ceiling; every node is listed
 
@@ -95,9 +101,49 @@ def _nodes(record: Record, status: str) -> dict[str, Any]:
     return {"control_plane_nodes": control_plane, "gpu_worker_nodes": workers}
 
 
+def _phase(status: str) -> str:
+    """``WaitingForControlPlaneNodes`` -> ``CLUSTER_PHASE_WAITING_FOR_CONTROL_PLANE_NODES``."""
+    return "CLUSTER_PHASE_" + re.sub(r"(?<!^)(?=[A-Z])", "_", status).upper()
+
+
+def _transitions(record: Record, status: str) -> list[dict[str, str]]:
+    """Each status the cluster entered, oldest first, up to the one it is in."""
+    if record.progress is None:
+        return []
+    moments = [(state, entered_at(record.progress, state)) for state in _ORDER]
+    return [
+        {"phase": _phase(state), "transition_time": iso(moment)}
+        for state, moment in moments
+        if moment is not None and _ORDER.index(state) <= _ORDER.index(status)
+    ]
+
+
+def _august_fields(record: Record, body: dict[str, Any], status: str) -> None:
+    """What the August spec adds to a cluster and its nodes, where the served schema has it
+    (the engine's skeleton put its placeholders there)."""
+    if "phase_transitions" not in body:
+        return
+    body["phase_transitions"] = _transitions(record, status)
+    node_phase = "NODE_PHASE_RUNNING" if status == "Ready" else "NODE_PHASE_BOOTING"
+    since = [{"phase": node_phase, "transition_time": body["created_at"]}]
+    for node in (*body["control_plane_nodes"], *body["gpu_worker_nodes"]):
+        node["phase_transitions"] = since
+    request = record.body
+    reserved = request["num_gpus"] if request.get("billing_type") == "RESERVED" else 0
+    body.update(
+        add_ons=[],
+        num_cpu_workers=0,
+        num_reserved_gpus=reserved,
+        num_capacity_pool_gpus=0,
+        desired_preemptible_gpus=request.get("num_preemptible_gpus", 0),
+        allocated_preemptible_gpus=request.get("num_preemptible_gpus", 0),
+    )
+
+
 def _cluster_view(resources: Resources, record: Record, body: dict[str, Any]) -> dict[str, Any]:
     status = body["status"]
     body.update(_nodes(record, status))
+    _august_fields(record, body, status)
     ready = status == "Ready"
     body["kube_config"] = (
         _KUBE_CONFIG.format(name=body["cluster_name"], id=record.id) if ready else ""

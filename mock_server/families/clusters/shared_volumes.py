@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from mock_server.core.errors import InvalidRequest, NotFound
+from mock_server.core.errors import Conflict, InvalidRequest, NotFound
 from mock_server.families.base import Call, Operation, standard
 from mock_server.families.clusters.model import SHARED_VOLUMES, attached
 from mock_server.families.engine import Record, Resources
@@ -66,8 +66,8 @@ def update_volume(resources: Resources, call: Call) -> Any:
 def delete_volume(resources: Resources, call: Call) -> Any:
     volume_id = call.path["volume_id"]
     record = resources.get(SHARED_VOLUMES, call.tenant, volume_id, param="volume_id")
-    if attached(resources, record) is not None:
-        raise InvalidRequest(
+    if attached(resources, record) is not None:  # a valid request the volume's state refuses
+        raise Conflict(
             f"Shared volume {volume_id} is attached to a cluster: delete the cluster first",
             param="volume_id",
         )

@@ -51,9 +51,17 @@ PENDING, WORKING, COMPLETED, FAILED = (
 
 def _session_view(resources: Resources, record: Record, body: dict[str, Any]) -> dict[str, Any]:
     done = progress_of(resources, record)
-    body["step"] = str(record.private["resume_step"] + done.optimizer_steps)
+    step = record.private["resume_step"] + done.optimizer_steps
+    body["step"] = str(step)
     body["inference_checkpoints"] = done.inference_checkpoints
     body["training_checkpoints"] = done.training_checkpoints
+    if "policy_state" in body:  # the August spec's: no weights-sync here, so nothing pending
+        body["policy_state"] = {
+            "trainer_step": str(step),
+            "target_weights_version": str(step),
+            "applied_weights_version": str(step),
+            "pending_publish": False,
+        }
     return body
 
 

@@ -64,7 +64,7 @@ def _submit(kind: str) -> Any:
             private: dict[str, Any] = {"session_id": owner.id, "kind": kind, "end": iso(now)}
             if state not in (CREATING, RUNNING):
                 private["error"] = failure("SESSION_NOT_ACTIVE", f"The training session is {state}")
-            elif kind == "sample" and owner.body["type"] == "SESSION_TYPE_TRAINER_ONLY":
+            elif kind == "sample" and owner.body.get("type") == "SESSION_TYPE_TRAINER_ONLY":
                 private["error"] = failure(
                     "INVALID_INPUT", "A TRAINER_ONLY session does not sample"
                 )
@@ -87,7 +87,9 @@ def _submit(kind: str) -> Any:
                 r.private["kind"] == "optim-step" for r in earlier
             )
             base, account = owner.body["base_model"], resources.account
-            result, saved = output(kind, op_id, step, base, account, request, end)
+            result, saved = output(
+                kind, op_id, step, base, account, request, end, august=_august(resources)
+            )
             private.update(end=iso(end), output=result, **({"checkpoint": saved} if saved else {}))
             progress = Progress(
                 now, ((PENDING, (busy - now).total_seconds()), (WORKING, work)), COMPLETED
@@ -99,6 +101,15 @@ def _submit(kind: str) -> Any:
 
     submit.__name__ = kind.replace("-", "_")
     return submit
+
+
+def _august(resources: Resources) -> bool:
+    """Whether the served spec is the August one, whose sample output is ``results`` (with
+    policy segments) and whose checkpoint outputs name their checkpoint; April's is
+    ``rollouts``."""
+    schema = resources.schema(f"GET {_BASE}sample/{{operation_id}}")
+    output_schema = schema.get("properties", {}).get("output", {})
+    return "results" in output_schema.get("properties", {})
 
 
 def _get(kind: str) -> Any:

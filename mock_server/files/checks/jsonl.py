@@ -51,11 +51,14 @@ class JsonlTally:
     undecodable: bool = False
 
 
-def scan_jsonl(fh: io.BufferedIOBase, *, check_format: bool, max_line_bytes: int) -> JsonlTally:
+def scan_jsonl(
+    fh: io.BufferedIOBase, *, check_format: bool, max_line_bytes: int, lenient: bool = False
+) -> JsonlTally:
     """Check every line of ``fh`` until the first that breaks a rule. Holds about a megabyte
     of lines at a time, never a line over ``max_line_bytes`` (that one breaks the simulator's
-    own rule, ``line_length``). ``check_format``: as for :class:`JsonlLineChecker`."""
-    checker = JsonlLineChecker(check_format=check_format)
+    own rule, ``line_length``). ``check_format`` and ``lenient``: as for
+    :class:`JsonlLineChecker`."""
+    checker = JsonlLineChecker(check_format=check_format, lenient=lenient)
     tally = JsonlTally()
     fast: FastLines | None = None  # once the first line tells the format (not for eval files)
     try:
@@ -67,7 +70,7 @@ def scan_jsonl(fh: io.BufferedIOBase, *, check_format: bool, max_line_bytes: int
         tally.undecodable = True
     except LineTooLong as exc:
         tally.violation = RuleViolation(exc.message, exc.line_number, "line_length")
-    tally.dataset_format = checker.dataset_format
+    tally.dataset_format = checker.file_format
     return tally
 
 
@@ -106,6 +109,8 @@ def _scan_chunk(
 
 def _check_exact(checker: JsonlLineChecker, chunk: Chunk, i: int, tally: JsonlTally) -> None:
     summary = checker.check(chunk.line(i), chunk.first + i + 1)
+    if not summary.sample:  # a blank line, which the 3.1.1 rules skip
+        return
     tally.num_samples += 1
     tally.token_count += summary.token_count
     tally.has_weights |= summary.has_weights
@@ -125,6 +130,10 @@ class LineSummary:
     dataset_format: DatasetFormat | None
     token_count: int
     has_weights: bool
+    sample: bool = True  # False: a blank line, skipped (the 3.1.1 rules)
+
+
+_BLANK = LineSummary(None, 0, False, sample=False)
 
 
 class JsonlLineChecker:
@@ -132,15 +141,29 @@ class JsonlLineChecker:
 
     ``check_format=False`` is the SDK's behaviour for purpose ``eval``: a line need only be a JSON
     object.
+
+    ``lenient`` applies SDK 3.1.1's rules instead of 1.5.35's: a line need only be a JSON object
+    (blank lines are skipped, and the non-object message is 3.1.1's); its format and content rules
+    (J3…J6, M…, T1, P…) still run, but only to measure the line (its format, tokens, weights),
+    never to refuse it. A file whose lines do not all share the first line's format has none.
     """
 
-    def __init__(self, *, check_format: bool = True) -> None:
+    def __init__(self, *, check_format: bool = True, lenient: bool = False) -> None:
         self.check_format = check_format
+        self.lenient = lenient
         self.dataset_format: DatasetFormat | None = None
+        self._seen = False  # a line has set dataset_format (None in lenient mode: no format)
+        self._mixed = False  # lenient: a line of another format than the first
+
+    @property
+    def file_format(self) -> DatasetFormat | None:
+        return None if self._mixed else self.dataset_format
 
     def check(self, line: str | bytes | bytearray | memoryview, n: int) -> LineSummary:
         """Check one line (with or without its newline); ``n`` is its 1-based number. Raises
         RuleViolation, or UnicodeDecodeError for a line of bytes that is not UTF-8."""
+        if self.lenient:
+            return self._check_lenient(line, n)
         obj = _parse(line, n)
         if not isinstance(obj, dict):  # J2; "moreinformation" is verbatim from the SDK.
             raise RuleViolation(
@@ -155,9 +178,10 @@ class JsonlLineChecker:
 
         fmt = _detect_format(obj, n)
         summary = _check_by_format(fmt, obj, n)
-        if self.dataset_format is None:
-            self.dataset_format = fmt
+        if not self._seen:
+            self._seen, self.dataset_format = True, fmt
         elif fmt is not self.dataset_format:  # J6, checked only after the line itself passed
+            assert self.dataset_format is not None  # strict: every passing line has a format
             raise RuleViolation(
                 "All samples in the dataset must have the same dataset format. Got "
                 f"{self.dataset_format.sdk_repr} for the first line and {fmt.sdk_repr} "
@@ -167,11 +191,47 @@ class JsonlLineChecker:
             )
         return summary
 
+    def _check_lenient(self, line: str | bytes | bytearray | memoryview, n: int) -> LineSummary:
+        obj = _parse(line, n, strip=True)
+        if obj is _BLANK_LINE:
+            return _BLANK
+        if not isinstance(obj, dict):  # 3.1.1's J2, in its own words
+            raise RuleViolation(
+                f"Error parsing file. Invalid format on line {n} of the input file. Each line "
+                f"must be a JSON object. Dataset requirements are described at {DOCS_URL}. "
+                "Full validation runs on the server after upload.",
+                n,
+                "line_type",
+            )
+        if not self.check_format:
+            return LineSummary(None, _count_loose(obj), False)
+        try:
+            fmt: DatasetFormat | None = _detect_format(obj, n)
+        except RuleViolation:
+            fmt = None
+        summary = LineSummary(fmt, _count_loose(obj), False)
+        if fmt is not None:
+            try:
+                summary = _check_by_format(fmt, obj, n)
+            except RuleViolation:  # broken 1.5.35 rules: measured, not refused
+                pass
+        if not self._seen:
+            self._seen, self.dataset_format = True, fmt
+        elif fmt is not self.dataset_format:
+            self._mixed = True
+        return summary
 
-def _parse(line: str | bytes | bytearray | memoryview, n: int) -> Any:
+
+_BLANK_LINE = object()  # what _parse(strip=True) gives for a line of nothing but whitespace
+
+
+def _parse(line: str | bytes | bytearray | memoryview, n: int, *, strip: bool = False) -> Any:
     """The line's value, as ``json.loads`` gives it. Bytes go through msgspec first: what it
     accepts it decodes to the same values, without the line's text as well; for what it refuses
-    (invalid UTF-8, NaN, lone surrogates, 1e400, deep nesting...) ``json.loads`` decides."""
+    (invalid UTF-8, NaN, lone surrogates, 1e400, deep nesting...) ``json.loads`` decides.
+    ``strip``: as SDK 3.1.1 reads a line, ``json.loads(line.strip())``, where ``str.strip`` takes
+    more than JSON's whitespace (form feeds, no-break spaces); ``_BLANK_LINE`` if nothing is
+    left."""
     if not isinstance(line, str):
         import msgspec
 
@@ -179,6 +239,10 @@ def _parse(line: str | bytes | bytearray | memoryview, n: int) -> Any:
             return msgspec.json.decode(line)
         except (ValueError, RecursionError):
             line = str(line, "utf-8")
+    if strip:
+        line = line.strip()
+        if not line:
+            return _BLANK_LINE
     try:
         return json.loads(line)
     except (ValueError, RecursionError) as exc:

@@ -8,6 +8,7 @@ what the SDK would have said, which the differential test compares key for key.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 from mock_server.files.checks.rules import DatasetFormat
 
@@ -17,6 +18,7 @@ __all__ = [
     "MAX_FILE_SIZE_GB",
     "NUM_BYTES_IN_GB",
     "CheckReport",
+    "Rules",
     "unknown_extension",
 ]
 
@@ -24,6 +26,9 @@ __all__ = [
 MAX_FILE_SIZE_GB = 50.1
 NUM_BYTES_IN_GB = 2**30
 MAX_FILE_SIZE_BYTES = MAX_FILE_SIZE_GB * NUM_BYTES_IN_GB
+
+# Whose check_file the checks follow: SDK 3.1.1's (the default) or 1.5.35's (check.py).
+Rules = Literal["3.1.1", "1.5.35"]
 
 CHECKS_PASSED = "Checks passed"
 # Content errors the SDK records by setting report[error_source] = False.
@@ -59,6 +64,7 @@ class CheckReport:
     has_weights: bool = False
     error: str | None = None
     filename: str = ""
+    rules: Rules = "3.1.1"  # which SDK's check_file (check.py)
 
     def sdk_report(self) -> dict[str, object]:
         """The dict the SDK's ``check_file`` would return for this file."""
@@ -83,10 +89,14 @@ class CheckReport:
         if self.file_size == 0:
             report["file_size"] = 0
             return report
-        if self.file_size <= MAX_FILE_SIZE_BYTES:  # the SDK leaves it None for oversize files
+        newest = self.rules == "3.1.1"
+        if newest and self.file_size > MAX_FILE_SIZE_BYTES:  # 3.1.1 stops at the size
+            report["file_size"] = self.file_size
+            return report
+        if self.file_size <= MAX_FILE_SIZE_BYTES:  # 1.5.35 leaves it None for oversize files
             report["file_size"] = self.file_size
         if not self.filetype:
-            report["filetype"] = unknown_extension(self.filename)
+            report["filetype"] = unknown_extension(self.filename, self.rules)
             return report
         report["filetype"] = self.filetype
         if source == "purpose":
@@ -128,8 +138,6 @@ class CheckReport:
         return report
 
 
-def unknown_extension(name: str) -> str:
-    return (
-        f"Unknown extension of file {name}. "
-        "Only files with extensions .jsonl and .parquet are supported."
-    )
+def unknown_extension(name: str, rules: Rules = "3.1.1") -> str:
+    kinds = ".jsonl, .parquet, and .csv" if rules == "3.1.1" else ".jsonl and .parquet"
+    return f"Unknown extension of file {name}. Only files with extensions {kinds} are supported."

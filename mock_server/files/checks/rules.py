@@ -4,7 +4,9 @@
 contents of general and instruction lines (T1) and preference pairs (P1…P10). The rules, their
 order and their message texts follow ``check_file`` in together 1.5.35
 (``together/utils/files.py``), because users see those texts from the SDK before they ever reach
-a server, and the simulator must not accept or reject a file differently. The rows of the table in
+a server, and the simulator must not accept or reject a file differently. Under SDK 3.1.1's
+rules (``check.py``'s default), which leave these to the server, they only measure a line: what
+they raise is caught (``jsonl.JsonlLineChecker``, ``lenient``). The rows of the table in
 ``lora-and-semantics.md`` §6.7 are named in comments.
 
 Each rule raises :class:`RuleViolation` with the SDK's message, the 1-based line number and the

@@ -57,7 +57,15 @@ def write_jsonl(folder: Path, *lines: object, name: str = "train.jsonl") -> Path
 def check(
     path: Path, purpose: str = "fine-tune", max_line_bytes: int = MAX_LINE_BYTES
 ) -> CheckReport:
-    return check_dataset(path, purpose=purpose, filename=path.name, max_line_bytes=max_line_bytes)
+    """The 1.5.35 rules, every one of which the tests below hold to the SDK's words; the 3.1.1
+    rules (the default) are at the end."""
+    return check_dataset(
+        path,
+        purpose=purpose,
+        filename=path.name,
+        max_line_bytes=max_line_bytes,
+        rules="1.5.35",
+    )
 
 
 def bad_line(n: int) -> str:
@@ -355,7 +363,7 @@ def test_extra_keys_inside_a_message_are_allowed(tmp_path: Path) -> None:
 
 
 def test_missing_file_fails_with_checks_passed_but_says_why(tmp_path: Path) -> None:
-    report = check_dataset(tmp_path / "nope", filename="train.jsonl")
+    report = check_dataset(tmp_path / "nope", filename="train.jsonl", rules="1.5.35")
     assert (report.is_check_passed, report.message, report.error_source) == (
         False,
         "Checks passed",
@@ -721,3 +729,81 @@ def test_line_reader_matches_text_mode_iteration(pieces: list[str], chunk_size: 
             reader._CHUNK_SIZE = saved
 
     assert ours() == text_mode()
+
+
+# -- the 3.1.1 rules, the default -----------------------------------------------------------------
+
+
+def test_by_default_a_conversation_with_no_assistant_turn_or_a_human_role_passes(
+    tmp_path: Path,
+) -> None:
+    path = write_jsonl(
+        tmp_path, chat(SYSTEM, USER), chat({"role": "human", "content": "Hi"}, ASSISTANT)
+    )
+
+    newest = check_dataset(path, filename=path.name)
+    oldest = check_dataset(path, filename=path.name, rules="1.5.35")
+
+    assert (newest.is_check_passed, newest.dataset_format, newest.num_samples) == (
+        True,
+        DatasetFormat.CONVERSATION,
+        2,
+    )
+    assert newest.token_count > 0
+    assert (oldest.is_check_passed, oldest.line_number) == (False, 1)
+    assert oldest.message == (
+        "Invalid format on line 1 of the input file. "
+        "At least one message with the assistant role must be present in the example."
+    )
+
+
+def test_by_default_blank_lines_are_skipped_and_mixed_formats_have_no_format(
+    tmp_path: Path,
+) -> None:
+    path = write_jsonl(tmp_path, chat(USER, ASSISTANT), "", "   ", {"text": "plain"})
+
+    report = check_dataset(path, filename=path.name)
+
+    assert (report.is_check_passed, report.num_samples, report.dataset_format) == (True, 2, None)
+
+
+def test_by_default_a_line_that_is_no_json_object_fails_in_3_1_1s_words(tmp_path: Path) -> None:
+    path = write_jsonl(tmp_path, {"text": "a"}, "", "[1, 2]")
+
+    report = check_dataset(path, filename=path.name)
+
+    assert (report.is_check_passed, report.line_number, report.error_source) == (
+        False,
+        3,
+        "line_type",
+    )
+    assert report.message == (
+        "Error parsing file. Invalid format on line 3 of the input file. Each line must be a "
+        "JSON object. Dataset requirements are described at "
+        "https://docs.together.ai/docs/fine-tuning-data-preparation. "
+        "Full validation runs on the server after upload."
+    )
+
+
+def test_by_default_an_oversize_file_is_not_read_and_csv_is_named_among_the_extensions(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    odd = write_jsonl(tmp_path, {"text": "a"}, name="train.txt")
+    unknown = check_dataset(odd, filename="a.txt")
+    monkeypatch.setattr(check_report, "MAX_FILE_SIZE_BYTES", 10)
+    big = write_jsonl(tmp_path, "not even json")
+    oversize = check_dataset(big, filename=big.name)
+
+    assert (oversize.error_source, oversize.message.startswith("Maximum supported")) == (
+        "file_size",
+        True,
+    )
+    assert oversize.sdk_report()["file_size"] == big.stat().st_size
+    assert (
+        unknown.message
+        == unknown.error
+        == (
+            "Unknown extension of file a.txt. "
+            "Only files with extensions .jsonl, .parquet, and .csv are supported."
+        )
+    )

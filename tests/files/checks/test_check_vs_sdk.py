@@ -1,8 +1,10 @@
-"""Differential test: our dataset check against the real SDK's ``check_file``.
+"""Differential test: our dataset check against the real SDKs' ``check_file``, both of them.
 
-Every case is written to disk, then the SDK (together 1.5.35, in ``.venv-v1``) checks them all in
-one subprocess and its report dicts are compared with ``CheckReport.sdk_report()``. The subprocess
-runs in the cases' folder with relative paths, so the SDK's messages name files exactly as ours do.
+Every case is written to disk, then each SDK checks them all in one subprocess (together 1.5.35
+in ``.venv-v1``; together 3.1.1, the suite's own) and its report dicts are compared with
+``CheckReport.sdk_report()`` of our check under that SDK's rules (``rules="1.5.35"``, and the
+default ``"3.1.1"``). The subprocess runs in the cases' folder with relative paths, so the SDK's
+messages name files exactly as ours do.
 
 The check reads a file in 1 MiB blocks and vouches for the usual lines in bulk from the second
 line on (``shapes.py``), so the cases of ``FAST_PATH_CASES`` put what that path must get right
@@ -16,6 +18,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -23,18 +26,31 @@ import pytest
 
 from mock_server.files.checks.check import check_dataset
 
-SDK_PYTHON = Path(__file__).resolve().parents[3] / ".venv-v1" / "bin" / "python"
-if not SDK_PYTHON.exists():
-    pytest.skip(f"the together 1.5.35 venv is missing ({SDK_PYTHON})", allow_module_level=True)
+V1_PYTHON = Path(__file__).resolve().parents[3] / ".venv-v1" / "bin" / "python"
 
-# Reads [[path, purpose], ...] from stdin and prints the SDK's reports as a JSON list.
-SDK_SCRIPT = """
+# Each reads [[path, purpose], ...] from stdin and prints the SDK's reports as a JSON list: 1.5.35
+# takes the purpose as its enum, 3.1.1 as the string its CLI passes.
+SDKS: dict[str, tuple[Path, str]] = {
+    "1.5.35": (
+        V1_PYTHON,
+        """
 import json, sys
 from together.types import FilePurpose
 from together.utils.files import check_file
 cases = json.load(sys.stdin)
 print(json.dumps([check_file(path, FilePurpose(purpose)) for path, purpose in cases]))
-"""
+""",
+    ),
+    "3.1.1": (
+        Path(sys.executable),
+        """
+import json, sys
+from together.lib.utils import check_file
+cases = json.load(sys.stdin)
+print(json.dumps([check_file(path, purpose) for path, purpose in cases]))
+""",
+    ),
+}
 
 # Parquet is left to the unit tests: the SDK venv has no pyarrow, and the SDK's `load_parquet`
 # holds a traceback.
@@ -191,6 +207,12 @@ CASES: list[tuple[str, str, str, bytes]] = [
         ),
     ),
     ("no assistant", "a.jsonl", "fine-tune", jsonl(chat(SYSTEM, USER))),
+    # Where the two SDKs part (README, "Dataset checks"): 3.1.1 passes these, 1.5.35 does not.
+    ("role human", "a.jsonl", "fine-tune", jsonl(chat({"role": "human", "content": "x"}))),
+    ("only blank lines", "a.jsonl", "fine-tune", b"\n  \n\t\n"),
+    ("form feeds around a line", "a.jsonl", "fine-tune", b'\x0c{"text": "a"}\x0c\n'),
+    ("no-break space before a line", "a.jsonl", "fine-tune", '\u00a0{"text": "a"}\n'.encode()),
+    ("no format at all", "a.jsonl", "fine-tune", jsonl({"question": "q"}, {"text": "a"})),
     ("text int value", "a.jsonl", "fine-tune", jsonl({"text": 5})),
     ("completion null", "a.jsonl", "fine-tune", jsonl({"prompt": "p", "completion": None})),
     (
@@ -444,9 +466,15 @@ FAST_PATH_CASES: list[tuple[str, str, str, bytes]] = [
 CASES += FAST_PATH_CASES
 
 
-@pytest.fixture(scope="module")
-def reports(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Any, Any]]:
-    """Each case's (our sdk_report, the SDK's report), computed once for the module."""
+@pytest.fixture(scope="module", params=list(SDKS))
+def reports(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, tuple[Any, Any]]:
+    """Each case's (our sdk_report, the SDK's report) under one SDK's rules, computed once."""
+    rules = request.param
+    python, script = SDKS[rules]
+    if not python.exists():
+        pytest.skip(f"the together {rules} venv is missing ({python})")
     folder = tmp_path_factory.mktemp("sdk_cases")
     requests = []
     ours = {}
@@ -457,11 +485,11 @@ def reports(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Any, An
         relative = f"case{i:03d}/{name}"
         requests.append([relative, purpose])
         ours[case_id] = check_dataset(
-            case_dir / name, purpose=purpose, filename=relative
+            case_dir / name, purpose=purpose, filename=relative, rules=rules
         ).sdk_report()
     env = dict(os.environ, TOGETHER_NO_BANNER="1", PYTHONIOENCODING="utf-8")
     done = subprocess.run(
-        [str(SDK_PYTHON), "-c", SDK_SCRIPT],
+        [str(python), "-c", script],
         input=json.dumps(requests),
         capture_output=True,
         text=True,

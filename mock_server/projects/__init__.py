@@ -1,0 +1,1 @@
+"""The key's project and organization, and the project-scoped endpoints with their deployments."""
