@@ -17,9 +17,11 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
 
 from bench import CACHE_DIR
 
@@ -35,6 +37,8 @@ __all__ = [
     "sim_target",
     "start",
     "steady_target",
+    "versioned_paths",
+    "write_versioned_spec",
 ]
 
 API_KEY = "bench-key"
@@ -175,23 +179,68 @@ def prism_version(cache_dir: Path = CACHE_DIR) -> str:
         return "unknown"
 
 
-def prism_target(binary: Path, spec: Path) -> Target:
+def prism_target(binary: Path, spec: Path, *, prefix: str = "") -> Target:
     def argv(port: int, workdir: Path) -> list[str]:
         # The .bin entry is a `#!/usr/bin/env node` script, so the spawned pid is node's.
         return [str(binary), "mock", str(spec), "-h", "127.0.0.1", "-p", str(port)]
 
-    return Target(name="Prism", argv=argv, prefix="")
+    return Target(name="Prism", argv=argv, prefix=prefix)
 
 
-def steady_target(npm: str, spec: Path) -> Target:
+def steady_target(npm: str, spec: Path, *, prefix: str = "") -> Target:
     """Steady (Stainless's mock server) on ``spec``, fetched by ``npm exec`` (from npm's cache
-    after the first run). It serves the spec's paths, as Prism does."""
+    after the first run). It serves the spec's paths as they are written, as Prism does: it has
+    no option for a base path and ignores the servers' (``prefix`` is the one a spec from
+    ``write_versioned_spec`` puts ahead of ``/fine-tunes``: ``/v1``)."""
 
     def argv(port: int, workdir: Path) -> list[str]:
         steady = ["steady", "-q", "--host", "127.0.0.1", "-p", str(port), str(spec)]
         return [npm, "exec", "--yes", f"--package={STEADY_PACKAGE}", "--", *steady]
 
-    return Target(name="Steady", argv=argv, prefix="")
+    return Target(name="Steady", argv=argv, prefix=prefix)
+
+
+_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
+
+
+def _server_path(url: str) -> str:
+    return urlsplit(url).path.rstrip("/")
+
+
+def versioned_paths(spec: Mapping[str, Any]) -> dict[str, Any]:
+    """``spec``'s paths, each under the path of every server its operations name (the path
+    item's, else the operation's, else the spec's): ``/fine-tunes`` (servers ``.../v1`` and
+    ``.../v2``) becomes ``/v1/fine-tunes`` and ``/v2/fine-tunes``, ``/projects/{projectId}``
+    (``.../v2``) ``/v2/projects/{projectId}``. That is the path SDK 3.x sends, which mock servers
+    that ignore the servers' paths (Steady, Prism) then match. Operations of one path item under
+    different servers are split between the prefixed copies."""
+    top = spec.get("servers") or [{"url": "/"}]
+    paths: dict[str, Any] = {}
+    for path, item in spec.get("paths", {}).items():
+        shared = item.get("servers") or top
+        for method in _METHODS:
+            operation = item.get(method)
+            if operation is None:
+                continue
+            for server in operation.get("servers") or shared:
+                versioned = paths.setdefault(
+                    _server_path(server["url"]) + path,
+                    {k: v for k, v in item.items() if k not in (*_METHODS, "servers")},
+                )
+                versioned[method] = {k: v for k, v in operation.items() if k != "servers"}
+    return paths
+
+
+def write_versioned_spec(spec: Path, dest: Path) -> Path:
+    """A copy of ``spec`` (JSON or YAML) at ``dest`` (JSON) with ``versioned_paths`` and one
+    server, the root, so a server that mounts spec paths as written answers SDK 3.x's paths."""
+    import yaml
+
+    text = spec.read_text()
+    document = json.loads(text) if spec.suffix == ".json" else yaml.safe_load(text)
+    document = {**document, "servers": [{"url": "/"}], "paths": versioned_paths(document)}
+    dest.write_text(json.dumps(document))
+    return dest
 
 
 def _answers(port: int, path: str) -> bool:

@@ -4,14 +4,16 @@ Three tables. The ``together`` 2.12.0 sdist's generated suite (``tests/api_resou
 Stainless runs against Prism) against ``together-sim serve --mode examples --spec-version
 april``, Steady and Prism on the April spec it was generated from; then 3.1.1's (the SDK ``pip
 install together`` gives) against the same three on the August spec (the default), with the
-server's root as base URL since 3.x sends ``/v1/...``, ``/v2/...`` and ``/v3/...`` itself. One
-server at a time: wall time, the server's CPU time over the suite,
-pass/fail/skip counts and ratios, so the comparison is the one an SDK's CI would see. The wall
-time is mostly the client's (pytest and the SDK, the same for every server); the CPU time is the
-server's own share, and moves far less with other load on the machine. Then ``together-sim
-contract`` in this process against the stateful simulator with its defaults: the wall time
-schemathesis records and its case count. Steady is fetched with ``npm exec`` at run time; when it
-cannot be fetched or started the row says why instead of failing the run.
+server's root as base URL since 3.x sends ``/v1/...``, ``/v2/...`` and ``/v3/...`` itself
+(Steady and Prism, which mount the spec's paths as written and have no base-path option, get a
+copy of the spec whose paths carry their servers' ``/v1`` or ``/v2``). One server at a time:
+wall time, the server's CPU time over the suite, pass/fail/skip counts and ratios, so the
+comparison is the one an SDK's CI would see. The wall time is mostly the client's (pytest and
+the SDK, the same for every server); the CPU time is the server's own share, and moves far less
+with other load on the machine. Then ``together-sim contract`` in this process against the
+stateful simulator with its defaults: the wall time schemathesis records and its case count.
+Steady is fetched with ``npm exec`` at run time; when it cannot be fetched or started the row
+says why instead of failing the run.
 """
 
 from __future__ import annotations
@@ -29,10 +31,19 @@ from pathlib import Path
 from typing import Any
 
 from bench import BENCH_DIR, CACHE_DIR
-from bench.servers import STEADY_PACKAGE, Target, ensure_prism, prism_target, start, steady_target
+from bench.servers import (
+    STEADY_PACKAGE,
+    Running,
+    Target,
+    ensure_prism,
+    prism_target,
+    start,
+    steady_target,
+    write_versioned_spec,
+)
 from bench.throughput import cpu_seconds
 
-__all__ = ["STEADY_PACKAGE", "markdown", "measure_suites"]
+__all__ = ["STEADY_PACKAGE", "SUITES", "Suite", "markdown", "measure_suites", "mock_spec"]
 
 REPO = BENCH_DIR.parent
 SIM_EXAMPLES = "together-sim (examples)"
@@ -41,15 +52,23 @@ _SUITE_TIMEOUT_S = 900
 
 @dataclass(frozen=True)
 class Suite:
-    """One SDK's generated suite: its venv, its sdist, the spec version it is run on, and the
-    base URL path every server gets (2.x: ``/v1`` on together-sim; 3.x: the root everywhere)."""
+    """One SDK's generated suite: its venv, its sdist, the spec version it is run on, and
+    whether the SDK puts the API's version in its paths itself (3.x: ``/v1/...``, ``/v2/...``).
+
+    A 2.x client's base URL ends in the server's prefix (``/v1`` on together-sim, none on Steady
+    and Prism, which serve the spec's paths as written). A 3.x client's is every server's root,
+    and Steady and Prism get the spec with each operation's server path ahead of its path
+    (``servers.write_versioned_spec``), since neither has a base-path option of its own."""
 
     sdk: str
     python: Path
     sdist: Path
     spec_version: str
-    sim_prefix: str
-    other_prefix: str
+    versioned: bool
+
+    def base_url(self, server: Running) -> str:
+        """What ``TEST_API_BASE_URL`` is for the suite on ``server``."""
+        return server.origin if self.versioned else server.origin + server.target.prefix
 
 
 SUITES = (
@@ -58,21 +77,21 @@ SUITES = (
         REPO / ".venv-sdk2" / "bin" / "python",
         REPO / ".cache" / "sdk" / "together-2.12.0",
         "april",
-        "/v1",
-        "",
+        versioned=False,
     ),
     Suite(
         "3.1.1",
         REPO / ".venv-sdk3" / "bin" / "python",
         REPO / ".cache" / "sdk" / "together-3.1.1",
         "august",
-        "",
-        "",
+        versioned=True,
     ),
 )
 
 
 def _sim_examples_target(suite: Suite) -> Target:
+    """together-sim in examples mode on the suite's spec: it serves ``/v1/...`` (and ``/v2/...``,
+    ``/v3/...``) whichever client asks, so it is probed at ``/v1/fine-tunes``."""
     script = Path(sys.executable).with_name("together-sim")
     command = [str(script)] if script.exists() else [sys.executable, "-m", "mock_server"]
 
@@ -83,7 +102,16 @@ def _sim_examples_target(suite: Suite) -> Target:
             *("--host", "127.0.0.1", "--port", str(port)),
         ]
 
-    return Target(name=SIM_EXAMPLES, argv=argv, prefix=suite.sim_prefix)
+    return Target(name=SIM_EXAMPLES, argv=argv, prefix="/v1")
+
+
+def mock_spec(suite: Suite, spec: Path, scratch: Path) -> tuple[Path, str]:
+    """The spec Steady and Prism serve for ``suite``, and the prefix their paths then carry:
+    the published spec as it is for 2.x (no prefix), for 3.x a copy in ``scratch`` whose paths
+    carry their servers' (``/v1``, ``/v2``)."""
+    if not suite.versioned:
+        return spec, ""
+    return write_versioned_spec(spec, scratch / f"{spec.stem}-versioned.json"), "/v1"
 
 
 def _run_sdk_suite(suite: Suite, base_url: str) -> dict[str, Any]:
@@ -123,16 +151,26 @@ def _sdk_rows(suite: Suite) -> dict[str, dict[str, Any]]:
         why = f"the together {suite.sdk} sdist and its venv are missing (`make install` makes them)"
         return {SIM_EXAMPLES: {"not_run": why}}
     try:
-        spec = find_spec_path(version=suite.spec_version, allow_download=False)
+        published = find_spec_path(version=suite.spec_version, allow_download=False)
     except SpecError as exc:
         return {SIM_EXAMPLES: {"not_run": str(exc)}}
-    targets: list[Target | tuple[str, str]] = [_sim_examples_target(suite)]
-    npm = shutil.which("npm")
-    targets.append(steady_target(npm, spec) if npm else ("Steady", "npm is not on PATH"))
-    try:
-        targets.append(prism_target(ensure_prism(), spec))
-    except (RuntimeError, OSError, subprocess.CalledProcessError) as exc:
-        targets.append(("Prism", f"cannot install Prism: {exc}"))
+    with tempfile.TemporaryDirectory(prefix="bench-spec-") as scratch:
+        spec, prefix = mock_spec(suite, published, Path(scratch))
+        targets: list[Target | tuple[str, str]] = [_sim_examples_target(suite)]
+        npm = shutil.which("npm")
+        targets.append(
+            steady_target(npm, spec, prefix=prefix) if npm else ("Steady", "npm is not on PATH")
+        )
+        try:
+            targets.append(prism_target(ensure_prism(), spec, prefix=prefix))
+        except (RuntimeError, OSError, subprocess.CalledProcessError) as exc:
+            targets.append(("Prism", f"cannot install Prism: {exc}"))
+        return _run_targets(suite, targets)  # while the spec copy is there
+
+
+def _run_targets(
+    suite: Suite, targets: list[Target | tuple[str, str]]
+) -> dict[str, dict[str, Any]]:
     rows: dict[str, dict[str, Any]] = {}
     for target in targets:  # one server at a time
         if isinstance(target, tuple):
@@ -147,9 +185,8 @@ def _sdk_rows(suite: Suite) -> dict[str, dict[str, Any]]:
             continue
         try:
             before = cpu_seconds(server.pid)
-            prefix = suite.sim_prefix if target.name == SIM_EXAMPLES else suite.other_prefix
-            counts = _run_sdk_suite(suite, server.origin + prefix)
-            rows[target.name] = {
+            counts = _run_sdk_suite(suite, suite.base_url(server))
+            row = {
                 "startup_s": server.startup_s,
                 # The server's own share: the suite's wall time is mostly the client's (pytest,
                 # the SDK), the same for every server, and moves with other load on the machine.
@@ -158,7 +195,8 @@ def _sdk_rows(suite: Suite) -> dict[str, dict[str, Any]]:
             }
         finally:
             server.stop()
-        print(f"[{target.name}] {rows[target.name]['summary']}", flush=True)
+        rows[target.name] = row
+        print(f"[{target.name}] {row['summary']}", flush=True)
     return rows
 
 

@@ -22,6 +22,9 @@ checks the download against.
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, Final
@@ -39,7 +42,12 @@ from mock_server.fine_tuning.events import EventType
 from mock_server.fine_tuning.models import Job
 from mock_server.fine_tuning.packing import write_atomically
 from mock_server.fine_tuning.preview import examples, row, tokens_of
-from mock_server.fine_tuning.tokenized import CONTENT_TYPE, archive_name, write_archive
+from mock_server.fine_tuning.tokenized import (
+    CONTENT_TYPE,
+    archive_blob,
+    archive_name,
+    write_archive,
+)
 
 __all__ = ["DOWNLOADS", "OPERATIONS"]
 
@@ -93,11 +101,39 @@ def _job(resources: Resources, tenant: str, job_id: str) -> Job:
         ) from exc
 
 
+_BUILDING: dict[str, threading.Lock] = {}  # a lock per job whose archive is being built
+_BUILDING_GUARD = threading.Lock()
+
+
+@contextmanager
+def _building(job_id: str) -> Iterator[None]:
+    """One build of a job's archive at a time: simultaneous first asks wait for the one build
+    and then find its archive, rather than each tokenizing the whole dataset again."""
+    with _BUILDING_GUARD:
+        lock = _BUILDING.setdefault(job_id, threading.Lock())
+    try:
+        with lock:
+            yield
+    finally:
+        with _BUILDING_GUARD:
+            if not lock.locked():
+                _BUILDING.pop(job_id, None)
+
+
 def _archive(resources: Resources, job: Job) -> Path:
-    """The job's archive, written on the first ask."""
-    path = resources.blobs.path(f"{KIND}-{job.id}")
+    """The job's archive, written on the first ask (in a worker thread: the families' routes
+    run every action and download off the event loop) and kept until the job is deleted
+    (``fine_tuning/moving.py``) or the simulator reset (the blob store is emptied)."""
+    path = resources.blobs.path(archive_blob(job.id))
     if path.is_file():
         return path
+    with _building(job.id):
+        if not path.is_file():  # not built by the ask this one waited for
+            _build(resources, job, path)
+    return path
+
+
+def _build(resources: Resources, job: Job, path: Path) -> None:
     sources = [job.training_file, *([job.validation_file] if job.validation_file else [])]
     if not all(resources.blobs.exists(file_id) for file_id in sources):
         raise NotFound(
@@ -109,11 +145,10 @@ def _archive(resources: Resources, job: Job) -> Path:
     with resources.blobs.open_read(job.training_file) as train:
         if not job.validation_file:
             write_atomically(path, lambda fh: write_archive(fh, job, iter_lines(train), None))
-            return path
+            return
         with resources.blobs.open_read(job.validation_file) as valid:
             lines = iter_lines(valid)
             write_atomically(path, lambda fh: write_archive(fh, job, iter_lines(train), lines))
-    return path
 
 
 def download_tokenized_dataset(resources: Resources, call: Call) -> Any:

@@ -15,6 +15,7 @@ from mock_server.fine_tuning.machine import advance, fail, inject_fault, request
 from mock_server.fine_tuning.models import TERMINAL, Fault, Job, Transition
 from mock_server.fine_tuning.models import InvalidTransition as _StateError
 from mock_server.fine_tuning.reading import Reading, Trainer
+from mock_server.fine_tuning.tokenized import archive_blob
 from mock_server.store import UnreadableRecord
 
 if TYPE_CHECKING:  # the real-training modules load on the first real job, not at startup
@@ -73,6 +74,7 @@ class Moving(Reading):
             job = None
         self.store.delete_job(tenant, job_id)
         self.views.forget(tenant, job_id)  # after the delete, as in _move
+        self.blobs.delete(archive_blob(job_id))  # its tokenized dataset, if one was asked for
         if job is None:
             return
         if job.trainer == "real" and job.status in TERMINAL:  # a live one's go when its worker ends

@@ -272,7 +272,7 @@ def _uncut_moments(job: Job) -> tuple[datetime, ...]:
         if len(_MOMENTS) > _MOMENTS_KEPT:
             _MOMENTS.popitem(last=False)
     else:
-        _MOMENTS.move_to_end(key)
+        _touch(_MOMENTS, key)
     return moments
 
 
@@ -290,8 +290,18 @@ def _uncut_plan(job: Job, key: tuple[Any, ...] | None = None) -> list[Milestone]
         if len(_PLANS) > _PLANS_KEPT:
             _PLANS.popitem(last=False)
     else:
-        _PLANS.move_to_end(key)  # least recently used goes first: live jobs stay
+        _touch(_PLANS, key)  # least recently used goes first: live jobs stay
     return list(milestones)
+
+
+def _touch(kept: OrderedDict[tuple[Any, ...], Any], key: tuple[Any, ...]) -> None:
+    """Mark ``key`` as just used. Worker threads share these caches: another may have evicted
+    it since it was read (once more jobs are live than the cache keeps), and a KeyError here
+    would be a 500 for a plain read of a job."""
+    try:
+        kept.move_to_end(key)
+    except KeyError:
+        pass
 
 
 def plan(job: Job) -> list[Milestone]:

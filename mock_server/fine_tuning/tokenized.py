@@ -23,9 +23,15 @@ from mock_server.fine_tuning.models import Job
 from mock_server.fine_tuning.packing import tar_zst, tarinfo
 from mock_server.fine_tuning.preview import examples, preference_rows, row, tokens_of
 
-__all__ = ["CONTENT_TYPE", "archive_name", "write_archive"]
+__all__ = ["CONTENT_TYPE", "archive_blob", "archive_name", "write_archive"]
 
 CONTENT_TYPE: Final = "application/zstd"
+
+
+def archive_blob(job_id: str) -> str:
+    """The blob a job's archive is kept in once built: named here, below both the family that
+    builds it and the job's delete, which removes it with the job."""
+    return f"tokenized-dataset-{job_id}"
 
 
 def archive_name(job: Job) -> str:

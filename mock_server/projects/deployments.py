@@ -43,9 +43,10 @@ class Deployments(Deploying):
             )
         deployable = self._deployable(tenant, me, ref)
         path = MODEL_PATH.match(req.model or "")
-        revision = (path.group(3) if path else None) or req.model_revision_id
-        revision = revision or f"rev_{deployable.model_id[3:15]}"
-        config, config_id, hardware_id = self._hardware(req.config or req.config_id, deployable)
+        revision = self._revision(
+            deployable, path.group(3) if path else None, req.model_revision_id
+        )
+        config, config_id, hardware_id = self._hardware(req.config or req.config_id, deployable, me)
         now = self.clock.now()
         with self.store.transaction():
             endpoint = self._endpoint(tenant, endpoint_id, param="endpointId")

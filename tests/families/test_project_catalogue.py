@@ -81,9 +81,11 @@ def test_the_catalogue_pages_by_cursor_until_it_runs_out(api: Api) -> None:
         if not after:
             break
     assert seen == [m["id"] for m in everything]
-    # One reading of limit and after for every project list (core/paging): the spec's
-    # "Max 500", and a cursor that names nothing listed, are 400s naming the parameter.
-    for limit in (0, -5, 501):
+    # One reading of limit and after for every project list (core/paging): 0 is the default
+    # page (a gRPC gateway's unset integer); below 0, over the spec's "Max 500", and a cursor
+    # that names nothing listed are 400s naming the parameter.
+    assert _supported(api, limit=0) == _supported(api)
+    for limit in (-5, 501):
         assert api.error("GET /supported-models", 400, query={"limit": limit})["param"] == "limit"
     assert api.error("GET /supported-models", 400, query={"after": "ml_x"})["param"] == "after"
 

@@ -106,8 +106,9 @@ def test_a_registered_model_gets_a_revision_when_its_remote_upload_succeeds(
         "sim-user/my-adapter",
         {"type": "WEIGHTS_TYPE_ADAPTER"},
     )
-    secret = "hf_secret-token-never-kept"
-    request = {"modelId": model["id"], "remoteUrl": "https://huggingface.co/me/lora", "token": secret}
+    secret = "hf_never-kept"
+    url = "https://huggingface.co/me/lora"
+    request = {"modelId": model["id"], "remoteUrl": url, "token": secret}
     created = api.call("POST /projects/{projectId}/models/uploads", projectId=project, json=request)
     assert (created["status"], "token" in created) == ("REMOTE_UPLOAD_STATUS_PENDING", False)
     data_dir = Path(client.app.state.services.store.data_dir)  # type: ignore[attr-defined]
@@ -171,8 +172,9 @@ def test_names_are_the_projects_and_unique_in_it(api: Api, project: str) -> None
     assert api.error(key, 409, projectId=project, json=taken)["param"] == "name"
     foreign = {"name": "someone/else", "type": "model", "baseModelId": base}
     assert api.error(key, 400, projectId=project, json=foreign)["param"] == "name"
-    kind = {"name": "x", "type": "checkpoint", "baseModelId": base}
-    assert api.error(key, 400, projectId=project, json=kind)["param"] == "type"
+    for wrong in ("checkpoint", "model_upload"):  # the spec's description: model or adapter
+        kind = {"name": "x", "type": wrong, "baseModelId": base}
+        assert api.error(key, 400, projectId=project, json=kind)["param"] == "type"
     no_base = {"name": "x", "type": "model", "baseModelId": "ml_nothing"}
     assert api.error(key, 400, projectId=project, json=no_base)["param"] == "baseModelId"
 

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from mock_server.families.rl.sessions import STAND_IN_BASE
+from mock_server.families.rl.sessions import MAX_LORA_RANK, STAND_IN_BASE
 from tests.spec_calls import Api
 
 OPS = "/rl/training-sessions/{session_id}/operations/"
@@ -107,3 +107,25 @@ def test_a_list_limit_of_0_is_the_default_page_and_statuses_filter_together(api:
     assert len(both["data"]) == 2
     creating = api.call("GET /rl/training-sessions", query={"status": statuses[:1]})
     assert [s["id"] for s in creating["data"]] == [second]
+
+
+@pytest.mark.parametrize("rank", [0, -9, 65, -(2**63)])
+def test_a_lora_rank_outside_1_to_the_max_is_refused_naming_it(api: Api, rank: int) -> None:
+    # Once accepted, a negative rank made the checkpoint download a 500 ("negative count").
+    body = {"model_resources_id": "mr-1", "lora_config": {"rank": rank}}
+    error = api.error("POST /rl/training-sessions", 400, json=body)
+    assert error["param"] == "lora_config.rank"
+
+
+def test_the_adapter_of_a_session_at_the_max_rank_downloads(api: Api, client: TestClient) -> None:
+    session_id = _start(api, lora_config={"rank": MAX_LORA_RANK})["id"]
+    _run(api, session_id, "inference-checkpoint")
+    session = api.call("GET /rl/training-sessions/{session_id}", session_id=session_id)
+    [inference] = session["inference_checkpoints"]
+    files = api.call(
+        "GET /rl/checkpoints/{id}/download",
+        query={"variant": "CHECKPOINT_VARIANT_ADAPTER"},
+        id=inference["id"],
+    )["data"]
+    config = client.get(next(f["url"] for f in files if f["filename"] == "adapter_config.json"))
+    assert config.json()["r"] == MAX_LORA_RANK

@@ -195,7 +195,7 @@ def test_lists_order_and_filter_as_the_spec_describes(
         ({"filter_": 'name="a" OR name="b"'}, "filter"),
         ({"filter_": 'created_at > "yesterday"'}, "filter"),
         ({"order_by": "name"}, "orderBy"),
-        ({"limit": 0}, "limit"),
+        ({"limit": -1}, "limit"),
         ({"limit": 501}, "limit"),  # "Max 500"
         ({"after": "ep_999"}, "after"),
     ],
@@ -219,5 +219,6 @@ def test_a_bad_filter_is_refused_even_on_an_empty_list() -> None:
     assert refused.value.param == "filter"
 
 
-def test_the_largest_page_is_the_specs_500() -> None:
+def test_the_largest_page_is_the_specs_500_and_0_is_the_default() -> None:
     assert len(_page(600, limit=500).items) == 500
+    assert len(_page(600, limit=0).items) == len(_page(600).items) == 50

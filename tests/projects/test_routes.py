@@ -15,6 +15,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from mock_server.app import create_app
+from mock_server.catalogue.model_ids import config_id_of
 from mock_server.core.clock import ManualClock
 from mock_server.settings import Settings
 from tests.spec_schemas import assert_is_error_data, assert_matches_spec
@@ -372,7 +373,9 @@ def test_a_model_nobody_serves_is_refused(client: TestClient, model: str, code: 
     )
 
 
-def test_an_unfinished_fine_tune_and_a_config_too_small_are_refused(client: TestClient) -> None:
+def test_an_unfinished_fine_tune_and_another_models_config_are_refused(
+    client: TestClient,
+) -> None:
     job = create_job(client, upload(client, conversations(8))["id"], suffix="later")
     endpoint = _endpoint(client)
     body = {"name": "v1", "model": job["model_output_name"], "autoscaling": {"minReplicas": 1}}
@@ -381,7 +384,7 @@ def test_an_unfinished_fine_tune_and_a_config_too_small_are_refused(client: Test
     small = {
         "name": "v2",
         "model": large,
-        "config": "1x_nvidia_l40s",
+        "config": f"projects/proj-together/configs/{config_id_of(BASE_MODEL)}",  # the 8B's
         "autoscaling": {"minReplicas": 1},
     }
     _refused(

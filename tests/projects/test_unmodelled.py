@@ -13,7 +13,6 @@ from fastapi.testclient import TestClient
 from tests.projects.test_routes import _deploy, _endpoint, _project, _refused, _url
 from tests.steps import BASE_MODEL, auth
 
-
 _TARGET = {"name": "t", "targetDeploymentId": "{dep}"}
 _ADAPTER_PATCH = ("?etag=e", {"adapterRevisionId": "rev_x", "etag": "e"})
 
@@ -87,4 +86,4 @@ def test_the_project_has_no_placement_profiles(client: TestClient) -> None:
     listed = client.get(url, headers=auth())
     assert (listed.status_code, listed.json()) == (200, {"object": "list", "data": []})
     _refused(client.get(f"{url}/pp_nope", headers=auth()), 404, "id")
-    _refused(client.get(f"{url}?limit=0", headers=auth()), 400, "limit")
+    _refused(client.get(f"{url}?limit=-1", headers=auth()), 400, "limit")

@@ -41,6 +41,7 @@ __all__ = [
     "deployable",
     "model_path",
     "public_model",
+    "public_revision",
     "supported_by_id",
     "weights_of",
 ]
@@ -145,6 +146,17 @@ def public_model(entry: Supported) -> dict[str, Any]:
         "description": f"{entry.display_name}, from the public catalogue",
         "weights": weights_of(entry),
         "visibility": "VISIBILITY_INTERNAL",
+    }
+
+
+def public_revision(entry: Supported) -> dict[str, Any]:
+    """A catalogue model's one revision (``DE.ModelRevision``), there since the catalogue is."""
+    return {
+        "revisionId": _revision(entry),
+        "createdAt": CATALOGUE_SINCE,
+        "validationStatus": "REVISION_VALIDATION_STATUS_SUCCESS",
+        "lastValidatedAt": CATALOGUE_SINCE,
+        "validationErrors": [],
     }
 
 

@@ -21,7 +21,12 @@ from mock_server.core.errors import Conflict, InvalidRequest, NotFound
 from mock_server.core.tenancy import organization_id, project_id
 from mock_server.families.base import Call
 from mock_server.families.engine import Record, Resources
-from mock_server.families.project_models.catalogue import model_path, public_model, supported_by_id
+from mock_server.families.project_models.catalogue import (
+    model_path,
+    public_model,
+    public_revision,
+    supported_by_id,
+)
 from mock_server.families.project_models.held import (
     ADAPTER,
     FULL,
@@ -256,14 +261,25 @@ def list_model_files(resources: Resources, call: Call) -> Any:
     }
 
 
+def _revisions(resources: Resources, call: Call) -> list[dict[str, Any]]:
+    """A model's revisions: a project model's, or, in the public project, a catalogue model's
+    one (the revision a deployment of it names, ``catalogue.model_ids``)."""
+    if visible_project(call) == PUBLIC_PROJECT:
+        model_id = call.path["id"]
+        entry = supported_by_id(model_id)
+        if entry is None:
+            raise NotFound("model", model_id, message=f"Model {model_id} not found", param="id")
+        return [public_revision(entry)]
+    return _get_held(resources, call).revisions
+
+
 def list_model_revisions(resources: Resources, call: Call) -> Any:
-    return {"object": "list", "data": _get_held(resources, call).revisions}
+    return {"object": "list", "data": _revisions(resources, call)}
 
 
 def get_model_revision(resources: Resources, call: Call) -> Any:
-    held = _get_held(resources, call)
     wanted = call.path["revisionId"]
-    for revision in held.revisions:
+    for revision in _revisions(resources, call):
         if revision["revisionId"] == wanted:
             return revision
     raise NotFound("revision", wanted, message=f"Revision {wanted} not found", param="revisionId")

@@ -13,6 +13,8 @@ A session walks ``CREATING`` (60 s at the service's pace) to ``RUNNING``; ``stop
 with ``SESSION_NOT_ACTIVE``. Its ``step`` counts the optimizer steps completed (from the resumed
 checkpoint's step), and its checkpoint lists hold the checkpoints its operations saved. Resuming
 (``resume_from_checkpoint_id``) needs a training checkpoint of the tenant's, of the same base model.
+A ``lora_config.rank`` is from 1 to ``MAX_LORA_RANK`` (a 400 naming it otherwise): the spec bounds
+it only as an integer, and the adapter a checkpoint downloads has that many rows.
 The list is newest first, ``limit`` (1-100, default 20; 0 is the default) at a time after the
 ``after`` cursor.
 """
@@ -27,9 +29,11 @@ from mock_server.families.base import Call, Operation
 from mock_server.families.engine import Resources
 from mock_server.families.rl.model import RL_SESSIONS, SESSION_STATUS, find_checkpoint, session
 
-__all__ = ["OPERATIONS", "STAND_IN_BASE"]
+__all__ = ["MAX_LORA_RANK", "OPERATIONS", "STAND_IN_BASE"]
 
 _LORA_DEFAULTS = {"rank": 8, "alpha": 16, "dropout": 0.05}  # the spec's defaults
+# The August spec's RL.ModelLoraModeConfig example (max_rank 64), as for fine-tuning's models.
+MAX_LORA_RANK = 64
 # The base of a session that attaches to model resources (the August spec's RL.SupportedModel
 # example): the simulator keeps no model resources to read the base off.
 STAND_IN_BASE = "Qwen/Qwen3-0.6B"
@@ -61,14 +65,26 @@ def _resumed_step(resources: Resources, tenant: str, request: dict[str, Any], ba
     return found.step
 
 
+def _lora_config(request: dict[str, Any]) -> dict[str, Any]:
+    config = {**_LORA_DEFAULTS, **request.get("lora_config", {})}
+    rank = config["rank"]
+    if not 1 <= int(rank) <= MAX_LORA_RANK:
+        raise InvalidRequest(
+            f"lora_config.rank must be from 1 to {MAX_LORA_RANK} (got {rank})",
+            param="lora_config.rank",
+        )
+    return config
+
+
 def start_session(resources: Resources, call: Call) -> Any:
     request = call.json()
     base = str(request.get("base_model") or STAND_IN_BASE)
+    lora_config = _lora_config(request)
     step = _resumed_step(resources, call.tenant, request, base)
     kind = request.get("type", "SESSION_TYPE_UNSPECIFIED")
     fields: dict[str, Any] = {
         "base_model": base,
-        "lora_config": {**_LORA_DEFAULTS, **request.get("lora_config", {})},
+        "lora_config": lora_config,
         "type": "SESSION_TYPE_TRAINER_AND_GENERATOR"
         if kind == "SESSION_TYPE_UNSPECIFIED"
         else kind,
