@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import subprocess
 import sys
 import threading
 import time
@@ -232,3 +233,25 @@ def clean_env(tmp_path: Path) -> dict[str, str]:
         "TOGETHER_DISABLE_VERSION_CHECK": "1",
         "TOGETHER_NO_BANNER": "1",
     }
+
+
+@pytest.fixture
+def tg(instant_server: Any, api_key: str, clean_env: dict[str, str], tmp_path: Path) -> Any:
+    """SDK 3.1.1's CLI (``together ... --json``) against ``instant_server``: its JSON answer."""
+    env = {**clean_env, "TOGETHER_BASE_URL": instant_server.root, "TOGETHER_API_KEY": api_key}
+    cli = Path(sys.executable).with_name("together")
+
+    def run(*args: str) -> Any:
+        done = subprocess.run(
+            [str(cli), *args, "--json"],
+            env=env,
+            cwd=tmp_path,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert done.returncode == 0, (done.returncode, done.stdout, done.stderr)
+        return json.loads(done.stdout)
+
+    return run

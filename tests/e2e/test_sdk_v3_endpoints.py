@@ -14,9 +14,6 @@ The CLI does the same with ``together endpoints deploy``, ``update``, ``ls``, ``
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -28,7 +25,6 @@ pytestmark = pytest.mark.e2e
 
 MODEL = "meta-llama/Meta-Llama-3.1-8B-Instruct-Reference"
 HELLO: Any = [{"role": "user", "content": "Hello!"}]
-CLI = Path(sys.executable).with_name("together")
 
 
 @pytest.fixture
@@ -129,26 +125,6 @@ def test_sdk_3_deploys_a_fine_tune_chats_on_the_endpoint_stops_and_deletes_it(
         project.endpoints.retrieve(endpoint.id)
     with pytest.raises(NotFoundError):
         _text(client, endpoint.name)
-
-
-@pytest.fixture
-def tg(instant_server: Any, api_key: str, clean_env: dict[str, str], tmp_path: Path) -> Any:
-    env = {**clean_env, "TOGETHER_BASE_URL": instant_server.root, "TOGETHER_API_KEY": api_key}
-
-    def run(*args: str) -> Any:
-        done = subprocess.run(
-            [str(CLI), *args, "--json"],
-            env=env,
-            cwd=tmp_path,
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-        assert done.returncode == 0, (done.returncode, done.stdout, done.stderr)
-        return json.loads(done.stdout)
-
-    return run
 
 
 def test_the_cli_deploys_a_fine_tune_and_stops_and_deletes_it(

@@ -11,9 +11,6 @@ what ``client.models``, ``client.endpoints.hardware``, ``client.fine_tuning`` an
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -28,7 +25,6 @@ from tests.e2e.conftest import QUICKSTART, write_jsonl
 pytestmark = pytest.mark.e2e
 
 MODEL = "meta-llama/Meta-Llama-3.1-8B-Instruct-Reference"
-CLI = Path(sys.executable).with_name("together")
 
 
 @pytest.fixture
@@ -118,24 +114,7 @@ def test_sdk_3_clears_the_jobs_waiting_in_a_models_queue(manual_server: Any, api
     assert states == ["running", "canceled", "canceled"]
 
 
-def test_the_3x_cli_lists_models_and_previews_a_file(
-    instant_server: Any, api_key: str, clean_env: dict[str, str], tmp_path: Path
-) -> None:
-    env = {**clean_env, "TOGETHER_BASE_URL": instant_server.root, "TOGETHER_API_KEY": api_key}
-
-    def tg(*args: str) -> Any:
-        done = subprocess.run(
-            [str(CLI), *args, "--json"],
-            env=env,
-            cwd=tmp_path,
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-        assert done.returncode == 0, (done.stdout, done.stderr)
-        return json.loads(done.stdout)
-
+def test_the_3x_cli_lists_models_and_previews_a_file(tg: Any, tmp_path: Path) -> None:
     data = write_jsonl(tmp_path / "training_data.jsonl", QUICKSTART)
     uploaded = tg("files", "upload", str(data))
     preview = tg("fine-tuning", "preview", "-t", uploaded["id"], "-M", MODEL, "--top-k", "1")
