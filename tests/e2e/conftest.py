@@ -209,6 +209,18 @@ def quickstart_file(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
+def priced_file(tmp_path: Path) -> Path:
+    """~60 K tokens: over 3 epochs a few cents, so a price shown as "$0.00" is a wrong unit, not
+    rounding."""
+    rows = [
+        {"messages": [{"role": "user", "content": f"question {i} " * 40},
+                      {"role": "assistant", "content": f"answer {i} " * 60}]}
+        for i in range(200)
+    ]  # fmt: skip
+    return write_jsonl(tmp_path / "big.jsonl", rows)
+
+
+@pytest.fixture
 def preference_file(tmp_path: Path) -> Path:
     return write_jsonl(tmp_path / "preference_data.jsonl", PREFERENCE)
 

@@ -205,18 +205,10 @@ def test_the_cli_text_retrieve_plots_the_training_metrics(
 
 
 def test_the_cli_lists_a_job_at_its_estimated_price_in_dollars(
-    tg, manual_server, api_key, tmp_path
+    tg, manual_server, api_key, priced_file
 ):
-    # ~60 K tokens over 3 epochs: a few cents, so "$0.00" would be a wrong unit, not rounding.
-    rows = [
-        {"messages": [{"role": "user", "content": f"question {i} " * 40},
-                      {"role": "assistant", "content": f"answer {i} " * 60}]}
-        for i in range(200)
-    ]  # fmt: skip
-    training = tmp_path / "big.jsonl"
-    training.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
     with Together(api_key=api_key, base_url=manual_server.root) as client:
-        training_file = client.files.upload(training, purpose="fine-tune").id
+        training_file = client.files.upload(priced_file, purpose="fine-tune").id
         estimate = client.fine_tuning.estimate_price(
             training_file=training_file, model=MODEL, n_epochs=3
         )

@@ -172,15 +172,20 @@ def test_the_v1_sdk_raises_its_own_errors_for_bad_input(
     assert "POST /v1/fine-tunes" not in [e.line for e in keyed_server.exchanges]
 
 
-def test_the_v1_cli_uploads_creates_retrieves_and_lists_events(
-    instant_server, api_key, clean_env, quickstart_file, tmp_path
-):
-    def together(*args: str) -> str:
+@pytest.fixture
+def together(instant_server, api_key, clean_env, tmp_path):
+    """1.5.35's CLI against ``instant_server``: what it prints."""
+
+    def run(*args: str) -> str:
         command = [
             str(V1_BIN / "together"), "--base-url", instant_server.v1, "--api-key", api_key, *args
         ]  # fmt: skip
         return _run(command, instant_server, None, clean_env, tmp_path).stdout
 
+    return run
+
+
+def test_the_v1_cli_uploads_creates_retrieves_and_lists_events(together, quickstart_file):
     uploaded = json.loads(together("files", "upload", str(quickstart_file)))
     created = together(
         "fine-tuning", "create", "--training-file", uploaded["id"], "--model", MODEL,
@@ -207,24 +212,10 @@ def test_the_v1_cli_uploads_creates_retrieves_and_lists_events(
 
 
 def test_the_v1_cli_lists_a_job_at_its_price_in_dollars(
-    instant_server, api_key, clean_env, tmp_path
+    together, instant_server, api_key, priced_file
 ):
-    # ~60 K tokens over 3 epochs: a few cents, so "$0.0..." would be a wrong unit, not rounding.
-    rows = [
-        {"messages": [{"role": "user", "content": f"question {i} " * 40},
-                      {"role": "assistant", "content": f"answer {i} " * 60}]}
-        for i in range(200)
-    ]  # fmt: skip
-    training = tmp_path / "big.jsonl"
-    training.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
 
-    def together(*args: str) -> str:
-        command = [
-            str(V1_BIN / "together"), "--base-url", instant_server.v1, "--api-key", api_key, *args
-        ]  # fmt: skip
-        return _run(command, instant_server, None, clean_env, tmp_path).stdout
-
-    uploaded = json.loads(together("files", "upload", str(training)))
+    uploaded = json.loads(together("files", "upload", str(priced_file)))
     together(
         "fine-tuning", "create", "--training-file", uploaded["id"], "--model", MODEL,
         "--lora", "--n-epochs", "3", "-y",
@@ -241,15 +232,7 @@ def test_the_v1_cli_lists_a_job_at_its_price_in_dollars(
     assert estimate["estimated_total_price"] >= 0.01
 
 
-def test_the_v1_cli_cancels_a_job_it_just_created_on_the_instant_clock(
-    instant_server, api_key, clean_env, quickstart_file, tmp_path
-):
-    def together(*args: str) -> str:
-        command = [
-            str(V1_BIN / "together"), "--base-url", instant_server.v1, "--api-key", api_key, *args
-        ]  # fmt: skip
-        return _run(command, instant_server, None, clean_env, tmp_path).stdout
-
+def test_the_v1_cli_cancels_a_job_it_just_created_on_the_instant_clock(together, quickstart_file):
     uploaded = json.loads(together("files", "upload", str(quickstart_file)))
     created = together(
         "fine-tuning", "create", "--training-file", uploaded["id"], "--model", MODEL,
