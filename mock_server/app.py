@@ -28,12 +28,9 @@ from mock_server.core.tenancy import Tenancy
 from mock_server.deps import Services
 from mock_server.embeddings import rerank_routes
 from mock_server.embeddings import routes as embedding_routes
-from mock_server.endpoints import routes as endpoint_routes
 from mock_server.endpoints.service import EndpointService
 from mock_server.families import model_list
-from mock_server.families import routes as family_routes
 from mock_server.families.engine import Resources
-from mock_server.faults import routes as fault_routes
 from mock_server.faults.behaviours import Behaviours
 from mock_server.faults.middleware import FaultInjection
 from mock_server.faults.registry import Faults
@@ -50,19 +47,57 @@ from mock_server.handlers import AnswerUncaught, install_error_handlers, install
 from mock_server.images import routes as image_routes
 from mock_server.inference import routes as inference_routes
 from mock_server.inference.service import Inference
-from mock_server.projects import routes as project_routes
-from mock_server.projects import unmodelled as unmodelled_project_routes
 from mock_server.projects.service import ProjectEndpoints
 from mock_server.real_training.service import RealTraining
 from mock_server.settings import ClockMode, ServeMode, Settings
 from mock_server.spec import fallback
 from mock_server.spec.index import OperationIndex
+from mock_server.spec.lazy import LazyRoutes
 from mock_server.store import BlobStore, LocalBlobStore, SqliteStore, Store
 from mock_server.training.bases import BaseChoice, load_model_map
 
 __all__ = ["create_app"]
 
 log = logging.getLogger("together_sim")
+
+
+# Route modules built on their first request (spec/lazy.py), with the path prefixes that reach
+# them, in the order they take among the app's routes: the first four after the inference
+# routes, the families' table last. tests/spec/test_lazy.py holds each to its prefixes.
+LAZY_GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("mock_server.endpoints.routes", ("/v1/endpoints", "/v1/hardware", "/v1/clusters")),
+    (
+        "mock_server.projects.routes",
+        ("/v1/whoami", "/v3/whoami", "/v1/projects", "/v2/organizations", "/v2/projects"),
+    ),
+    ("mock_server.projects.unmodelled", ("/v2/projects/",)),
+    ("mock_server.faults.routes", ("/_sim/faults", "/_sim/journal", "/_sim/scenario")),
+    (
+        "mock_server.families.routes",
+        (
+            "/v1/rl/",
+            "/v1/projects/",
+            "/v2/projects/",
+            "/v1/compute/",
+            "/v1/deployments",
+            "/v1/evaluation",
+            "/v1/public/",
+            "/v2/public/",
+            "/v1/organizations",
+            "/v2/organizations",
+            "/v1/fine-tunes/",
+            "/v1/queue/",
+            "/v1/tci/",
+            "/v1/jobs",
+            "/v1/videos",
+            "/v2/videos",
+            "/v1/supported-models",
+            "/v2/supported-models",
+            "/v1/models",
+            "/_downloads/",
+        ),
+    ),
+)
 
 
 def _clock(settings: Settings, store: Store) -> Clock:
@@ -292,18 +327,11 @@ def create_app(
     # first, ahead of the families' 60-odd routes. No path of theirs is another's.
     _add_routes(app, file_routes.upload_router)
     _add_routes(app, image_routes.media_router)
-    for module in (
-        file_routes,
-        fine_tuning_routes,
-        inference_routes,
-        model_list,
-        endpoint_routes,
-        project_routes,
-        unmodelled_project_routes,
-        fault_routes,
-        admin_controls,
-        dashboard,
-    ):
+    for module in (file_routes, fine_tuning_routes, inference_routes, model_list):
+        _add_routes(app, module.router)
+    # The groups most clients never call are declared on their first request (spec/lazy.py).
+    app.router.routes.extend(LazyRoutes(module, prefixes) for module, prefixes in LAZY_GROUPS[:4])
+    for module in (admin_controls, dashboard):
         _add_routes(app, module.router)
     for family in (  # the other API families
         batch_routes,
@@ -311,9 +339,9 @@ def create_app(
         rerank_routes,
         image_routes,
         audio_routes,
-        family_routes,
     ):
         _add_routes(app, family.router)
+    app.router.routes.extend(LazyRoutes(module, prefixes) for module, prefixes in LAZY_GROUPS[4:])
     app.add_middleware(KeptJobViews, fine_tuning=services.fine_tuning, tenancy=tenancy)
     # An exception from the routes or the kept views is answered here, and its connection kept
     # (handlers.py); the transport errors the faults raise in process pass outside it.

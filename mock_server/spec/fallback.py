@@ -31,6 +31,7 @@ from mock_server.core.limits import form_limits, limits_of
 from mock_server.core.tenancy import Tenancy
 from mock_server.settings import Settings
 from mock_server.spec.index import OperationIndex, Reply, SpecOperation, operation_index
+from mock_server.spec.lazy import LazyRoutes
 from mock_server.spec.media import binary_body, is_json
 
 # synth and validation import jsonschema (~0.1 s): the simulator loads them on the first request
@@ -212,6 +213,8 @@ def _server(routes: Any, method: str, path: str) -> str:
         included = getattr(route, "original_router", None)  # FastAPI >= 0.165 nests routers
         if included is not None:
             return _server(included.routes, method, path)
+        if isinstance(route, LazyRoutes):  # a group built on first use: its routes, loaded
+            return _server(route.routes, method, path)
         endpoint = getattr(route, "endpoint", None)
         module = getattr(endpoint, "__module__", "").removeprefix("mock_server.")
         return f"{module}.{getattr(endpoint, '__name__', 'endpoint')}"

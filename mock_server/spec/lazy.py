@@ -1,0 +1,86 @@
+"""Route groups built on their first request rather than when the app is made.
+
+Declaring a FastAPI route costs about a millisecond and a half (the signature's dependencies are
+analysed, the response model prepared), and the simulator declares some 300 of them; the project
+families alone (``projects/routes.py``, ``projects/unmodelled.py``) and the table-driven families
+(``families/routes.py``) are some 150 and most of the import time that the routes add to startup.
+A client that speaks fine-tuning only (most of them) never calls those, so their modules are
+imported, and their routes declared, when a request first reaches one of their path prefixes.
+
+A group sits in the app's route list where its module's routes would, and matches as they would
+have: a path outside its prefixes is a ``NONE`` at once (without loading anything); inside them,
+the first of its routes that matches fully wins, and a partial match (the path, not the method)
+is reported as such, so the router still prefers a later full match and answers 405 otherwise.
+
+What the first request to a group pays, once per process: that module's import, some tens of
+milliseconds, on the event loop (routing is synchronous). The prefixes are declared beside the
+module in app.py; ``tests/spec/test_lazy.py`` checks them against every route the module has.
+"""
+
+from __future__ import annotations
+
+import importlib
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+from starlette.routing import BaseRoute, Match, NoMatchFound
+from starlette.types import Receive, Scope, Send
+
+__all__ = ["LazyRoutes"]
+
+_INNER = "together_sim.lazy_route"  # the scope key naming the inner route that matched
+
+
+class LazyRoutes(BaseRoute):
+    def __init__(self, module: str, prefixes: Sequence[str]) -> None:
+        """``module``: imported on the first request under one of ``prefixes``; its ``router``'s
+        routes are the group's."""
+        self.module = module
+        self.prefixes = tuple(prefixes)
+        self.name = module
+        self._routes: list[BaseRoute] | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def loaded(self) -> bool:
+        return self._routes is not None
+
+    @property
+    def routes(self) -> list[BaseRoute]:
+        """The module's routes, importing it if that has not happened yet."""
+        routes = self._routes
+        if routes is None:
+            with self._lock:
+                if self._routes is None:
+                    router = importlib.import_module(self.module).router
+                    self._routes = list(router.routes)
+                routes = self._routes
+        return routes
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        if not scope.get("path", "").startswith(self.prefixes):
+            return Match.NONE, {}
+        partial: tuple[BaseRoute, Scope] | None = None
+        for route in self.routes:
+            match, child = route.matches(scope)
+            if match is Match.FULL:
+                return Match.FULL, {**child, _INNER: route}
+            if match is Match.PARTIAL and partial is None:
+                partial = route, child
+        if partial is None:
+            return Match.NONE, {}
+        return Match.PARTIAL, {**partial[1], _INNER: partial[0]}
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        route: BaseRoute = scope.pop(_INNER)
+        scope["route"] = route  # what FastAPI and the handlers expect to find there
+        await route.handle(scope, receive, send)
+
+    def url_path_for(self, name: str, /, **path_params: Any) -> Any:
+        for route in self.routes:
+            try:
+                return route.url_path_for(name, **path_params)
+            except NoMatchFound:
+                continue
+        raise NoMatchFound(name, path_params)
