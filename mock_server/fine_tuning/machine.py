@@ -37,7 +37,8 @@ from mock_server.fine_tuning.models import (
     JobStatus,
     Transition,
 )
-from mock_server.fine_tuning.plan import eval_steps, job_event, moments, plan
+from mock_server.fine_tuning.plan import eval_steps, job_event, plan
+from mock_server.fine_tuning.timing import moments
 
 __all__ = ["advance", "fail", "inject_fault", "request_cancel", "set_trainer", "status_after"]
 

@@ -8,15 +8,14 @@ on the milestone of the event that announces it, at the moment the walk enters i
 the moments between with what training emits (downloads, epochs, evals, checkpoints).
 
 Pure and cheap to ask again: the uncut plan depends only on what the job was created with, so it
-is remembered; a cancel or an injected fault cuts it at that moment. A real job's plan stops at
-the start of training, where its worker's reports take over (``progress.py``).
+is remembered (its moments alone for many more jobs: what ``timing.py`` asks on each read); a
+cancel or an injected fault cuts it at that moment. A real job's plan stops at the start of
+training, where its worker's reports take over (``progress.py``).
 """
 
 from __future__ import annotations
 
-import math
 from collections import OrderedDict
-from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any, Literal
@@ -24,21 +23,17 @@ from typing import Any, Literal
 from mock_server.core.lifecycle import Progress, Steps, begin, cut
 from mock_server.fine_tuning.course import course, entered, span, status_steps, step_time
 from mock_server.fine_tuning.events import Checkpoint, Event, EventType
-from mock_server.fine_tuning.models import FAILED, TERMINAL, Job, JobStatus, Milestone
+from mock_server.fine_tuning.models import FAILED, Job, JobStatus, Milestone
 
 __all__ = [
     "checkpoint_steps",
-    "end_time",
     "eval_steps",
+    "fault_due",
     "in_training",
-    "expected_end",
     "job_event",
-    "moments",
-    "moves_at",
     "plan",
-    "seconds_remaining",
     "status_walk",
-    "unchanged_until",
+    "uncut_moments",
 ]
 
 
@@ -46,7 +41,7 @@ def _stamp(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _fault_due(job: Job) -> bool:
+def fault_due(job: Job) -> bool:
     """An injected fault still to fire on the clock. A real job's fires on the worker's step
     report (``progress.apply_report``), not on a clock."""
     return job.fault is not None and job.failed_at is None and job.trainer != "real"
@@ -60,7 +55,7 @@ def _planned_walk(job: Job) -> Progress:
         walk = begin(status_steps(job)[:2], s.running.value, job.created_at, speed=1.0)
     else:
         walk = course(job)
-    if _fault_due(job):
+    if fault_due(job):
         assert job.fault is not None
         walk = cut(walk, step_time(job, job.fault.at_step), (), job.fault.kind)
     if job.cancel_requested_at is not None:
@@ -263,7 +258,7 @@ def _uncut_key(job: Job) -> tuple[Any, ...]:
     )  # fmt: skip
 
 
-def _uncut_moments(job: Job) -> tuple[datetime, ...]:
+def uncut_moments(job: Job) -> tuple[datetime, ...]:
     """``[m.at for m in _uncut_plan(job)]``, remembered for far more jobs than whole plans."""
     key = _uncut_key(job)
     moments = _MOMENTS.get(key)
@@ -307,7 +302,7 @@ def _touch(kept: OrderedDict[tuple[Any, ...], Any], key: tuple[Any, ...]) -> Non
 def plan(job: Job) -> list[Milestone]:
     """Every milestone of the job from its creation on, cut short by a cancel or a fault."""
     milestones = _uncut_plan(job)  # remembered; the walk only for a job a fault or cancel cuts
-    if _fault_due(job) and job.cancel_requested_at is None:  # a cancel comes first, or the end
+    if fault_due(job) and job.cancel_requested_at is None:  # a cancel comes first, or the end
         assert job.fault is not None
         at = entered(_planned_walk(job), JobStatus(job.fault.kind))
         kept = [m for m in milestones if m.at < at]
@@ -345,78 +340,6 @@ def plan(job: Job) -> list[Milestone]:
     return milestones
 
 
-def moments(job: Job) -> Sequence[datetime]:
-    """When each milestone of ``plan(job)`` is due (``[m.at for m in plan(job)]``): without
-    working out the whole plan where no fault or cancel cuts it."""
-    if not _fault_due(job) and job.cancel_requested_at is None:  # what plan() would not cut
-        return _uncut_moments(job)
-    return [m.at for m in plan(job)]
-
-
-def end_time(job: Job) -> datetime:
-    return moments(job)[-1]
-
-
 def in_training(job: Job) -> bool:
     """A real job past its planned milestones: its progress now comes from a training worker."""
-    return job.trainer == "real" and job.cursor >= len(_uncut_moments(job))
-
-
-def expected_end(job: Job) -> datetime:
-    """When the job should end: its plan's last milestone; for a real job, the end measured step
-    times predict, or before the first step the synthetic timeline's end."""
-    if job.trainer != "real" or job.cancel_requested_at is not None:
-        return end_time(job)
-    if job.eta is not None:
-        return job.eta
-    return _uncut_moments(job.model_copy(update={"trainer": "synthetic"}))[-1]
-
-
-def seconds_remaining(job: Job, now: datetime) -> int:
-    """Whole seconds until the job ends (rounded up), as ``progress.seconds_remaining``."""
-    if job.status in TERMINAL:
-        return 0
-    return max(0, math.ceil((expected_end(job) - now).total_seconds()))
-
-
-def _next(moments: list[datetime], now: datetime) -> datetime:
-    later = [m for m in moments if m > now]
-    return min(later) if later else now
-
-
-def _moves(job: Job, now: datetime) -> list[datetime]:
-    """The moments the stored job itself moves at (its next milestone, its next step)."""
-    due = moments(job)
-    found = [now]
-    if job.cursor < len(due):
-        found.append(due[job.cursor])
-    if job.steps_completed < job.total_steps and job.trainer != "real":
-        found.append(step_time(job, job.steps_completed + 1))
-    return found
-
-
-def moves_at(job: Job, now: datetime) -> datetime | None:
-    """Until when ``advance`` leaves ``job`` (already advanced to ``now``) as it is: its next
-    milestone or its next step; ``now`` where a worker's report may move it at any moment.
-    None: never (it has ended). Unlike ``unchanged_until``, the ticks of ``seconds_remaining``
-    do not count: they change what a read renders, not what is stored."""
-    if job.status in TERMINAL:
-        return None
-    if in_training(job):
-        return now
-    return _next(_moves(job, now), now)
-
-
-def unchanged_until(job: Job, now: datetime) -> datetime | None:
-    """Until when a read of ``job`` (already advanced to ``now``) gives the same answer: the next
-    milestone, the next step or the next tick of ``seconds_remaining``. None: never changes."""
-    if job.status in TERMINAL:
-        return None
-    if in_training(job):  # a worker's report may change it at any moment
-        return now
-    moments = _moves(job, now)
-    end = expected_end(job)
-    left = (end - now).total_seconds()
-    if left > 0:
-        moments.append(end - timedelta(seconds=math.ceil(left) - 1))
-    return _next(moments, now)
+    return job.trainer == "real" and job.cursor >= len(uncut_moments(job))

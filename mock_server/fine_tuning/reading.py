@@ -21,7 +21,7 @@ from mock_server.fine_tuning.events import Checkpoint, Event, Metric, render_eve
 from mock_server.fine_tuning.kept_views import KeptViews
 from mock_server.fine_tuning.machine import advance
 from mock_server.fine_tuning.models import TERMINAL, Job, Timeline
-from mock_server.fine_tuning.plan import (
+from mock_server.fine_tuning.timing import (
     expected_end,
     moves_at,
     seconds_remaining,

@@ -28,7 +28,8 @@ from mock_server.fine_tuning.models import (
     Timeline,
     Transition,
 )
-from mock_server.fine_tuning.plan import end_time, plan, status_walk
+from mock_server.fine_tuning.plan import plan, status_walk
+from mock_server.fine_tuning.timing import end_time
 from tests.builders import PHASES, T0, durations, make_job, pending_event
 
 S = JobStatus

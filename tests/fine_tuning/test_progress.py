@@ -12,7 +12,7 @@ import pytest
 from mock_server.fine_tuning.events import EventType
 from mock_server.fine_tuning.machine import advance, request_cancel, set_trainer
 from mock_server.fine_tuning.models import Fault, InvalidTransition, Job, JobStatus
-from mock_server.fine_tuning.plan import in_training, plan, seconds_remaining, unchanged_until
+from mock_server.fine_tuning.plan import in_training, plan
 from mock_server.fine_tuning.progress import apply_report, launch
 from mock_server.fine_tuning.reports import (
     Failed,
@@ -23,6 +23,7 @@ from mock_server.fine_tuning.reports import (
     Trained,
     Uploaded,
 )
+from mock_server.fine_tuning.timing import seconds_remaining, unchanged_until
 from mock_server.real_training.progress_bar import progress_line
 from mock_server.training.spec import fit_to_device, spec_for
 from tests.builders import FAR, T0, make_job, real_job_in_training, worker_started, worker_step

@@ -27,8 +27,9 @@ from mock_server.files.models import FileRecord
 from mock_server.files.service import FileService
 from mock_server.fine_tuning.events import Event, EventType, Metric
 from mock_server.fine_tuning.models import Job, JobStatus
-from mock_server.fine_tuning.plan import plan, seconds_remaining
+from mock_server.fine_tuning.plan import plan
 from mock_server.fine_tuning.service import FineTuning
+from mock_server.fine_tuning.timing import seconds_remaining
 from mock_server.store import Store, UnreadableRecord
 
 __all__ = [
