@@ -25,15 +25,32 @@ classes come from the tokenizer's own regex, character by character, so the coun
 ``sum(count_tokens(s))`` over the decoded strings; a property test holds it so.
 
 What is left is counting: "other" codes with one comparison, and the runs with bit arithmetic on
-the letter/digit bitmap (:func:`_run_tokens`).
+the letter/digit bitmap (:func:`_run_tokens`). The codes and the numpy tables are
+``char_codes.py``'s.
 """
 
 from __future__ import annotations
 
-import re
-import threading
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
+
+from mock_server.files.checks.char_codes import (
+    ALNUM,
+    BACKSLASH,
+    BEYOND_ASCII_OR_ESCAPES,
+    CODES,
+    CONTINUATION,
+    DELETE,
+    LEAD2,
+    NEWLINE,
+    NOT_UTF8,
+    OTHER,
+    QUOTE_BYTE,
+    SPACE,
+    SPECIAL,
+    U,
+    tables,
+)
 
 if TYPE_CHECKING:  # numpy is imported on first use: the server starts without it
     import msgspec
@@ -47,25 +64,6 @@ if TYPE_CHECKING:  # numpy is imported on first use: the server starts without i
 
 __all__ = ["NotStrings", "TokenCounter"]
 
-# What the tokenizer's regex calls a letter/digit and a space (core/tokens.py: [^\W_], \s).
-_ALNUM_RE = re.compile(r"[^\W_]")
-_SPACE_RE = re.compile(r"\s")
-
-SPACE, OTHER, ALNUM = 0x00, 0x40, 0x80
-_QUOTE, _SLASH = 0x41, 0x42
-_HEX_DIGITS = {
-    **{c: 0x90 + i for i, c in enumerate(b"0123456789abcdef")},
-    **{c: 0xAA + i for i, c in enumerate(b"ABCDEF")},
-}
-_LETTERS = {c: 0xB0 + i for i, c in enumerate(b"nrtu")}  # escape letters that are not hex digits
-_U = _LETTERS[ord("u")]
-_SEPARATOR = 0x01  # a space to the tokenizer
-_NEWLINE, _QUOTE_BYTE = ord("\n"), ord('"')
-_BACKSLASH, _LEAD2, _LEAD3, _LEAD4, _NOT_UTF8 = range(0xC0, 0xC5)
-_SPECIAL = 0xC0  # the first code to look at
-_DELETE = 0xFF  # the bytes of a \uXXXX escape but the one that stands for its character
-_CONTINUATION = bytes(range(0x80, 0xC0))
-_BEYOND_ASCII_OR_ESCAPES = bytes(range(0x80, 0x100)) + b"\\"
 _PIECE = 1 << 20  # bytes of text decoded at a time
 
 
@@ -77,93 +75,6 @@ class NotStrings(ValueError):
         self.indices = indices
 
 
-def class_of(char: str) -> int:
-    """SPACE, OTHER or ALNUM: the tokenizer's class of one character."""
-    if _ALNUM_RE.match(char):
-        return ALNUM
-    return SPACE if _SPACE_RE.match(char) else OTHER
-
-
-def _lead_code(byte: int) -> int:
-    if 0xC2 <= byte <= 0xDF:
-        return _LEAD2
-    if 0xE0 <= byte <= 0xEF:
-        return _LEAD3
-    return _LEAD4 if 0xF0 <= byte <= 0xF4 else _NOT_UTF8
-
-
-def _codes() -> bytes:
-    table = bytearray(class_of(chr(byte)) for byte in range(0x80))
-    table += bytes(0x40)  # continuation bytes: deleted by translate
-    table += bytes(_lead_code(byte) for byte in range(0xC0, 0x100))
-    for byte, code in (_HEX_DIGITS | _LETTERS).items():
-        table[byte] = code
-    table[ord('"')], table[ord("/")] = _QUOTE, _SLASH
-    table[ord("\\")], table[ord("\n")] = _BACKSLASH, _SEPARATOR
-    return bytes(table)
-
-
-_CODES = _codes()
-
-
-class _Tables:
-    """numpy lookup tables, built on first use (numpy is imported then)."""
-
-    def __init__(self) -> None:
-        import numpy as np
-
-        # The class of the character an escape letter stands for ("\n" a space, "\b" other...).
-        self.escaped = np.zeros(0x100, np.uint8)
-        for letter, char in zip('"\\/bfnrt', '"\\/\b\f\n\r\t', strict=True):
-            self.escaped[_CODES[ord(letter)]] = class_of(char)
-        self.hex_value = np.arange(0x100, dtype=np.uint32) & 0xF  # of a hex digit's code
-        self.length = np.zeros(0x100, np.intp)  # of a UTF-8 sequence, by its lead's code
-        self.length[[_LEAD2, _LEAD3, _LEAD4]] = (2, 3, 4)
-        # The code of every code point, filled in as characters are met (idempotent writes, so
-        # threads may share them); 0xFF: not known yet. ``classes`` for decoded text, where a
-        # character is just its class; ``codes`` for the raw JSON, where ASCII has the codes of
-        # _CODES (a backslash starts an escape...).
-        self.classes = np.full(0x110000, 0xFF, np.uint8)
-        self.classes[:0x80] = [class_of(chr(point)) for point in range(0x80)]
-        self.codes = self.classes.copy()
-        self.codes[:0x80] = np.frombuffer(_CODES[:0x80], np.uint8)
-        self.planes = (np.uint64(0xAAAA_AAAA_AAAA_AAAA), np.uint64(0xCCCC_CCCC_CCCC_CCCC))
-
-    def look_up(self, table: Codes, points: npt.NDArray[np.uint32], out: Codes) -> None:
-        """``out[:] = table[points]`` (``table``: ``classes`` or ``codes``), learning the class
-        of code points not met yet."""
-        import numpy as np
-
-        np.take(table, points, out=out, mode="clip")
-        unknown = out == 0xFF
-        if unknown.any():
-            # Each new code point once (not np.unique: that one imports numpy.ma, 10 ms).
-            met = np.zeros(len(table), np.bool_)
-            met[points[unknown]] = True
-            for point in np.flatnonzero(met).tolist():
-                self.classes[point] = self.codes[point] = class_of(chr(point))
-            np.take(table, points, out=out, mode="clip")
-
-    def classes_of(self, points: npt.NDArray[np.uint32]) -> Codes:
-        import numpy as np
-
-        found = np.empty(len(points), np.uint8)
-        self.look_up(self.classes, points, found)
-        return found
-
-
-_tables: _Tables | None = None
-_tables_lock = threading.Lock()
-
-
-def _get_tables() -> _Tables:
-    global _tables
-    with _tables_lock:
-        if _tables is None:
-            _tables = _Tables()
-        return _tables
-
-
 class TokenCounter:
     """Counts the tokens of raw JSON strings. One per check: it keeps a scratch buffer, which
     makes it unfit to share between threads."""
@@ -171,7 +82,7 @@ class TokenCounter:
     def __init__(self) -> None:
         import numpy as np
 
-        self._tables = _get_tables()
+        self._tables = tables()
         self._scratch = np.empty(0, np.bool_)
 
     def count(self, strings: Sequence[RawString]) -> int:
@@ -195,20 +106,20 @@ class TokenCounter:
             del joined
             a = np.frombuffer(codes, np.uint8)
         else:  # mostly ASCII: a code per byte, a character's UTF-8 continuation bytes dropped
-            codes = joined.translate(_CODES, _CONTINUATION)
+            codes = joined.translate(CODES, CONTINUATION)
             a = np.frombuffer(codes, np.uint8)
-        special = np.flatnonzero(np.greater_equal(a, _SPECIAL, out=self._scratch_for(len(a))))
+        special = np.flatnonzero(np.greater_equal(a, SPECIAL, out=self._scratch_for(len(a))))
         kinds = a[special]
 
         if not dense:
-            leads = kinds >= _LEAD2
+            leads = kinds >= LEAD2
             if len(codes) != len(joined) or leads.any():
                 deleted = len(joined) - len(codes)
                 classes = self._utf8_classes(joined, special[leads], kinds[leads], deleted)
                 a[special[leads]] = classes
             del joined  # as long as the line it was joined from, at most
 
-        backslashes = special[kinds == _BACKSLASH]
+        backslashes = special[kinds == BACKSLASH]
         if len(backslashes):
             codes = self._resolve_escapes(codes, a, backslashes)
             a = np.frombuffer(codes, np.uint8)
@@ -279,7 +190,7 @@ class TokenCounter:
         a well-formed UTF-8 sequence and every continuation byte belongs to one."""
         import numpy as np
 
-        if (kinds == _NOT_UTF8).any():
+        if (kinds == NOT_UTF8).any():
             raise UnicodeDecodeError("utf-8", b"\xff", 0, 1, "invalid start byte")
         lengths = self._tables.length[kinds]
         extra = lengths - 1
@@ -313,7 +224,7 @@ class TokenCounter:
         starts = _escape_starts(backslashes)
         letters = a[starts + 1]
         a[starts] = SPACE
-        unicode = letters == _U
+        unicode = letters == U
         if not unicode.any():
             a[starts + 1] = tables.escaped[letters]
             return codes
@@ -322,7 +233,7 @@ class TokenCounter:
         at = starts[unicode]
         digits = tables.hex_value[a[at[:, None] + np.arange(2, 6)]]
         points = (digits[:, 0] << 12) | (digits[:, 1] << 8) | (digits[:, 2] << 4) | digits[:, 3]
-        a[(at[:, None] + np.arange(6)).ravel()] = _DELETE
+        a[(at[:, None] + np.arange(6)).ravel()] = DELETE
         # msgspec accepts a surrogate only in a pair: a high one is followed by its low one.
         high = np.flatnonzero((points >= 0xD800) & (points < 0xDC00))
         points[high] = 0x10000 + ((points[high] - 0xD800) << 10) + (points[high + 1] - 0xDC00)
@@ -330,14 +241,14 @@ class TokenCounter:
         ends[high] += 6
         own = ~((points >= 0xDC00) & (points < 0xE000))  # low surrogates stand for nothing
         a[ends[own]] = tables.classes_of(points[own])
-        return codes.translate(None, bytes([_DELETE]))
+        return codes.translate(None, bytes([DELETE]))
 
 
 def _dense(joined: bytearray) -> bool:
     """Whether the strings are dense in characters beyond ASCII or escapes (judged on their
     first 8 KiB): faster decoded than looked at one by one. Either way counts the same."""
     sample = joined[:8192]
-    beyond = len(sample) - len(sample.translate(None, _BEYOND_ASCII_OR_ESCAPES))
+    beyond = len(sample) - len(sample.translate(None, BEYOND_ASCII_OR_ESCAPES))
     return beyond > len(sample) // 64
 
 
@@ -353,15 +264,15 @@ def _check_strings(joined: Codes, count: int) -> None:
     as 16-bit codes, from even and from odd positions: no list of positions to make."""
     import numpy as np
 
-    pair = _NEWLINE | _QUOTE_BYTE << 8
+    pair = NEWLINE | QUOTE_BYTE << 8
     even = np.frombuffer(joined, "<u2", len(joined) // 2)
     odd = np.frombuffer(joined, "<u2", (len(joined) - 1) // 2, offset=1)
     quoted = int(np.count_nonzero(even == pair) + np.count_nonzero(odd == pair))
-    if joined[0] == _QUOTE_BYTE and quoted == count - 1:
+    if joined[0] == QUOTE_BYTE and quoted == count - 1:
         return
-    separators = np.flatnonzero(joined == _NEWLINE)
-    not_strings = np.flatnonzero(joined[separators + 1] != _QUOTE_BYTE) + 1
-    raise NotStrings(([0] if joined[0] != _QUOTE_BYTE else []) + not_strings.tolist())
+    separators = np.flatnonzero(joined == NEWLINE)
+    not_strings = np.flatnonzero(joined[separators + 1] != QUOTE_BYTE) + 1
+    raise NotStrings(([0] if joined[0] != QUOTE_BYTE else []) + not_strings.tolist())
 
 
 def _escape_starts(backslashes: Positions) -> Positions:
