@@ -9,7 +9,8 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
-from mock_server.spec.index import operation_index, sdk_schema
+from mock_server.spec.index import operation_index
+from mock_server.spec.schemas import sdk_schema
 from mock_server.spec.validate import first_error
 from openapi.locate import find_spec_path
 from openapi.spec import load_spec

@@ -43,7 +43,8 @@ from mock_server.core.errors import NotFound
 from mock_server.core.ids import IdSource
 from mock_server.core.lifecycle import Lifecycle, Progress, apply, begin, status_at
 from mock_server.core.timefmt import iso, parse_iso, unix
-from mock_server.spec.index import OperationIndex, Schema
+from mock_server.spec.index import OperationIndex
+from mock_server.spec.schemas import Schema
 
 if TYPE_CHECKING:
     from mock_server.core.clock import Clock

@@ -18,7 +18,8 @@ from typing import Any
 
 from jsonschema.exceptions import ValidationError
 
-from mock_server.spec.index import OperationIndex, Schema, SpecOperation, build_index
+from mock_server.spec.index import OperationIndex, SpecOperation, build_index
+from mock_server.spec.schemas import Schema
 from mock_server.spec.validate import is_valid, schema_validator
 
 __all__ = ["Finding", "Reply", "conform", "find_reply", "json_type", "spec_index"]

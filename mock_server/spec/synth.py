@@ -22,7 +22,7 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
-from mock_server.spec.index import Schema
+from mock_server.spec.schemas import Schema
 from mock_server.spec.validate import is_valid
 
 __all__ = ["echo", "synthesize"]

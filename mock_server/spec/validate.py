@@ -24,8 +24,9 @@ from typing import IO, TYPE_CHECKING, Any
 
 from mock_server.core.errors import InvalidRequest
 from mock_server.core.wire import MAX_DEPTH
-from mock_server.spec.index import Schema, SpecOperation
+from mock_server.spec.index import SpecOperation
 from mock_server.spec.request_json import parse_json
+from mock_server.spec.schemas import Schema
 
 if TYPE_CHECKING:  # jsonschema (~35 ms) loads on the first value that needs a real check
     from jsonschema import Draft202012Validator

@@ -19,8 +19,9 @@ from fastapi.testclient import TestClient
 
 from mock_server.app import create_app
 from mock_server.settings import ServeMode, Settings
-from mock_server.spec.index import Schema, SpecOperation, operation_index
+from mock_server.spec.index import SpecOperation, operation_index
 from mock_server.spec.media import SSE, is_json
+from mock_server.spec.schemas import Schema
 from mock_server.spec.synth import synthesize
 from mock_server.spec.validate import first_error
 from openapi.locate import SpecNotFound

@@ -6,7 +6,8 @@ from typing import Any
 
 import pytest
 
-from mock_server.spec.index import OperationIndex, build_index, operation_index, sdk_schema
+from mock_server.spec.index import OperationIndex, build_index, operation_index
+from mock_server.spec.schemas import sdk_schema
 from mock_server.spec.validate import is_valid
 from openapi import load_pin, operations
 from openapi.locate import SpecNotFound
