@@ -86,6 +86,10 @@ def server_options(limits: Limits) -> dict[str, Any]:
     return {"http": protocol, "timeout_keep_alive": limits.idle_timeout}
 
 
+class _HeadTooLarge(Exception):
+    """Raised in a parser callback to stop parsing a head past its limit."""
+
+
 class GuardedHttpTools(HttpToolsProtocol):
     """One connection. ``limits`` is set on the subclass ``server_options`` makes."""
 
@@ -94,7 +98,9 @@ class GuardedHttpTools(HttpToolsProtocol):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._deadline: TimerHandle | None = None  # idle, head, or a dropped body's stall
-        self._head_bytes = 0
+        self._head_bytes = 0  # raw bytes since the head began, while it is incomplete
+        self._head_size = 0  # the request target's and headers' bytes, as the parser hands them
+        self._head_too_large = False
         self._in_head = False  # a request's first byte is in, its headers are not
         self._in_message = False  # a request's first byte is in, its last is not
         self._heads = 0  # requests whose headers came in whole
@@ -125,13 +131,7 @@ class GuardedHttpTools(HttpToolsProtocol):
         if (self._in_head or not self._in_message) and (
             self._head_bytes > self.limits.max_header_bytes
         ):
-            limit = self.limits.max_header_bytes
-            self._refuse(
-                HeadersTooLarge(
-                    f"The request line and headers go past the limit of {limit} bytes "
-                    f"({size(limit)}; together-sim's --max-header-bytes sets it)"
-                )
-            )
+            self._refuse(self._too_large())
         elif self._in_head and self._deadline is None:
             # A head that did not come in one piece (most do, and then cost no timer).
             self._arm(self.limits.request_timeout, self._head_late)
@@ -148,15 +148,46 @@ class GuardedHttpTools(HttpToolsProtocol):
             self._arm(self.limits.idle_timeout, self._idle)
 
     def send_400_response(self, msg: str) -> None:
-        """A request the parser refuses, in Together's body (uvicorn's is plain text)."""
+        """A request the parser refuses, in Together's body (uvicorn's is plain text); or one
+        whose head a callback below found too large."""
+        if self._head_too_large:
+            self._refuse(self._too_large())
+            return
         self._refuse(InvalidRequest(f"{msg} The request is not HTTP/1.1 that can be parsed."))
+
+    def _too_large(self) -> HeadersTooLarge:
+        limit = self.limits.max_header_bytes
+        return HeadersTooLarge(
+            f"The request line and headers go past the limit of {limit} bytes "
+            f"({size(limit)}; together-sim's --max-header-bytes sets it)"
+        )
 
     # -- the parser's callbacks -------------------------------------------------------------
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
         self._in_message = self._in_head = True
+        self._head_size, self._head_too_large = 0, False
         self._disarm()  # the idle deadline; the head's is armed in data_received if need be
+
+    # The raw count in data_received sees a head that is still coming in; a head that arrives
+    # whole in one read (or ends in the read that crosses the limit) is parsed, and dispatched,
+    # within that read, so it is measured here, as the parser hands over its parts. Raising
+    # stops the parser; uvicorn then calls send_400_response, which answers the 431.
+
+    def on_url(self, url: bytes) -> None:
+        self._count_head(len(url))
+        super().on_url(url)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._count_head(len(name) + len(value) + 4)  # ": " and the line's CRLF
+        super().on_header(name, value)
+
+    def _count_head(self, more: int) -> None:
+        self._head_size += more
+        if self._head_size > self.limits.max_header_bytes:
+            self._head_too_large = True
+            raise _HeadTooLarge
 
     def on_headers_complete(self) -> None:
         self._in_head = False

@@ -121,6 +121,37 @@ def test_headers_past_the_limit_are_a_431_then_what_still_comes_is_dropped(
     assert transport.written == written and not protocol.tasks  # dropped: no request started
 
 
+@pytest.mark.parametrize("reads", [1, 2], ids=["whole head in one read", "ending in the second"])
+def test_a_head_past_the_limit_that_arrives_complete_is_a_431_and_reaches_no_app(
+    loop: asyncio.AbstractEventLoop, reads: int
+) -> None:
+    # Parsed (and so dispatched) within the read that completes it: the raw count of the reads
+    # before cannot see it, the parser's callbacks do.
+    protocol, transport = Server(loop, Limits(max_header_bytes=2000), app=_answers).connect()
+    head = b"GET /v1/files HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 3000 + b"\r\n\r\n"
+    cut = 1500 if reads == 2 else len(head)
+    protocol.data_received(head[:cut])
+    if reads == 2:
+        assert transport.written == b""
+        protocol.data_received(head[cut:])
+    status, headers, error = transport.answer()
+    assert (status, headers["connection"]) == (431, "close")
+    assert "--max-header-bytes" in error["message"]
+    assert not protocol.tasks  # the app never saw it
+
+
+def test_a_head_within_the_limit_arriving_whole_is_answered(
+    loop: asyncio.AbstractEventLoop,
+) -> None:
+    server = Server(loop, Limits(max_header_bytes=2000), app=_answers)
+    protocol, transport = server.connect()
+    protocol.data_received(
+        b"GET /v1/files HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 1800 + b"\r\n\r\n"
+    )
+    server.wait(0.01)
+    assert transport.written.startswith(b"HTTP/1.1 200")
+
+
 def test_a_request_the_parser_refuses_is_a_400_in_togethers_body(
     loop: asyncio.AbstractEventLoop,
 ) -> None:
