@@ -8,7 +8,7 @@ SDK3   := .venv-sdk3
 SDIST3 := .cache/sdk/together-3.1.1
 BIN    := $(VENV)/bin
 
-.PHONY: install serve test lint types unit bench screenshot contracts-real clean
+.PHONY: install serve test lint types unit bench screenshot contracts-real clean postgresql
 
 # torch first, pinned: 2.13.0 is the CPU build on these machines' disk; the [train] extra keeps
 # a range that it satisfies, so pip adds nothing (a bare `torch` would pull a CUDA build).
@@ -62,7 +62,15 @@ $(SDK3)/.installed: $(SDIST3)/pyproject.toml
 /usr/bin/chromium:
 	-apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium
 
-install: $(BIN)/.installed $(V1)/.installed $(SDK2)/.installed $(SDK3)/.installed /usr/bin/chromium
+# Debian's PostgreSQL, for the PostgreSQL store's tests: they start a throwaway cluster of their
+# own (mock_server/testing/postgres.py), so only the binaries are needed, found on PATH or in
+# /usr/lib/postgresql/<version>/bin. apt-get needs root; where it fails, those tests skip and say
+# why (on CI they fail instead).
+postgresql:
+	command -v initdb >/dev/null || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postgresql; } || true
+
+install: $(BIN)/.installed $(V1)/.installed $(SDK2)/.installed $(SDK3)/.installed /usr/bin/chromium postgresql
 
 serve: $(BIN)/.installed
 	$(BIN)/together-sim serve

@@ -2,6 +2,7 @@
 only together-sim beside Prism (and Steady's startup), ``python -m bench trainer`` only the trainer
 beside TRL, ``python -m bench suites`` whole test suites (the SDK 2.12.0 generated suite,
 schemathesis) as the work, ``python -m bench load`` the mixed workload of many clients,
+``python -m bench scaling`` that workload on SQLite and on 1, 2, 4 replicas sharing PostgreSQL,
 ``python -m bench validation`` the dataset check beside both SDKs' ``check_file``."""
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ from bench.load import measure_load
 from bench.memory import descendants, tree_rss_kib
 from bench.report import SIM, markdown, summary, write
 from bench.running import measure_running_job
+from bench.scaling import markdown as scaling_markdown
+from bench.scaling import measure_scaling
 from bench.servers import (
     Running,
     Target,
@@ -63,7 +66,7 @@ def _parser() -> argparse.ArgumentParser:
         "part",
         nargs="?",
         default="all",
-        choices=("all", "servers", "trainer", "suites", "load", "validation"),
+        choices=("all", "servers", "trainer", "suites", "load", "scaling", "validation"),
         help="what to run",
     )
     parser.add_argument("--reps", type=int, default=5, help="cold starts per server")
@@ -78,6 +81,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--load-duration", type=float, default=20.0, help="mixed workload seconds")
     parser.add_argument(
         "--load-processes", type=int, default=1, help="mixed workload: generator processes"
+    )
+    parser.add_argument(
+        "--replicas", default="1,2,4", help="scaling: replica counts on PostgreSQL, one row each"
     )
     parser.add_argument(
         "--validation-runs", type=int, default=5, help="dataset check: processes per checker"
@@ -246,6 +252,14 @@ def main(argv: list[str] | None = None) -> int:
             processes=args.load_processes,
         )
         sections.append(load_markdown(results["load"]))
+    if args.part in ("all", "scaling"):
+        results["scaling"] = measure_scaling(
+            [int(n) for n in args.replicas.split(",")],
+            duration_s=args.load_duration,
+            warmup_s=1.0 if args.quick else 3.0,
+            processes=args.load_processes,
+        )
+        sections.append(scaling_markdown(results["scaling"]))
     if args.part in ("all", "validation"):
         results["validation"] = measure_validation(runs=2 if args.quick else args.validation_runs)
         sections.append(validation_markdown(results["validation"]))

@@ -18,12 +18,14 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from mock_server import __version__
 from mock_server.admin import controls as admin_controls
 from mock_server.admin import dashboard
+from mock_server.admin.coherence import SharedStateCheck
 from mock_server.admin.service import Controls, ProcessMemory
 from mock_server.audio import routes as audio_routes
 from mock_server.batches import routes as batch_routes
 from mock_server.batches.service import checked_input_file
 from mock_server.core.clock import Clock, ManualClock, SystemClock
 from mock_server.core.ids import IdSource
+from mock_server.core.shared import Coherence
 from mock_server.core.tenancy import Tenancy
 from mock_server.deps import Services
 from mock_server.embeddings import rerank_routes
@@ -59,7 +61,6 @@ from mock_server.training.bases import BaseChoice, load_model_map
 __all__ = ["create_app"]
 
 log = logging.getLogger("together_sim")
-
 
 # Route modules built on their first request (spec/lazy.py), with the path prefixes that reach
 # them, in the order they take among the app's routes: the first four after the inference
@@ -177,7 +178,9 @@ def _services(
     """Every service, each given only what it uses; where two need each other, the lower one
     takes a small hook or protocol of its own and it is filled in here."""
     ids = IdSource(settings.seed, generation)
-    behaviours = Behaviours(tenant_of=tenancy.tenant_of)
+    # Replicas on one database: the controls' state lives in the store (core/shared.py).
+    coherence = Coherence(store) if settings.shared else None
+    behaviours = Behaviours(tenant_of=tenancy.tenant_of, store=store, coherence=coherence)
     files = FileService(
         store,
         blobs,
@@ -199,6 +202,7 @@ def _services(
         trainer=settings.trainer,
         keep_views=settings.keep_views,
         on_new_job=behaviours.new_job,
+        shared=settings.shared,
     )
     real_training = RealTraining(
         fine_tuning,
@@ -207,6 +211,7 @@ def _services(
         model_map=model_map,
         progress=sys.stderr if _progress(settings) else None,
         threads=settings.worker_threads,
+        shared=settings.shared,
     )
     fine_tuning.on_real_change = real_training.wake
     endpoints = EndpointService(
@@ -216,7 +221,7 @@ def _services(
         store, clock, ids, fine_tuning, account=settings.account, speed=timeline.speed
     )
     inference = Inference(fine_tuning, endpoints, real_training, projects=projects)
-    faults = Faults(clock, tenant_of=tenancy.tenant_of)
+    faults = Faults(clock, tenant_of=tenancy.tenant_of, store=store, coherence=coherence)
     resources = Resources(
         store,
         blobs,
@@ -237,6 +242,7 @@ def _services(
         faults=faults,
         behaviours=behaviours,
         real_training=real_training,
+        coherence=coherence,
     )
     return Services(
         store=store,
@@ -254,9 +260,19 @@ def _services(
         behaviours=behaviours,
         faults=faults,
         memory=memory,
-        controls=Controls(store, blobs, memory),
+        controls=Controls(store, blobs, memory, coherence=coherence),
         tenancy=tenancy,
     )
+
+
+def _open_store(settings: Settings) -> Store:
+    """PostgreSQL where ``--database-url`` names one, else the SQLite file in the data dir.
+    psycopg is imported only then: the default start never loads it."""
+    if settings.database_url is None:
+        return SqliteStore(settings.data_dir)
+    from mock_server.store.postgres import PostgresStore
+
+    return PostgresStore(settings.database_url.get_secret_value(), settings.data_dir)
 
 
 def create_app(
@@ -266,11 +282,17 @@ def create_app(
     if settings.mode is ServeMode.examples:
         return _examples_app(settings)
     model_map = _model_map(settings)  # before anything is opened: a bad file stops here
-    store = store or SqliteStore(settings.data_dir)
-    blobs = LocalBlobStore(store.data_dir)  # a store a test passes in keeps its bytes beside it
+    store = store or _open_store(settings)
+    blobs: BlobStore = LocalBlobStore(store.data_dir)  # a test's store keeps its bytes beside it
+    if settings.blob_url is not None:  # imported only then: the default start never loads boto3
+        from mock_server.store.s3_blobs import S3BlobStore
+
+        blobs = S3BlobStore.from_url(
+            settings.blob_url, store.data_dir, endpoint_url=settings.s3_endpoint_url
+        )
     clock = clock or _clock(settings, store)
-    generation = int(store.get_meta("generation") or 0) + 1
-    store.set_meta("generation", str(generation))
+    # One statement: replicas starting at once each get a generation of their own.
+    generation = store.increment_meta("generation")
     timeline = (
         Timeline.instant()
         if settings.clock is ClockMode.instant
@@ -286,6 +308,8 @@ def create_app(
         api_keys=settings.api_keys,
         admin_keys=settings.admin_keys,
         has_records=bool(store.list_tenants()),
+        meta=store,  # replicas on other hosts share the database, not the data dir
+        shared=settings.shared,
     )
     if tenancy.legacy:
         log.warning(
@@ -297,14 +321,17 @@ def create_app(
     services = _services(
         settings, store, blobs, clock, timeline, generation, model_map, index, tenancy
     )
-    services.files.remove_orphaned_parts()  # before any request can start an upload
-    if store.has_live_jobs(trainer="real"):
+    if not settings.shared:  # a replica's peers may be mid-upload: serve --workers does it once
+        services.files.remove_orphaned_parts()  # before any request can start an upload
+    # A replica watches from the start: a real job of a replica that dies is its to take over.
+    if settings.shared or store.has_live_jobs(trainer="real"):
         services.real_training.wake()  # real jobs of a previous process: go on, or fail them
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
         services.real_training.close()
+        services.blobs.close()  # the object store's connections, where there are any
 
     app = FastAPI(
         title="together-sim",
@@ -348,6 +375,8 @@ def create_app(
     app.add_middleware(AnswerUncaught)
     # Added after the kept views, so outside them: a fault applies before a kept view could answer.
     app.add_middleware(FaultInjection, faults=services.faults)
+    if services.memory.coherence is not None:  # outside the faults: they match what is current
+        app.add_middleware(SharedStateCheck, coherence=services.memory.coherence)
     # Added last, so outermost: a body past its limit is refused before anything reads it.
     app.add_middleware(RequestGuard, limits=settings.limits)
 

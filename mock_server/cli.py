@@ -20,12 +20,15 @@ import sys
 from collections.abc import Callable, Sequence
 from enum import Enum
 from pathlib import Path
-from typing import Any, Literal, Union, get_args, get_origin
+from typing import TYPE_CHECKING, Any, Literal, Union, get_args, get_origin
 
 from mock_server.faults.cli import add_admin_key
 from mock_server.faults.cli import add_commands as add_fault_commands
 from mock_server.record.cli import add_commands as add_record_commands
 from mock_server.record.cli import serve_replay
+
+if TYPE_CHECKING:
+    from mock_server.settings import Settings
 
 __all__ = ["main"]
 
@@ -59,7 +62,12 @@ def _serve(args: argparse.Namespace) -> int:
             print(f"together-sim: {missing}", file=sys.stderr)
             return 1
     try:
-        app = create_app(settings)
+        if settings.workers > 1:  # each worker builds its own app: here only the once-only work
+            from mock_server.serve_workers import prepare
+
+            prepare(settings)
+        else:
+            app = create_app(settings)
     except (SchemaError, SpecError) as exc:  # a data dir this version cannot use, or no usable
         # spec: its one line, no traceback
         gc.enable()
@@ -85,13 +93,15 @@ def _serve(args: argparse.Namespace) -> int:
         if settings.mode == "examples"
         else f"clock {settings.clock.value}, speed {settings.speed}, "
         f"trainer {settings.trainer}, data {settings.data_dir}"
-    )
+    ) + _shared_detail(settings)
     print(f"together-sim on http://{settings.host}:{settings.port} ({detail})", flush=True)
     # The request-line and header limits, their timeouts and the connection cap live in the
     # protocol (guard/protocol.py); the body's in the app (guard/middleware.py).
     from mock_server.guard.protocol import raise_file_limit, server_options
 
-    raise_file_limit()
+    raise_file_limit()  # the workers inherit the limit
+    if settings.workers > 1:
+        return _serve_workers(settings, args)
     if "MALLOC_ARENA_MAX" not in os.environ:
         from mock_server.core.process import limit_malloc_arenas
 
@@ -106,6 +116,55 @@ def _serve(args: argparse.Namespace) -> int:
         **server_options(settings.limits),
     )
     return 0
+
+
+def _shared_detail(settings: Settings) -> str:
+    """The startup line's words for a shared deployment: the workers, and where the records and
+    bytes are (the database without its password)."""
+    from urllib.parse import urlsplit
+
+    parts = [f"{settings.workers} workers"] if settings.workers > 1 else []
+    if settings.database_url is not None:
+        url = urlsplit(settings.database_url.get_secret_value())
+        parts.append(f"database {url.scheme}://{url.hostname}:{url.port or 5432}{url.path}")
+    if settings.blob_url is not None:
+        parts.append(f"blobs {settings.blob_url}")
+    return "".join(f", {part}" for part in parts)
+
+
+def _serve_workers(settings: Settings, args: argparse.Namespace) -> int:
+    """uvicorn's supervisor and ``settings.workers`` processes on one socket (serve_workers.py):
+    a worker that dies is started again by the supervisor."""
+    from mock_server.serve_workers import export
+
+    saved = dict(os.environ)  # the workers inherit the settings from here; the caller gets
+    export(settings)  # its environment back (main() run in a test, say)
+    os.environ.setdefault("MALLOC_ARENA_MAX", "2")  # what limit_malloc_arenas does, per worker
+    try:
+        _run_workers(settings, args)
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+    return 0
+
+
+def _run_workers(settings: Settings, args: argparse.Namespace) -> None:
+    import uvicorn
+
+    from mock_server.guard.protocol import server_options
+
+    uvicorn.run(
+        "mock_server.serve_workers:create_app_from_env",
+        factory=True,
+        workers=settings.workers,
+        host=settings.host,
+        port=settings.port,
+        log_level=args.log_level,
+        access_log=args.access_log,
+        ws="none",
+        # The guarded protocol's options, its class named by import string (serve_workers.py)
+        **{**server_options(settings.limits), "http": "mock_server.serve_workers:guarded_http"},
+    )
 
 
 def _out_of_space(exc: BaseException, data_dir: Path) -> bool:

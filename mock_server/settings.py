@@ -63,6 +63,13 @@ class Settings(BaseSettings):
         default=Path(".together-sim"),
         description="the SQLite file, uploaded files and built archives",
     )
+    # A SecretStr: the URL may hold the database's password, which stays out of reprs and logs.
+    database_url: Annotated[SecretStr | None, Flag(metavar="URL")] = Field(
+        default=None,
+        description="postgresql://user:password@host:port/database: keep the records there, "
+        "shared by every replica pointed at it (needs the [postgres] extra); unset: the SQLite "
+        "file in --data-dir. The data dir still holds the tenant secret and built archives",
+    )
     api_keys: Annotated[list[str], NoDecode, Flag("--api-key", metavar="KEY")] = Field(
         default_factory=list,
         description="an accepted key (repeatable; the variable takes a comma-separated list). "
@@ -135,6 +142,25 @@ class Settings(BaseSettings):
     faults: Annotated[Path | None, Flag(metavar="FILE")] = Field(
         default=None,
         description="a scenario file (faults and job behaviours) in force from startup",
+    )
+    # uvicorn worker processes on one port, sharing the store (cli.py's serve, serving.py).
+    workers: Annotated[int, Flag(metavar="N")] = Field(
+        default=1,
+        ge=1,
+        description="server processes answering on the one port, sharing the data dir (or the "
+        "database); each also runs its own real-training runner, one job per replica by lease",
+    )
+    # Bytes in S3-compatible object storage (store/s3_blobs.py), for replicas on several hosts.
+    blob_url: Annotated[str | None, Flag(metavar="URL")] = Field(
+        default=None,
+        pattern=r"^s3://[^/?#]+(/[^?#]*)?$",
+        description="s3://bucket/prefix: file bytes in S3-compatible object storage (the "
+        "[s3] extra; credentials from boto3's usual chain) rather than under the data dir",
+    )
+    s3_endpoint_url: Annotated[str | None, Flag(metavar="URL")] = Field(
+        default=None,
+        description="the S3-compatible server of --blob-url (MinIO, a local moto); unset, "
+        "boto3's own AWS_ENDPOINT_URL, else AWS",
     )
 
     check_rules: Literal["3.1.1", "1.5.35"] = Field(
@@ -236,6 +262,16 @@ class Settings(BaseSettings):
         """The spec this server answers from: ``spec`` if set, else the selected version's file
         (never downloaded here: a server start does not wait on the network)."""
         return self.spec or find_spec_path(version=self.spec_version, allow_download=False)
+
+    @property
+    def shared(self) -> bool:
+        """Whether other processes serve the same records: then nothing that must happen once
+        (orphaned parts cleanup, reseeding ids) may run at startup without a lock, the
+        real-training runner leases its jobs under an owner id of its own, and the controls'
+        state (clock offset, fault rules, behaviours, the tenant secret) lives in the store,
+        checked once per request, with kept job bodies checked against the row (core/shared.py).
+        """
+        return self.workers > 1 or self.database_url is not None
 
     @property
     def db_path(self) -> Path:

@@ -8,6 +8,7 @@ are the timeline's own numbers."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -18,6 +19,22 @@ from fastapi.testclient import TestClient
 from mock_server.app import create_app
 from mock_server.core.clock import ManualClock
 from mock_server.settings import ClockMode, Settings
+from mock_server.testing.postgres import Cluster, PostgresMissing, throwaway_cluster
+
+
+@pytest.fixture(scope="session")
+def postgres_cluster() -> Iterator[Cluster]:
+    """A throwaway PostgreSQL cluster for the session (``mock_server/testing/postgres.py``); each
+    test makes its own database in it. Without PostgreSQL's binaries (``make install`` gets
+    Debian's package with apt-get, as root) the tests that need it skip and say why; on CI,
+    where they must run, they fail instead."""
+    try:
+        with throwaway_cluster() as cluster:
+            yield cluster
+    except PostgresMissing as missing:
+        if os.environ.get("CI"):
+            pytest.fail(str(missing))
+        pytest.skip(str(missing))
 
 
 @pytest.fixture

@@ -48,13 +48,14 @@ def test_the_documented_flags_set_what_they_always_set(tmp_path: Path) -> None:
         "--clock", "manual", "--speed", "1.5", "--seed", "7", "--account", "me",
         "--no-keep-views", "--spec", "spec.yaml", "--trainer", "real",
         "--real-model", "small", "--model-map", "map.yaml", "--worker-threads", "2",
-        "--progress", "--faults", "day.yaml",
+        "--progress", "--faults", "day.yaml", "--workers", "3",
     )  # fmt: skip
     assert settings == Settings(
         mode=ServeMode.examples, host="0.0.0.0", port=9000, data_dir=tmp_path,
         api_keys=["a", "b"], clock=ClockMode.manual, speed=1.5, seed=7, account="me",
         keep_views=False, spec=Path("spec.yaml"), trainer="real", real_model="small",
         model_map=Path("map.yaml"), worker_threads=2, progress=True, faults=Path("day.yaml"),
+        workers=3,
     )  # fmt: skip
 
 
@@ -145,13 +146,14 @@ def test_the_cli_imports_contracts_only_for_the_contract_command() -> None:
     assert "contracts" in _loaded_after("contract", "--help")  # and the command still works
 
 
+@pytest.mark.parametrize("workers", [[], ["--workers", "2"]], ids=["one process", "workers"])
 def test_serve_without_a_readable_spec_stops_with_one_line(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], workers: list[str]
 ) -> None:
     from mock_server.cli import main
 
     missing = tmp_path / "nowhere.yaml"
-    code = main(["serve", "--spec", str(missing), "--data-dir", str(tmp_path / "data")])
+    code = main(["serve", "--spec", str(missing), "--data-dir", str(tmp_path / "data"), *workers])
     err = capsys.readouterr().err
     assert code == 1
     assert err.startswith("together-sim: the spec named by --spec / TOGETHER_SIM_SPEC")
@@ -194,3 +196,29 @@ def test_serve_on_a_database_another_process_holds_locked_stops_with_one_line(
     err = capsys.readouterr().err
     assert code == 1
     assert err == f"together-sim: {tmp_path / 'data'}: the database is locked by another process\n"
+
+
+def test_serve_workers_on_a_data_dir_of_a_newer_version_stops_with_one_line_before_any_starts(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The parent migrates the data dir before it starts a worker (serve_workers.prepare), so a
+    data dir it cannot use is its one line, not a failed start in each worker."""
+    import sqlite3
+
+    import uvicorn
+
+    from mock_server.cli import main
+    from mock_server.store import SqliteStore
+    from mock_server.store.migrations import LATEST
+
+    SqliteStore(tmp_path / "data").close()
+    db = sqlite3.connect(tmp_path / "data" / "together-sim.sqlite3", isolation_level=None)
+    db.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(LATEST + 1),))
+    db.close()
+    started: list[object] = []
+    monkeypatch.setattr(uvicorn, "run", lambda *a, **kw: started.append(a))
+    code = main(["serve", "--data-dir", str(tmp_path / "data"), "--workers", "2"])
+    err = capsys.readouterr().err
+    assert (code, started) == (1, [])
+    assert err.startswith("together-sim: ") and err.count("\n") == 1
+    assert f"schema version {LATEST + 1}, newer than this together-sim knows" in err

@@ -6,9 +6,11 @@ tenant id is an HMAC of the key under a secret kept in the data dir (``tenant-se
 first start): an id on the dashboard, in a fault rule or in the journal says nothing about the
 key behind it, and a weak key cannot be found by hashing guesses, as it could when the id was a
 plain hash. One data dir keeps one secret, so a key is the same tenant across restarts and its
-stored records keep their owner. The ASGI fronts (kept views, fault injection, examples mode) and
-the routes all ask the app's one :class:`Tenancy`, so a request is the same tenant whichever layer
-answers it.
+stored records keep their owner. Replicas that share a database but not a data dir (other hosts)
+keep it in the database's meta instead (``SECRET_META``, made once by whichever replica comes
+first), so a key is the same tenant on every replica; a server that finds one there uses it.
+The ASGI fronts (kept views, fault injection, examples mode) and the routes all ask the app's
+one :class:`Tenancy`, so a request is the same tenant whichever layer answers it.
 
 With no key configured (``--api-key``, ``--admin-key``), a laptop's default, any bearer key works
 and every caller may use ``/_sim``. With keys configured, ``/_sim`` wants a key too: an admin key
@@ -28,9 +30,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mock_server.core.errors import TogetherError, Unauthorized
+from mock_server.core.shared import SharedMeta
 
 __all__ = [
     "SECRET_FILE",
+    "SECRET_META",
     "TENANT",
     "Caller",
     "Forbidden",
@@ -47,6 +51,7 @@ __all__ = [
 TENANT = "together_sim.tenant"
 
 SECRET_FILE = "tenant-secret"
+SECRET_META = "tenant_secret"  # the meta key of a shared deployment's secret (hex)
 _SECRET_BYTES = 32
 
 
@@ -162,13 +167,29 @@ class Tenancy:
         api_keys: Iterable[str] = (),
         admin_keys: Iterable[str] = (),
         has_records: bool = False,
+        meta: SharedMeta | None = None,
+        shared: bool = False,
     ) -> Tenancy:
         """The data dir's tenancy. One that already holds records but no secret was made by an
         earlier version, whose ids were plain hashes of the keys: it keeps them, so its records
-        keep their owners (a reset, or a fresh data dir, moves to a secret)."""
-        if has_records and not (data_dir / SECRET_FILE).exists():
-            return cls(None, api_keys=api_keys, admin_keys=admin_keys)
-        return cls(load_secret(data_dir), api_keys=api_keys, admin_keys=admin_keys)
+        keep their owners (a reset, or a fresh data dir, moves to a secret).
+
+        ``meta``: the store's, where a secret kept there wins over the data dir's. ``shared``:
+        other replicas use the store too, so the secret is kept there, made once for all of
+        them (the data dir's own, if it has one: its records keep their owners)."""
+        kept = meta.get_meta(SECRET_META) if meta is not None else None
+        if kept is None:
+            if has_records and not (data_dir / SECRET_FILE).exists():
+                return cls(None, api_keys=api_keys, admin_keys=admin_keys)
+            if not shared or meta is None:
+                return cls(load_secret(data_dir), api_keys=api_keys, admin_keys=admin_keys)
+            own = (
+                load_secret(data_dir)
+                if (data_dir / SECRET_FILE).exists()
+                else secrets.token_bytes(_SECRET_BYTES)
+            )
+            kept = meta.put_meta_once(SECRET_META, own.hex())
+        return cls(bytes.fromhex(kept), api_keys=api_keys, admin_keys=admin_keys)
 
     @property
     def legacy(self) -> bool:

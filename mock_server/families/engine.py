@@ -266,8 +266,8 @@ class Resources:
         if progress is not None:  # the clock says the status; the skeleton's is a placeholder
             body.pop(family.status_field, None)
         with self.store.transaction():
-            seq = int(self.store.get_meta("resource_seq") or 0) + 1
-            self.store.set_meta("resource_seq", str(seq))
+            # One statement: replicas creating at once each get their own place in the order.
+            seq = self.store.increment_meta("resource_seq")
             record = Record(record_id, tenant, now, body, progress, dict(private or {}), seq)
             self.save(family, record)
         return record

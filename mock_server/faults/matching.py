@@ -9,14 +9,24 @@ are: the registry holds the states and the lock.
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from fnmatch import fnmatchcase
-from typing import Any
+from typing import Any, Literal
 
 from mock_server.faults.rules import FaultRule, PathPattern, compile_path_regex, operation_pattern
 
-__all__ = ["Decision", "Firing", "RequestInfo", "RuleState", "decide"]
+__all__ = [
+    "Count",
+    "Counter",
+    "Decision",
+    "Firing",
+    "RequestInfo",
+    "RuleState",
+    "count_here",
+    "decide",
+]
 
 
 @dataclass(frozen=True)
@@ -107,23 +117,48 @@ class Decision:
         return next((f.rule for f in self.firings if f.rule.terminal), None)
 
 
+Counter = Literal["seen", "fired"]
+Count = Callable[[RuleState, Counter], int | None]
+"""Adds one to a rule's counter and says what it is now (None: the rule is gone)."""
+
+
+def count_here(state: RuleState, counter: Counter) -> int:
+    """Counting in this process's memory: a single server's rules."""
+    value: int = getattr(state, counter) + 1
+    setattr(state, counter, value)
+    return value
+
+
 def decide(
-    states: list[RuleState], request: RequestInfo, now: datetime, rng: random.Random
+    states: list[RuleState],
+    request: RequestInfo,
+    now: datetime,
+    rng: random.Random,
+    count: Count = count_here,
 ) -> Decision:
-    """The faults ``request`` meets. Advances the counters of the rules it looks at; reads no
-    clock and no global randomness (``now`` and ``rng`` come from the caller)."""
+    """The faults ``request`` meets. Advances the counters of the rules it looks at through
+    ``count`` (replicas count in their shared store, where another may have counted since this
+    one last looked: a rule that has fired its ``times`` there fires no more); reads no clock and
+    no global randomness (``now`` and ``rng`` come from the caller)."""
     firings: list[Firing] = []
     terminal_taken = False
     for state in states:
         if state.expired or not state.matches(request):
             continue
-        state.seen += 1
+        if (seen := count(state, "seen")) is None:
+            continue
+        state.seen = seen
         rule = state.rule
         if not state.due(now) or (rule.terminal and terminal_taken):
             continue
         if rule.probability < 1 and rng.random() >= rule.probability:
             continue
-        state.fired += 1
+        fired = count(state, "fired")
+        if fired is None:
+            continue
+        state.fired = fired if rule.times is None else min(fired, rule.times)
+        if rule.times is not None and fired > rule.times:
+            continue
         firings.append(Firing(rule, rule.latency.draw(rng) if rule.latency else 0.0))
         terminal_taken = terminal_taken or rule.terminal is not None
     return Decision(tuple(firings))

@@ -18,12 +18,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import re
 import socket
 import struct
 from typing import Any, Protocol, cast
 
+from anyio import to_thread
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mock_server.core.tenancy import bearer_key
@@ -45,12 +47,15 @@ class FaultInjection:
             return
         headers = dict(scope["headers"])
         retry = headers.get(b"x-stainless-retry-count", b"")
-        _, decision = faults.decide(
+        decide = functools.partial(
+            faults.decide,
             scope["method"],
             scope["path"],
             tenant=_tenant(faults, headers.get(b"authorization", b"")),
             retry_count=int(retry) if retry.isdigit() else None,
         )
+        # Shared rules count in the store (registry.py): in a worker thread, off the loop.
+        _, decision = await to_thread.run_sync(decide) if faults.shared else decide()
         if decision.latency > 0:
             await asyncio.sleep(decision.latency)
         rule = decision.terminal

@@ -31,12 +31,8 @@ class Download:
 
 def _secret(store: Store) -> bytes:
     value = store.get_meta("download_secret")  # a read: made once, then only read
-    if value is None:
-        with store.transaction():
-            value = store.get_meta("download_secret")
-            if value is None:
-                value = secrets.token_hex(16)
-                store.set_meta("download_secret", value)
+    if value is None:  # one upsert: of processes making it at once, all sign with the first's
+        value = store.put_meta_once("download_secret", secrets.token_hex(16))
     return value.encode()
 
 

@@ -30,7 +30,7 @@ from mock_server.core.offload import off_loop, off_loop_context
 from mock_server.deps import FilesDep, TenantDep
 from mock_server.files.models import FileRecord, UploadSession, render_file
 from mock_server.files.service import FileService
-from mock_server.files.uploads import receive
+from mock_server.files.uploads import WHOLE_BODY, receive
 from mock_server.spec.routing import SpecRoute
 
 __all__ = ["router", "upload_router"]
@@ -104,6 +104,15 @@ async def create_file(
 
 @upload_router.put("/_uploads/{file_id}", name="put_upload")
 async def put_upload(file_id: str, token: str, request: Request, files: FilesDep) -> dict[str, Any]:
+    announced = request.headers.get("content-length")
+    if announced is not None and announced.isdigit() and int(announced) <= WHOLE_BODY:
+        # Small: claimed first (a second PUT meanwhile is the 409), read whole, stored in one hop.
+        async with off_loop_context(files.uploads.writing_by_token(file_id, token)) as claimed:
+            body = await request.body()
+            record, sha = await run_in_threadpool(
+                files.uploads.put_whole, *claimed, body, int(announced)
+            )
+        return {"id": record.id, "bytes": record.bytes, "sha256": sha}
     session = await run_in_threadpool(files.uploads.session, file_id, token)
     async with off_loop_context(files.uploads.writing(session)) as part:
         sha, _, size = await receive(request.stream(), part)

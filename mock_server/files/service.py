@@ -138,8 +138,6 @@ class FileService:
         """Drop the parts of uploads the store no longer knows (finished, aborted, or cut off by
         a kill mid-upload) and interrupted writes: left alone, each stays on disk for good. Only
         at startup, before a request can begin a part the store has no session for yet."""
-        orphans = self.blobs.orphaned_parts(set(self.store.list_upload_ids()))
-        for part in orphans:
-            part.unlink(missing_ok=True)
-        if orphans:
-            log.info("removed %d orphaned upload part(s)", len(orphans))
+        removed = self.blobs.remove_orphaned_parts(set(self.store.list_upload_ids()))
+        if removed:
+            log.info("removed %d orphaned upload part(s)", removed)

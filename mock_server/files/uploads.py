@@ -33,9 +33,12 @@ from mock_server.files.models import FilePurpose, FileRecord, FileType, UploadSe
 from mock_server.store import BlobStore, Store
 from mock_server.store.blobs import PartInUse
 
-__all__ = ["Uploads", "receive"]
+__all__ = ["WHOLE_BODY", "Uploads", "receive"]
 
 CHUNK = 1 << 20
+# A one-shot body up to this size is read whole on the loop and stored in one worker-thread hop
+# (``Uploads.put_whole``); a larger one streams through ``receive`` a chunk (and a hop) at a time.
+WHOLE_BODY = 1 << 20
 
 
 async def receive(chunks: AsyncIterator[bytes], part: Path) -> tuple[str, str, int]:
@@ -160,6 +163,35 @@ class Uploads:
                 raise Conflict(busy) from exc
             yield path
 
+    @contextmanager
+    def writing_by_token(self, file_id: str, token: str) -> Iterator[tuple[UploadSession, Path]]:
+        """``session`` then ``writing``, in one call: what a small one-shot body needs before
+        its bytes are read (a worker-thread hop less than looking the session up apart)."""
+        session = self.session(file_id, token)
+        with self.writing(session) as part:
+            yield session, part
+
+    def put_whole(
+        self, session: UploadSession, part: Path, body: bytes, announced: int | None
+    ) -> tuple[FileRecord, str]:
+        """A one-shot body received whole (at most ``WHOLE_BODY``) into its claimed ``part``,
+        then ``finish``: one worker-thread hop where streaming takes one per chunk, its open
+        and its close (under load, a request's latency is mostly those hops' queueing, not
+        their work). Returns the file and the body's sha256."""
+        if announced is not None and announced != len(body):
+            raise InvalidRequest(f"Expected {announced} bytes, received {len(body)}", param="file")
+        out = _open_part(part)
+        try:
+            _write(out, body)
+            out.close()  # flushes: where a full disk may show
+        except BaseException:
+            with suppress(OSError):
+                out.close()
+            part.unlink(missing_ok=True)
+            raise
+        sha = hashlib.sha256(body).hexdigest()
+        return self.finish(session, part, sha, len(body)), sha
+
     def finish(self, session: UploadSession, part: Path, sha256: str, size: int) -> FileRecord:
         """Make a fully received upload visible, or discard it if its checksum is wrong."""
         if session.checksum and session.checksum.lower() != sha256:
@@ -264,11 +296,15 @@ class Uploads:
                     f"Part {number} of upload {session.upload_id} is still being received: "
                     "complete the upload once its PUT has finished"
                 )
-                with self._claim(session.file_id, number, busy) as part:
-                    if not part.exists():
-                        raise InvalidRequest(f"Part {number} was never uploaded", param="parts")
+                with self._claim(session.file_id, number, busy):
+                    try:  # from the store: the part may have reached another replica
+                        src = self.blobs.open_part(session.file_id, number)
+                    except FileNotFoundError:
+                        raise InvalidRequest(
+                            f"Part {number} was never uploaded", param="parts"
+                        ) from None
                     part_md5 = hashlib.md5(usedforsecurity=False)
-                    with part.open("rb") as src:
+                    with src:
                         while chunk := src.read(CHUNK):
                             part_md5.update(chunk)
                             digest.update(chunk)

@@ -62,6 +62,7 @@ class Reading:
         trainer: Trainer = "synthetic",
         keep_views: bool = True,
         on_new_job: JobHook = _as_is,
+        shared: bool = False,
     ) -> None:
         self.store = store
         self.blobs = blobs
@@ -71,7 +72,9 @@ class Reading:
         self.files = files
         self.account = account
         self.trainer: Trainer = trainer  # who trains new jobs; /_sim/jobs/{id}/trainer overrides
-        self.views = KeptViews(enabled=keep_views)
+        # Shared: other processes move these jobs too, and what is kept is checked against the
+        # job's row version (kept_views.py).
+        self.views = KeptViews(enabled=keep_views, versions=store.job_version if shared else None)
         self._on_new_job = on_new_job
         # Told when a real job changed, so a worker starts or stops now (set in app.py).
         self.on_real_change: Callable[[], None] = _nothing
@@ -82,7 +85,7 @@ class Reading:
         if job.status in TERMINAL:
             return job
         now = self.clock.now()
-        if self.views.still(job.tenant, job.id, now) is not None:
+        if self.views.still(job.tenant, job.id, now, stored=job) is not None:
             return job  # read after it was last advanced, and nothing has moved it since
         version = self.views.version()
         if _moves(job, now):  # again under the store's lock, on the job as it is then
@@ -96,7 +99,9 @@ class Reading:
         a list of many live jobs, or their events, then skips working out their plans."""
         now = self.clock.now()
         if self.views.still(tenant, job_id, now) is not None:
-            return self.store.get_job(tenant, job_id)
+            stored = self.store.get_job(tenant, job_id)
+            if not self.views.shared or self.views.still(tenant, job_id, now, stored=stored):
+                return stored
         version = self.views.version()
         job = self.store.update_job(tenant, job_id, lambda j: advance(j, now))
         self._keep_still(job, now, version)
@@ -105,7 +110,9 @@ class Reading:
     def _keep_still(self, job: Job, now: datetime, version: int) -> None:
         until = moves_at(job, now)
         if until is not None and until > now:
-            self.views.keep_still(job.tenant, job.id, until, expected_end(job), version=version)
+            self.views.keep_still(
+                job.tenant, job.id, until, expected_end(job), version=version, job=job
+            )
 
     def job_view(self, tenant: str, job_id: str, *, upper_case_types: bool) -> bytes:
         """A job with its events as the JSON body of ``GET /fine-tunes/{id}``.
@@ -117,6 +124,7 @@ class Reading:
         if (body := self.views.get(tenant, job_id, upper_case_types, now)) is not None:
             return body
         version = self.views.version()
+        row = self.views.row(job_id)  # before the read: a move after it makes the body stale
         job = self.store.update_job(tenant, job_id, lambda j: advance(j, now))
         self._keep_still(job, now, version)
         events = [
@@ -126,7 +134,7 @@ class Reading:
         view = render_job(job, seconds_remaining=seconds_remaining(job, now), events=events)
         body = json_body(view)
         until = unchanged_until(job, now)
-        self.views.keep(tenant, job_id, upper_case_types, body, until, version=version)
+        self.views.keep(tenant, job_id, upper_case_types, body, until, version=version, row=row)
         return body
 
     def kept_view(self, tenant: str, job_id: str, upper_case_types: bool) -> bytes | None:
@@ -144,7 +152,8 @@ class Reading:
         waking = [
             job
             for job in listed
-            if job.status not in TERMINAL and self.views.still(tenant, job.id, now) is None
+            if job.status not in TERMINAL
+            and self.views.still(tenant, job.id, now, stored=job) is None
         ]
         moving = [job.id for job in waking if _moves(job, now)]
         if moving:
@@ -175,7 +184,9 @@ class Reading:
 
     def seconds_remaining(self, job: Job) -> int:
         now = self.clock.now()
-        if job.status not in TERMINAL and (end := self.views.still(job.tenant, job.id, now)):
+        if job.status not in TERMINAL and (
+            end := self.views.still(job.tenant, job.id, now, stored=job)
+        ):
             return max(0, math.ceil((end - now).total_seconds()))  # as plan.seconds_remaining
         return seconds_remaining(job, now)
 

@@ -21,6 +21,17 @@ which.
 
 While a job trains, a progress line (steps, loss, tokens/s, ETA) is drawn on the server's stderr
 when it is a terminal (``progress_bar.py``).
+
+Replicas (``serve --workers N``, or several servers on one database) each run a runner, and a job
+must be trained by one of them only: a runner acts on a job (launches, relaunches, stops, fails
+it) only while it holds the job's lease in the store (``Store.claim_job_lease``, one atomic
+statement), renewed every ``ttl / 4`` while its worker trains. A runner that dies stops renewing;
+once the lease expires another runner claims the job and relaunches it as after a restart, from
+its last checkpoint. A runner that finds its lease taken (it stalled past ``ttl``) kills its
+worker and drops what it still reports. Alone on its data dir, a runner's owner id is the same in
+every process (``LOCAL``), so a restarted server takes its jobs back at once; replicas each have
+their own. Such a runner also wakes every ``ttl / 4`` with nothing to do, to find jobs whose
+owner died.
 """
 
 from __future__ import annotations
@@ -31,7 +42,8 @@ import re
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
@@ -58,6 +70,10 @@ log = logging.getLogger("together_sim.runner")
 
 _TICK = 0.2  # seconds between scans of the live real jobs
 _GRACE = 5.0  # seconds a worker told to stop has before it is killed
+# Seconds a lease lasts unrenewed: how long a dead replica's jobs wait for another. Renewals come
+# every quarter of it, so a runner thread held up (a locked database) for less keeps its jobs.
+LEASE_TTL = 10.0
+LOCAL = "local"  # the owner id of the one runner on a data dir no other process serves
 
 
 @dataclass(eq=False)
@@ -68,6 +84,8 @@ class _Worker:
     log: Path
     stop_sent: float | None = None
     reader: threading.Thread | None = None
+    renewed: float = 0.0  # when its lease was last claimed (the lease clock's time)
+    lost: bool = False  # its lease went to another runner: what it reports is dropped
 
     def release(self) -> None:
         """Close the pipes once the process is gone and its output read."""
@@ -114,6 +132,10 @@ class TrainingRunner:
     progress: IO[str] | None = None  # where progress lines go; None: nowhere
     threads: int | None = None  # CPU threads of each worker; None: torch's choice
     model_map: Mapping[str, BaseChoice] = field(default_factory=dict)  # model name -> base
+    owner: str = LOCAL  # whose name this runner's leases are in
+    lease_ttl: float = LEASE_TTL
+    lease_clock: Callable[[], float] = time.time  # wall-clock seconds, the same on every replica
+    watch: bool = False  # wake every ttl / 4 even with nothing live here (replicas)
     chat: ChatWorker = field(init=False)  # chat and completions on real jobs' outputs
     _queue: queue.SimpleQueue[object] = field(default_factory=queue.SimpleQueue)
     _workers: dict[str, _Worker] = field(default_factory=dict)
@@ -124,6 +146,9 @@ class TrainingRunner:
     _busy: bool = False
     _last_scan: float = 0.0
     _bar: ProgressBar | None = field(init=False, default=None)
+    # Jobs another runner holds: not claimed again before this time (the lease clock's), so a
+    # replica does not write a claim every tick for each job trained elsewhere.
+    _elsewhere: dict[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self._bar = None if self.progress is None else ProgressBar(self.progress)
@@ -176,6 +201,9 @@ class TrainingRunner:
                 worker.proc.kill()
                 worker.proc.wait()
             worker.release()
+            if not worker.lost:  # its job goes on at once wherever it is claimed next
+                with suppress(TogetherError):
+                    self.jobs.store.release_job_lease(worker.job_id, self.owner)
         self.chat.close()
 
     def worker_pid(self, job_id: str) -> int | None:
@@ -197,9 +225,10 @@ class TrainingRunner:
     # -- the thread -------------------------------------------------------------------------------
 
     def _loop(self) -> None:
+        idle = self.lease_ttl / 4 if self.watch else None
         while True:
             try:
-                item = self._queue.get(timeout=_TICK if self._busy else None)
+                item = self._queue.get(timeout=_TICK if self._busy else idle)
             except queue.Empty:
                 item = "wake"
             if item == "close":
@@ -235,22 +264,56 @@ class TrainingRunner:
             job_or_none = live.get(job_id)
             if job_or_none is None or job_or_none.status is JobStatus.cancel_requested:
                 worker.stop()
+        self._renew(workers.values())
         for job in live.values():
-            if not in_training(job) or job.id in workers:
+            if not in_training(job) or job.id in workers or not self._claim(job.id):
                 continue
             if job.status is JobStatus.cancel_requested:
                 self._report(job.tenant, job.id, Stopped(step=job.steps_completed))
+                self._release(job.id)
             elif job.worker_launched:  # its worker died with a previous server process
                 self._relaunch(job)
             else:
                 self._launch(job)
         self._busy = bool(live) or bool(self._workers)
 
+    # -- leases -----------------------------------------------------------------------------------
+
+    def _claim(self, job_id: str) -> bool:
+        """Whether this runner holds ``job_id``'s lease now (claimed or renewed)."""
+        now = self.lease_clock()
+        if self._elsewhere.get(job_id, now) > now:
+            return False
+        if self.jobs.store.claim_job_lease(job_id, self.owner, now=now, ttl=self.lease_ttl):
+            self._elsewhere.pop(job_id, None)
+            return True
+        self._elsewhere[job_id] = now + self.lease_ttl / 4
+        return False
+
+    def _renew(self, workers: Iterable[_Worker]) -> None:
+        """The heartbeat: each worker's lease claimed again every quarter of its life. One that
+        went to another runner meanwhile (this one stalled past the ttl) is not ours to train."""
+        now = self.lease_clock()
+        for worker in workers:
+            if worker.lost or now - worker.renewed < self.lease_ttl / 4:
+                continue
+            if self._claim(worker.job_id):
+                worker.renewed = now
+                continue
+            log.warning("job %s: its lease went to another runner; its worker stops", worker.job_id)
+            worker.lost = True
+            worker.proc.kill()
+
+    def _release(self, job_id: str) -> None:
+        self._elsewhere.pop(job_id, None)
+        self.jobs.store.release_job_lease(job_id, self.owner)
+
     def _launch(self, job: Job) -> None:
         try:
             spec = launch_spec(self.jobs, self.blobs, job, self.model, self.model_map)
         except CannotLaunch as exc:
             self._report(job.tenant, job.id, Failed(kind=exc.kind, message=str(exc)))
+            self._release(job.id)
             return
         self.jobs.worker_launched(job.tenant, job.id)
         self._start(job, spec)
@@ -260,9 +323,12 @@ class TrainingRunner:
             spec, restarted = relaunch_spec(self.jobs.store, self.blobs, job)
         except CannotLaunch as exc:
             self._report(job.tenant, job.id, Failed(kind=exc.kind, message=str(exc)))
+            self._release(job.id)
             return
         if self._report(job.tenant, job.id, restarted) is not None:
             self._start(job, spec)
+        else:
+            self._release(job.id)
 
     def _start(self, job: Job, spec: WorkerSpec) -> None:
         out = Path(spec.out_dir)
@@ -274,7 +340,7 @@ class TrainingRunner:
             log=out / "worker.log",
             threads=self.threads,
         )
-        worker = _Worker(job.id, job.tenant, proc, out / "worker.log")
+        worker = _Worker(job.id, job.tenant, proc, out / "worker.log", renewed=self.lease_clock())
         worker.reader = threading.Thread(
             target=self._read, args=(worker,), name=f"worker-{job.id}", daemon=True
         )
@@ -291,7 +357,7 @@ class TrainingRunner:
     def _on_line(self, line: _Line) -> None:
         with self._lock:
             worker = self._workers.get(line.job_id)
-        if worker is None or self._closing:
+        if worker is None or worker.lost or self._closing:
             return
         try:
             report: Report = REPORT.validate_json(line.text)
@@ -308,8 +374,14 @@ class TrainingRunner:
         if worker is None:
             return
         worker.release()
-        if self._closing:
+        if self._closing or worker.lost:  # the job is left to whoever holds its lease
             return
+        try:
+            self._after_exit(worker, exit_)
+        finally:
+            self._release(worker.job_id)
+
+    def _after_exit(self, worker: _Worker, exit_: _Exit) -> None:
         try:
             job = self.jobs.store.get_job(worker.tenant, worker.job_id)
         except NotFound:  # deleted while it trained: its files go too

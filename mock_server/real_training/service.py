@@ -1,10 +1,15 @@
 """Real training as one service: the runner (a worker process per real job) and the chat worker
 that answers on a real job's output, both made on first use, so a server with only synthetic
-jobs never imports them (nor starts a thread)."""
+jobs never imports them (nor starts a thread). A replica (``shared``) leases jobs under an owner
+id of its own and starts its runner with the app (``app.py``), to take over the jobs of a replica
+that died."""
 
 from __future__ import annotations
 
+import os
+import socket
 import threading
+import uuid
 from collections.abc import Mapping
 from typing import IO, TYPE_CHECKING, Any
 
@@ -23,6 +28,12 @@ if TYPE_CHECKING:
 __all__ = ["RealTraining"]
 
 
+def _replica_id() -> str:
+    """This process among the replicas: host and pid say where it ran, the random part keeps a
+    recycled pid from inheriting a dead process's leases."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
 class RealTraining:
     def __init__(
         self,
@@ -33,6 +44,7 @@ class RealTraining:
         model_map: Mapping[str, BaseChoice] | None = None,
         progress: IO[str] | None = None,
         threads: int | None = None,
+        shared: bool = False,
     ) -> None:
         self.jobs = jobs
         self.blobs = blobs  # real jobs' training folders, their outputs among them
@@ -40,6 +52,7 @@ class RealTraining:
         self.model_map = dict(model_map or {})  # model name -> base
         self.progress = progress  # where real jobs draw their progress lines
         self.threads = threads  # CPU threads per worker; None: torch's choice
+        self.shared = shared  # other processes serve the same store: leases name this one
         self._runner: TrainingRunner | None = None
         self._lock = threading.Lock()
 
@@ -47,7 +60,7 @@ class RealTraining:
         """The runner, made on first use."""
         with self._lock:
             if self._runner is None:
-                from mock_server.real_training.runner import TrainingRunner
+                from mock_server.real_training.runner import LOCAL, TrainingRunner
 
                 self._runner = TrainingRunner(
                     self.jobs,
@@ -56,6 +69,8 @@ class RealTraining:
                     progress=self.progress,
                     threads=self.threads,
                     model_map=self.model_map,
+                    owner=_replica_id() if self.shared else LOCAL,
+                    watch=self.shared,
                 )
             return self._runner
 

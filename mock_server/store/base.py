@@ -7,16 +7,31 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from mock_server.core.errors import Conflict
 from mock_server.files.models import FileRecord, UploadSession
 from mock_server.fine_tuning.events import Checkpoint, Event, Metric
 from mock_server.fine_tuning.models import Job, Transition
 
-__all__ = ["Store", "UnreadableRecord"]
+__all__ = ["Control", "Counter", "Store", "UnreadableRecord"]
+
+Counter = Literal["seen", "fired"]
+
+
+@dataclass(frozen=True)
+class Control:
+    """One of the controls' shared records (``Store.put_control``): ``seq`` its place in its
+    kind's order, ``seen`` and ``fired`` what replicas counted against it."""
+
+    id: str
+    seq: int
+    doc: dict[str, Any]
+    seen: int = 0
+    fired: int = 0
 
 
 class UnreadableRecord(Conflict):
@@ -53,6 +68,14 @@ class Store(Protocol):
     # meta
     def get_meta(self, key: str) -> str | None: ...
     def set_meta(self, key: str, value: str) -> None: ...
+    def increment_meta(self, key: str, by: int = 1) -> int:
+        """Add ``by`` to the integer kept under ``key`` (none kept: 0) and return the sum, in one
+        statement (an upsert with ``RETURNING``): two processes counting at once each get a
+        number of their own, where a read then a write would hand both the same one."""
+
+    def put_meta_once(self, key: str, value: str) -> str:
+        """Keep ``value`` under ``key`` unless a value is kept there already, in one statement,
+        and return the value kept: of processes racing to make a secret, all use the first's."""
 
     # files
 
@@ -80,6 +103,11 @@ class Store(Protocol):
         and may run more than once (a read first, again under the write lock if it moved)."""
 
     def delete_job(self, tenant: str, job_id: str) -> None: ...
+    def job_version(self, job_id: str) -> int | None:
+        """How many moves of the job have been saved (``save_transition`` adds one to the row's
+        ``version``, 0 at creation); None without such a job. A job body kept in one process's
+        memory is checked against it when other processes may have moved the job."""
+
     def list_events(self, job_id: str) -> list[Event]: ...
     def list_checkpoints(self, job_id: str) -> list[Checkpoint]: ...
     def list_metrics(
@@ -99,6 +127,17 @@ class Store(Protocol):
         """Every tenant with a file, job or resource, the most recently active first (for the
         dashboard, which looks across tenants as the controls do)."""
 
+    # real-training leases (real_training/runner.py): which server process trains a real job.
+    # ``now`` and the expiry are wall-clock seconds (``time.time()``) of the callers, not the
+    # simulator's clock, which a manual clock may hold still.
+    def claim_job_lease(self, job_id: str, owner: str, *, now: float, ttl: float) -> bool:
+        """Hold ``job_id`` for ``owner`` until ``now + ttl`` if it is free, expired or already
+        ``owner``'s (so a renewal is a claim too), in one atomic statement: True if ``owner``
+        holds it now. Two owners claiming at once: exactly one gets True."""
+
+    def release_job_lease(self, job_id: str, owner: str) -> None:
+        """Let go of ``owner``'s lease (another owner's is left alone)."""
+
     # resources: records of any other kind (endpoints, ...), JSON documents keyed by kind, tenant
     # and id (an id may be a user's own name, so two tenants may both use it)
     def put_resource(
@@ -113,8 +152,29 @@ class Store(Protocol):
     def delete_resource(self, kind: str, tenant: str, id_: str) -> dict[str, Any]:
         """Remove a record and return what it held."""
 
+    # controls: the simulator's own state that replicas share (fault rules, behaviours, the
+    # journal; migration step 2), JSON documents of a kind in the order they were first put,
+    # each with two counters that only ``count_control`` moves
+    def put_control(self, kind: str, id_: str, doc: dict[str, Any]) -> int:
+        """Put a control last in its kind's order, or replace the one with its id where it
+        stands; either way its counters start at 0. Returns its place (``Control.seq``)."""
+
+    def list_controls(self, kind: str) -> list[Control]:
+        """A kind's controls in order."""
+
+    def count_control(self, kind: str, id_: str, counter: Counter) -> int | None:
+        """Add one to a control's counter and return the sum, in one statement, so that replicas
+        counting at once never both see the same number; None when the control is gone."""
+
+    def delete_controls(self, kind: str, id_: str | None = None) -> int:
+        """Remove one control of a kind (``id_``), or all of them; how many went."""
+
+    def trim_controls(self, kind: str, keep: int) -> int:
+        """Remove all but the last ``keep`` controls of a kind; how many went."""
+
     def reset(self) -> None:
-        """Forget every record; meta survives, the schema version with it. Bytes are not the
-        store's: ``Controls.reset`` clears the blob store beside it."""
+        """Forget every record; meta survives, the schema version with it, and so do the
+        controls, which their owners put back to their baseline (``Faults.reset``). Bytes are
+        not the store's: ``Controls.reset`` clears the blob store beside it."""
 
     def close(self) -> None: ...

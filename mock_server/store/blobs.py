@@ -2,9 +2,11 @@
 uploads still arriving, and real jobs' training folders.
 
 Records go to a database and bytes to a ``BlobStore``, so a store on another database (the
-PostgreSQL one a later issue adds) keeps its bytes where this one does, and the routes stream
-bodies without the database in the way. Workers and ``FileResponse`` want a file on disk, which
-is why ``path`` and ``training_dir`` hand out local paths rather than only streams.
+PostgreSQL one) keeps its bytes where this one does, and the routes stream bodies without the
+database in the way. This one keeps them under the data dir (a shared volume serves replicas on
+one host); ``s3_blobs.py`` keeps them in S3-compatible object storage, for replicas anywhere.
+Workers and ``FileResponse`` want a file on disk, which is why ``path`` and ``training_dir``
+hand out local paths rather than only streams.
 
 ``LocalBlobStore`` keeps the layout data dirs already have, so they open unchanged::
 
@@ -65,16 +67,20 @@ class BlobStore(Protocol):
         streaming into one part would interleave their bytes. Raises ``PartInUse`` at once,
         never waits, if another holds it."""
 
+    def open_part(self, file_id: str, part: int) -> BinaryIO:
+        """Part ``part`` as received, whichever process (or replica) received it, for the join
+        (under the part's claim); ``FileNotFoundError`` if it never arrived whole."""
+
     def commit_part(self, file_id: str, part: Path) -> None:
-        """Make a fully received part the file's blob, in one rename."""
+        """Make a fully received part the file's blob, all at once."""
 
     def discard_parts(self, file_id: str) -> None:
         """Drop every part of an upload (aborted, or joined into its blob)."""
 
-    def orphaned_parts(self, in_flight: Container[str]) -> list[Path]:
-        """Parts no upload in ``in_flight`` (file ids) will finish, and interrupted writes: what
-        a crash left behind. Meant for startup: this process writes nothing yet, and what
-        another process on the same data dir is writing is spared."""
+    def remove_orphaned_parts(self, in_flight: Container[str]) -> int:
+        """Remove the parts no upload in ``in_flight`` (file ids) will finish and interrupted
+        writes: what a crash left behind; how many. Meant for startup: this process writes
+        nothing yet, and what another process is writing is spared."""
 
     def training_dir(self, job_id: str) -> Path:
         """A real job's folder (not created here: the launcher makes it when the job starts)."""
@@ -82,6 +88,9 @@ class BlobStore(Protocol):
     def delete_training_dir(self, job_id: str) -> None: ...
     def clear(self) -> None:
         """Drop every blob, part and training folder (``/_sim/reset``)."""
+
+    def close(self) -> None:
+        """Let go of what the store holds open (an object store's connections); at shutdown."""
 
 
 class LocalBlobStore:
@@ -155,6 +164,9 @@ class LocalBlobStore:
             lock.unlink(missing_ok=True)
             os.close(fd)
 
+    def open_part(self, file_id: str, part: int) -> BinaryIO:
+        return self.part_path(file_id, part).open("rb")
+
     def commit_part(self, file_id: str, part: Path) -> None:
         os.replace(part, self.path(file_id))
 
@@ -163,6 +175,12 @@ class LocalBlobStore:
         for path in self._parts.iterdir():
             if _part_owner(path.name) == name:
                 path.unlink(missing_ok=True)
+
+    def remove_orphaned_parts(self, in_flight: Container[str], *, min_age: float = 600.0) -> int:
+        orphans = self.orphaned_parts(in_flight, tmp_age=min_age)
+        for path in orphans:
+            path.unlink(missing_ok=True)
+        return len(orphans)
 
     def orphaned_parts(self, in_flight: Container[str], *, tmp_age: float = 600.0) -> list[Path]:
         """What no one will finish: a part of an upload no longer in flight; a part whose
@@ -203,6 +221,9 @@ class LocalBlobStore:
             shutil.rmtree(folder, ignore_errors=True)
         self._blobs.mkdir(exist_ok=True)  # a delete that left something must not fail the reset
         self._parts.mkdir(exist_ok=True)
+
+    def close(self) -> None:
+        pass  # files are opened and closed by each call: nothing stays open
 
 
 def _mtime(path: Path) -> float:

@@ -94,10 +94,34 @@ CREATE TABLE IF NOT EXISTS resources (
 CREATE INDEX IF NOT EXISTS resources_by_tenant ON resources (kind, tenant, created_at);
 """
 
+# Step 2: what replicas on one database need to behave as one service (README, "The state
+# map"): a row version on jobs, which every saved move adds one to, so that a job body kept in one
+# process's memory can be checked against the row another process may have changed since; and
+# the controls' own state (fault rules, behaviours, the journal) where every replica reads it,
+# each in order (``seq``) with the two counters that "the next N" counts across all of them.
+_STEP_2 = """
+ALTER TABLE jobs ADD COLUMN version INTEGER NOT NULL DEFAULT 0;
+CREATE TABLE controls (
+    kind TEXT NOT NULL, id TEXT NOT NULL, seq INTEGER NOT NULL, doc TEXT NOT NULL,
+    seen INTEGER NOT NULL DEFAULT 0, fired INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (kind, id));
+CREATE INDEX controls_in_order ON controls (kind, seq)
+"""
+
+# Step 3: the real-training runner's leases (real_training/runner.py), a row per job a server
+# process trains, so that of replicas sharing the database exactly one trains it, and another
+# takes it over once the owner stops renewing. DOUBLE PRECISION: PostgreSQL's REAL is 4 bytes,
+# too coarse for wall-clock seconds; SQLite reads it as REAL.
+_STEP_3 = """
+CREATE TABLE job_leases (
+    job_id TEXT PRIMARY KEY, owner TEXT NOT NULL, expires_at DOUBLE PRECISION NOT NULL)
+"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         1, "the schema the layout before versions created on every open", _statements(_STEP_1)
     ),
+    Migration(2, "job row versions and the controls' shared state", _statements(_STEP_2)),
+    Migration(3, "leases of the real-training runner on real jobs", _statements(_STEP_3)),
 )
 
 LATEST = MIGRATIONS[-1].version

@@ -23,6 +23,7 @@ from mock_server.core.timefmt import iso
 from mock_server.files.models import FileRecord, UploadSession
 from mock_server.fine_tuning.events import Checkpoint, Event, Metric
 from mock_server.fine_tuning.models import LIVE, Job, Transition
+from mock_server.store.base import Control, Counter
 from mock_server.store.connection import Connection
 from mock_server.store.migrations import (
     MIGRATIONS,
@@ -38,6 +39,7 @@ __all__ = ["SqliteStore"]
 log = logging.getLogger("together_sim.store")
 
 _JOB = "Fine-tune job"
+_COUNTERS: dict[Counter, str] = {"seen": "seen", "fired": "fired"}
 
 
 class SqliteStore:
@@ -92,6 +94,28 @@ class SqliteStore:
         if key == SCHEMA_VERSION_KEY:
             raise ValueError(f"meta key {key!r} is the migrations' own")
         self._conn.write("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", key, value)
+
+    def increment_meta(self, key: str, by: int = 1) -> int:
+        if key == SCHEMA_VERSION_KEY:
+            raise ValueError(f"meta key {key!r} is the migrations' own")
+        with self.transaction():
+            (value,) = self._db.execute(
+                "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE "
+                "SET value = CAST(CAST(meta.value AS BIGINT) + ? AS TEXT) RETURNING value",
+                (key, str(by), by),
+            ).fetchone()
+        return int(value)
+
+    def put_meta_once(self, key: str, value: str) -> str:
+        if key == SCHEMA_VERSION_KEY:
+            raise ValueError(f"meta key {key!r} is the migrations' own")
+        with self.transaction():
+            (kept,) = self._db.execute(
+                "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE "
+                "SET value = meta.value RETURNING value",
+                (key, value),
+            ).fetchone()
+        return str(kept)
 
     # -- files ------------------------------------------------------------------------------------
 
@@ -219,6 +243,23 @@ class SqliteStore:
         )
         return [tenant for (tenant,) in rows]
 
+    def claim_job_lease(self, job_id: str, owner: str, *, now: float, ttl: float) -> bool:
+        # One upsert: the row is written only where it is new, ours or expired, and RETURNING
+        # says whether it was; BEGIN IMMEDIATE makes a second process's claim wait for this one.
+        with self.transaction():
+            rows = self._db.execute(
+                "INSERT INTO job_leases (job_id, owner, expires_at) VALUES (?, ?, ?) "
+                "ON CONFLICT (job_id) DO UPDATE SET owner = excluded.owner, "
+                "expires_at = excluded.expires_at "
+                "WHERE job_leases.owner = excluded.owner OR job_leases.expires_at <= ? "
+                "RETURNING owner",
+                (job_id, owner, now + ttl, now),
+            ).fetchall()
+        return bool(rows)
+
+    def release_job_lease(self, job_id: str, owner: str) -> None:
+        self._conn.write("DELETE FROM job_leases WHERE job_id = ? AND owner = ?", job_id, owner)
+
     def _append(
         self, job_id: str, events: list[Event], checkpoints: list[Checkpoint], metrics: list[Metric]
     ) -> None:
@@ -249,7 +290,7 @@ class SqliteStore:
         job = transition.job
         with self.transaction():
             self._db.execute(
-                "UPDATE jobs SET status = ?, doc = ? WHERE id = ?",
+                "UPDATE jobs SET status = ?, doc = ?, version = version + 1 WHERE id = ?",
                 (job.status.value, job.model_dump_json(), job.id),
             )
             self._append(job.id, transition.events, transition.checkpoints, transition.metrics)
@@ -277,8 +318,12 @@ class SqliteStore:
                 self.get_job(tenant, job_id)  # the NotFound; a job that does not load goes too
             for table in ("jobs",):
                 self._db.execute(f"DELETE FROM {table} WHERE id = ?", (job_id,))
-            for table in ("events", "checkpoints", "metrics"):
+            for table in ("events", "checkpoints", "metrics", "job_leases"):
                 self._db.execute(f"DELETE FROM {table} WHERE job_id = ?", (job_id,))
+
+    def job_version(self, job_id: str) -> int | None:
+        rows = self._conn.rows("SELECT version FROM jobs WHERE id = ?", job_id)
+        return int(rows[0][0]) if rows else None
 
     def list_events(self, job_id: str) -> list[Event]:
         rows = self._conn.rows(
@@ -357,10 +402,60 @@ class SqliteStore:
             )
         return body
 
+    # -- controls: the simulator's own shared state (migration step 2) ---------------------------
+
+    def put_control(self, kind: str, id_: str, doc: dict[str, Any]) -> int:
+        with self.transaction():
+            seq = self.increment_meta("controls_seq")
+            (kept,) = self._db.execute(
+                "INSERT INTO controls (kind, id, seq, doc) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (kind, id) DO UPDATE SET doc = excluded.doc, seen = 0, fired = 0 "
+                "RETURNING seq",
+                (kind, id_, seq, json.dumps(doc, separators=(",", ":"), allow_nan=False)),
+            ).fetchone()
+        return int(kept)
+
+    def list_controls(self, kind: str) -> list[Control]:
+        rows = self._conn.rows(
+            "SELECT id, seq, doc, seen, fired FROM controls WHERE kind = ? ORDER BY seq", kind
+        )
+        controls = []
+        for id_, seq, doc, seen, fired in rows:
+            for body in self._read.each("controls", [(f"{kind}:{id_}", doc)], document):
+                controls.append(Control(id_, int(seq), body, int(seen), int(fired)))
+        return controls
+
+    def count_control(self, kind: str, id_: str, counter: Counter) -> int | None:
+        column = _COUNTERS[counter]  # a column name from a fixed set, never the caller's text
+        with self.transaction():
+            row = self._db.execute(
+                f"UPDATE controls SET {column} = {column} + 1 WHERE kind = ? AND id = ? "
+                f"RETURNING {column}",
+                (kind, id_),
+            ).fetchone()
+        return None if row is None else int(row[0])
+
+    def delete_controls(self, kind: str, id_: str | None = None) -> int:
+        if id_ is None:
+            return self._conn.write("DELETE FROM controls WHERE kind = ?", kind)
+        return self._conn.write("DELETE FROM controls WHERE kind = ? AND id = ?", kind, id_)
+
+    def trim_controls(self, kind: str, keep: int) -> int:
+        return self._conn.write(
+            "DELETE FROM controls WHERE kind = ? AND seq <= (SELECT seq FROM controls "
+            "WHERE kind = ? ORDER BY seq DESC LIMIT 1 OFFSET ?)",
+            kind,
+            kind,
+            keep,
+        )
+
     # -- reset ------------------------------------------------------------------------------------
 
     def reset(self) -> None:
         with self.transaction():
-            tables = ("files", "uploads", "jobs", "events", "checkpoints", "metrics", "resources")
+            tables = (
+                *("files", "uploads", "jobs", "events", "checkpoints", "metrics", "resources"),
+                "job_leases",
+            )
             for table in tables:
                 self._db.execute(f"DELETE FROM {table}")

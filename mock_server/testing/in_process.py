@@ -74,6 +74,7 @@ def simulator_settings(data_dir: Path, **options: Any) -> Settings:
         "real_model": "micro",
         "keep_views": True,
         "progress": False,
+        "database_url": None,  # the SQLite file in data_dir; a postgresql:// URL to share one
     }
     unknown = sorted(set(options) - set(given))
     if unknown:

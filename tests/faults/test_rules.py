@@ -300,3 +300,27 @@ def test_reset_returns_to_the_baseline_with_fresh_counters_and_the_same_draws() 
     assert [(r["id"], r["seen"]) for r in faults.rules()] == [("coin", 0)]
     assert faults.journal.entries() == []
     assert tosses() == first
+
+
+def test_counts_kept_elsewhere_decide_for_every_replica() -> None:
+    """Replicas count in their shared store (``decide``'s ``count``): a rule of ``times: 2``
+    that other replicas fired twice already does not fire here, though this replica's copy had
+    not seen it expire, and ``every`` counts the calls of all of them."""
+    shared = {("twice", "seen"): 5, ("twice", "fired"): 2, ("third", "seen"): 1}
+
+    def count(state: RuleState, counter: str) -> int:
+        key = (state.rule.id or "", counter)
+        shared[key] = shared.get(key, 0) + 1
+        return shared[key]
+
+    twice = RuleState(FaultRule(id="twice", status=503, times=2), added_at=T0)
+    third = RuleState(FaultRule(id="third", latency=0.1, every=3), added_at=T0)
+    decisions = [decide([twice, third], GET_JOB, T0, random.Random(0), count) for _ in range(3)]
+    assert [[f.rule.id for f in d.firings] for d in decisions] == [[], ["third"], []]
+    assert (twice.fired, twice.expired, shared[("twice", "fired")]) == (2, True, 3)
+    assert shared[("third", "seen")] == 4
+
+
+def test_a_rule_gone_from_the_shared_store_fires_nowhere() -> None:
+    state = RuleState(FaultRule(id="gone", status=503), added_at=T0)
+    assert decide([state], GET_JOB, T0, random.Random(0), lambda s, c: None).firings == ()

@@ -1,6 +1,7 @@
 """Opening data dirs of every schema the store has had: the layouts from before versions (built
-here from their literal SQL, rows written as that code wrote them), fresh ones, ones a later
-step or a newer together-sim touched, and a step that fails half-way."""
+here from their literal SQL, rows written as that code wrote them: SQLite's alone), fresh ones,
+ones a later step or a newer together-sim touched, and a step that fails half-way (on each store,
+conftest.py)."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from mock_server.fine_tuning.models import JobStatus
 from mock_server.store import LocalBlobStore, SchemaError, SchemaTooNew, SqliteStore
 from mock_server.store.migrations import LATEST, MIGRATIONS, Migration
 from tests.builders import T0, make_file, make_job, pending_event
+from tests.store.conftest import Backend
 
 DB = "together-sim.sqlite3"
 
@@ -181,7 +183,7 @@ def test_a_data_dir_from_before_versions_opens_with_its_rows_and_is_stamped_1(
 ) -> None:
     _write_unversioned(tmp_path, UNVERSIONED_SCHEMA)
     before = _schema(tmp_path)
-    store = SqliteStore(tmp_path)
+    store = SqliteStore(tmp_path, steps=MIGRATIONS[:1])  # adopting it; the later steps: below
     try:
         assert (store.migrated.found, store.migrated.adopted, store.migrated.version) == (
             None,
@@ -204,7 +206,7 @@ def test_opening_it_a_second_time_runs_nothing(tmp_path: Path) -> None:
     again = SqliteStore(tmp_path)
     try:
         assert (again.migrated.found, again.migrated.adopted, again.migrated.applied) == (
-            1,
+            LATEST,
             False,
             (),
         )
@@ -221,7 +223,7 @@ def test_a_data_dir_from_before_resources_gains_the_table_and_keeps_its_rows(
     assert "resources" not in {name for _, name, _ in _schema(tmp_path)}
     store = SqliteStore(tmp_path)
     try:
-        assert (store.migrated.adopted, store.migrated.version) == (True, 1)
+        assert (store.migrated.adopted, store.migrated.version) == (True, LATEST)
         _assert_rows_of_the_unversioned_layout(store)
         store.put_resource("endpoint", "tenant-a", "e-1", {"n": 1}, T0)
         assert store.list_resources("endpoint", "tenant-a") == [{"n": 1}]
@@ -232,14 +234,12 @@ def test_a_data_dir_from_before_resources_gains_the_table_and_keeps_its_rows(
 # -- fresh data dirs and later steps --------------------------------------------------------------
 
 
-def test_a_fresh_data_dir_gets_every_step(tmp_path: Path) -> None:
-    store = SqliteStore(tmp_path)
-    try:
-        assert (store.migrated.found, store.migrated.adopted) == (None, False)
-        assert store.migrated.applied == tuple(range(1, LATEST + 1))
-        assert store.get_meta("schema_version") == str(LATEST)
-    finally:
-        store.close()
+def test_a_fresh_data_dir_gets_every_step(backend: Backend) -> None:
+    store = backend.open()
+    migrated = store.migrated  # type: ignore[attr-defined]  # both stores say what they ran
+    assert (migrated.found, migrated.adopted) == (None, False)
+    assert migrated.applied == tuple(range(1, LATEST + 1))
+    assert store.get_meta("schema_version") == str(LATEST)
 
 
 def test_step_1_makes_the_very_schema_the_layout_before_versions_made(tmp_path: Path) -> None:
@@ -263,20 +263,25 @@ ADD_LABELS = Migration(
 )
 
 
+def _labels(version: int) -> Migration:
+    """``ADD_LABELS`` as the step after the last one this code has."""
+    return Migration(version, ADD_LABELS.summary, ADD_LABELS.statements)
+
+
 def test_a_later_step_runs_once_over_an_existing_data_dir(tmp_path: Path) -> None:
     _write_unversioned(tmp_path, UNVERSIONED_SCHEMA)
     SqliteStore(tmp_path).close()
-    newer = SqliteStore(tmp_path, steps=(*MIGRATIONS, ADD_LABELS))
+    newer = SqliteStore(tmp_path, steps=(*MIGRATIONS, _labels(LATEST + 1)))
     try:
         assert (newer.migrated.found, newer.migrated.applied, newer.migrated.version) == (
-            1,
-            (2,),
-            2,
+            LATEST,
+            (LATEST + 1,),
+            LATEST + 1,
         )
     finally:
         newer.close()
     assert _query(tmp_path, "SELECT job_id, label FROM labels") == [(JOB.id, "completed")]
-    again = SqliteStore(tmp_path, steps=(*MIGRATIONS, ADD_LABELS))
+    again = SqliteStore(tmp_path, steps=(*MIGRATIONS, _labels(LATEST + 1)))
     try:
         assert again.migrated.applied == ()
     finally:
@@ -284,21 +289,41 @@ def test_a_later_step_runs_once_over_an_existing_data_dir(tmp_path: Path) -> Non
     assert _query(tmp_path, "SELECT count(*) FROM labels") == [(1,)]
 
 
-def test_a_failing_step_is_undone_whole_and_leaves_the_version_below_it(tmp_path: Path) -> None:
+def _has_table(backend: Backend, name: str) -> bool:
+    catalogue = (
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name = ?"
+        if backend.name == "sqlite"
+        else "SELECT table_name FROM information_schema.tables "
+        "WHERE table_schema = current_schema() AND table_name = ?"
+    )
+    return bool(backend.execute(catalogue, name))
+
+
+def test_a_later_step_runs_once_over_an_existing_database(backend: Backend) -> None:
+    first = backend.open()
+    first.create_job(JOB, [pending_event(JOB)])
+    first.close()
+    newer = backend.open(steps=(*MIGRATIONS, _labels(LATEST + 1)))
+    assert (newer.migrated.found, newer.migrated.applied) == (LATEST, (LATEST + 1,))  # type: ignore[attr-defined]
+    newer.close()
+    assert backend.execute("SELECT job_id, label FROM labels") == [(JOB.id, "pending")]
+    again = backend.open(steps=(*MIGRATIONS, _labels(LATEST + 1)))
+    assert again.migrated.applied == ()  # type: ignore[attr-defined]
+    assert backend.execute("SELECT count(*) FROM labels") == [(1,)]
+
+
+def test_a_failing_step_is_undone_whole_and_leaves_the_version_below_it(backend: Backend) -> None:
     broken = Migration(
-        2,
+        LATEST + 1,
         "a step that fails after its first statement",
         ("CREATE TABLE labels (job_id TEXT NOT NULL)", "INSERT INTO no_such_table VALUES (1)"),
     )
-    SqliteStore(tmp_path).close()
-    with pytest.raises(sqlite3.OperationalError, match="no_such_table"):
-        SqliteStore(tmp_path, steps=(*MIGRATIONS, broken))
-    store = SqliteStore(tmp_path)
-    try:
-        assert (store.migrated.found, store.migrated.applied) == (1, ())
-        assert "labels" not in {name for _, name, _ in _schema(tmp_path)}
-    finally:
-        store.close()
+    backend.open().close()
+    with pytest.raises(Exception, match="no_such_table"):  # each driver's own error
+        backend.open(steps=(*MIGRATIONS, broken))
+    store = backend.open()
+    assert (store.migrated.found, store.migrated.applied) == (LATEST, ())  # type: ignore[attr-defined]
+    assert not _has_table(backend, "labels")
 
 
 # -- data dirs this code cannot use ---------------------------------------------------------------
@@ -318,7 +343,7 @@ def test_a_data_dir_a_newer_version_wrote_refuses_to_open_and_is_left_alone(
     assert f"schema version {LATEST + 1}, newer than this together-sim knows ({LATEST})" in message
     assert _schema(tmp_path) == schema
     # The newer code still opens it, rows and all.
-    newer = SqliteStore(tmp_path, steps=(*MIGRATIONS, ADD_LABELS))
+    newer = SqliteStore(tmp_path, steps=(*MIGRATIONS, _labels(LATEST + 1)))
     try:
         assert newer.migrated.applied == ()
         assert newer.get_job("tenant-a", JOB.id) == MOVE.job
@@ -326,17 +351,17 @@ def test_a_data_dir_a_newer_version_wrote_refuses_to_open_and_is_left_alone(
         newer.close()
 
 
-def test_a_later_step_makes_the_data_dir_too_new_for_the_code_before_it(tmp_path: Path) -> None:
-    SqliteStore(tmp_path, steps=(*MIGRATIONS, ADD_LABELS)).close()
+def test_a_later_step_makes_the_data_dir_too_new_for_the_code_before_it(backend: Backend) -> None:
+    backend.open(steps=(*MIGRATIONS, _labels(LATEST + 1))).close()
     with pytest.raises(SchemaTooNew):
-        SqliteStore(tmp_path)
+        backend.open()
 
 
-def test_a_version_that_is_not_a_number_refuses_to_open(tmp_path: Path) -> None:
-    SqliteStore(tmp_path).close()
-    _stamp(tmp_path, "two")
+def test_a_version_that_is_not_a_number_refuses_to_open(backend: Backend) -> None:
+    backend.open().close()
+    backend.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", "two")
     with pytest.raises(SchemaError, match="schema version 'two' is not a number"):
-        SqliteStore(tmp_path)
+        backend.open()
 
 
 def test_serve_on_a_data_dir_it_cannot_use_exits_with_the_one_line_not_a_traceback(

@@ -1,15 +1,14 @@
-"""The SQLite store on a temporary data dir: round trips, NotFound, tenants, order, filters,
-transactions, reset, reopening, and writers on many threads. Opening data dirs of other schema
-versions is ``test_migrations.py``'s."""
+"""Every store (SQLite on a temporary data dir, PostgreSQL on a database of the test's own: see
+conftest.py): round trips, NotFound, tenants, order, filters, transactions, reset, reopening, and
+writers on many threads. Opening data dirs of other schema versions is ``test_migrations.py``'s;
+what only PostgreSQL's replicas do, ``test_postgres.py``'s."""
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from functools import partial
-from pathlib import Path
 
 import pytest
 
@@ -19,18 +18,12 @@ from mock_server.fine_tuning.events import EventType
 from mock_server.fine_tuning.machine import advance, request_cancel
 from mock_server.fine_tuning.models import JobStatus
 from mock_server.fine_tuning.plan import plan
-from mock_server.store import SqliteStore
+from mock_server.store import Store
 from mock_server.store.migrations import LATEST
 from tests.builders import T0, make_file, make_job, pending_event
+from tests.store.conftest import Backend
 
 FAR = timedelta(days=1)
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[SqliteStore]:
-    s = SqliteStore(tmp_path)
-    yield s
-    s.close()
 
 
 def _job_id(n: int) -> str:
@@ -40,13 +33,13 @@ def _job_id(n: int) -> str:
 # -- files ----------------------------------------------------------------------------------------
 
 
-def test_a_file_round_trips(store: SqliteStore) -> None:
+def test_a_file_round_trips(store: Store) -> None:
     record = make_file(validation_report={"valid": True, "nlines": 2}, num_samples=2)
     store.put_file(record)
     assert store.get_file("tenant-a", record.id) == record
 
 
-def test_a_missing_file_is_not_found(store: SqliteStore) -> None:
+def test_a_missing_file_is_not_found(store: Store) -> None:
     with pytest.raises(NotFound) as caught:
         store.get_file("tenant-a", "file-nope")
     assert (caught.value.status, caught.value.message, caught.value.param) == (
@@ -56,7 +49,7 @@ def test_a_missing_file_is_not_found(store: SqliteStore) -> None:
     )
 
 
-def test_files_are_invisible_to_other_tenants(store: SqliteStore) -> None:
+def test_files_are_invisible_to_other_tenants(store: Store) -> None:
     store.put_file(make_file("file-a", tenant="tenant-a"))
     store.put_file(make_file("file-b", tenant="tenant-b"))
     assert [f.id for f in store.list_files("tenant-a")] == ["file-a"]
@@ -67,21 +60,21 @@ def test_files_are_invisible_to_other_tenants(store: SqliteStore) -> None:
     assert [f.id for f in store.list_files("tenant-a")] == ["file-a"]
 
 
-def test_files_are_listed_oldest_first(store: SqliteStore) -> None:
+def test_files_are_listed_oldest_first(store: Store) -> None:
     store.put_file(make_file("file-2", created_at=T0 + timedelta(seconds=2)))
     store.put_file(make_file("file-1", created_at=T0 + timedelta(seconds=1)))
     store.put_file(make_file("file-0", created_at=T0))
     assert [f.id for f in store.list_files("tenant-a")] == ["file-0", "file-1", "file-2"]
 
 
-def test_deleting_a_file_removes_its_record_and_returns_it(store: SqliteStore) -> None:
+def test_deleting_a_file_removes_its_record_and_returns_it(store: Store) -> None:
     record = make_file()
     store.put_file(record)
     assert store.delete_file("tenant-a", record.id) == record
     assert store.list_files("tenant-a") == []
 
 
-def test_an_upload_session_round_trips_and_goes_away(store: SqliteStore) -> None:
+def test_an_upload_session_round_trips_and_goes_away(store: Store) -> None:
     session = UploadSession(
         file_id="file-up",
         tenant="tenant-a",
@@ -101,7 +94,7 @@ def test_an_upload_session_round_trips_and_goes_away(store: SqliteStore) -> None
     assert store.list_upload_ids() == ["file-up2"]
 
 
-def test_meta_round_trips_and_missing_keys_are_none(store: SqliteStore) -> None:
+def test_meta_round_trips_and_missing_keys_are_none(store: Store) -> None:
     assert store.get_meta("clock_offset") is None
     store.set_meta("clock_offset", "12.5")
     store.set_meta("clock_offset", "30.0")
@@ -111,7 +104,7 @@ def test_meta_round_trips_and_missing_keys_are_none(store: SqliteStore) -> None:
 # -- jobs -----------------------------------------------------------------------------------------
 
 
-def test_a_job_round_trips_with_its_first_event(store: SqliteStore) -> None:
+def test_a_job_round_trips_with_its_first_event(store: Store) -> None:
     job = make_job()
     store.create_job(job, [pending_event(job)])
     assert store.get_job("tenant-a", job.id) == job
@@ -119,7 +112,7 @@ def test_a_job_round_trips_with_its_first_event(store: SqliteStore) -> None:
     assert store.list_events(job.id) == [pending_event(job)]
 
 
-def test_a_missing_job_is_not_found(store: SqliteStore) -> None:
+def test_a_missing_job_is_not_found(store: Store) -> None:
     with pytest.raises(NotFound) as caught:
         store.get_job("tenant-a", "ft-nope")
     assert caught.value.message == "Fine-tune job ft-nope not found"
@@ -127,7 +120,7 @@ def test_a_missing_job_is_not_found(store: SqliteStore) -> None:
         store.find_job_anywhere("ft-nope")
 
 
-def test_jobs_are_invisible_to_other_tenants(store: SqliteStore) -> None:
+def test_jobs_are_invisible_to_other_tenants(store: Store) -> None:
     job = make_job()
     store.create_job(job, [])
     assert store.list_jobs("tenant-b") == []
@@ -140,14 +133,14 @@ def test_jobs_are_invisible_to_other_tenants(store: SqliteStore) -> None:
     assert store.find_job_anywhere(job.id) == job
 
 
-def test_a_job_is_found_by_its_output_name_in_any_case(store: SqliteStore) -> None:
+def test_a_job_is_found_by_its_output_name_in_any_case(store: Store) -> None:
     job = make_job()
     store.create_job(job, [])
     assert store.find_job_by_output_name("tenant-a", job.model_output_name.upper()) == job
 
 
 def test_update_job_saves_the_move_with_its_events_checkpoints_and_metrics(
-    store: SqliteStore,
+    store: Store,
 ) -> None:
     job = make_job(n_checkpoints=2)
     store.create_job(job, [pending_event(job)])
@@ -160,7 +153,7 @@ def test_update_job_saves_the_move_with_its_events_checkpoints_and_metrics(
     assert store.list_metrics(job.id) == expected.metrics
 
 
-def test_events_and_checkpoints_keep_their_order_across_moves(store: SqliteStore) -> None:
+def test_events_and_checkpoints_keep_their_order_across_moves(store: Store) -> None:
     job = make_job(n_checkpoints=3)
     store.create_job(job, [pending_event(job)])
     for milestone in plan(job):
@@ -175,7 +168,7 @@ def test_events_and_checkpoints_keep_their_order_across_moves(store: SqliteStore
     ]
 
 
-def test_metrics_filter_by_step_and_time(store: SqliteStore) -> None:
+def test_metrics_filter_by_step_and_time(store: Store) -> None:
     job = make_job()  # 6 steps, the first at 53 s, one every 3 s
     store.create_job(job, [])
     store.update_job("tenant-a", job.id, lambda j: advance(j, T0 + FAR))
@@ -193,7 +186,7 @@ def test_metrics_filter_by_step_and_time(store: SqliteStore) -> None:
     assert steps(step_from=7) == []
 
 
-def test_deleting_a_job_deletes_its_events_checkpoints_and_metrics(store: SqliteStore) -> None:
+def test_deleting_a_job_deletes_its_events_checkpoints_and_metrics(store: Store) -> None:
     job = make_job()
     store.create_job(job, [pending_event(job)])
     store.update_job("tenant-a", job.id, lambda j: advance(j, T0 + FAR))
@@ -205,7 +198,7 @@ def test_deleting_a_job_deletes_its_events_checkpoints_and_metrics(store: Sqlite
     assert store.list_metrics(job.id) == []
 
 
-def test_only_live_jobs_are_iterated(store: SqliteStore) -> None:
+def test_only_live_jobs_are_iterated(store: Store) -> None:
     live, done = make_job(id=_job_id(1)), make_job(id=_job_id(2))
     store.create_job(live, [])
     store.create_job(done, [])
@@ -213,7 +206,7 @@ def test_only_live_jobs_are_iterated(store: SqliteStore) -> None:
     assert [j.id for j in store.iter_live_jobs()] == [live.id]
 
 
-def test_live_jobs_are_found_by_trainer(store: SqliteStore) -> None:
+def test_live_jobs_are_found_by_trainer(store: Store) -> None:
     store.create_job(make_job(id=_job_id(1)), [])
     assert not store.has_live_jobs(trainer="real")
     real = make_job(id=_job_id(2), trainer="real")
@@ -225,7 +218,7 @@ def test_live_jobs_are_found_by_trainer(store: SqliteStore) -> None:
     assert not store.has_live_jobs(trainer="real")
 
 
-def test_a_failing_move_changes_nothing(store: SqliteStore) -> None:
+def test_a_failing_move_changes_nothing(store: Store) -> None:
     job = make_job()
     store.create_job(job, [pending_event(job)])
 
@@ -241,7 +234,7 @@ def test_a_failing_move_changes_nothing(store: SqliteStore) -> None:
 # -- resources ------------------------------------------------------------------------------------
 
 
-def test_a_resource_round_trips_and_is_replaced_by_a_second_put(store: SqliteStore) -> None:
+def test_a_resource_round_trips_and_is_replaced_by_a_second_put(store: Store) -> None:
     store.put_resource("endpoint", "tenant-a", "endpoint-1", {"state": "PENDING", "n": [1]}, T0)
     assert store.get_resource("endpoint", "tenant-a", "endpoint-1") == {
         "state": "PENDING",
@@ -252,7 +245,7 @@ def test_a_resource_round_trips_and_is_replaced_by_a_second_put(store: SqliteSto
     assert store.list_resources("endpoint", "tenant-a") == [{"state": "STARTED"}]
 
 
-def test_a_missing_resource_is_not_found_under_its_kind(store: SqliteStore) -> None:
+def test_a_missing_resource_is_not_found_under_its_kind(store: Store) -> None:
     with pytest.raises(NotFound) as caught:
         store.get_resource("batch", "tenant-a", "batch-nope")
     assert (caught.value.status, caught.value.kind, caught.value.message, caught.value.param) == (
@@ -263,7 +256,7 @@ def test_a_missing_resource_is_not_found_under_its_kind(store: SqliteStore) -> N
     )
 
 
-def test_resources_are_kept_apart_by_kind_and_tenant(store: SqliteStore) -> None:
+def test_resources_are_kept_apart_by_kind_and_tenant(store: Store) -> None:
     store.put_resource("endpoint", "tenant-a", "x-1", {"kind": "endpoint"}, T0)
     store.put_resource("secret", "tenant-a", "x-1", {"kind": "secret"}, T0)
     store.put_resource("endpoint", "tenant-b", "x-2", {"kind": "endpoint", "of": "b"}, T0)
@@ -276,20 +269,20 @@ def test_resources_are_kept_apart_by_kind_and_tenant(store: SqliteStore) -> None
     assert store.get_resource("endpoint", "tenant-a", "x-1") == {"kind": "endpoint"}
 
 
-def test_two_tenants_may_give_a_resource_the_same_name(store: SqliteStore) -> None:
+def test_two_tenants_may_give_a_resource_the_same_name(store: Store) -> None:
     store.put_resource("secret", "tenant-a", "HF_TOKEN", {"of": "a"}, T0)
     store.put_resource("secret", "tenant-b", "HF_TOKEN", {"of": "b"}, T0)
     assert store.delete_resource("secret", "tenant-b", "HF_TOKEN") == {"of": "b"}
     assert store.get_resource("secret", "tenant-a", "HF_TOKEN") == {"of": "a"}
 
 
-def test_resources_are_listed_oldest_first(store: SqliteStore) -> None:
+def test_resources_are_listed_oldest_first(store: Store) -> None:
     for n in (2, 0, 1):
         store.put_resource("endpoint", "tenant-a", f"e-{n}", {"n": n}, T0 + timedelta(seconds=n))
     assert store.list_resources("endpoint", "tenant-a") == [{"n": 0}, {"n": 1}, {"n": 2}]
 
 
-def test_deleting_a_resource_returns_what_it_held(store: SqliteStore) -> None:
+def test_deleting_a_resource_returns_what_it_held(store: Store) -> None:
     store.put_resource("endpoint", "tenant-a", "e-1", {"name": "one"}, T0)
     assert store.delete_resource("endpoint", "tenant-a", "e-1") == {"name": "one"}
     assert store.list_resources("endpoint", "tenant-a") == []
@@ -297,7 +290,7 @@ def test_deleting_a_resource_returns_what_it_held(store: SqliteStore) -> None:
         store.delete_resource("endpoint", "tenant-a", "e-1")
 
 
-def test_tenants_are_listed_most_recently_active_first(store: SqliteStore) -> None:
+def test_tenants_are_listed_most_recently_active_first(store: Store) -> None:
     assert store.list_tenants() == []
     store.put_file(make_file("file-a", tenant="files-only", created_at=T0))
     job = make_job(tenant="with-a-job", created_at=T0 + timedelta(seconds=5))
@@ -310,7 +303,7 @@ def test_tenants_are_listed_most_recently_active_first(store: SqliteStore) -> No
 # -- transactions ---------------------------------------------------------------------------------
 
 
-def test_a_transaction_that_raises_leaves_nothing_behind(store: SqliteStore) -> None:
+def test_a_transaction_that_raises_leaves_nothing_behind(store: Store) -> None:
     job = make_job()
     with pytest.raises(RuntimeError), store.transaction():
         store.create_job(job, [pending_event(job)])
@@ -321,7 +314,7 @@ def test_a_transaction_that_raises_leaves_nothing_behind(store: SqliteStore) -> 
     assert store.get_meta("clock_offset") is None
 
 
-def test_a_nested_transaction_joins_the_outermost_and_falls_with_it(store: SqliteStore) -> None:
+def test_a_nested_transaction_joins_the_outermost_and_falls_with_it(store: Store) -> None:
     with pytest.raises(RuntimeError), store.transaction():
         with store.transaction():
             store.set_meta("inner", "1")
@@ -336,7 +329,7 @@ def test_a_nested_transaction_joins_the_outermost_and_falls_with_it(store: Sqlit
     assert (store.get_meta("inner"), store.get_meta("outer")) == ("2", "2")
 
 
-def test_the_schema_version_is_not_a_meta_key_callers_may_write(store: SqliteStore) -> None:
+def test_the_schema_version_is_not_a_meta_key_callers_may_write(store: Store) -> None:
     with pytest.raises(ValueError):
         store.set_meta("schema_version", "99")
     store.reset()
@@ -346,7 +339,7 @@ def test_the_schema_version_is_not_a_meta_key_callers_may_write(store: SqliteSto
 # -- reset and reopen -----------------------------------------------------------------------------
 
 
-def test_reset_wipes_the_records(store: SqliteStore) -> None:
+def test_reset_wipes_the_records(store: Store) -> None:
     record = make_file()
     store.put_file(record)
     store.put_upload(
@@ -371,8 +364,8 @@ def test_reset_wipes_the_records(store: SqliteStore) -> None:
     assert store.list_upload_ids() == []
 
 
-def test_everything_survives_closing_and_reopening(tmp_path: Path) -> None:
-    first = SqliteStore(tmp_path)
+def test_everything_survives_closing_and_reopening(backend: Backend) -> None:
+    first = backend.open()
     record = make_file()
     first.put_file(record)
     job = make_job()
@@ -382,7 +375,7 @@ def test_everything_survives_closing_and_reopening(tmp_path: Path) -> None:
     first.put_resource("endpoint", "tenant-a", "e-1", {"state": "STARTED"}, T0)
     first.close()
 
-    again = SqliteStore(tmp_path)
+    again = backend.open()
     try:
         assert again.get_file("tenant-a", record.id) == record
         assert again.get_job("tenant-a", job.id) == moved
@@ -404,7 +397,7 @@ def test_everything_survives_closing_and_reopening(tmp_path: Path) -> None:
 # -- threads --------------------------------------------------------------------------------------
 
 
-def test_writers_on_eight_threads_leave_a_consistent_store(store: SqliteStore) -> None:
+def test_writers_on_eight_threads_leave_a_consistent_store(store: Store) -> None:
     shared = make_job(id=_job_id(0), n_checkpoints=3)
     store.create_job(shared, [pending_event(shared)])
     moments = [m.at for m in plan(shared)]

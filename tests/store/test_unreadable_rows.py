@@ -2,70 +2,46 @@
 and log it once, reading it alone is a 409 naming it (never a 500), a job that does not load can
 still be deleted, and a restart changes none of that. The rows are broken here the way they get
 broken in the field: written straight into the database (an older build's ``null`` for a NaN,
-a hand edit, text that is not JSON)."""
+a hand edit, text that is not JSON), on each store (conftest.py)."""
 
 from __future__ import annotations
 
 import json
 import logging
-import sqlite3
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from mock_server.core.errors import NotFound
 from mock_server.fine_tuning.events import Metric
 from mock_server.fine_tuning.models import Transition
-from mock_server.store import SqliteStore, UnreadableRecord
+from mock_server.store import Store, UnreadableRecord
 from tests.builders import T0, make_file, make_job, pending_event
+from tests.store.conftest import Backend
 
 GOOD = "ft-00000000-0000-4000-8000-000000000001"
 BAD = "ft-00000000-0000-4000-8000-000000000002"
 
 
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[SqliteStore]:
-    s = SqliteStore(tmp_path)
-    yield s
-    s.close()
+def _job_doc_with(backend: Backend, job_id: str, **fields: object) -> None:
+    """Straight into the database, beside the store's own connections."""
+    [(doc,)] = backend.execute("SELECT doc FROM jobs WHERE id = ?", job_id)
+    backend.execute(
+        "UPDATE jobs SET doc = ? WHERE id = ?", json.dumps({**json.loads(doc), **fields}), job_id
+    )
 
 
-def _write(tmp_path: Path, sql: str, *args: object) -> None:
-    """Straight into the database file, beside the store's own connection."""
-    db = sqlite3.connect(tmp_path / "together-sim.sqlite3")
-    try:
-        with db:
-            db.execute(sql, args)
-    finally:
-        db.close()
-
-
-def _job_doc_with(tmp_path: Path, job_id: str, **fields: object) -> None:
-    db = sqlite3.connect(tmp_path / "together-sim.sqlite3")
-    try:
-        (doc,) = db.execute("SELECT doc FROM jobs WHERE id = ?", (job_id,)).fetchone()
-        with db:
-            db.execute(
-                "UPDATE jobs SET doc = ? WHERE id = ?",
-                (json.dumps({**json.loads(doc), **fields}), job_id),
-            )
-    finally:
-        db.close()
-
-
-def _two_jobs_one_broken(store: SqliteStore, tmp_path: Path) -> None:
+def _two_jobs_one_broken(store: Store, backend: Backend) -> None:
     for job_id in (GOOD, BAD):
         job = make_job(id=job_id, model_output_name=f"sim-user/model-{job_id[-1]}")
         store.create_job(job, [pending_event(job)])
     # What a NaN learning rate became when an older build stored it: JSON's null.
-    _job_doc_with(tmp_path, BAD, learning_rate=None)
+    _job_doc_with(backend, BAD, learning_rate=None)
 
 
 def test_a_job_that_does_not_load_is_left_out_of_lists_and_logged_once(
-    store: SqliteStore, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    store: Store, backend: Backend, caplog: pytest.LogCaptureFixture
 ) -> None:
-    _two_jobs_one_broken(store, tmp_path)
+    _two_jobs_one_broken(store, backend)
     with caplog.at_level(logging.WARNING, logger="together_sim.store"):
         assert [j.id for j in store.list_jobs("tenant-a")] == [GOOD]
         assert [j.id for j in store.list_jobs("tenant-a")] == [GOOD]
@@ -77,9 +53,9 @@ def test_a_job_that_does_not_load_is_left_out_of_lists_and_logged_once(
 
 
 def test_reading_a_job_that_does_not_load_is_a_409_naming_it(
-    store: SqliteStore, tmp_path: Path
+    store: Store, backend: Backend
 ) -> None:
-    _two_jobs_one_broken(store, tmp_path)
+    _two_jobs_one_broken(store, backend)
     for read in (
         lambda: store.get_job("tenant-a", BAD),
         lambda: store.find_job_anywhere(BAD),
@@ -101,9 +77,9 @@ def test_reading_a_job_that_does_not_load_is_a_409_naming_it(
 
 
 def test_a_job_that_does_not_load_can_be_deleted_with_its_events(
-    store: SqliteStore, tmp_path: Path
+    store: Store, backend: Backend
 ) -> None:
-    _two_jobs_one_broken(store, tmp_path)
+    _two_jobs_one_broken(store, backend)
     store.delete_job("tenant-a", BAD)
     with pytest.raises(NotFound):
         store.get_job("tenant-a", BAD)
@@ -113,11 +89,11 @@ def test_a_job_that_does_not_load_can_be_deleted_with_its_events(
         store.delete_job("tenant-b", GOOD)  # still only the tenant's own
 
 
-def test_a_restart_reads_the_rest_of_the_store(tmp_path: Path) -> None:
-    first = SqliteStore(tmp_path)
-    _two_jobs_one_broken(first, tmp_path)
+def test_a_restart_reads_the_rest_of_the_store(backend: Backend) -> None:
+    first = backend.open()
+    _two_jobs_one_broken(first, backend)
     first.close()
-    again = SqliteStore(tmp_path)
+    again = backend.open()
     try:
         assert [j.id for j in again.list_jobs("tenant-a")] == [GOOD]
         assert [j.id for j in again.iter_live_jobs()] == [GOOD]
@@ -127,11 +103,11 @@ def test_a_restart_reads_the_rest_of_the_store(tmp_path: Path) -> None:
 
 
 def test_a_file_that_does_not_load_is_left_out_and_a_409_alone(
-    store: SqliteStore, tmp_path: Path
+    store: Store, backend: Backend
 ) -> None:
     store.put_file(make_file("file-good"))
     store.put_file(make_file("file-bad"))
-    _write(tmp_path, "UPDATE files SET doc = ? WHERE id = ?", "{not json", "file-bad")
+    backend.execute("UPDATE files SET doc = ? WHERE id = ?", "{not json", "file-bad")
     assert [f.id for f in store.list_files("tenant-a")] == ["file-good"]
     with pytest.raises(UnreadableRecord) as caught:
         store.get_file("tenant-a", "file-bad")
@@ -149,11 +125,11 @@ def test_a_file_that_does_not_load_is_left_out_and_a_409_alone(
     ],
 )
 def test_a_resource_that_does_not_load_is_left_out_and_a_409_alone(
-    store: SqliteStore, tmp_path: Path, doc: str, why: str
+    store: Store, backend: Backend, doc: str, why: str
 ) -> None:
     store.put_resource("deployment", "tenant-a", "good", {"name": "good"}, T0)
     store.put_resource("deployment", "tenant-a", "bad", {"name": "bad"}, T0)
-    _write(tmp_path, "UPDATE resources SET doc = ? WHERE id = ?", doc, "bad")
+    backend.execute("UPDATE resources SET doc = ? WHERE id = ?", doc, "bad")
     assert store.list_resources("deployment", "tenant-a") == [{"name": "good"}]
     with pytest.raises(UnreadableRecord) as caught:
         store.get_resource("deployment", "tenant-a", "bad")
@@ -163,20 +139,18 @@ def test_a_resource_that_does_not_load_is_left_out_and_a_409_alone(
     )
 
 
-def test_a_resource_holding_nan_is_never_written(store: SqliteStore) -> None:
+def test_a_resource_holding_nan_is_never_written(store: Store) -> None:
     with pytest.raises(ValueError, match="not JSON compliant"):
         store.put_resource("deployment", "tenant-a", "d", {"cpu": float("nan")}, T0)
     assert store.list_resources("deployment", "tenant-a") == []
 
 
-def test_events_and_metrics_that_do_not_load_are_left_out(
-    store: SqliteStore, tmp_path: Path
-) -> None:
+def test_events_and_metrics_that_do_not_load_are_left_out(store: Store, backend: Backend) -> None:
     job = make_job(id=GOOD)
     store.create_job(job, [pending_event(job), pending_event(job)])
     points = [Metric(step=s, logged_at=T0, values={"train/loss": 1.0}) for s in (1, 2)]
     store.save_transition(Transition(job, metrics=points))
-    _write(tmp_path, "UPDATE events SET doc = '{}' WHERE job_id = ? AND seq = 1", GOOD)
-    _write(tmp_path, "UPDATE metrics SET doc = 'null' WHERE job_id = ? AND step = 1", GOOD)
+    backend.execute("UPDATE events SET doc = '{}' WHERE job_id = ? AND seq = 1", GOOD)
+    backend.execute("UPDATE metrics SET doc = 'null' WHERE job_id = ? AND step = 1", GOOD)
     assert len(store.list_events(GOOD)) == 1
     assert [m.step for m in store.list_metrics(GOOD)] == [2]
