@@ -55,7 +55,7 @@ from mock_server.real_training.service import RealTraining
 from mock_server.settings import ClockMode, ServeMode, Settings
 from mock_server.spec import fallback
 from mock_server.spec.index import OperationIndex
-from mock_server.spec.lazy import LazyRoutes
+from mock_server.spec.lazy import LAZY_GROUPS, LazyRoutes
 from mock_server.store import BlobStore, LocalBlobStore, SqliteStore, Store
 from mock_server.training.bases import BaseChoice, load_model_map
 
@@ -67,44 +67,6 @@ log = logging.getLogger("together_sim")
 # own, and asking whether the global providers are configured costs every request a few
 # lookups (os.environ among them): ~9% of a kept poll's CPU, measured with py-spy.
 NO_TELEMETRY: TelemetryConfig = {"tracing": False, "metrics": False, "logs": False}
-
-# Route modules built on their first request (spec/lazy.py), with the path prefixes that reach
-# them, in the order they take among the app's routes: the first four after the inference
-# routes, the families' table last. tests/spec/test_lazy.py holds each to its prefixes.
-LAZY_GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("mock_server.endpoints.routes", ("/v1/endpoints", "/v1/hardware", "/v1/clusters")),
-    (
-        "mock_server.projects.routes",
-        ("/v1/whoami", "/v3/whoami", "/v1/projects", "/v2/organizations", "/v2/projects"),
-    ),
-    ("mock_server.projects.unmodelled", ("/v2/projects/",)),
-    ("mock_server.faults.routes", ("/_sim/faults", "/_sim/journal", "/_sim/scenario")),
-    (
-        "mock_server.families.routes",
-        (
-            "/v1/rl/",
-            "/v1/projects/",
-            "/v2/projects/",
-            "/v1/compute/",
-            "/v1/deployments",
-            "/v1/evaluation",
-            "/v1/public/",
-            "/v2/public/",
-            "/v1/organizations",
-            "/v2/organizations",
-            "/v1/fine-tunes/",
-            "/v1/queue/",
-            "/v1/tci/",
-            "/v1/jobs",
-            "/v1/videos",
-            "/v2/videos",
-            "/v1/supported-models",
-            "/v2/supported-models",
-            "/v1/models",
-            "/_downloads/",
-        ),
-    ),
-)
 
 
 def _clock(settings: Settings, store: Store) -> Clock:

@@ -14,7 +14,8 @@ import pytest
 from pydantic import Field
 
 import mock_server.settings
-from mock_server.cli import _parser, given_settings
+from mock_server.cli import _parser
+from mock_server.cli_flags import given_settings
 from mock_server.settings import ClockMode, ServeMode, Settings
 
 

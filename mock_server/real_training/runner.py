@@ -14,35 +14,27 @@ thread.
 
 Cancel: the worker is told ``stop`` and stops before its next optimizer step, then reports
 ``stopped``. A worker that exits without a final report while the server runs ends its job in
-``error`` with the tail of its log. A job whose worker was lost with a previous server process is
-not failed: it gets a new worker (``launch.relaunch_spec``) that resumes from its last
-checkpoint, or from step 0, or packs its final outputs again, and a ``job_restarted`` event says
-which.
+``error`` with the tail of its log (``worker_process.py``). A job whose worker was lost with a
+previous server process is not failed: it gets a new worker (``launch.relaunch_spec``) that
+resumes from its last checkpoint, or from step 0, or packs its final outputs again, and a
+``job_restarted`` event says which.
 
 While a job trains, a progress line (steps, loss, tokens/s, ETA) is drawn on the server's stderr
 when it is a terminal (``progress_bar.py``).
 
-Replicas (``serve --workers N``, or several servers on one database) each run a runner, and a job
-must be trained by one of them only: a runner acts on a job (launches, relaunches, stops, fails
-it) only while it holds the job's lease in the store (``Store.claim_job_lease``, one atomic
-statement), renewed every ``ttl / 4`` while its worker trains. A runner that dies stops renewing;
-once the lease expires another runner claims the job and relaunches it as after a restart, from
-its last checkpoint. A runner that finds its lease taken (it stalled past ``ttl``) kills its
-worker and drops what it still reports. Alone on its data dir, a runner's owner id is the same in
-every process (``LOCAL``), so a restarted server takes its jobs back at once; replicas each have
-their own. Such a runner also wakes every ``ttl / 4`` with nothing to do, to find jobs whose
-owner died.
+Replicas (``serve --workers N``, or several servers on one database) each run a runner, and a
+runner acts on a job only while it holds the job's lease (``lease.py``: claimed, renewed by the
+heartbeat, released, and what a lost lease means). A replica's runner also wakes every
+``ttl / 4`` with nothing to do, to find jobs whose owner died.
 """
 
 from __future__ import annotations
 
 import logging
 import queue
-import re
-import subprocess
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -56,7 +48,9 @@ from mock_server.fine_tuning.plan import in_training
 from mock_server.fine_tuning.reports import REPORT, Failed, Report, Stopped
 from mock_server.real_training.chat import ChatWorker, spawn_worker
 from mock_server.real_training.launch import SPEC_FILE, CannotLaunch, launch_spec, relaunch_spec
+from mock_server.real_training.lease import LOCAL, Leases
 from mock_server.real_training.progress_bar import ProgressBar
+from mock_server.real_training.worker_process import WorkerProcess
 from mock_server.training.spec import WorkerSpec
 
 if TYPE_CHECKING:
@@ -69,47 +63,6 @@ __all__ = ["TrainingRunner"]
 log = logging.getLogger("together_sim.runner")
 
 _TICK = 0.2  # seconds between scans of the live real jobs
-_GRACE = 5.0  # seconds a worker told to stop has before it is killed
-# Seconds a lease lasts unrenewed: how long a dead replica's jobs wait for another. Renewals come
-# every quarter of it, so a runner thread held up (a locked database) for less keeps its jobs.
-LEASE_TTL = 10.0
-LOCAL = "local"  # the owner id of the one runner on a data dir no other process serves
-
-
-@dataclass(eq=False)
-class _Worker:
-    job_id: str
-    tenant: str
-    proc: subprocess.Popen[str]
-    log: Path
-    stop_sent: float | None = None
-    reader: threading.Thread | None = None
-    renewed: float = 0.0  # when its lease was last claimed (the lease clock's time)
-    lost: bool = False  # its lease went to another runner: what it reports is dropped
-
-    def release(self) -> None:
-        """Close the pipes once the process is gone and its output read."""
-        if self.reader is not None and self.reader is not threading.current_thread():
-            self.reader.join(timeout=5)
-        for pipe in (self.proc.stdin, self.proc.stdout):
-            if pipe is not None:
-                try:
-                    pipe.close()
-                except OSError:
-                    pass
-
-    def stop(self) -> None:
-        if self.stop_sent is not None:
-            if time.monotonic() - self.stop_sent > _GRACE and self.proc.poll() is None:
-                self.proc.kill()
-            return
-        self.stop_sent = time.monotonic()
-        try:
-            assert self.proc.stdin is not None
-            self.proc.stdin.write("stop\n")
-            self.proc.stdin.flush()
-        except (OSError, ValueError):  # it is already gone
-            pass
 
 
 @dataclass(frozen=True)
@@ -133,12 +86,11 @@ class TrainingRunner:
     threads: int | None = None  # CPU threads of each worker; None: torch's choice
     model_map: Mapping[str, BaseChoice] = field(default_factory=dict)  # model name -> base
     owner: str = LOCAL  # whose name this runner's leases are in
-    lease_ttl: float = LEASE_TTL
-    lease_clock: Callable[[], float] = time.time  # wall-clock seconds, the same on every replica
     watch: bool = False  # wake every ttl / 4 even with nothing live here (replicas)
     chat: ChatWorker = field(init=False)  # chat and completions on real jobs' outputs
+    leases: Leases = field(init=False)  # the jobs this runner may act on
     _queue: queue.SimpleQueue[object] = field(default_factory=queue.SimpleQueue)
-    _workers: dict[str, _Worker] = field(default_factory=dict)
+    _workers: dict[str, WorkerProcess] = field(default_factory=dict)
     _thread: threading.Thread | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _changed: threading.Condition = field(default_factory=threading.Condition)
@@ -146,12 +98,10 @@ class TrainingRunner:
     _busy: bool = False
     _last_scan: float = 0.0
     _bar: ProgressBar | None = field(init=False, default=None)
-    # Jobs another runner holds: not claimed again before this time (the lease clock's), so a
-    # replica does not write a claim every tick for each job trained elsewhere.
-    _elsewhere: dict[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self._bar = None if self.progress is None else ProgressBar(self.progress)
+        self.leases = Leases(self.jobs.store, self.owner)
         self.chat = ChatWorker(
             log=self.jobs.store.data_dir / "training" / "chat-worker.log", threads=self.threads
         )
@@ -195,15 +145,11 @@ class TrainingRunner:
         for worker in workers:
             worker.stop()
         for worker in workers:
-            try:
-                worker.proc.wait(timeout=_GRACE)
-            except subprocess.TimeoutExpired:
-                worker.proc.kill()
-                worker.proc.wait()
+            worker.wait_or_kill()
             worker.release()
             if not worker.lost:  # its job goes on at once wherever it is claimed next
                 with suppress(TogetherError):
-                    self.jobs.store.release_job_lease(worker.job_id, self.owner)
+                    self.leases.release(worker.job_id)
         self.chat.close()
 
     def worker_pid(self, job_id: str) -> int | None:
@@ -225,7 +171,7 @@ class TrainingRunner:
     # -- the thread -------------------------------------------------------------------------------
 
     def _loop(self) -> None:
-        idle = self.lease_ttl / 4 if self.watch else None
+        idle = self.leases.ttl / 4 if self.watch else None
         while True:
             try:
                 item = self._queue.get(timeout=_TICK if self._busy else idle)
@@ -264,56 +210,27 @@ class TrainingRunner:
             job_or_none = live.get(job_id)
             if job_or_none is None or job_or_none.status is JobStatus.cancel_requested:
                 worker.stop()
-        self._renew(workers.values())
+        for worker in self.leases.renew(workers.values()):
+            log.warning("job %s: its lease went to another runner; its worker stops", worker.job_id)
+            worker.proc.kill()
         for job in live.values():
-            if not in_training(job) or job.id in workers or not self._claim(job.id):
+            if not in_training(job) or job.id in workers or not self.leases.claim(job.id):
                 continue
             if job.status is JobStatus.cancel_requested:
                 self._report(job.tenant, job.id, Stopped(step=job.steps_completed))
-                self._release(job.id)
+                self.leases.release(job.id)
             elif job.worker_launched:  # its worker died with a previous server process
                 self._relaunch(job)
             else:
                 self._launch(job)
         self._busy = bool(live) or bool(self._workers)
 
-    # -- leases -----------------------------------------------------------------------------------
-
-    def _claim(self, job_id: str) -> bool:
-        """Whether this runner holds ``job_id``'s lease now (claimed or renewed)."""
-        now = self.lease_clock()
-        if self._elsewhere.get(job_id, now) > now:
-            return False
-        if self.jobs.store.claim_job_lease(job_id, self.owner, now=now, ttl=self.lease_ttl):
-            self._elsewhere.pop(job_id, None)
-            return True
-        self._elsewhere[job_id] = now + self.lease_ttl / 4
-        return False
-
-    def _renew(self, workers: Iterable[_Worker]) -> None:
-        """The heartbeat: each worker's lease claimed again every quarter of its life. One that
-        went to another runner meanwhile (this one stalled past the ttl) is not ours to train."""
-        now = self.lease_clock()
-        for worker in workers:
-            if worker.lost or now - worker.renewed < self.lease_ttl / 4:
-                continue
-            if self._claim(worker.job_id):
-                worker.renewed = now
-                continue
-            log.warning("job %s: its lease went to another runner; its worker stops", worker.job_id)
-            worker.lost = True
-            worker.proc.kill()
-
-    def _release(self, job_id: str) -> None:
-        self._elsewhere.pop(job_id, None)
-        self.jobs.store.release_job_lease(job_id, self.owner)
-
     def _launch(self, job: Job) -> None:
         try:
             spec = launch_spec(self.jobs, self.blobs, job, self.model, self.model_map)
         except CannotLaunch as exc:
             self._report(job.tenant, job.id, Failed(kind=exc.kind, message=str(exc)))
-            self._release(job.id)
+            self.leases.release(job.id)
             return
         self.jobs.worker_launched(job.tenant, job.id)
         self._start(job, spec)
@@ -323,12 +240,12 @@ class TrainingRunner:
             spec, restarted = relaunch_spec(self.jobs.store, self.blobs, job)
         except CannotLaunch as exc:
             self._report(job.tenant, job.id, Failed(kind=exc.kind, message=str(exc)))
-            self._release(job.id)
+            self.leases.release(job.id)
             return
         if self._report(job.tenant, job.id, restarted) is not None:
             self._start(job, spec)
         else:
-            self._release(job.id)
+            self.leases.release(job.id)
 
     def _start(self, job: Job, spec: WorkerSpec) -> None:
         out = Path(spec.out_dir)
@@ -340,7 +257,9 @@ class TrainingRunner:
             log=out / "worker.log",
             threads=self.threads,
         )
-        worker = _Worker(job.id, job.tenant, proc, out / "worker.log", renewed=self.lease_clock())
+        worker = WorkerProcess(
+            job.id, job.tenant, proc, out / "worker.log", renewed=self.leases.clock()
+        )
         worker.reader = threading.Thread(
             target=self._read, args=(worker,), name=f"worker-{job.id}", daemon=True
         )
@@ -348,7 +267,7 @@ class TrainingRunner:
             self._workers[job.id] = worker
         worker.reader.start()
 
-    def _read(self, worker: _Worker) -> None:
+    def _read(self, worker: WorkerProcess) -> None:
         assert worker.proc.stdout is not None
         for line in worker.proc.stdout:
             self._queue.put(_Line(worker.job_id, line))
@@ -379,9 +298,9 @@ class TrainingRunner:
         try:
             self._after_exit(worker, exit_)
         finally:
-            self._release(worker.job_id)
+            self.leases.release(worker.job_id)
 
-    def _after_exit(self, worker: _Worker, exit_: _Exit) -> None:
+    def _after_exit(self, worker: WorkerProcess, exit_: _Exit) -> None:
         try:
             job = self.jobs.store.get_job(worker.tenant, worker.job_id)
         except NotFound:  # deleted while it trained: its files go too
@@ -392,12 +311,7 @@ class TrainingRunner:
         if job.status is JobStatus.cancel_requested:
             self._report(job.tenant, job.id, Stopped(step=job.steps_completed))
             return
-        how = f"was killed by signal {-exit_.code}" if exit_.code < 0 else f"exited ({exit_.code})"
-        tail = _tail(worker.log)
-        message = f"The training worker {how} before the job finished" + (
-            f": {tail}" if tail else ""
-        )
-        self._report(job.tenant, job.id, Failed(message=message))
+        self._report(job.tenant, job.id, Failed(message=worker.failure(exit_.code)))
 
     def _report(self, tenant: str, job_id: str, report: Report) -> Job | None:
         """Apply a worker's report; while another process holds the database locked, try again
@@ -415,16 +329,3 @@ class TrainingRunner:
             except TogetherError:
                 log.exception("job %s: report %s does not apply", job_id, report.type)
                 return None
-
-
-_RAISED = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Exit|Interrupt)\b")
-
-
-def _tail(path: Path, limit: int = 400) -> str:
-    """The last exception a worker's log names (a traceback's last line), if any."""
-    try:
-        lines = [ln.strip() for ln in path.read_text(errors="replace").splitlines()]
-    except OSError:
-        return ""
-    raised = [ln for ln in lines if _RAISED.match(ln)]
-    return raised[-1][-limit:] if raised else ""

@@ -1,15 +1,12 @@
 """Real training as one service: the runner (a worker process per real job) and the chat worker
 that answers on a real job's output, both made on first use, so a server with only synthetic
 jobs never imports them (nor starts a thread). A replica (``shared``) leases jobs under an owner
-id of its own and starts its runner with the app (``app.py``), to take over the jobs of a replica
-that died."""
+id of its own (``lease.replica_id``) and starts its runner with the app (``app.py``), to take
+over the jobs of a replica that died."""
 
 from __future__ import annotations
 
-import os
-import socket
 import threading
-import uuid
 from collections.abc import Mapping
 from typing import IO, TYPE_CHECKING, Any
 
@@ -17,6 +14,7 @@ from mock_server.catalogue import fine_tuning as catalogue
 from mock_server.core.errors import NotFound
 from mock_server.fine_tuning.models import JobStatus
 from mock_server.fine_tuning.service import FineTuning
+from mock_server.real_training.lease import LOCAL, replica_id
 
 if TYPE_CHECKING:
     from mock_server.inference.models import Completion
@@ -26,12 +24,6 @@ if TYPE_CHECKING:
     from mock_server.training.bases import BaseChoice
 
 __all__ = ["RealTraining"]
-
-
-def _replica_id() -> str:
-    """This process among the replicas: host and pid say where it ran, the random part keeps a
-    recycled pid from inheriting a dead process's leases."""
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
 class RealTraining:
@@ -60,7 +52,7 @@ class RealTraining:
         """The runner, made on first use."""
         with self._lock:
             if self._runner is None:
-                from mock_server.real_training.runner import LOCAL, TrainingRunner
+                from mock_server.real_training.runner import TrainingRunner
 
                 self._runner = TrainingRunner(
                     self.jobs,
@@ -69,7 +61,7 @@ class RealTraining:
                     progress=self.progress,
                     threads=self.threads,
                     model_map=self.model_map,
-                    owner=_replica_id() if self.shared else LOCAL,
+                    owner=replica_id() if self.shared else LOCAL,
                     watch=self.shared,
                 )
             return self._runner

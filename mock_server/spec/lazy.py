@@ -13,8 +13,8 @@ the first of its routes that matches fully wins, and a partial match (the path, 
 is reported as such, so the router still prefers a later full match and answers 405 otherwise.
 
 What the first request to a group pays, once per process: that module's import, some tens of
-milliseconds, on the event loop (routing is synchronous). The prefixes are declared beside the
-module in app.py; ``tests/spec/test_lazy.py`` checks them against every route the module has.
+milliseconds, on the event loop (routing is synchronous). The groups and their prefixes are
+``LAZY_GROUPS`` below; ``tests/spec/test_lazy.py`` checks them against every route the module has.
 """
 
 from __future__ import annotations
@@ -27,7 +27,45 @@ from typing import Any
 from starlette.routing import BaseRoute, Match, NoMatchFound
 from starlette.types import Receive, Scope, Send
 
-__all__ = ["LazyRoutes"]
+__all__ = ["LAZY_GROUPS", "LazyRoutes"]
+
+# The route modules app.py installs as groups, with the path prefixes that reach them, in the
+# order they take among the app's routes: the first four after the inference routes, the
+# families' table last. Names, not imports: importing them is what is put off.
+LAZY_GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("mock_server.endpoints.routes", ("/v1/endpoints", "/v1/hardware", "/v1/clusters")),
+    (
+        "mock_server.projects.routes",
+        ("/v1/whoami", "/v3/whoami", "/v1/projects", "/v2/organizations", "/v2/projects"),
+    ),
+    ("mock_server.projects.unmodelled", ("/v2/projects/",)),
+    ("mock_server.faults.routes", ("/_sim/faults", "/_sim/journal", "/_sim/scenario")),
+    (
+        "mock_server.families.routes",
+        (
+            "/v1/rl/",
+            "/v1/projects/",
+            "/v2/projects/",
+            "/v1/compute/",
+            "/v1/deployments",
+            "/v1/evaluation",
+            "/v1/public/",
+            "/v2/public/",
+            "/v1/organizations",
+            "/v2/organizations",
+            "/v1/fine-tunes/",
+            "/v1/queue/",
+            "/v1/tci/",
+            "/v1/jobs",
+            "/v1/videos",
+            "/v2/videos",
+            "/v1/supported-models",
+            "/v2/supported-models",
+            "/v1/models",
+            "/_downloads/",
+        ),
+    ),
+)
 
 _INNER = "together_sim.lazy_route"  # the scope key naming the inner route that matched
 

@@ -6,7 +6,7 @@ own and never the same one, where a read then a write would hand both the same: 
 statement takes makes the second wait for the first's commit and then start from its row.
 
 A part of ``PostgresStore`` (``postgres.py``), kept apart as the records the simulator keeps for
-itself rather than for the API's callers; SQLite's are ``sqlite.py``'s, in the same SQL.
+itself rather than for the API's callers; SQLite's are ``sqlite_shared.py``'s, in the same SQL.
 """
 
 from __future__ import annotations

@@ -18,7 +18,8 @@ from fastapi.testclient import TestClient
 from mock_server.admin import controls as admin_controls
 from mock_server.admin.dashboard import SESSION_COOKIE
 from mock_server.app import create_app
-from mock_server.cli import _parser, given_settings
+from mock_server.cli import _parser
+from mock_server.cli_flags import given_settings
 from mock_server.core.clock import ManualClock
 from mock_server.faults import routes as fault_routes
 from mock_server.settings import ClockMode, Settings

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from mock_server.cli import _parser, given_settings
+from mock_server.cli import _parser
+from mock_server.cli_flags import given_settings
 from mock_server.core.limits import LIMITS, MAX_FILE_BYTES, Limits, form_limits, size
 from mock_server.settings import Settings
 

@@ -85,8 +85,8 @@ def _replica(data_dir: Path, clock: ManualClock) -> FastAPI:
 
 def _runner(app: FastAPI, lease_clock: LeaseClock) -> TrainingRunner:
     runner: TrainingRunner = app.state.services.real_training.runner()
-    runner.lease_ttl = TTL
-    runner.lease_clock = lease_clock
+    runner.leases.ttl = TTL
+    runner.leases.clock = lease_clock
     return runner
 
 

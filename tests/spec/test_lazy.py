@@ -11,8 +11,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from starlette.routing import Match
 
-from mock_server.app import LAZY_GROUPS
-from mock_server.spec.lazy import LazyRoutes
+from mock_server.spec.lazy import LAZY_GROUPS, LazyRoutes
 from tests.steps import auth
 
 

@@ -11,7 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from mock_server.app import create_app
-from mock_server.cli import _settings_flags, given_settings
+from mock_server.cli_flags import given_settings, settings_flags
 from mock_server.settings import Settings
 from openapi import ENV_SPEC, ENV_SPEC_VERSION, SpecVersion, find_spec_path
 from tests.steps import auth
@@ -50,7 +50,7 @@ def test_the_flag_and_the_variable_select_the_version_and_a_spec_path_wins(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     serve = argparse.ArgumentParser()
-    _settings_flags(serve)  # the flags `serve` gets, one per setting
+    settings_flags(serve)  # the flags `serve` gets, one per setting
     args = serve.parse_args(["--spec-version", "april"])
     assert Settings(**given_settings(args)).spec_version is SpecVersion.april
     monkeypatch.setenv(ENV_SPEC_VERSION, "april")

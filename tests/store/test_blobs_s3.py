@@ -20,7 +20,7 @@ from mock_server.core.errors import Conflict, ServiceUnavailable
 from mock_server.core.ids import IdSource
 from mock_server.files.uploads import Uploads
 from mock_server.settings import ClockMode, Settings
-from mock_server.store import SqliteStore, s3_blobs
+from mock_server.store import SqliteStore, s3_bucket
 from mock_server.store.blobs import PartInUse
 from mock_server.store.s3_blobs import S3BlobStore, parse_blob_url
 from mock_server.testing.live import serve_in_thread
@@ -190,7 +190,7 @@ def test_a_multipart_upload_whose_parts_reach_two_replicas_is_joined_on_either(
 def test_a_big_body_goes_up_as_an_s3_multipart_upload_and_reads_whole_elsewhere(
     a: S3BlobStore, b: S3BlobStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(s3_blobs, "PUT_WHOLE_BELOW", 1 << 20)
+    monkeypatch.setattr(s3_bucket, "PUT_WHOLE_BELOW", 1 << 20)
     body = bytes(range(256)) * (36 << 10)  # 9 MiB: past boto3's 8 MiB multipart threshold
     with a.claim_part(FILE) as part:
         part.write_bytes(body)

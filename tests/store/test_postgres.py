@@ -15,7 +15,8 @@ from typing import Any
 import anyio
 import pytest
 
-from mock_server.cli import _parser, given_settings, main
+from mock_server.cli import _parser, main
+from mock_server.cli_flags import given_settings
 from mock_server.core.errors import InvalidRequest, NotFound, ServiceUnavailable
 from mock_server.core.offload import WouldBlock, loop_first, must_not_wait
 from mock_server.fine_tuning.events import Event, EventType
