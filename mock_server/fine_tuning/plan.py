@@ -15,6 +15,7 @@ training, where its worker's reports take over (``progress.py``).
 
 from __future__ import annotations
 
+import threading
 from collections import OrderedDict
 from dataclasses import replace
 from datetime import datetime, timedelta
@@ -248,8 +249,23 @@ _MOMENTS_KEPT = 16384
 _TRAINING = EventType.training_start
 
 
+_LAST_KEY = threading.local()  # per thread: (job, its key), the job read last
+
+
 def _uncut_key(job: Job) -> tuple[Any, ...]:
-    """Everything the uncut plan depends on: what the job was created with."""
+    """Everything the uncut plan depends on: what the job was created with. One read of a job
+    asks for its moments several times (its next move, its end, ``seconds_remaining``), so the
+    key of the job object asked last is kept, per thread, rather than built each time."""
+    last = getattr(_LAST_KEY, "pair", None)
+    if last is not None and last[0] is job:
+        key: tuple[Any, ...] = last[1]
+        return key
+    key = _build_key(job)
+    _LAST_KEY.pair = (job, key)
+    return key
+
+
+def _build_key(job: Job) -> tuple[Any, ...]:
     return (
         job.id, job.created_at, job.model, job.model_output_name, job.validation_file,
         job.wandb_url, job.total_steps, job.steps_per_epoch, job.n_epochs, job.n_evals,
