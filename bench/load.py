@@ -39,6 +39,8 @@ __all__ = [
     "Workload",
     "markdown",
     "measure_load",
+    "ms",
+    "per_operation",
     "run_generators",
 ]
 
@@ -236,8 +238,24 @@ def measure_load(
     }
 
 
-def _ms(value: float | None) -> str:
+def ms(value: float | None) -> str:
     return "—" if value is None else f"{value:.1f}"
+
+
+def per_operation(label: str, align: str, rows: list[tuple[str, dict[str, Any]]]) -> list[str]:
+    """A markdown table of each operation kind's p50 / p99 (and errors, where any): a row per
+    ``(name, result)``, ``result`` as ``run_generators`` returns it."""
+    kinds = list(KINDS)
+    lines = [f"| {label} | " + " | ".join(kinds) + " |", f"|{align}|" + "---:|" * len(kinds)]
+    for name, result in rows:
+        by = result["by_kind"]
+        cells = [
+            f"{ms(by[k]['p50_ms'])} / {ms(by[k]['p99_ms'])}"
+            + (f" ({by[k]['errors']} err)" if by[k]["errors"] else "")
+            for k in kinds
+        ]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return lines
 
 
 def markdown(results: dict[str, Any]) -> str:
@@ -266,22 +284,14 @@ def markdown(results: dict[str, Any]) -> str:
             )
             target = f"0 errors, ≥ 1,000 req/s, p99 ≤ 250 ms {'✅' if met else '❌'}"
         lines.append(
-            f"| {row['clients']} | {r['rps']:.0f} | {r['errors']} | {_ms(r['p50_ms'])} | "
-            f"{_ms(r['p99_ms'])} | {_ms(r['max_ms'])} | {r['server_cpu']:.2f} | {gen} | "
+            f"| {row['clients']} | {r['rps']:.0f} | {r['errors']} | {ms(r['p50_ms'])} | "
+            f"{ms(r['p99_ms'])} | {ms(r['max_ms'])} | {r['server_cpu']:.2f} | {gen} | "
             f"{row['rss_before_mb']:.0f} → {row['rss_after_mb']:.0f} MB | {target} |"
         )
     lines += ["", "Per operation (p50 / p99 ms, errors):", ""]
-    kinds = list(KINDS)
-    lines.append("| Clients | " + " | ".join(kinds) + " |")
-    lines.append("|---:|" + "---:|" * len(kinds))
-    for row in results["rows"]:
-        by = row["result"]["by_kind"]
-        cells = [
-            f"{_ms(by[k]['p50_ms'])} / {_ms(by[k]['p99_ms'])}"
-            + (f" ({by[k]['errors']} err)" if by[k]["errors"] else "")
-            for k in kinds
-        ]
-        lines.append(f"| {row['clients']} | " + " | ".join(cells) + " |")
+    lines += per_operation(
+        "Clients", "---:", [(str(row["clients"]), row["result"]) for row in results["rows"]]
+    )
     samples = [s for row in results["rows"] for s in row["result"]["error_samples"]]
     lines += [
         "",

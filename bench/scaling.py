@@ -19,7 +19,7 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
-from bench.load import KINDS, Workload, run_generators
+from bench.load import Workload, ms, per_operation, run_generators
 from bench.memory import tree_rss_kib
 from bench.servers import Target, sim_target, start
 
@@ -109,10 +109,6 @@ def measure_scaling(
     }
 
 
-def _ms(value: float | None) -> str:
-    return "—" if value is None else f"{value:.1f}"
-
-
 def markdown(results: dict[str, Any]) -> str:
     meta = results["meta"]
     lines = [
@@ -132,18 +128,14 @@ def markdown(results: dict[str, Any]) -> str:
         db_cpu = "—" if row["database_cpu"] is None else f"{row['database_cpu']:.2f}"
         db_rss = "—" if row["database_rss_mb"] is None else f"{row['database_rss_mb']:.0f} MB"
         lines.append(
-            f"| {row['name']} | {r['rps']:.0f} | {r['errors']} | {_ms(r['p50_ms'])} | "
-            f"{_ms(r['p99_ms'])} | {_ms(r['max_ms'])} | {r['server_cpu']:.2f} | {db_cpu} | "
+            f"| {row['name']} | {r['rps']:.0f} | {r['errors']} | {ms(r['p50_ms'])} | "
+            f"{ms(r['p99_ms'])} | {ms(r['max_ms'])} | {r['server_cpu']:.2f} | {db_cpu} | "
             f"{row['rss_before_mb']:.0f} → {row['rss_after_mb']:.0f} MB | {db_rss} |"
         )
-    lines += ["", "Per operation (p50 / p99 ms):", ""]
-    kinds = list(KINDS)
-    lines.append("| Deployment | " + " | ".join(kinds) + " |")
-    lines.append("|---|" + "---:|" * len(kinds))
-    for row in results["rows"]:
-        by = row["result"]["by_kind"]
-        cells = [f"{_ms(by[k]['p50_ms'])} / {_ms(by[k]['p99_ms'])}" for k in kinds]
-        lines.append(f"| {row['name']} | " + " | ".join(cells) + " |")
+    lines += ["", "Per operation (p50 / p99 ms, errors):", ""]
+    lines += per_operation(
+        "Deployment", "---", [(row["name"], row["result"]) for row in results["rows"]]
+    )
     lines += [
         "",
         f"- {meta['cpus']} CPUs, shared by the simulator, PostgreSQL and the load generator; "
