@@ -12,25 +12,18 @@ import sys
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
-from fastapi import APIRouter, FastAPI, Request
-from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi import APIRouter, FastAPI
 from fastapi.telemetry import TelemetryConfig
 
 from mock_server import __version__
-from mock_server.admin import controls as admin_controls
-from mock_server.admin import dashboard
 from mock_server.admin.coherence import SharedStateCheck
 from mock_server.admin.service import Controls, ProcessMemory
-from mock_server.audio import routes as audio_routes
-from mock_server.batches import routes as batch_routes
 from mock_server.batches.service import checked_input_file
 from mock_server.core.clock import Clock, ManualClock, SystemClock
 from mock_server.core.ids import IdSource
 from mock_server.core.shared import Coherence
 from mock_server.core.tenancy import Tenancy
 from mock_server.deps import Services
-from mock_server.embeddings import rerank_routes
-from mock_server.embeddings import routes as embedding_routes
 from mock_server.endpoints.service import EndpointService
 from mock_server.families import model_list
 from mock_server.families.engine import Resources
@@ -46,7 +39,7 @@ from mock_server.fine_tuning.models import Timeline
 from mock_server.fine_tuning.poll_front import KeptJobViews
 from mock_server.fine_tuning.service import FineTuning
 from mock_server.guard.middleware import RequestGuard
-from mock_server.handlers import AnswerUncaught, install_error_handlers, install_spec
+from mock_server.handlers import AnswerUncaught, install_error_handlers, install_root, install_spec
 from mock_server.images import routes as image_routes
 from mock_server.inference import routes as inference_routes
 from mock_server.inference.service import Inference
@@ -328,21 +321,10 @@ def create_app(
     # first, ahead of the families' 60-odd routes. No path of theirs is another's.
     _add_routes(app, file_routes.upload_router)
     _add_routes(app, image_routes.media_router)
-    for module in (file_routes, fine_tuning_routes, inference_routes, model_list):
+    for module in (file_routes, fine_tuning_routes, inference_routes, model_list, image_routes):
         _add_routes(app, module.router)
     # The groups most clients never call are declared on their first request (spec/lazy.py).
-    app.router.routes.extend(LazyRoutes(module, prefixes) for module, prefixes in LAZY_GROUPS[:4])
-    for module in (admin_controls, dashboard):
-        _add_routes(app, module.router)
-    for family in (  # the other API families
-        batch_routes,
-        embedding_routes,
-        rerank_routes,
-        image_routes,
-        audio_routes,
-    ):
-        _add_routes(app, family.router)
-    app.router.routes.extend(LazyRoutes(module, prefixes) for module, prefixes in LAZY_GROUPS[4:])
+    app.router.routes.extend(LazyRoutes(module, prefixes) for module, prefixes in LAZY_GROUPS)
     app.add_middleware(KeptJobViews, fine_tuning=services.fine_tuning, tenancy=tenancy)
     # An exception from the routes or the kept views is answered here, and its connection kept
     # (handlers.py); the transport errors the faults raise in process pass outside it.
@@ -354,21 +336,7 @@ def create_app(
     # Added last, so outermost: a body past its limit is refused before anything reads it.
     app.add_middleware(RequestGuard, limits=settings.limits)
 
-    @app.get("/", include_in_schema=False)
-    async def root(request: Request) -> Response:
-        if dashboard.wants_html(request.headers.get("accept", "")):  # a browser: the dashboard
-            return RedirectResponse("/_sim/ui", status_code=307)
-        return JSONResponse(
-            {
-                "service": "together-sim",
-                "version": __version__,
-                "api": "/v1",
-                "docs": "/docs",
-                "controls": "/_sim",
-                "dashboard": "/_sim/ui",
-            }
-        )
-
+    install_root(app)
     # Last: it answers the spec's operations that no route above claimed (routes match in
     # order), so a router registered after it would never be reached for those.
     fallback.install(app)

@@ -20,10 +20,11 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from mock_server import __version__
 from mock_server.core.errors import (
     InsufficientStorage,
     ServiceUnavailable,
@@ -36,7 +37,7 @@ from mock_server.core.offload import off_loop
 from mock_server.settings import Settings
 from mock_server.spec.routing import invalid_request
 
-__all__ = ["AnswerUncaught", "install_error_handlers", "install_spec"]
+__all__ = ["AnswerUncaught", "install_error_handlers", "install_root", "install_spec", "wants_html"]
 
 log = logging.getLogger("together_sim")
 
@@ -152,3 +153,36 @@ def install_spec(app: FastAPI, settings: Settings) -> None:
     @app.get("/docs", include_in_schema=False)
     async def docs() -> HTMLResponse:
         return get_swagger_ui_html(openapi_url="/openapi.json", title="together-sim")
+
+
+def wants_html(accept: str) -> bool:
+    """A browser asks for ``text/html`` (and gets the dashboard at ``/``); the SDKs, curl and
+    httpx send ``application/json`` or ``*/*`` (and get the service's JSON)."""
+    for item in accept.split(","):
+        media, *params = (part.strip().lower() for part in item.split(";"))
+        if media == "text/html":
+            quality = next((p.removeprefix("q=") for p in params if p.startswith("q=")), "1")
+            try:
+                return float(quality) > 0
+            except ValueError:
+                return False
+    return False
+
+
+def install_root(app: FastAPI) -> None:
+    """``/``: the dashboard for a browser, where the service's parts are for anything else."""
+
+    @app.get("/", include_in_schema=False)
+    async def root(request: Request) -> Response:
+        if wants_html(request.headers.get("accept", "")):
+            return RedirectResponse("/_sim/ui", status_code=307)
+        return JSONResponse(
+            {
+                "service": "together-sim",
+                "version": __version__,
+                "api": "/v1",
+                "docs": "/docs",
+                "controls": "/_sim",
+                "dashboard": "/_sim/ui",
+            }
+        )

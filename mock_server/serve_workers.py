@@ -110,6 +110,9 @@ def create_app_from_env() -> _App:
     is a crash, and the worker is started again."""
     from uvicorn.config import STARTUP_FAILURE
 
+    from mock_server.core.lazy_model import import_fastapi
+
+    import_fastapi()  # as serve does (core/lazy_model.py)
     from mock_server.app import create_app
     from mock_server.store import SchemaError
     from openapi.locate import SpecError

@@ -17,6 +17,7 @@ from pydantic import BaseModel, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from mock_server.core.errors import InvalidRequest
+from mock_server.core.lazy_model import LazyModel
 from mock_server.core.offload import off_loop
 from mock_server.core.timefmt import iso
 from mock_server.deps import (
@@ -50,13 +51,13 @@ async def _body(request: Request, model: type[M]) -> M:
         raise InvalidRequest(f"{param + ': ' if param else ''}{first['msg']}", param=param) from exc
 
 
-class AdvanceRequest(BaseModel):
+class AdvanceRequest(LazyModel):
     # Finite: JSON's Infinity and NaN parse as floats. How far the clock may go in all is
     # Controls.advance_clock's to say.
     seconds: float = Field(ge=0, allow_inf_nan=False)
 
 
-class FailRequest(BaseModel):
+class FailRequest(LazyModel):
     kind: Literal["error", "user_error"] = "error"
     at_step: int | None = Field(default=None, ge=1)
     message: str = "Simulated failure injected through /_sim"
@@ -90,7 +91,7 @@ async def fail_job(id: str, request: Request, jobs: FineTuningDep) -> dict[str, 
     return render_job(job, seconds_remaining=jobs.seconds_remaining(job))
 
 
-class TrainerRequest(BaseModel):
+class TrainerRequest(LazyModel):
     trainer: Literal["synthetic", "real"]
 
 

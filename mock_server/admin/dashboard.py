@@ -18,17 +18,18 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import Field, ValidationError
 
 from mock_server.admin.ui import views
 from mock_server.admin.ui.stream import snapshot_stream
 from mock_server.core.errors import InvalidRequest, NotFound
+from mock_server.core.lazy_model import LazyModel
 from mock_server.core.offload import off_loop
 from mock_server.core.tenancy import Caller, Forbidden, bearer_key
 from mock_server.core.wire import json_body
 from mock_server.deps import Services, SettingsDep, TenancyDep
 
-__all__ = ["SESSION_COOKIE", "router", "wants_html"]
+__all__ = ["SESSION_COOKIE", "router"]
 
 router = APIRouter(prefix="/_sim/ui", tags=["Simulator dashboard"])
 
@@ -89,20 +90,6 @@ def _known_tenant(src: views.Sources, tenant: str) -> None:
         raise NotFound("tenant", tenant, message=f"No tenant {tenant}", param="tenant")
 
 
-def wants_html(accept: str) -> bool:
-    """A browser asks for ``text/html`` (and gets the dashboard at ``/``); the SDKs, curl and
-    httpx send ``application/json`` or ``*/*`` (and get the service's JSON)."""
-    for item in accept.split(","):
-        media, *params = (part.strip().lower() for part in item.split(";"))
-        if media == "text/html":
-            quality = next((p.removeprefix("q=") for p in params if p.startswith("q=")), "1")
-            try:
-                return float(quality) > 0
-            except ValueError:
-                return False
-    return False
-
-
 @router.get("", response_class=HTMLResponse)
 async def dashboard() -> HTMLResponse:
     return HTMLResponse(_static("index.html"), headers=_NO_STORE)
@@ -115,7 +102,7 @@ async def dashboard_asset(name: str) -> Response:
     return Response(_static(name), media_type=_ASSETS[name], headers=_NO_STORE)
 
 
-class SessionRequest(BaseModel):
+class SessionRequest(LazyModel):
     key: str = Field(min_length=1, max_length=1000)
 
 

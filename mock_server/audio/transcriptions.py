@@ -10,19 +10,20 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import ConfigDict
 
 from mock_server.audio.speech import transcribe
 from mock_server.catalogue.serverless import transcription_model, unavailable
 from mock_server.core.errors import InvalidRequest
 from mock_server.core.ids import stable_int
+from mock_server.core.lazy_model import LazyModel
 
 __all__ = ["TranscriptionRequest", "transcription_body"]
 
 Task = Literal["transcribe", "translate"]
 
 
-class TranscriptionRequest(BaseModel):
+class TranscriptionRequest(LazyModel):
     """``AudioTranscriptionRequest`` (and ``AudioTranslationRequest``, its subset) without the
     file, which arrives as bytes or a URL."""
 

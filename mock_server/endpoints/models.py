@@ -31,9 +31,10 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Final, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from mock_server.core.errors import InvalidRequest
+from mock_server.core.lazy_model import LazyModel
 from mock_server.core.lifecycle import Idle, Lifecycle, Move, Progress, apply, settle, status_at
 from mock_server.core.timefmt import iso
 
@@ -93,7 +94,7 @@ def scaled_durations(speed: float) -> dict[EndpointState, float]:
     return {state: seconds / speed for state, seconds in DURATIONS.items()}
 
 
-class Autoscaling(BaseModel):
+class Autoscaling(LazyModel):
     model_config = ConfigDict(frozen=True)
 
     # estimated: the service's lower bound is not published; a started endpoint has a replica.
@@ -101,8 +102,10 @@ class Autoscaling(BaseModel):
     max_replicas: int = Field(ge=1, le=2**31 - 1)
 
 
-class CreateEndpointRequest(BaseModel):
+class CreateEndpointRequest(LazyModel):
     """The spec's ``CreateEndpointRequest``."""
+
+    model_config = ConfigDict(defer_build=False)  # a route's body: core/lazy_model.py
 
     model: str
     hardware: str
@@ -115,10 +118,12 @@ class CreateEndpointRequest(BaseModel):
     availability_zone: str | None = None
 
 
-class UpdateEndpointRequest(BaseModel):
+class UpdateEndpointRequest(LazyModel):
     """The body of ``PATCH /endpoints/{endpointId}``: every field optional. ``inactive_timeout``
     given as null (or 0) turns the timeout off, so whether it was sent is read from
     ``model_fields_set``."""
+
+    model_config = ConfigDict(defer_build=False)  # a route's body: core/lazy_model.py
 
     display_name: str | None = None
     state: Desired | None = None
@@ -126,7 +131,7 @@ class UpdateEndpointRequest(BaseModel):
     inactive_timeout: int | None = None
 
 
-class Endpoint(BaseModel):
+class Endpoint(LazyModel):
     """A dedicated endpoint. Field names are the spec's (``DedicatedEndpoint``); the fields after
     ``# -- simulator state`` never leave the server."""
 

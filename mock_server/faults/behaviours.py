@@ -22,8 +22,9 @@ from datetime import datetime
 from fnmatch import fnmatchcase
 from typing import Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
+from mock_server.core.lazy_model import LazyModel
 from mock_server.core.shared import Coherence
 from mock_server.faults.journal import loaded
 from mock_server.files.models import FileRecord
@@ -46,7 +47,7 @@ FOREVER = 100 * 365 * 86400.0  # "stuck" with no end: a century of simulated tim
 _PHASE = {"pending": "queue", "queued": "start", "compressing": "compress", "uploading": "upload"}
 
 
-class FailAt(BaseModel):
+class FailAt(LazyModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     at_step: int = Field(ge=1)  # past the job's last step: it fails at its last step
@@ -54,7 +55,7 @@ class FailAt(BaseModel):
     message: str = "Simulated failure from a together-sim scenario"
 
 
-class Stuck(BaseModel):
+class Stuck(LazyModel):
     # A duration past FOREVER, or an infinite one, would put the job's next move past the last
     # date a datetime can hold, and every read of the job would fail.
     model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
@@ -63,7 +64,7 @@ class Stuck(BaseModel):
     seconds: float | None = Field(default=None, ge=0, le=FOREVER)  # None: until cancelled
 
 
-class _Selector(BaseModel):
+class _Selector(LazyModel):
     model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     id: str | None = None

@@ -19,9 +19,10 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any, Literal, Protocol, Self, cast
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AwareDatetime, ConfigDict, Field, field_validator, model_validator
 
 from mock_server.core.errors import error_body
+from mock_server.core.lazy_model import LazyModel
 
 __all__ = [
     "FaultRule",
@@ -80,7 +81,7 @@ def compile_path_regex(pattern: str) -> PathPattern:
         raise ValueError(f"not a pattern RE2 can match in linear time: {reason}") from None
 
 
-class Latency(BaseModel):
+class Latency(LazyModel):
     """Seconds added before the answer: ``0.5``, ``{uniform: [0.1, 0.8]}`` or
     ``{normal: [mean, sd]}`` (a draw below zero is zero)."""
 
@@ -115,7 +116,7 @@ class Latency(BaseModel):
         return min(600.0, max(0.0, rng.gauss(*self.normal)))
 
 
-class SlowStream(BaseModel):
+class SlowStream(LazyModel):
     """The real answer, delivered in pieces with ``interval`` seconds between them: one server-sent
     event per piece for ``text/event-stream``, else ``chunk_bytes`` bytes."""
 
@@ -125,7 +126,7 @@ class SlowStream(BaseModel):
     chunk_bytes: int = Field(default=1024, ge=1)
 
 
-class FaultRule(BaseModel):
+class FaultRule(LazyModel):
     """One fault: which requests (``operation``/``path``/``path_regex``, ``method``, ``tenant``),
     when (``probability``, ``times``, ``every``, ``skip``, ``after``/``before``) and what (a
     ``status``, ``latency``, ``reset``, ``truncate`` or ``slow_stream``; latency combines)."""

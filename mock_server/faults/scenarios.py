@@ -23,8 +23,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ConfigDict, Field, ValidationError
 
+from mock_server.core.lazy_model import LazyModel
 from mock_server.faults.behaviours import Behaviours, FileBehaviour, JobBehaviour
 from mock_server.faults.registry import Faults
 from mock_server.faults.rules import FaultRule
@@ -38,7 +39,7 @@ class ScenarioError(ValueError):
         self.param = param  # the first field at fault, "faults.0.path_regex"
 
 
-class Scenario(BaseModel):
+class Scenario(LazyModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     name: str | None = None

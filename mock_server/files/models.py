@@ -12,8 +12,9 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import ConfigDict
 
+from mock_server.core.lazy_model import LazyModel
 from mock_server.core.timefmt import unix
 
 __all__ = [
@@ -45,7 +46,7 @@ class FileType(StrEnum):
 ProcessingStatus = Literal["PENDING", "QUEUED", "RUNNING", "COMPLETED", "FAILED", "INVALID_FORMAT"]
 
 
-class FileRecord(BaseModel):
+class FileRecord(LazyModel):
     model_config = ConfigDict(frozen=True)
 
     id: str
@@ -94,7 +95,7 @@ def render_file(record: FileRecord) -> dict[str, Any]:
     return body
 
 
-class UploadSession(BaseModel):
+class UploadSession(LazyModel):
     """An upload that has been announced but whose bytes have not all arrived."""
 
     model_config = ConfigDict(frozen=True)

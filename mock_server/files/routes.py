@@ -20,11 +20,12 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, JSONResponse, RedirectResponse
-from pydantic import BaseModel, ConfigDict
+from pydantic import ConfigDict
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
 from mock_server.core.errors import InvalidRequest
+from mock_server.core.lazy_model import LazyModel
 from mock_server.core.limits import check_file_size, form_limits
 from mock_server.core.offload import off_loop, off_loop_context
 from mock_server.deps import FilesDep, TenantDep
@@ -153,8 +154,8 @@ async def upload_file(request: Request, files: FilesDep, tenant: TenantDep) -> d
 # -- multipart ------------------------------------------------------------------------------------
 
 
-class InitiateRequest(BaseModel):
-    model_config = ConfigDict(extra="allow")
+class InitiateRequest(LazyModel):
+    model_config = ConfigDict(defer_build=False, extra="allow")
     file_name: str
     file_size: int
     num_parts: int
@@ -163,7 +164,7 @@ class InitiateRequest(BaseModel):
     checksum: str | None = None
 
 
-class PartRef(BaseModel):
+class PartRef(LazyModel):
     model_config = ConfigDict(extra="allow")
     part_number: int | None = None
     PartNumber: int | None = None
@@ -171,15 +172,15 @@ class PartRef(BaseModel):
     ETag: str | None = None
 
 
-class CompleteRequest(BaseModel):
-    model_config = ConfigDict(extra="allow")
+class CompleteRequest(LazyModel):
+    model_config = ConfigDict(defer_build=False, extra="allow")
     upload_id: str
     file_id: str
     parts: list[PartRef] = []
 
 
-class AbortRequest(BaseModel):
-    model_config = ConfigDict(extra="allow")
+class AbortRequest(LazyModel):
+    model_config = ConfigDict(defer_build=False, extra="allow")
     upload_id: str
     file_id: str
 

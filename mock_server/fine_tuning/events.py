@@ -14,8 +14,9 @@ from enum import StrEnum
 from functools import lru_cache
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import ConfigDict
 
+from mock_server.core.lazy_model import LazyModel
 from mock_server.core.timefmt import iso
 
 __all__ = ["Checkpoint", "Event", "EventLevel", "EventType", "Metric", "render_event"]
@@ -61,7 +62,7 @@ class EventType(StrEnum):
 EventLevel = Literal["info", "warning", "error"]
 
 
-class Event(BaseModel):
+class Event(LazyModel):
     model_config = ConfigDict(frozen=True)
 
     created_at: datetime
@@ -107,7 +108,7 @@ def render_event(event: Event, *, upper_case_types: bool = False) -> dict[str, A
     }
 
 
-class Checkpoint(BaseModel):
+class Checkpoint(LazyModel):
     """One saved checkpoint. ``kind`` is ``"adapter"`` or ``"model"`` (the 3.x ``checkpoint``)."""
 
     model_config = ConfigDict(frozen=True)
@@ -128,7 +129,7 @@ class Checkpoint(BaseModel):
         }
 
 
-class Metric(BaseModel):
+class Metric(LazyModel):
     """One logged point of ``/fine-tunes/{id}/metrics``: a flat map of scalars at a step."""
 
     model_config = ConfigDict(frozen=True)

@@ -14,8 +14,9 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, model_validator
+from pydantic import ConfigDict, model_validator
 
+from mock_server.core.lazy_model import LazyModel
 from mock_server.fine_tuning.events import Checkpoint, Event, Metric
 
 __all__ = [
@@ -74,7 +75,7 @@ class InvalidTransition(Exception):
         self.target = target
 
 
-class Timeline(BaseModel):
+class Timeline(LazyModel):
     """Seconds each phase takes at the real service's pace; ``speed`` divides them all.
 
     ``instant()`` makes every duration zero, so a job is finished by the first read (and a
@@ -111,7 +112,7 @@ class Timeline(BaseModel):
         return {phase: self.seconds(phase) for phase in type(self).model_fields if phase != "speed"}
 
 
-class Fault(BaseModel):
+class Fault(LazyModel):
     """A failure injected through the controls: the job dies when it reaches ``at_step``."""
 
     model_config = ConfigDict(frozen=True)
@@ -121,7 +122,7 @@ class Fault(BaseModel):
     message: str = "Simulated failure injected through /_sim"
 
 
-class Job(BaseModel):
+class Job(LazyModel):
     """A fine-tuning job: the request as resolved at creation, plus where it has got to.
 
     Field names are the spec's (``FinetuneResponse``) wherever the spec has one; the fields after

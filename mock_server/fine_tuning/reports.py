@@ -15,7 +15,9 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import ConfigDict, Field, TypeAdapter
+
+from mock_server.core.lazy_model import LazyModel
 
 __all__ = [
     "REPORT",
@@ -32,7 +34,7 @@ __all__ = [
 ]
 
 
-class _Report(BaseModel):
+class _Report(LazyModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
@@ -112,4 +114,5 @@ Report = Annotated[
     Started | Step | Saved | Trained | Packaged | Uploaded | Stopped | Failed | Restarted,
     Field(discriminator="type"),
 ]
-REPORT: TypeAdapter[Report] = TypeAdapter(Report)
+# Built on the first report read (the runner's one thread), as the models are (core/lazy_model.py).
+REPORT: TypeAdapter[Report] = TypeAdapter(Report, config=ConfigDict(defer_build=True))

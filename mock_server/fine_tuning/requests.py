@@ -11,9 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from mock_server.core.errors import InvalidRequest
+from mock_server.core.lazy_model import LazyModel
 from mock_server.fine_tuning.models import Job
 
 __all__ = [
@@ -32,7 +33,7 @@ TrainOnInputs = bool | Literal["auto"]
 Int64 = Annotated[int, Field(ge=-(2**63), lt=2**63)]
 
 
-class _Open(BaseModel):
+class _Open(LazyModel):
     # Unknown keys are ignored, as the service does: newer clients send fields (such as
     # ``early_stopping_enabled``) that an older spec does not list. NaN and infinities are
     # refused here too, not only by the spec check: a job that kept one could not be read back.
@@ -40,6 +41,7 @@ class _Open(BaseModel):
 
 
 class FineTuneRequest(_Open):
+    model_config = ConfigDict(defer_build=False)  # a route's body: core/lazy_model.py
     training_file: str
     validation_file: str | None = None
     model: str | None = None

@@ -14,11 +14,12 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, Response
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ConfigDict, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from mock_server.catalogue import fine_tuning as catalogue
 from mock_server.core.errors import InvalidRequest
+from mock_server.core.lazy_model import LazyModel
 from mock_server.core.offload import loop_first, off_loop
 from mock_server.core.timefmt import parse_iso
 from mock_server.deps import ArtifactsDep, FineTuningDep, TenantDep, UpperCaseEventsDep
@@ -115,7 +116,7 @@ _INT64 = 2**63  # the spec's global steps are int64, and so is what SQLite compa
 Step = Annotated[int | None, Field(ge=-_INT64, lt=_INT64)]
 
 
-class MetricsFilter(BaseModel):
+class MetricsFilter(LazyModel):
     # Unknown fields are ignored: the spec's body schema allows them (no additionalProperties:
     # false), and the query parameters of a proxied request may come along. The spec checks a
     # body; query parameters are checked only here, so the bounds are here too.

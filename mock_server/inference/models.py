@@ -13,9 +13,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from mock_server.core.ids import stable_int
+from mock_server.core.lazy_model import LazyModel
 from mock_server.core.tokens import count_tokens, split_tokens
 
 __all__ = [
@@ -33,7 +34,7 @@ __all__ = [
 ]
 
 
-class Sampling(BaseModel):
+class Sampling(LazyModel):
     """What chat and text completions share. Fields the simulator does not act on (temperature,
     top_p ...) are accepted and ignored."""
 
@@ -53,10 +54,12 @@ class Sampling(BaseModel):
 
 
 class ChatRequest(Sampling):
+    model_config = ConfigDict(defer_build=False)  # a route's body: core/lazy_model.py
     messages: list[dict[str, Any]] = Field(min_length=1)
 
 
 class CompletionRequest(Sampling):
+    model_config = ConfigDict(defer_build=False)  # a route's body: core/lazy_model.py
     prompt: str
 
 

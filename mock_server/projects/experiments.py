@@ -15,9 +15,10 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import ConfigDict
 
 from mock_server.core.errors import InvalidRequest
+from mock_server.core.lazy_model import LazyModel
 from mock_server.core.timefmt import iso
 from mock_server.projects.models import Camel, Deployment, bare_name, check_etag, etag_of
 from mock_server.projects.walk import ready_replicas
@@ -45,18 +46,20 @@ class Member(Camel):
 
 
 class CreateABExperimentRequest(Camel):
+    model_config = ConfigDict(defer_build=False)  # a route's body: core/lazy_model.py
     name: str
     description: str | None = None
     members: list[Member]
 
 
 class UpdateABExperimentRequest(Camel):
+    model_config = ConfigDict(defer_build=False)  # a route's body: core/lazy_model.py
     description: str | None = None
     members: list[Member] | None = None
     etag: str | None = None
 
 
-class ABExperiment(BaseModel):
+class ABExperiment(LazyModel):
     model_config = ConfigDict(frozen=True)
 
     id: str

@@ -34,10 +34,11 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Final, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 from mock_server.core.errors import Conflict, InvalidRequest
+from mock_server.core.lazy_model import LazyModel
 
 __all__ = [
     "DURATIONS",
@@ -98,7 +99,7 @@ def scaled_durations(speed: float) -> dict[DeploymentState, float]:
     return {state: seconds / speed for state, seconds in DURATIONS.items()}
 
 
-class Camel(BaseModel):
+class Camel(LazyModel):
     """The spec's request bodies spell fields in camelCase; SDK 3.1.1 sends them so."""
 
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, frozen=True)
@@ -119,11 +120,13 @@ class TrafficSplitEntry(Camel):
 
 
 class CreateEndpointRequest(Camel):
+    model_config = ConfigDict(defer_build=False)  # a route's body: core/lazy_model.py
     name: str
     visibility: Visibility = "VISIBILITY_PRIVATE"
 
 
 class UpdateEndpointRequest(Camel):
+    model_config = ConfigDict(defer_build=False)  # a route's body: core/lazy_model.py
     name: str | None = None
     etag: str | None = None
     traffic_split: list[TrafficSplitEntry] | None = None
@@ -133,6 +136,8 @@ class UpdateEndpointRequest(Camel):
 class CreateDeploymentRequest(Camel):
     """The spec's ``DE.CreateDeploymentRequest``, with what SDK 3.1.1 sends beside it
     (``inactiveTimeout``, ``maxConcurrentRequestsPerReplica``)."""
+
+    model_config = ConfigDict(defer_build=False)  # a route's body: core/lazy_model.py
 
     name: str
     autoscaling: Autoscaling
@@ -148,6 +153,7 @@ class CreateDeploymentRequest(Camel):
 
 
 class UpdateDeploymentRequest(Camel):
+    model_config = ConfigDict(defer_build=False)  # a route's body: core/lazy_model.py
     name: str | None = None
     autoscaling: Autoscaling | None = None
     etag: str | None = None
@@ -155,7 +161,7 @@ class UpdateDeploymentRequest(Camel):
     max_concurrent_requests_per_replica: str | None = None
 
 
-class ProjectEndpoint(BaseModel):
+class ProjectEndpoint(LazyModel):
     """An endpoint; ``name`` is the bare name, rendered ``<project_slug>/<name>``."""
 
     model_config = ConfigDict(frozen=True)
@@ -171,7 +177,7 @@ class ProjectEndpoint(BaseModel):
     tenant: str
 
 
-class Deployment(BaseModel):
+class Deployment(LazyModel):
     """A deployment. ``model`` is the pinned resource path, ``serves`` the model name that
     answers its requests (a catalogue model or a fine-tune's output)."""
 

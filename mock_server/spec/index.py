@@ -4,9 +4,9 @@ The generic layer answers any of the spec's operations from this index alone: th
 server mounts it (the spec's ``servers`` path, ``/v1``, or the operation's own, ``/v2``, which
 is matched under ``/v1`` too, in front of the spec's path), the parameters, the request body per
 content type, the responses per status, and whether a key is needed. It is built once per spec
-file and cached; matching a request is a dict lookup for fixed paths and a few regular
-expressions for templated ones, most literal segments first, so that ``/deployments/secrets``
-wins over ``/deployments/{id}``.
+file and cached; matching a request is a dict lookup for fixed paths and, for templated ones, a
+comparison segment by segment against the routes of its length, most literal segments first,
+so that ``/deployments/secrets`` wins over ``/deployments/{id}``.
 
 Schemas are stored resolved (no ``$ref`` left) and rewritten the way the SDK generators read the
 spec: ``schemas.py``.
@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import functools
 import re
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -30,6 +31,7 @@ __all__ = [
     "Parameter",
     "Reply",
     "SpecOperation",
+    "Template",
     "build_index",
     "operation_index",
 ]
@@ -58,6 +60,133 @@ class Reply:
 
 
 @dataclass(frozen=True)
+class Template:
+    """A templated route, matched segment by segment: each parameter takes one whole, non-empty
+    segment, as the regular expression ``(?P<id>[^/]+)`` in its place would. No regular
+    expression is compiled for it: the specs' ~140 of them were ~15 ms of every start, and a
+    request tried them one by one. A parameter inside a segment (``{name}.json``, which neither
+    pinned spec has) makes that route a regular expression, compiled on its first use."""
+
+    segments: tuple[str | None, ...]  # a literal segment, or None where a parameter goes
+    names: tuple[str, ...]  # the parameters', in order
+    route: str
+
+    @classmethod
+    def of(cls, route: str) -> Template | None:
+        if "{" not in route:
+            return None
+        parts = route.split("/")
+        whole = [len(p) > 2 and p[0] == "{" and p[-1] == "}" and p.count("{") == 1 for p in parts]
+        if any("{" in p and not w for p, w in zip(parts, whole, strict=True)):
+            return _EmbeddedTemplate(segments=(), names=(), route=route)
+        return cls(
+            segments=tuple(None if w else p for p, w in zip(parts, whole, strict=True)),
+            names=tuple(p[1:-1] for p, w in zip(parts, whole, strict=True) if w),
+            route=route,
+        )
+
+    @property
+    def length(self) -> int:
+        return len(self.segments)
+
+    def match(self, parts: list[str]) -> dict[str, str] | None:
+        """The parameters of a path split on ``/`` (of this template's length), if it is on it."""
+        values = []
+        for want, got in zip(self.segments, parts, strict=True):
+            if want is None:
+                if not got:
+                    return None
+                values.append(got)
+            elif want != got:
+                return None
+        return dict(zip(self.names, values, strict=True))
+
+
+class _EmbeddedTemplate(Template):
+    """A route with a parameter inside a segment: a regular expression, any number of segments."""
+
+    @property
+    def length(self) -> int:
+        return -1
+
+    @functools.cached_property
+    def _regex(self) -> re.Pattern[str]:
+        pieces = re.split(r"\{([^}]+)\}", self.route)
+        return re.compile(
+            "".join(
+                re.escape(piece) if i % 2 == 0 else f"(?P<{piece}>[^/]+)"
+                for i, piece in enumerate(pieces)
+            )
+        )
+
+    def match(self, parts: list[str]) -> dict[str, str] | None:
+        found = self._regex.fullmatch("/".join(parts))
+        return None if found is None else found.groupdict()
+
+
+class _Schemas:
+    """An operation's parameters, body and replies, resolved and rewritten (``schemas.py``) when
+    first asked for: the ~210 operations' schemas were ~15 ms of every start, and a process
+    serves a few of them. One lock per index, since the resolvers' caches are shared."""
+
+    def __init__(
+        self,
+        resolvers: tuple[Resolver, Resolver],
+        lock: threading.Lock,
+        shared: list[Any],
+        raw: Mapping[str, Any],
+    ) -> None:
+        self._responses, self._requests = resolvers
+        self._lock = lock
+        self._shared = shared  # the path item's parameters
+        self._raw = raw
+
+    def parameters(self) -> tuple[Parameter, ...]:
+        raw = self._raw
+        own = {(p["name"], p["in"]) for p in raw.get("parameters") or ()}
+        with self._lock:
+            return tuple(
+                Parameter(
+                    name=str(p["name"]),
+                    location=str(p["in"]),
+                    required=bool(p.get("required")) or p["in"] == "path",
+                    schema=self._requests.schema(p.get("schema", {})),
+                )
+                for p in [
+                    *(s for s in self._shared if (s["name"], s["in"]) not in own),
+                    *(raw.get("parameters") or ()),
+                ]
+            )
+
+    def body(self) -> Body | None:
+        request = self._raw.get("requestBody")
+        if not request:
+            return None
+        with self._lock:
+            return Body(
+                required=bool(request.get("required")),
+                content={
+                    ctype: self._requests.schema(media.get("schema", {}))
+                    for ctype, media in (request.get("content") or {}).items()
+                },
+            )
+
+    def replies(self) -> Mapping[str, Reply]:
+        responses = self._responses
+        with self._lock:
+            return {
+                str(status): Reply(
+                    status=str(status),
+                    content={
+                        ctype: responses.schema(media["schema"]) if "schema" in media else None
+                        for ctype, media in (reply.get("content") or {}).items()
+                    },
+                )
+                for status, reply in (self._raw.get("responses") or {}).items()
+            }
+
+
+@dataclass(frozen=True)
 class SpecOperation:
     method: str  # upper case
     path: str  # as in the spec: /fine-tunes/{id}
@@ -65,10 +194,20 @@ class SpecOperation:
     name: str  # operationId, or method and path when the spec gives none
     tags: tuple[str, ...]
     secured: bool
-    parameters: tuple[Parameter, ...]
-    body: Body | None
-    replies: Mapping[str, Reply]
-    pattern: re.Pattern[str] | None = field(default=None, compare=False)
+    schemas: _Schemas = field(compare=False, repr=False)  # its parameters, body and replies
+    template: Template | None = field(default=None, compare=False)  # None: a fixed route
+
+    @functools.cached_property
+    def parameters(self) -> tuple[Parameter, ...]:
+        return self.schemas.parameters()
+
+    @functools.cached_property
+    def body(self) -> Body | None:
+        return self.schemas.body()
+
+    @functools.cached_property
+    def replies(self) -> Mapping[str, Reply]:
+        return self.schemas.replies()
 
     @property
     def success(self) -> Reply:
@@ -97,27 +236,33 @@ class OperationIndex:
         self._fixed: dict[tuple[str, str], SpecOperation] = {}
         self._concrete: dict[str, set[str]] = {}  # fixed route -> its methods
         # templated route -> method -> operation, the routes most specific first
-        self._templated: dict[str, dict[str, SpecOperation]] = {}
+        templated: dict[str, dict[str, SpecOperation]] = {}
         # ``aliases``: the same operations under another route, matched but not listed.
         for op in [*operations, *(aliases or ())]:
-            if op.pattern is None:
+            if op.template is None:
                 self._fixed[(op.method, op.route)] = op
                 self._concrete.setdefault(op.route, set()).add(op.method)
             else:
-                self._templated.setdefault(op.route, {}).setdefault(op.method, op)
-        self._templated = dict(sorted(self._templated.items(), key=lambda kv: _specificity(kv[0])))
+                templated.setdefault(op.route, {}).setdefault(op.method, op)
+        # By length (segments), each length's routes most specific first: a path is only ever
+        # on routes of its own length (a parameter is one segment). -1: routes matched whole.
+        self._by_length: dict[int, list[tuple[Template, dict[str, SpecOperation]]]] = {}
+        for _, by_method in sorted(templated.items(), key=lambda kv: _specificity(kv[0])):
+            template = next(iter(by_method.values())).template
+            assert template is not None
+            self._by_length.setdefault(template.length, []).append((template, by_method))
 
     def _templated_route(self, path: str) -> tuple[dict[str, SpecOperation], dict[str, str]]:
         """The operations of the most specific templated route ``path`` is on, and its
         parameters. OpenAPI matches literal segments before templated ones, whatever the
         method: ``DELETE .../rollouts/preview-defaults`` is on ``/rollouts/preview-defaults``
         (which has no DELETE: a 405), not ``DELETE /rollouts/{id}`` of "preview-defaults"."""
-        for by_method in self._templated.values():
-            pattern = next(iter(by_method.values())).pattern
-            assert pattern is not None
-            found = pattern.fullmatch(path)
-            if found is not None:
-                return by_method, found.groupdict()
+        parts = path.split("/")
+        for length in (len(parts), -1):
+            for template, by_method in self._by_length.get(length, ()):
+                params = template.match(parts)
+                if params is not None:
+                    return by_method, params
         return {}, {}
 
     def match(self, method: str, path: str) -> tuple[SpecOperation, dict[str, str]] | None:
@@ -152,16 +297,6 @@ def _specificity(route: str) -> tuple[int, ...]:
     return tuple(1 if part.startswith("{") else 0 for part in route.strip("/").split("/"))
 
 
-def _pattern(route: str) -> re.Pattern[str] | None:
-    if "{" not in route:
-        return None
-    parts = re.split(r"\{([^}]+)\}", route)
-    regex = "".join(
-        re.escape(part) if i % 2 == 0 else f"(?P<{part}>[^/]+)" for i, part in enumerate(parts)
-    )
-    return re.compile(regex)
-
-
 # --- building --------------------------------------------------------------------------------
 
 
@@ -177,7 +312,7 @@ def _server_path(servers: Any) -> str:
 
 
 def build_index(spec: Mapping[str, Any]) -> OperationIndex:
-    resolver, requests = Resolver(spec), Resolver(spec, "request")
+    resolvers, lock = (Resolver(spec), Resolver(spec, "request")), threading.Lock()
     default_prefix = _server_path(spec.get("servers"))
     default_security = spec.get("security", [])
     operations, aliases = [], []
@@ -186,39 +321,6 @@ def build_index(spec: Mapping[str, Any]) -> OperationIndex:
         for method, raw in item.items():
             if method not in _HTTP_METHODS or not isinstance(raw, Mapping):
                 continue
-            own = {(p["name"], p["in"]) for p in raw.get("parameters") or ()}
-            parameters = tuple(
-                Parameter(
-                    name=str(p["name"]),
-                    location=str(p["in"]),
-                    required=bool(p.get("required")) or p["in"] == "path",
-                    schema=requests.schema(p.get("schema", {})),
-                )
-                for p in [
-                    *(s for s in shared if (s["name"], s["in"]) not in own),
-                    *(raw.get("parameters") or ()),
-                ]
-            )
-            body = None
-            if raw.get("requestBody"):
-                request = raw["requestBody"]
-                body = Body(
-                    required=bool(request.get("required")),
-                    content={
-                        ctype: requests.schema(media.get("schema", {}))
-                        for ctype, media in (request.get("content") or {}).items()
-                    },
-                )
-            replies = {
-                str(status): Reply(
-                    status=str(status),
-                    content={
-                        ctype: resolver.schema(media["schema"]) if "schema" in media else None
-                        for ctype, media in (reply.get("content") or {}).items()
-                    },
-                )
-                for status, reply in (raw.get("responses") or {}).items()
-            }
             # An operation (or path) may name its own server: the videos live under /v2, and the
             # overlay's /v3/whoami under the API's root (an empty server path).
             servers = raw.get("servers") or item.get("servers")
@@ -233,17 +335,15 @@ def build_index(spec: Mapping[str, Any]) -> OperationIndex:
                     name=str(name),
                     tags=tuple(str(t) for t in raw.get("tags") or ()),
                     secured=_secured(raw.get("security", default_security)),
-                    parameters=parameters,
-                    body=body,
-                    replies=replies,
-                    pattern=_pattern(route),
+                    schemas=_Schemas(resolvers, lock, shared, raw),
+                    template=Template.of(route),
                 )
             )
             if prefix != default_prefix:
                 # Clients whose base URL ends in /v1 (SDK 2.x, a contract run) reach these under
                 # /v1 as well: /v1/videos, and /v1/v3/whoami for the one on the API's root.
                 usual = default_prefix + str(path)
-                aliases.append(replace(operations[-1], route=usual, pattern=_pattern(usual)))
+                aliases.append(replace(operations[-1], route=usual, template=Template.of(usual)))
     # An alias never hides an operation of its own at that route.
     routes = {(op.method, op.route) for op in operations}
     aliases = [alias for alias in aliases if (alias.method, alias.route) not in routes]

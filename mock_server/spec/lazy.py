@@ -4,8 +4,9 @@ Declaring a FastAPI route costs about a millisecond and a half (the signature's 
 analysed, the response model prepared), and the simulator declares some 300 of them; the project
 families alone (``projects/routes.py``, ``projects/unmodelled.py``) and the table-driven families
 (``families/routes.py``) are some 150 and most of the import time that the routes add to startup.
-A client that speaks fine-tuning only (most of them) never calls those, so their modules are
-imported, and their routes declared, when a request first reaches one of their path prefixes.
+A client that speaks fine-tuning only (most of them) never calls those, nor the controls, the
+dashboard, batches, embeddings, rerank or audio, so their modules are imported, and their routes
+declared, when a request first reaches one of their path prefixes.
 
 A group sits in the app's route list where its module's routes would, and matches as they would
 have: a path outside its prefixes is a ``NONE`` at once (without loading anything); inside them,
@@ -30,8 +31,9 @@ from starlette.types import Receive, Scope, Send
 __all__ = ["LAZY_GROUPS", "LazyRoutes"]
 
 # The route modules app.py installs as groups, with the path prefixes that reach them, in the
-# order they take among the app's routes: the first four after the inference routes, the
-# families' table last. Names, not imports: importing them is what is put off.
+# order they take among the app's routes: after the routes declared at startup (files,
+# fine-tuning, inference, the model list, images), the families' table last. Names, not
+# imports: importing them is what is put off.
 LAZY_GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("mock_server.endpoints.routes", ("/v1/endpoints", "/v1/hardware", "/v1/clusters")),
     (
@@ -40,6 +42,12 @@ LAZY_GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ),
     ("mock_server.projects.unmodelled", ("/v2/projects/",)),
     ("mock_server.faults.routes", ("/_sim/faults", "/_sim/journal", "/_sim/scenario")),
+    ("mock_server.admin.controls", ("/_sim/clock", "/_sim/advance", "/_sim/jobs/", "/_sim/reset")),
+    ("mock_server.admin.dashboard", ("/_sim/ui",)),
+    ("mock_server.batches.routes", ("/v1/batches",)),
+    ("mock_server.embeddings.routes", ("/v1/embeddings",)),
+    ("mock_server.embeddings.rerank_routes", ("/v1/rerank",)),
+    ("mock_server.audio.routes", ("/v1/audio/", "/v1/voices")),
     (
         "mock_server.families.routes",
         (

@@ -33,7 +33,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Final, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import ConfigDict
+
+from mock_server.core.lazy_model import LazyModel
 
 __all__ = [
     "SMOLLM2_GGUF",
@@ -56,7 +58,7 @@ _REPO_ID = re.compile(r"[\w.-]+(/[\w.-]+)?")
 _RECORD: Final = "base.json"
 
 
-class BaseChoice(BaseModel):
+class BaseChoice(LazyModel):
     model_config = ConfigDict(frozen=True)
 
     ref: str  # a stand-in name, a local directory or a repo id

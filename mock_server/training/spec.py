@@ -32,8 +32,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import ConfigDict
 
+from mock_server.core.lazy_model import LazyModel
 from mock_server.fine_tuning.events import Checkpoint
 from mock_server.fine_tuning.models import Job
 from mock_server.training.bases import BaseChoice, choose
@@ -56,7 +57,7 @@ _CAPS = {"cpu": (8, 512), "cuda": (32, 2048)}
 TRAINER_STATE = "trainer_state.pt"  # in a checkpoint folder: what an exact resume needs
 
 
-class InitFrom(BaseModel):
+class InitFrom(LazyModel):
     """The weights a ``from_checkpoint`` job starts from: its parent's, at one step."""
 
     model_config = ConfigDict(frozen=True)
@@ -69,7 +70,7 @@ class InitFrom(BaseModel):
     training_type: dict[str, Any]  # the parent's: the shape of its adapter
 
 
-class WorkerSpec(BaseModel):
+class WorkerSpec(LazyModel):
     model_config = ConfigDict(frozen=True)
 
     job_id: str

@@ -16,7 +16,7 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from mock_server.admin.dashboard import wants_html
+from mock_server.handlers import wants_html
 from mock_server.settings import Settings
 from tests.steps import KEY, QUICKSTART, advance, auth, conversations, create_job, jsonl, upload
 
