@@ -25,7 +25,6 @@ from mock_server.core.shared import Coherence
 from mock_server.core.tenancy import Tenancy
 from mock_server.deps import Services
 from mock_server.endpoints.service import EndpointService
-from mock_server.families import model_list
 from mock_server.families.engine import Resources
 from mock_server.faults.behaviours import Behaviours
 from mock_server.faults.middleware import FaultInjection
@@ -321,7 +320,7 @@ def create_app(
     # first, ahead of the families' 60-odd routes. No path of theirs is another's.
     _add_routes(app, file_routes.upload_router)
     _add_routes(app, image_routes.media_router)
-    for module in (file_routes, fine_tuning_routes, inference_routes, model_list, image_routes):
+    for module in (file_routes, fine_tuning_routes, inference_routes, image_routes):
         _add_routes(app, module.router)
     # The groups most clients never call are declared on their first request (spec/lazy.py).
     app.router.routes.extend(LazyRoutes(module, prefixes) for module, prefixes in LAZY_GROUPS)

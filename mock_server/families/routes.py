@@ -1,5 +1,5 @@
 """The routes of the stateful families: one handler per spec operation, built from the families'
-tables (``families/``), and the signed downloads they hand out.
+tables (``families/table.py``), and the signed downloads they hand out.
 
 A row of a table is one of the two ways to add an operation (``spec/routing``): the handlers are
 mounted on a ``SpecRoute`` router, which asks for the key, checks the request against the spec (a
@@ -25,9 +25,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from mock_server.core.errors import NotFound, TogetherError
 from mock_server.core.offload import off_loop
 from mock_server.core.tenancy import Tenancy
-from mock_server.families import DOWNLOADS, OPERATIONS
 from mock_server.families.base import Answer, Call, Operation
 from mock_server.families.engine import Resources
+from mock_server.families.table import DOWNLOADS, OPERATIONS
 from mock_server.files import downloads
 from mock_server.spec.fallback import PREFIX
 from mock_server.spec.routing import SpecRoute, operation_of, spec_request

@@ -8,15 +8,13 @@ on the milestone of the event that announces it, at the moment the walk enters i
 the moments between with what training emits (downloads, epochs, evals, checkpoints).
 
 Pure and cheap to ask again: the uncut plan depends only on what the job was created with, so it
-is remembered (its moments alone for many more jobs: what ``timing.py`` asks on each read); a
-cancel or an injected fault cuts it at that moment. A real job's plan stops at the start of
-training, where its worker's reports take over (``progress.py``).
+is remembered (``remembered.py``; its moments alone for many more jobs: what ``timing.py`` asks
+on each read); a cancel or an injected fault cuts it at that moment. A real job's plan stops at
+the start of training, where its worker's reports take over (``progress.py``).
 """
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any, Literal
@@ -25,6 +23,7 @@ from mock_server.core.lifecycle import Progress, Steps, begin, cut
 from mock_server.fine_tuning.course import course, entered, span, status_steps, step_time
 from mock_server.fine_tuning.events import Checkpoint, Event, EventType
 from mock_server.fine_tuning.models import FAILED, Job, JobStatus, Milestone
+from mock_server.fine_tuning.remembered import Remembered
 
 __all__ = [
     "checkpoint_steps",
@@ -240,84 +239,28 @@ def _full_plan(job: Job) -> list[Milestone]:
     return out
 
 
-_PLANS: OrderedDict[tuple[Any, ...], tuple[Milestone, ...]] = OrderedDict()
-_PLANS_KEPT = 512  # ~20 KB each; past that a job's plan is worked out again when it moves
-# Only the moments of each plan, for many more jobs: ~1.5 KB each. A read of a live job needs
-# the whole plan only when a milestone is due; its next moment and its end come from here.
-_MOMENTS: OrderedDict[tuple[Any, ...], tuple[datetime, ...]] = OrderedDict()
-_MOMENTS_KEPT = 16384
+def _uncut_plan(job: Job) -> list[Milestone]:
+    """``_full_plan``, up to the start of training for a real job, where its worker's reports
+    take over."""
+    full = _full_plan(job)
+    if job.trainer == "real":
+        start = next(i for i, m in enumerate(full) if m.event and m.event.type is _TRAINING)
+        full = full[:start]
+    return full
+
+
 _TRAINING = EventType.training_start
-
-
-_LAST_KEY = threading.local()  # per thread: (job, its key), the job read last
-
-
-def _uncut_key(job: Job) -> tuple[Any, ...]:
-    """Everything the uncut plan depends on: what the job was created with. One read of a job
-    asks for its moments several times (its next move, its end, ``seconds_remaining``), so the
-    key of the job object asked last is kept, per thread, rather than built each time."""
-    last = getattr(_LAST_KEY, "pair", None)
-    if last is not None and last[0] is job:
-        key: tuple[Any, ...] = last[1]
-        return key
-    key = _build_key(job)
-    _LAST_KEY.pair = (job, key)
-    return key
-
-
-def _build_key(job: Job) -> tuple[Any, ...]:
-    return (
-        job.id, job.created_at, job.model, job.model_output_name, job.validation_file,
-        job.wandb_url, job.total_steps, job.steps_per_epoch, job.n_epochs, job.n_evals,
-        job.n_checkpoints, job.is_lora, job.token_count, job.param_count,
-        tuple(sorted(job.durations.items())), job.trainer,
-    )  # fmt: skip
+_REMEMBERED = Remembered(_uncut_plan)
 
 
 def uncut_moments(job: Job) -> tuple[datetime, ...]:
-    """``[m.at for m in _uncut_plan(job)]``, remembered for far more jobs than whole plans."""
-    key = _uncut_key(job)
-    moments = _MOMENTS.get(key)
-    if moments is None:
-        moments = _MOMENTS[key] = tuple(m.at for m in _uncut_plan(job, key))
-        if len(_MOMENTS) > _MOMENTS_KEPT:
-            _MOMENTS.popitem(last=False)
-    else:
-        _touch(_MOMENTS, key)
-    return moments
-
-
-def _uncut_plan(job: Job, key: tuple[Any, ...] | None = None) -> list[Milestone]:
-    """``_full_plan``, remembered: a job is read far more often than it changes, and the uncut
-    plan depends only on what the job was created with (the key holds all of it)."""
-    key = key or _uncut_key(job)
-    milestones = _PLANS.get(key)
-    if milestones is None:
-        full = _full_plan(job)
-        if job.trainer == "real":  # the worker's reports take over at the start of training
-            start = next(i for i, m in enumerate(full) if m.event and m.event.type is _TRAINING)
-            full = full[:start]
-        milestones = _PLANS[key] = tuple(full)
-        if len(_PLANS) > _PLANS_KEPT:
-            _PLANS.popitem(last=False)
-    else:
-        _touch(_PLANS, key)  # least recently used goes first: live jobs stay
-    return list(milestones)
-
-
-def _touch(kept: OrderedDict[tuple[Any, ...], Any], key: tuple[Any, ...]) -> None:
-    """Mark ``key`` as just used. Worker threads share these caches: another may have evicted
-    it since it was read (once more jobs are live than the cache keeps), and a KeyError here
-    would be a 500 for a plain read of a job."""
-    try:
-        kept.move_to_end(key)
-    except KeyError:
-        pass
+    """``[m.at for m in <the uncut plan>]``, remembered for far more jobs than whole plans."""
+    return _REMEMBERED.moments(job)
 
 
 def plan(job: Job) -> list[Milestone]:
     """Every milestone of the job from its creation on, cut short by a cancel or a fault."""
-    milestones = _uncut_plan(job)  # remembered; the walk only for a job a fault or cancel cuts
+    milestones = _REMEMBERED.milestones(job)  # the walk only for a job a fault or cancel cuts
     if fault_due(job) and job.cancel_requested_at is None:  # a cancel comes first, or the end
         assert job.fault is not None
         at = entered(_planned_walk(job), JobStatus(job.fault.kind))

@@ -13,12 +13,9 @@ from mock_server.core.errors import InvalidRequest
 from mock_server.projects import events, models, views, walk
 from mock_server.projects.deploying import MODEL_PATH, Deploying
 from mock_server.projects.listing import Listed, page
-from mock_server.projects.models import (
-    CreateDeploymentRequest,
-    DeploymentState,
-    UpdateDeploymentRequest,
-)
+from mock_server.projects.models import DeploymentState
 from mock_server.projects.records import DEPLOYMENT, update_fields
+from mock_server.projects.requests import CreateDeploymentRequest, UpdateDeploymentRequest
 
 __all__ = ["Deployments"]
 

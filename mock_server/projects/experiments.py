@@ -20,7 +20,8 @@ from pydantic import ConfigDict
 from mock_server.core.errors import InvalidRequest
 from mock_server.core.lazy_model import LazyModel
 from mock_server.core.timefmt import iso
-from mock_server.projects.models import Camel, Deployment, bare_name, check_etag, etag_of
+from mock_server.projects.models import Deployment, bare_name, check_etag, etag_of
+from mock_server.projects.requests import Camel
 from mock_server.projects.walk import ready_replicas
 
 __all__ = [

@@ -1,6 +1,6 @@
-"""Project-scoped endpoints and their deployments, pure: the request shapes, the records, names,
-etags and the endpoint's traffic split (the deployment's walk is ``walk.py``'s, what they answer
-``views.py``'s).
+"""Project-scoped endpoints and their deployments, pure: the records, names, etags and the
+endpoint's traffic split (the request shapes are ``requests.py``'s, the deployment's walk
+``walk.py``'s, what they answer ``views.py``'s).
 
 An endpoint (``ep_...``) is only a name that inference requests use (``<project_slug>/<name>``)
 and a live traffic split over its deployments; a deployment (``dep_...``) binds one model to the
@@ -32,27 +32,25 @@ import re
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Final, Literal, TypeVar
+from typing import Any, Final, TypeVar
 
-from pydantic import ConfigDict, Field
-from pydantic.alias_generators import to_camel
+from pydantic import ConfigDict
 
 from mock_server.core.errors import Conflict, InvalidRequest
 from mock_server.core.lazy_model import LazyModel
+from mock_server.projects.requests import (
+    Autoscaling,
+    CreateEndpointRequest,
+    TrafficSplitEntry,
+    UpdateEndpointRequest,
+    Visibility,
+)
 
 __all__ = [
     "DURATIONS",
-    "Autoscaling",
-    "Camel",
-    "CreateDeploymentRequest",
-    "CreateEndpointRequest",
     "Deployment",
     "DeploymentState",
     "ProjectEndpoint",
-    "TrafficSplitEntry",
-    "UpdateDeploymentRequest",
-    "UpdateEndpointRequest",
-    "Visibility",
     "bare_name",
     "bumped",
     "check_etag",
@@ -76,8 +74,6 @@ class DeploymentState(StrEnum):
     STOPPING = "DEPLOYMENT_STATE_STOPPING"
 
 
-Visibility = Literal["VISIBILITY_PRIVATE", "VISIBILITY_INTERNAL"]
-
 # Seconds at the real service's pace (speed 1), estimated like a v1 endpoint's start (a minute)
 # and stop (15 s); the timeline's speed divides them when the deployment is created.
 DURATIONS: Final[Mapping[DeploymentState, float]] = {
@@ -97,68 +93,6 @@ def scaled_durations(speed: float) -> dict[DeploymentState, float]:
     if math.isinf(speed):
         return dict.fromkeys(DURATIONS, 0.0)
     return {state: seconds / speed for state, seconds in DURATIONS.items()}
-
-
-class Camel(LazyModel):
-    """The spec's request bodies spell fields in camelCase; SDK 3.1.1 sends them so."""
-
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, frozen=True)
-
-
-class Autoscaling(Camel):
-    min_replicas: int | None = Field(default=None, ge=0, le=2**31 - 1)
-    max_replicas: int | None = Field(default=None, ge=0, le=2**31 - 1)
-    scale_down_window: str | None = None
-    scale_up_window: str | None = None
-    scale_to_zero_window: str | None = None
-    scaling_metrics: list[dict[str, Any]] | None = None
-
-
-class TrafficSplitEntry(Camel):
-    deployment_id: str
-    weight: float
-
-
-class CreateEndpointRequest(Camel):
-    model_config = ConfigDict(defer_build=False)  # a route's body: core/lazy_model.py
-    name: str
-    visibility: Visibility = "VISIBILITY_PRIVATE"
-
-
-class UpdateEndpointRequest(Camel):
-    model_config = ConfigDict(defer_build=False)  # a route's body: core/lazy_model.py
-    name: str | None = None
-    etag: str | None = None
-    traffic_split: list[TrafficSplitEntry] | None = None
-    visibility: Visibility | None = None
-
-
-class CreateDeploymentRequest(Camel):
-    """The spec's ``DE.CreateDeploymentRequest``, with what SDK 3.1.1 sends beside it
-    (``inactiveTimeout``, ``maxConcurrentRequestsPerReplica``)."""
-
-    model_config = ConfigDict(defer_build=False)  # a route's body: core/lazy_model.py
-
-    name: str
-    autoscaling: Autoscaling
-    model: str | None = None
-    model_id: str | None = None
-    model_revision_id: str | None = None
-    config: str | None = None
-    config_id: str | None = None
-    enable_lora: bool = False
-    placement: dict[str, Any] | None = None
-    inactive_timeout: int | None = None
-    max_concurrent_requests_per_replica: str | None = None
-
-
-class UpdateDeploymentRequest(Camel):
-    model_config = ConfigDict(defer_build=False)  # a route's body: core/lazy_model.py
-    name: str | None = None
-    autoscaling: Autoscaling | None = None
-    etag: str | None = None
-    inactive_timeout: int | None = None
-    max_concurrent_requests_per_replica: str | None = None
 
 
 class ProjectEndpoint(LazyModel):

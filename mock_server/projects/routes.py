@@ -13,7 +13,7 @@ from fastapi import APIRouter, Query
 from mock_server.core.offload import off_loop
 from mock_server.deps import ProjectsDep, TenantDep
 from mock_server.projects.experiments import CreateABExperimentRequest, UpdateABExperimentRequest
-from mock_server.projects.models import (
+from mock_server.projects.requests import (
     CreateDeploymentRequest,
     CreateEndpointRequest,
     UpdateDeploymentRequest,

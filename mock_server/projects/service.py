@@ -31,11 +31,7 @@ from mock_server.projects.deployments import Deployments
 from mock_server.projects.event_log import EventLog
 from mock_server.projects.identity import Identity
 from mock_server.projects.listing import Listed, page
-from mock_server.projects.models import (
-    CreateEndpointRequest,
-    ProjectEndpoint,
-    UpdateEndpointRequest,
-)
+from mock_server.projects.models import ProjectEndpoint
 from mock_server.projects.records import (
     AB_EXPERIMENT,
     ADAPTER,
@@ -47,6 +43,7 @@ from mock_server.projects.records import (
     OutputJobs,
     update_fields,
 )
+from mock_server.projects.requests import CreateEndpointRequest, UpdateEndpointRequest
 
 __all__ = [
     "AB_EXPERIMENT",

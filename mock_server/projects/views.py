@@ -10,13 +10,8 @@ from typing import Any, Final
 
 from mock_server.core.errors import InvalidRequest
 from mock_server.core.timefmt import iso
-from mock_server.projects.models import (
-    Autoscaling,
-    Deployment,
-    DeploymentState,
-    ProjectEndpoint,
-    etag_of,
-)
+from mock_server.projects.models import Deployment, DeploymentState, ProjectEndpoint, etag_of
+from mock_server.projects.requests import Autoscaling
 from mock_server.projects.walk import ready_replicas, state_at
 
 __all__ = [

@@ -27,16 +27,18 @@ from mock_server.core.lifecycle import (
     walked,
 )
 from mock_server.projects.models import (
-    Autoscaling,
-    CreateDeploymentRequest,
     Deployment,
     DeploymentState,
-    UpdateDeploymentRequest,
     bare_name,
     bumped,
     check_etag,
     check_timeout,
     resolve_autoscaling,
+)
+from mock_server.projects.requests import (
+    Autoscaling,
+    CreateDeploymentRequest,
+    UpdateDeploymentRequest,
 )
 
 __all__ = [

@@ -5,8 +5,8 @@ analysed, the response model prepared), and the simulator declares some 300 of t
 families alone (``projects/routes.py``, ``projects/unmodelled.py``) and the table-driven families
 (``families/routes.py``) are some 150 and most of the import time that the routes add to startup.
 A client that speaks fine-tuning only (most of them) never calls those, nor the controls, the
-dashboard, batches, embeddings, rerank or audio, so their modules are imported, and their routes
-declared, when a request first reaches one of their path prefixes.
+dashboard, batches, embeddings, rerank, audio or the model list, so their modules are imported,
+and their routes declared, when a request first reaches one of their path prefixes.
 
 A group sits in the app's route list where its module's routes would, and matches as they would
 have: a path outside its prefixes is a ``NONE`` at once (without loading anything); inside them,
@@ -32,7 +32,7 @@ __all__ = ["LAZY_GROUPS", "LazyRoutes"]
 
 # The route modules app.py installs as groups, with the path prefixes that reach them, in the
 # order they take among the app's routes: after the routes declared at startup (files,
-# fine-tuning, inference, the model list, images), the families' table last. Names, not
+# fine-tuning, inference, images), the families' table last. Names, not
 # imports: importing them is what is put off.
 LAZY_GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("mock_server.endpoints.routes", ("/v1/endpoints", "/v1/hardware", "/v1/clusters")),
@@ -48,6 +48,7 @@ LAZY_GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("mock_server.embeddings.routes", ("/v1/embeddings",)),
     ("mock_server.embeddings.rerank_routes", ("/v1/rerank",)),
     ("mock_server.audio.routes", ("/v1/audio/", "/v1/voices")),
+    ("mock_server.families.model_list", ("/v1/models",)),  # before the families' own /v1/models/
     (
         "mock_server.families.routes",
         (

@@ -14,15 +14,17 @@ from mock_server.core.tenancy import organization_id, project_id
 from mock_server.projects.identity import identity_of, model_id_of
 from mock_server.projects.listing import Listed, page
 from mock_server.projects.models import (
-    CreateEndpointRequest,
     ProjectEndpoint,
-    TrafficSplitEntry,
-    UpdateEndpointRequest,
     bare_name,
     etag_of,
     new_endpoint,
     update_endpoint,
     without_deployment,
+)
+from mock_server.projects.requests import (
+    CreateEndpointRequest,
+    TrafficSplitEntry,
+    UpdateEndpointRequest,
 )
 from mock_server.projects.views import pick, traffic_shares
 from tests.builders import T0

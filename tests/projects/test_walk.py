@@ -11,14 +11,16 @@ import pytest
 
 from mock_server.core.errors import Conflict, InvalidRequest
 from mock_server.projects.models import (
-    Autoscaling,
-    CreateDeploymentRequest,
     Deployment,
     DeploymentState,
-    UpdateDeploymentRequest,
     etag_of,
     resolve_autoscaling,
     scaled_durations,
+)
+from mock_server.projects.requests import (
+    Autoscaling,
+    CreateDeploymentRequest,
+    UpdateDeploymentRequest,
 )
 from mock_server.projects.walk import (
     new_deployment,
