@@ -11,6 +11,7 @@ import logging
 import sys
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from fastapi import APIRouter, FastAPI
 from fastapi.telemetry import TelemetryConfig
@@ -18,19 +19,17 @@ from fastapi.telemetry import TelemetryConfig
 from mock_server import __version__
 from mock_server.admin.coherence import SharedStateCheck
 from mock_server.admin.service import Controls, ProcessMemory
-from mock_server.batches.service import checked_input_file
 from mock_server.core.clock import Clock, ManualClock, SystemClock
 from mock_server.core.ids import IdSource
 from mock_server.core.shared import Coherence
 from mock_server.core.tenancy import Tenancy
-from mock_server.deps import Services
-from mock_server.endpoints.service import EndpointService
-from mock_server.families.engine import Resources
+from mock_server.deps import Later, LaterServices, Services
 from mock_server.faults.behaviours import Behaviours
 from mock_server.faults.middleware import FaultInjection
 from mock_server.faults.registry import Faults
 from mock_server.faults.scenarios import apply_scenario, load_scenario
 from mock_server.files import routes as file_routes
+from mock_server.files.models import FileRecord
 from mock_server.files.service import FileService
 from mock_server.fine_tuning import routes as fine_tuning_routes
 from mock_server.fine_tuning.artifacts import JobArtifacts
@@ -41,8 +40,6 @@ from mock_server.guard.middleware import RequestGuard
 from mock_server.handlers import AnswerUncaught, install_error_handlers, install_root, install_spec
 from mock_server.images import routes as image_routes
 from mock_server.inference import routes as inference_routes
-from mock_server.inference.service import Inference
-from mock_server.projects.service import ProjectEndpoints
 from mock_server.real_training.service import RealTraining
 from mock_server.settings import ClockMode, ServeMode, Settings
 from mock_server.spec import fallback
@@ -88,12 +85,9 @@ def _bad_day(settings: Settings, faults: Faults, behaviours: Behaviours) -> None
 
 
 def _add_routes(app: FastAPI, router: APIRouter) -> None:
-    """``router``'s routes on the app's own router, as ``fallback.install`` adds its own. Each
-    already carries its router's prefix and dependencies (the admin key's check included), all
-    that an ``include_router`` without arguments would add; and FastAPI's include keeps the
-    router nested, builds each of its routes a second time on the first request that passes
-    them, and matches every request against them twice: ~12 ms of the first answer, and a few
-    microseconds per route on every request."""
+    """``router``'s routes on the app's own router. Each carries its router's prefix and
+    dependencies already; FastAPI's include would build each route again on the first request
+    and match every request against them twice (~12 ms of the first answer)."""
     app.router.routes.extend(router.routes)
 
 
@@ -129,6 +123,14 @@ def _examples_app(settings: Settings) -> FastAPI:
     return app
 
 
+def _checked_batch_input(record: FileRecord, path: Path) -> FileRecord:
+    """The batches' check of an uploaded batch input, imported on the first such upload: the
+    batches' service brings the families' engine and the audio models with it."""
+    from mock_server.batches.service import checked_input_file
+
+    return checked_input_file(record, path)
+
+
 def _services(
     settings: Settings,
     store: Store,
@@ -151,7 +153,7 @@ def _services(
         blobs,
         clock,
         ids,
-        check_batch_input=checked_input_file,
+        check_batch_input=_checked_batch_input,
         on_validated=behaviours.validated_file,
         max_line_bytes=settings.max_line_bytes,
         check_rules=settings.check_rules,
@@ -179,27 +181,33 @@ def _services(
         shared=settings.shared,
     )
     fine_tuning.on_real_change = real_training.wake
-    endpoints = EndpointService(
-        store, clock, ids, fine_tuning, account=settings.account, speed=timeline.speed
-    )
-    projects = ProjectEndpoints(
-        store, clock, ids, fine_tuning, account=settings.account, speed=timeline.speed
-    )
-    inference = Inference(fine_tuning, endpoints, real_training, projects=projects)
     faults = Faults(clock, tenant_of=tenancy.tenant_of, store=store, coherence=coherence)
-    resources = Resources(
-        store,
-        blobs,
-        clock,
-        ids,
-        index,
-        speed=timeline.speed,
-        account=settings.account,
-        files=files,
-        jobs=fine_tuning,
-        endpoints=endpoints,
-        inference=inference,
-    )
+
+    def later() -> LaterServices:  # on the first request that needs one (deps.Later)
+        from mock_server.endpoints.service import EndpointService
+        from mock_server.families.engine import Resources
+        from mock_server.inference.service import Inference
+        from mock_server.projects.service import ProjectEndpoints
+
+        speed, account = timeline.speed, settings.account
+        endpoints = EndpointService(store, clock, ids, fine_tuning, account=account, speed=speed)
+        projects = ProjectEndpoints(store, clock, ids, fine_tuning, account=account, speed=speed)
+        inference = Inference(fine_tuning, endpoints, real_training, projects=projects)
+        resources = Resources(
+            store,
+            blobs,
+            clock,
+            ids,
+            index,
+            speed=speed,
+            account=account,
+            files=files,
+            jobs=fine_tuning,
+            endpoints=endpoints,
+            inference=inference,
+        )
+        return LaterServices(endpoints, projects, inference, resources)
+
     memory = ProcessMemory(
         clock=clock,
         ids=ids,
@@ -218,15 +226,12 @@ def _services(
         fine_tuning=fine_tuning,
         artifacts=JobArtifacts(fine_tuning, blobs),
         real_training=real_training,
-        endpoints=endpoints,
-        projects=projects,
-        inference=inference,
-        resources=resources,
         behaviours=behaviours,
         faults=faults,
         memory=memory,
         controls=Controls(store, blobs, memory, coherence=coherence),
         tenancy=tenancy,
+        later=Later(later),
     )
 
 

@@ -8,8 +8,10 @@ signature says what it touches.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Annotated
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Annotated
 
 from fastapi import Depends, Request
 
@@ -18,18 +20,20 @@ from mock_server.core.clock import Clock
 from mock_server.core.ids import IdSource
 from mock_server.core.tenancy import TENANT, Caller, Tenancy, bearer_key
 from mock_server.core.wire import wants_upper_case_events
-from mock_server.endpoints.service import EndpointService
-from mock_server.families.engine import Resources
 from mock_server.faults.behaviours import Behaviours
 from mock_server.faults.registry import Faults
 from mock_server.files.service import FileService
 from mock_server.fine_tuning.artifacts import JobArtifacts
 from mock_server.fine_tuning.service import FineTuning
-from mock_server.inference.service import Inference
-from mock_server.projects.service import ProjectEndpoints
 from mock_server.real_training.service import RealTraining
 from mock_server.settings import Settings
 from mock_server.store import BlobStore, Store
+
+if TYPE_CHECKING:  # built on first use (``Later``): their modules are not imported before
+    from mock_server.endpoints.service import EndpointService
+    from mock_server.families.engine import Resources
+    from mock_server.inference.service import Inference
+    from mock_server.projects.service import ProjectEndpoints
 
 __all__ = [
     "ArtifactsDep",
@@ -42,6 +46,8 @@ __all__ = [
     "FineTuningDep",
     "IdsDep",
     "InferenceDep",
+    "Later",
+    "LaterServices",
     "ProjectsDep",
     "ResourcesDep",
     "Services",
@@ -55,6 +61,40 @@ __all__ = [
 
 
 @dataclass(frozen=True)
+class LaterServices:
+    """The services a fine-tuning client never calls: dedicated and project endpoints, what
+    answers a completion, and the families' engine (with the batches over it)."""
+
+    endpoints: EndpointService
+    projects: ProjectEndpoints  # the key's project: its identity, endpoints and deployments
+    inference: Inference
+    resources: Resources
+
+
+class Later:
+    """``LaterServices``, built once, by the first request that needs one of them (their
+    modules' import, ~20 ms, is then out of every start); ``app.py`` says how."""
+
+    def __init__(self, build: Callable[[], LaterServices]) -> None:
+        self._build = build
+        self._lock = threading.Lock()
+        self._built: LaterServices | None = None
+
+    @property
+    def built(self) -> bool:
+        return self._built is not None
+
+    def get(self) -> LaterServices:
+        built = self._built
+        if built is None:
+            with self._lock:  # two first requests at once still build them once
+                if self._built is None:
+                    self._built = self._build()
+                built = self._built
+        return built
+
+
+@dataclass(frozen=True)
 class Services:
     store: Store
     blobs: BlobStore
@@ -64,15 +104,28 @@ class Services:
     fine_tuning: FineTuning
     artifacts: JobArtifacts
     real_training: RealTraining
-    endpoints: EndpointService
-    projects: ProjectEndpoints  # the key's project: its identity, endpoints and deployments
-    inference: Inference
-    resources: Resources
     behaviours: Behaviours
     faults: Faults
     memory: ProcessMemory  # the state only this process holds (the README's state map)
     controls: Controls
     tenancy: Tenancy  # the keys accepted and the tenant ids, under the data dir's secret
+    later: Later = field(repr=False)
+
+    @property
+    def endpoints(self) -> EndpointService:
+        return self.later.get().endpoints
+
+    @property
+    def projects(self) -> ProjectEndpoints:
+        return self.later.get().projects
+
+    @property
+    def inference(self) -> Inference:
+        return self.later.get().inference
+
+    @property
+    def resources(self) -> Resources:
+        return self.later.get().resources
 
 
 # Every dependency is ``async def``: FastAPI runs a plain ``def`` one in the thread pool, a thread
@@ -169,10 +222,11 @@ IdsDep = Annotated[IdSource, Depends(_ids)]
 FilesDep = Annotated[FileService, Depends(_files)]
 FineTuningDep = Annotated[FineTuning, Depends(_fine_tuning)]
 ArtifactsDep = Annotated[JobArtifacts, Depends(_artifacts)]
-ResourcesDep = Annotated[Resources, Depends(_resources)]
-EndpointsDep = Annotated[EndpointService, Depends(_endpoints)]
-ProjectsDep = Annotated[ProjectEndpoints, Depends(_projects)]
-InferenceDep = Annotated[Inference, Depends(_inference)]
+# Named, not imported: FastAPI reads only the dependency of these.
+ResourcesDep = Annotated["Resources", Depends(_resources)]
+EndpointsDep = Annotated["EndpointService", Depends(_endpoints)]
+ProjectsDep = Annotated["ProjectEndpoints", Depends(_projects)]
+InferenceDep = Annotated["Inference", Depends(_inference)]
 BehavioursDep = Annotated[Behaviours, Depends(_behaviours)]
 FaultsDep = Annotated[Faults, Depends(_faults)]
 ControlsDep = Annotated[Controls, Depends(_controls)]

@@ -14,14 +14,14 @@ from typing import TYPE_CHECKING
 
 from mock_server.catalogue import fine_tuning as catalogue
 from mock_server.core.errors import NotFound
-from mock_server.endpoints.service import EndpointService
 from mock_server.fine_tuning.models import JobStatus
-from mock_server.fine_tuning.service import FineTuning
-from mock_server.projects.service import ProjectEndpoints
-from mock_server.real_training.service import RealTraining
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the service is built after them (deps.Later): here, names only
+    from mock_server.endpoints.service import EndpointService
+    from mock_server.fine_tuning.service import FineTuning
+    from mock_server.projects.service import ProjectEndpoints
     from mock_server.real_training.chat import RealModel
+    from mock_server.real_training.service import RealTraining
 
 __all__ = ["Inference", "Serving"]
 
