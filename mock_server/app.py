@@ -38,7 +38,6 @@ from mock_server.fine_tuning.poll_front import KeptJobViews
 from mock_server.fine_tuning.service import FineTuning
 from mock_server.guard.middleware import RequestGuard
 from mock_server.handlers import AnswerUncaught, install_error_handlers, install_root, install_spec
-from mock_server.images import routes as image_routes
 from mock_server.inference import routes as inference_routes
 from mock_server.real_training.service import RealTraining
 from mock_server.settings import ClockMode, ServeMode, Settings
@@ -321,11 +320,10 @@ def create_app(
     _bad_day(settings, services.faults, services.behaviours)
     install_error_handlers(app)
     install_spec(app, settings)
-    # Routes match in order: the upload targets (every PUT of an upload) and the images' media
-    # first, ahead of the families' 60-odd routes. No path of theirs is another's.
+    # Routes match in order: the upload targets (every PUT of an upload) first, ahead of the
+    # families' 60-odd routes. No path of theirs is another's.
     _add_routes(app, file_routes.upload_router)
-    _add_routes(app, image_routes.media_router)
-    for module in (file_routes, fine_tuning_routes, inference_routes, image_routes):
+    for module in (file_routes, fine_tuning_routes, inference_routes):
         _add_routes(app, module.router)
     # The groups most clients never call are declared on their first request (spec/lazy.py).
     app.router.routes.extend(LazyRoutes(module, prefixes) for module, prefixes in LAZY_GROUPS)

@@ -5,8 +5,8 @@ analysed, the response model prepared), and the simulator declares some 300 of t
 families alone (``projects/routes.py``, ``projects/unmodelled.py``) and the table-driven families
 (``families/routes.py``) are some 150 and most of the import time that the routes add to startup.
 A client that speaks fine-tuning only (most of them) never calls those, nor the controls, the
-dashboard, batches, embeddings, rerank, audio or the model list, so their modules are imported,
-and their routes declared, when a request first reaches one of their path prefixes.
+dashboard, batches, embeddings, rerank, audio, images or the model list, so their modules are
+imported, and their routes declared, when a request first reaches one of their path prefixes.
 
 A group sits in the app's route list where its module's routes would, and matches as they would
 have: a path outside its prefixes is a ``NONE`` at once (without loading anything); inside them,
@@ -28,12 +28,13 @@ from typing import Any
 from starlette.routing import BaseRoute, Match, NoMatchFound
 from starlette.types import Receive, Scope, Send
 
-__all__ = ["LAZY_GROUPS", "LazyRoutes"]
+__all__ = ["LAZY_GROUPS", "LazyRoutes", "router_of"]
 
 # The route modules app.py installs as groups, with the path prefixes that reach them, in the
 # order they take among the app's routes: after the routes declared at startup (files,
 # fine-tuning, inference, images), the families' table last. Names, not
-# imports: importing them is what is put off.
+# imports: importing them is what is put off. ``module:name`` names a router other than the
+# module's ``router``.
 LAZY_GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("mock_server.endpoints.routes", ("/v1/endpoints", "/v1/hardware", "/v1/clusters")),
     (
@@ -48,6 +49,8 @@ LAZY_GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("mock_server.embeddings.routes", ("/v1/embeddings",)),
     ("mock_server.embeddings.rerank_routes", ("/v1/rerank",)),
     ("mock_server.audio.routes", ("/v1/audio/", "/v1/voices")),
+    ("mock_server.images.routes:media_router", ("/_media/images/",)),
+    ("mock_server.images.routes", ("/v1/images/",)),
     ("mock_server.families.model_list", ("/v1/models",)),  # before the families' own /v1/models/
     (
         "mock_server.families.routes",
@@ -79,6 +82,12 @@ LAZY_GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
 _INNER = "together_sim.lazy_route"  # the scope key naming the inner route that matched
 
 
+def router_of(name: str) -> Any:
+    """The router a group names (``module`` or ``module:attribute``), its module imported."""
+    module, _, attribute = name.partition(":")
+    return getattr(importlib.import_module(module), attribute or "router")
+
+
 class LazyRoutes(BaseRoute):
     def __init__(self, module: str, prefixes: Sequence[str]) -> None:
         """``module``: imported on the first request under one of ``prefixes``; its ``router``'s
@@ -100,7 +109,7 @@ class LazyRoutes(BaseRoute):
         if routes is None:
             with self._lock:
                 if self._routes is None:
-                    router = importlib.import_module(self.module).router
+                    router = router_of(self.module)
                     self._routes = list(router.routes)
                 routes = self._routes
         return routes

@@ -4,14 +4,12 @@ eagerly declared route would have answered it."""
 
 from __future__ import annotations
 
-import importlib
-
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from starlette.routing import Match
 
-from mock_server.spec.lazy import LAZY_GROUPS, LazyRoutes
+from mock_server.spec.lazy import LAZY_GROUPS, LazyRoutes, router_of
 from tests.steps import auth
 
 
@@ -24,7 +22,7 @@ def test_every_route_of_a_group_lies_under_its_prefixes(
     module: str, prefixes: tuple[str, ...]
 ) -> None:
     # A route outside them would never be reached: the generic layer would answer it instead.
-    for route in importlib.import_module(module).router.routes:
+    for route in router_of(module).routes:
         path = getattr(route, "path", "")
         assert path.startswith(prefixes), f"{module}: {path} is outside {prefixes}"
 
