@@ -288,7 +288,17 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    # Parsing imports pydantic and builds serve's flags from Settings: long-lived objects that a
+    # collection would only walk (~10 ms of a start). serve keeps collection off until its app
+    # is made (_serve); every other command gets it back before it runs.
+    gc.disable()
+    try:
+        args = _parser().parse_args(argv)
+    except BaseException:  # --help, a bad flag
+        gc.enable()
+        raise
+    if args.run is not _serve or args.replay is not None:
+        gc.enable()
     result: int = args.run(args)
     return result
 

@@ -223,3 +223,23 @@ def test_serve_workers_on_a_data_dir_of_a_newer_version_stops_with_one_line_befo
     assert (code, started) == (1, [])
     assert err.startswith("together-sim: ") and err.count("\n") == 1
     assert f"schema version {LATEST + 1}, newer than this together-sim knows" in err
+
+
+def test_collection_is_back_on_after_every_command_but_a_running_serve(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # main turns the garbage collector off while it parses (serve's flags import pydantic);
+    # anything but a serve that goes on to run must get it back.
+    import gc
+
+    from mock_server.cli import main
+
+    with pytest.raises(SystemExit):
+        main(["serve", "--no-such-flag"])
+    assert gc.isenabled()
+    with pytest.raises(SystemExit):
+        main(["faults", "--help"])
+    assert gc.isenabled()
+    assert main(["serve", "--spec", str(tmp_path / "none.yaml"), "--data-dir", str(tmp_path)]) == 1
+    assert gc.isenabled()
+    capsys.readouterr()
