@@ -243,3 +243,26 @@ def test_collection_is_back_on_after_every_command_but_a_running_serve(
     assert main(["serve", "--spec", str(tmp_path / "none.yaml"), "--data-dir", str(tmp_path)]) == 1
     assert gc.isenabled()
     capsys.readouterr()
+
+
+def test_serve_with_a_spec_that_does_not_resolve_stops_with_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    from mock_server.cli import main
+
+    missing = {"$ref": "#/components/schemas/Missing"}
+    reply = {"description": "ok", "content": {"application/json": {"schema": missing}}}
+    spec = {
+        "openapi": "3.1.0",
+        "info": {"title": "t", "version": "1"},
+        "servers": [{"url": "https://api.together.ai/v1"}],
+        "paths": {"/things": {"get": {"responses": {"200": reply}}}},
+    }
+    (tmp_path / "spec.json").write_text(json.dumps(spec))
+    code = main(["serve", "--spec", str(tmp_path / "spec.json"), "--data-dir", str(tmp_path / "d")])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert err.startswith("together-sim: GET /things: the spec does not resolve")
+    assert err.count("\n") == 1 and "Traceback" not in err

@@ -49,8 +49,8 @@ def import_fastapi() -> None:
     except ImportError:  # pragma: no cover - a pydantic that moved it
         importlib.import_module("fastapi")
         return
-    if config_defaults.get("defer_build") is not False:  # pragma: no cover - as above
-        importlib.import_module("fastapi")
+    if not isinstance(config_defaults, dict) or config_defaults.get("defer_build") is not False:
+        importlib.import_module("fastapi")  # pragma: no cover - as above
         return
     config_defaults["defer_build"] = True
     try:

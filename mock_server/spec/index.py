@@ -218,6 +218,20 @@ class OperationIndex:
             return sorted(self._concrete[path])
         return sorted(self._templated_route(path)[0])
 
+    def resolve_all(self) -> None:
+        """Every operation's schemas, now rather than on its first request: for a spec that no
+        pin vouches for (``--spec``), so that a reference to nothing stops the server at
+        startup, in one line, instead of failing each request to that operation."""
+        from openapi.locate import SpecError
+
+        for op in self.operations:
+            try:
+                op.parameters, op.body, op.replies  # noqa: B018 - resolved and kept
+            except (KeyError, IndexError, TypeError, AttributeError) as exc:
+                raise SpecError(
+                    f"{op.method} {op.path}: the spec does not resolve ({exc!r} not found)"
+                ) from None
+
     def by_key(self, method: str, path: str) -> SpecOperation:
         """The operation with this method and spec path (``GET``, ``/fine-tunes/{id}``)."""
         for op in self.operations:

@@ -32,7 +32,7 @@ __all__ = ["LAZY_GROUPS", "LazyRoutes", "router_of"]
 
 # The route modules app.py installs as groups, with the path prefixes that reach them, in the
 # order they take among the app's routes: after the routes declared at startup (files,
-# fine-tuning, inference, images), the families' table last. Names, not
+# fine-tuning, inference), the families' table last. Names, not
 # imports: importing them is what is put off. ``module:name`` names a router other than the
 # module's ``router``.
 LAZY_GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (

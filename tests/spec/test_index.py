@@ -252,3 +252,32 @@ def test_a_read_only_property_is_not_required_of_a_request_nor_a_write_only_one_
     assert op.body is not None
     assert op.body.content["application/json"]["required"] == ["mode", "secret"]
     assert op.success.content["application/json"]["required"] == ["id", "mode"]
+
+
+def test_a_spec_that_does_not_resolve_is_refused_whole_when_asked() -> None:
+    # Schemas are resolved on first use; resolve_all is the startup check for an unpinned spec.
+    from openapi.locate import SpecError
+
+    spec = {
+        "openapi": "3.1.0",
+        "servers": [{"url": "https://api.together.ai/v1"}],
+        "paths": {
+            "/things": {
+                "get": {
+                    "responses": {
+                        "200": {
+                            "description": "ok",
+                            "content": {
+                                "application/json": {
+                                    "schema": {"$ref": "#/components/schemas/Missing"}
+                                }
+                            },
+                        }
+                    }
+                }
+            }
+        },
+    }
+    index = build_index(spec)  # nothing resolved yet
+    with pytest.raises(SpecError, match="GET /things: the spec does not resolve"):
+        index.resolve_all()
