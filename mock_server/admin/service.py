@@ -15,7 +15,7 @@ import threading
 from dataclasses import dataclass
 from datetime import datetime
 
-from mock_server.core.clock import Clock
+from mock_server.core.clock import CENTURY, Clock
 from mock_server.core.errors import InvalidRequest
 from mock_server.core.ids import IdSource
 from mock_server.core.shared import Coherence
@@ -29,10 +29,9 @@ __all__ = ["CLOCK_OFFSET", "HORIZON", "Controls", "ProcessMemory"]
 
 CLOCK_OFFSET = "clock_offset"  # the meta key the offset is saved under
 
-# The farthest the clock may run ahead of where it started: a century, far past any job's
-# timeline (a "stuck" job waits one century more) and far short of the year 9999, past which
-# a datetime cannot go and every request that reads the clock would fail.
-HORIZON = 100 * 365 * 86400.0
+# The farthest the clock may run ahead of where it started (past the year 9999 every request
+# that reads the clock would fail).
+HORIZON = CENTURY
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,12 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
-__all__ = ["Clock", "ManualClock", "SystemClock", "utc"]
+__all__ = ["CENTURY", "Clock", "ManualClock", "SystemClock", "utc"]
+
+# A century of simulated seconds: the farthest the clock may be moved ahead, a fault rule's time
+# may lie, and what a job "stuck" with no end waits. Far past any job's timeline; even all three
+# together stay far short of the year 9999, past which a datetime cannot go.
+CENTURY = 100 * 365 * 86400.0
 
 
 def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:

@@ -24,6 +24,7 @@ from typing import Any, Literal, Self
 
 from pydantic import ConfigDict, Field, model_validator
 
+from mock_server.core.clock import CENTURY
 from mock_server.core.lazy_model import LazyModel
 from mock_server.core.shared import Coherence
 from mock_server.faults.journal import loaded
@@ -41,7 +42,7 @@ __all__ = [
     "shape_job",
 ]
 
-FOREVER = 100 * 365 * 86400.0  # "stuck" with no end: a century of simulated time
+FOREVER = CENTURY  # "stuck" with no end
 
 # The timeline phase that ends each status a job can be held in.
 _PHASE = {"pending": "queue", "queued": "start", "compressing": "compress", "uploading": "upload"}

@@ -21,6 +21,7 @@ from typing import Annotated, Any, Literal, Protocol, Self, cast
 
 from pydantic import AwareDatetime, ConfigDict, Field, field_validator, model_validator
 
+from mock_server.core.clock import CENTURY
 from mock_server.core.errors import error_body
 from mock_server.core.lazy_model import LazyModel
 
@@ -50,9 +51,9 @@ _REASONS = {
 _PARAM = re.compile(r"\{[^/{}]+\}")
 _HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 
-# A century of simulated time: farther than any schedule means anything, near enough that adding
-# it to the clock stays a valid datetime.
-HORIZON = 100 * 365 * 86400.0
+# How far from when it is added a rule's time may lie: farther than any schedule means anything,
+# near enough that adding it to the clock stays a valid datetime.
+HORIZON = CENTURY
 # Matching runs on every request: a pattern or glob is short, or it is a mistake.
 PATTERN_MAX = 1000
 
