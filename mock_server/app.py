@@ -21,9 +21,10 @@ from mock_server.admin.coherence import SharedStateCheck
 from mock_server.admin.service import Controls, ProcessMemory
 from mock_server.core.clock import Clock, ManualClock, SystemClock
 from mock_server.core.ids import IdSource
+from mock_server.core.once import Once
 from mock_server.core.shared import Coherence
 from mock_server.core.tenancy import Tenancy
-from mock_server.deps import Later, LaterServices, Services
+from mock_server.deps import LaterServices, Services
 from mock_server.faults.behaviours import Behaviours
 from mock_server.faults.middleware import FaultInjection
 from mock_server.faults.registry import Faults
@@ -182,7 +183,7 @@ def _services(
     fine_tuning.on_real_change = real_training.wake
     faults = Faults(clock, tenant_of=tenancy.tenant_of, store=store, coherence=coherence)
 
-    def later() -> LaterServices:  # on the first request that needs one (deps.Later)
+    def later() -> LaterServices:  # on the first request that needs one (deps.Services)
         from mock_server.endpoints.service import EndpointService
         from mock_server.families.engine import Resources
         from mock_server.inference.service import Inference
@@ -230,7 +231,7 @@ def _services(
         memory=memory,
         controls=Controls(store, blobs, memory, coherence=coherence),
         tenancy=tenancy,
-        later=Later(later),
+        later=Once(later),
     )
 
 

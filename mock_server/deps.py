@@ -8,8 +8,6 @@ signature says what it touches.
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Annotated
 
@@ -18,6 +16,7 @@ from fastapi import Depends, Request
 from mock_server.admin.service import Controls, ProcessMemory
 from mock_server.core.clock import Clock
 from mock_server.core.ids import IdSource
+from mock_server.core.once import Once
 from mock_server.core.tenancy import TENANT, Caller, Tenancy, bearer_key
 from mock_server.core.wire import wants_upper_case_events
 from mock_server.faults.behaviours import Behaviours
@@ -29,7 +28,7 @@ from mock_server.real_training.service import RealTraining
 from mock_server.settings import Settings
 from mock_server.store import BlobStore, Store
 
-if TYPE_CHECKING:  # built on first use (``Later``): their modules are not imported before
+if TYPE_CHECKING:  # built on first use (``Services.later``): their modules are not imported before
     from mock_server.endpoints.service import EndpointService
     from mock_server.families.engine import Resources
     from mock_server.inference.service import Inference
@@ -46,7 +45,6 @@ __all__ = [
     "FineTuningDep",
     "IdsDep",
     "InferenceDep",
-    "Later",
     "LaterServices",
     "ProjectsDep",
     "ResourcesDep",
@@ -63,35 +61,14 @@ __all__ = [
 @dataclass(frozen=True)
 class LaterServices:
     """The services a fine-tuning client never calls: dedicated and project endpoints, what
-    answers a completion, and the families' engine (with the batches over it)."""
+    answers a completion, and the families' engine (with the batches over it). Built by the
+    first request that needs one of them, so their modules' import (~20 ms) is out of every
+    start; ``app.py`` says how."""
 
     endpoints: EndpointService
     projects: ProjectEndpoints  # the key's project: its identity, endpoints and deployments
     inference: Inference
     resources: Resources
-
-
-class Later:
-    """``LaterServices``, built once, by the first request that needs one of them (their
-    modules' import, ~20 ms, is then out of every start); ``app.py`` says how."""
-
-    def __init__(self, build: Callable[[], LaterServices]) -> None:
-        self._build = build
-        self._lock = threading.Lock()
-        self._built: LaterServices | None = None
-
-    @property
-    def built(self) -> bool:
-        return self._built is not None
-
-    def get(self) -> LaterServices:
-        built = self._built
-        if built is None:
-            with self._lock:  # two first requests at once still build them once
-                if self._built is None:
-                    self._built = self._build()
-                built = self._built
-        return built
 
 
 @dataclass(frozen=True)
@@ -109,7 +86,7 @@ class Services:
     memory: ProcessMemory  # the state only this process holds (the README's state map)
     controls: Controls
     tenancy: Tenancy  # the keys accepted and the tenant ids, under the data dir's secret
-    later: Later = field(repr=False)
+    later: Once[LaterServices] = field(repr=False)  # built by app.py on first use
 
     @property
     def endpoints(self) -> EndpointService:

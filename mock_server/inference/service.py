@@ -16,7 +16,7 @@ from mock_server.catalogue import fine_tuning as catalogue
 from mock_server.core.errors import NotFound
 from mock_server.fine_tuning.models import JobStatus
 
-if TYPE_CHECKING:  # the service is built after them (deps.Later): here, names only
+if TYPE_CHECKING:  # the service is built after them (deps.Services.later): here, names only
     from mock_server.endpoints.service import EndpointService
     from mock_server.fine_tuning.service import FineTuning
     from mock_server.projects.service import ProjectEndpoints

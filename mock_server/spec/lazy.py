@@ -21,12 +21,13 @@ milliseconds, on the event loop (routing is synchronous). The groups and their p
 from __future__ import annotations
 
 import importlib
-import threading
 from collections.abc import Sequence
 from typing import Any
 
 from starlette.routing import BaseRoute, Match, NoMatchFound
 from starlette.types import Receive, Scope, Send
+
+from mock_server.core.once import Once
 
 __all__ = ["LAZY_GROUPS", "LazyRoutes", "router_of"]
 
@@ -95,24 +96,16 @@ class LazyRoutes(BaseRoute):
         self.module = module
         self.prefixes = tuple(prefixes)
         self.name = module
-        self._routes: list[BaseRoute] | None = None
-        self._lock = threading.Lock()
+        self._routes: Once[list[BaseRoute]] = Once(lambda: list(router_of(module).routes))
 
     @property
     def loaded(self) -> bool:
-        return self._routes is not None
+        return self._routes.done
 
     @property
     def routes(self) -> list[BaseRoute]:
         """The module's routes, importing it if that has not happened yet."""
-        routes = self._routes
-        if routes is None:
-            with self._lock:
-                if self._routes is None:
-                    router = router_of(self.module)
-                    self._routes = list(router.routes)
-                routes = self._routes
-        return routes
+        return self._routes.get()
 
     def matches(self, scope: Scope) -> tuple[Match, Scope]:
         if not scope.get("path", "").startswith(self.prefixes):
